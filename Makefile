@@ -1,0 +1,35 @@
+# torch-ir: `make demo` and `make test` work on a fresh machine with only Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench fuzz docs clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check torch_ir tests benchmarks examples
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check torch_ir tests benchmarks examples
+	$(VENV)/bin/ruff format --check torch_ir tests benchmarks examples
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks -q --benchmark-only -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) demo_out reports .pytest_cache

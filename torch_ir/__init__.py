@@ -1,0 +1,54 @@
+"""torch-ir: extract a compiler-backend IR from PyTorch models, weight-free."""
+
+from torch_ir.errors import (
+    ExportError,
+    InterpreterError,
+    IRError,
+    ModelSpecError,
+    PassError,
+    PipelineSpecError,
+    SerializationError,
+    TextParseError,
+    TorchIRError,
+    VerificationError,
+    WeightError,
+)
+from torch_ir.frontends.torch_export import extract_ir
+from torch_ir.ir import IR, Graph, Node, ScalarType, SymbolRange, TensorType, Value, Weight, parse_graph, print_graph
+
+__version__ = "0.1.0"
+
+
+def load_ir(path: str) -> IR:
+    """Load an IR saved with ``IR.save`` (JSON; no torch needed, no code executed)."""
+    from torch_ir.backends.json import load_ir as _load
+
+    return _load(path)
+
+
+__all__ = [
+    "IR",
+    "ExportError",
+    "Graph",
+    "IRError",
+    "InterpreterError",
+    "ModelSpecError",
+    "Node",
+    "PassError",
+    "PipelineSpecError",
+    "ScalarType",
+    "SerializationError",
+    "SymbolRange",
+    "TensorType",
+    "TextParseError",
+    "TorchIRError",
+    "Value",
+    "VerificationError",
+    "Weight",
+    "WeightError",
+    "__version__",
+    "extract_ir",
+    "load_ir",
+    "parse_graph",
+    "print_graph",
+]

@@ -1,0 +1,65 @@
+"""The errors torch-ir raises: one base class, one subclass per stage."""
+
+from __future__ import annotations
+
+
+class TorchIRError(Exception):
+    """Base class of every error torch-ir raises on purpose.
+
+    Messages say what was wrong, where (node, pass, file, key) and, where it helps, what to do.
+    """
+
+
+class IRError(TorchIRError):
+    """An IR object was built or mutated inconsistently (a bad name, a value used before its definition)."""
+
+
+class VerificationError(TorchIRError):
+    """The structural verifier found the graph broken, or a numeric check failed."""
+
+
+class TextParseError(TorchIRError):
+    """The text form of a graph could not be parsed; the message gives line and column."""
+
+
+class ExportError(TorchIRError):
+    """torch.export could not trace the model, or the model or inputs were not usable."""
+
+
+class SerializationError(TorchIRError):
+    """An IR file is malformed, of an unsupported schema version, or could not be written."""
+
+
+class PassError(TorchIRError):
+    """A pass failed, or left the graph invalid."""
+
+
+class PipelineSpecError(TorchIRError):
+    """A pipeline (text or file) could not be parsed or names something unknown."""
+
+
+class WeightError(TorchIRError):
+    """Weights are missing, unexpected, or of the wrong shape or dtype."""
+
+
+class InterpreterError(TorchIRError):
+    """The reference interpreter could not execute a node."""
+
+
+class ModelSpecError(TorchIRError):
+    """A model or input spec (zoo:NAME, module:factory, hf:TYPE, 1x128:int64) could not be resolved."""
+
+
+__all__ = [
+    "ExportError",
+    "IRError",
+    "InterpreterError",
+    "ModelSpecError",
+    "PassError",
+    "PipelineSpecError",
+    "SerializationError",
+    "TextParseError",
+    "TorchIRError",
+    "VerificationError",
+    "WeightError",
+]

@@ -1,0 +1,528 @@
+"""The torch.export frontend: ``nn.Module`` (on meta or not) -> ``ExportedProgram`` -> ``Graph``.
+
+Nothing here materializes a weight: the model and inputs may live on the ``meta`` device, and the
+converter reads only shapes, dtypes and names from the ExportedProgram.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import fx
+from torch.export import ExportedProgram
+from torch.export.graph_signature import (
+    ConstantArgument,
+    InputKind,
+    OutputKind,
+    TensorArgument,
+)
+
+from torch_ir.errors import ExportError
+from torch_ir.ir.structure import spec_to_structure
+from torch_ir.ir.graph import Graph, Value
+from torch_ir.ir.program import IR
+from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
+from torch_ir.profiling import StageReport
+
+INLINE_CONSTANT_LIMIT = 4096
+"""Lifted constants with a known value and at most this many elements are stored inline in the IR."""
+
+_TORCH_DIR = re.escape(str(__import__("pathlib").Path(torch.__file__).parent))
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
+
+
+def extract_ir(
+    model: torch.nn.Module,
+    example_inputs: Sequence[Any] | Any = (),
+    *,
+    example_kwargs: Mapping[str, Any] | None = None,
+    dynamic_shapes: Any = None,
+    decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
+    pipeline: Any = "default",
+    name: str | None = None,
+) -> IR:
+    """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
+
+    ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition table.
+    ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or ``"none"``/None.
+    The model is never changed and no weight is materialized. ``ir.stages`` holds per-stage figures.
+    """
+    stages = StageReport()
+    program = export_program(
+        model, example_inputs, example_kwargs=example_kwargs, dynamic_shapes=dynamic_shapes,
+        decompose=decompose, stages=stages,
+    )
+    with stages.measure("convert"):
+        graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
+        graph.meta["model"] = name or type(model).__name__
+    ir = IR(graph, stages)
+    from torch_ir.passes.manager import run_pipeline
+
+    run_pipeline(ir, pipeline)
+    return ir
+
+
+def export_program(
+    model: torch.nn.Module,
+    example_inputs: Sequence[Any] | Any = (),
+    *,
+    example_kwargs: Mapping[str, Any] | None = None,
+    dynamic_shapes: Any = None,
+    decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
+    stages: StageReport | None = None,
+) -> ExportedProgram:
+    """Run ``torch.export.export(strict=False)`` with checked arguments; errors become ``ExportError``."""
+    stages = stages or StageReport()
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(f"extract_ir needs a torch.nn.Module, got {type(model).__name__}")
+    args = _as_args(example_inputs)
+    kwargs = dict(example_kwargs or {})
+    _check_call(model, args, kwargs)
+    with stages.measure("export"):
+        try:
+            program = torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+        except Exception as exc:  # torch raises many types; each becomes one clear ExportError
+            raise ExportError(_explain_export_failure(model, exc)) from exc
+    if decompose is not None:
+        with stages.measure("decompose"):
+            program = _decompose(program, decompose)
+    return program
+
+
+def _as_args(example_inputs: Any) -> tuple[Any, ...]:
+    if isinstance(example_inputs, tuple):
+        return example_inputs
+    if isinstance(example_inputs, list):
+        return tuple(example_inputs)
+    return (example_inputs,)
+
+
+def _check_call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ExportError(
+            f"example inputs do not match {type(model).__name__}.forward{signature}: {exc}. "
+            "Pass positional inputs as a tuple and keyword inputs with example_kwargs="
+        ) from None
+
+
+def _explain_export_failure(model: torch.nn.Module, exc: Exception) -> str:
+    reason = str(exc).strip().split("\n\n")[0][:1500]
+    kind = type(exc).__name__
+    hint = "check that the example inputs match forward() and that the model runs eagerly on them"
+    text = f"{kind}: {reason}"
+    if "data-dependent" in text.lower() or "GuardOnDataDependent" in kind or "data dependent" in text.lower():
+        hint = (
+            "the model branches on tensor values (data-dependent control flow); rewrite the branch with "
+            "torch.cond, or compute the condition from shapes, or mark the value with torch._check"
+        )
+    elif "Constraints violated" in text or "dynamic" in text.lower() and "Dim" in text:
+        hint = "the dynamic_shapes spec does not fit the model; use the suggested fixes in the message"
+    return f"torch.export could not trace {type(model).__name__}: {text}\nWhat to try: {hint}"
+
+
+def _decompose(program: ExportedProgram, decompose: Any) -> ExportedProgram:
+    if decompose == "core_aten":
+        return program.run_decompositions()
+    if isinstance(decompose, Mapping):
+        return program.run_decompositions(dict(decompose))
+    raise ExportError(f"decompose must be None, 'core_aten' or a decomposition table, got {decompose!r}")
+
+
+# ------------------------------------------------------------------- converter
+
+
+def convert_program(
+    program: ExportedProgram, model: torch.nn.Module | None = None, *, dynamic_shapes: Any = None
+) -> Graph:
+    """Build a ``Graph`` from an ``ExportedProgram``; ``model`` supplies tied-weight aliases."""
+    return _Converter(program, model, dynamic_shapes).run()
+
+
+class _Converter:
+    """One conversion: walks the FX graph once, node by node."""
+
+    def __init__(self, program: ExportedProgram, model: torch.nn.Module | None, dynamic_shapes: Any):
+        self.program = program
+        self.model = model
+        self.graph = Graph()
+        self.env: dict[fx.Node, Any] = {}
+        self.symbol_names = _symbol_names(program, model, dynamic_shapes)
+        self._dim_cache: dict[Any, int | str] = {}
+        self.multi_names = self._multi_result_names()
+
+    def run(self) -> Graph:
+        self._add_symbols()
+        self._add_placeholders()
+        for node in self.program.graph.nodes:
+            if node.op == "call_function":
+                self._add_call(node)
+            elif node.op == "output":
+                self._add_outputs(node)
+            elif node.op not in ("placeholder",):
+                raise ExportError(
+                    f"node {node.name}: unsupported FX node kind {node.op!r} ({node.target}); "
+                    "torch-ir takes flat ATen graphs"
+                )
+        self.graph.meta["device"] = self._device()
+        return self.graph
+
+    # -- symbols and types
+    def _add_symbols(self) -> None:
+        for symbol, vr in self.program.range_constraints.items():
+            name = self._dim_name(symbol)
+            upper = vr.upper
+            high = None if not _finite(upper) else int(upper)
+            self.graph.symbols[str(name)] = SymbolRange(int(vr.lower) if _finite(vr.lower) else 0, high)
+
+    def _dim_name(self, expr: Any) -> int | str:
+        cached = self._dim_cache.get(expr)
+        if cached is not None:
+            return cached
+        if self.symbol_names and hasattr(expr, "xreplace"):
+            text = str(expr.xreplace(self.symbol_names))
+        else:
+            text = str(expr)
+        result: int | str = int(text) if text.lstrip("-").isdigit() else text.replace(" ", "")
+        self._dim_cache[expr] = result
+        return result
+
+    def _dim(self, dim: Any) -> int | str:
+        if isinstance(dim, int):
+            return dim
+        if isinstance(dim, torch.SymInt):
+            node = dim.node
+            if node.is_nested_int() if hasattr(node, "is_nested_int") else False:
+                return str(dim)
+            expr = node.expr
+            if getattr(expr, "is_number", False):
+                return int(expr)
+            return self._dim_name(expr)
+        return int(dim)
+
+    def _type_of(self, val: Any, where: str) -> ValueType | None:
+        if isinstance(val, torch.Tensor):
+            dtype = str(val.dtype).removeprefix("torch.")
+            if dtype not in DTYPES:
+                raise ExportError(f"{where}: dtype {val.dtype} is not supported by the IR")
+            return TensorType(tuple(self._dim(d) for d in val.shape), dtype)
+        if isinstance(val, (torch.SymInt, int)) and not isinstance(val, bool):
+            return ScalarType("int")
+        if isinstance(val, (torch.SymFloat, float)):
+            return ScalarType("float")
+        if isinstance(val, (torch.SymBool, bool)):
+            return ScalarType("bool")
+        return None
+
+    # -- placeholders
+    def _add_placeholders(self) -> None:
+        placeholders = [n for n in self.program.graph.nodes if n.op == "placeholder"]
+        specs = self.program.graph_signature.input_specs
+        aliases = _alias_table(self.model)
+        constants = self.program.constants
+        user_leaves: list[dict[str, Any]] = []
+        for node, spec in zip(placeholders, specs, strict=True):
+            val = node.meta.get("val")
+            kind = spec.kind
+            if kind == InputKind.USER_INPUT:
+                if isinstance(spec.arg, ConstantArgument):
+                    user_leaves.append({"kind": "constant", "value": _jsonify(spec.arg.value, node.name)})
+                    continue
+                type_ = self._type_of(val, f"input {node.name}")
+                self.env[node] = self.graph.add_input(node.name, type_)
+                user_leaves.append({"kind": "input", "index": len(self.graph.inputs) - 1})
+            elif kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+                target = str(spec.target)
+                type_ = self._type_of(val, f"weight {target}")
+                wkind = {InputKind.PARAMETER: "parameter", InputKind.BUFFER: "buffer"}.get(kind, "constant")
+                persistent = kind == InputKind.PARAMETER or bool(kind == InputKind.BUFFER and spec.persistent)
+                data = None
+                if kind == InputKind.CONSTANT_TENSOR:
+                    data = _inline_value(constants.get(target))
+                others = [a for a in aliases.get(target, ()) if a != target]
+                self.env[node] = self.graph.add_weight(target, type_, wkind, others, persistent, data)
+            else:
+                raise ExportError(
+                    f"input {node.name}: input kind {kind.name} is not supported "
+                    "(script objects and effect tokens cannot be expressed in the IR)"
+                )
+        in_spec = self.program.call_spec.in_spec
+        if in_spec is not None:
+            self.graph.input_structure = spec_to_structure(in_spec, iter(user_leaves))
+
+    # -- calls
+    def _multi_result_names(self) -> dict[fx.Node, dict[int, str]]:
+        names: dict[fx.Node, dict[int, str]] = {}
+        for node in self.program.graph.nodes:
+            if node.op == "call_function" and node.target is operator.getitem:
+                src, index = node.args
+                if isinstance(src, fx.Node) and isinstance(index, int):
+                    names.setdefault(src, {})[index] = node.name
+        return names
+
+    def _add_call(self, node: fx.Node) -> None:
+        target = node.target
+        if target is operator.getitem and isinstance(node.args[0], fx.Node):
+            source = self.env.get(node.args[0])
+            if isinstance(source, list):
+                self.env[node] = source[node.args[1]]  # type: ignore[index]
+                return
+        if isinstance(target, torch._ops.OpOverload):
+            op_type = str(target)
+            args, attrs = self._split_arguments(node, target._schema)
+        elif isinstance(target, torch._ops.HigherOrderOperator):
+            raise ExportError(
+                f"node {node.name}: higher-order op {target.name()} is not supported yet; "
+                "export without torch.cond/while_loop/checkpointing, or decompose it"
+            )
+        elif callable(target) and getattr(target, "__module__", None) in ("_operator", "operator", "math", "builtins"):
+            module = "operator" if target.__module__ in ("_operator", "operator") else target.__module__
+            op_type = f"{module}.{target.__name__}"
+            args = [self._arg(a, node) for a in node.args]
+            attrs = {}
+        else:
+            raise ExportError(f"node {node.name}: unsupported call target {target!r}")
+
+        val = node.meta.get("val")
+        multi = isinstance(val, (list, tuple))
+        vals = list(val) if multi else ([] if val is None else [val])
+        types = [self._type_of(v, f"result of {node.name}") for v in vals]
+        if multi:
+            names = self.multi_names.get(node, {})
+            out_names = [names.get(i) or self.graph.fresh_name(f"{node.name}#{i}") for i in range(len(vals))]
+        else:
+            out_names = [node.name] if vals else []
+        ir_node = self.graph.create_node(
+            op_type, args, attrs, types, name=node.name, output_names=out_names, meta=self._meta(node)
+        )
+        if multi:
+            self.env[node] = list(ir_node.outputs)
+        elif ir_node.outputs:
+            self.env[node] = ir_node.outputs[0]
+
+    def _split_arguments(self, node: fx.Node, schema: torch.FunctionSchema) -> tuple[list[Any], dict[str, Any]]:
+        args: list[Any] = []
+        attrs: dict[str, Any] = {}
+        for i, argument in enumerate(schema.arguments):
+            if i < len(node.args) and not argument.kwarg_only:
+                raw = node.args[i]
+            elif argument.name in node.kwargs:
+                raw = node.kwargs[argument.name]
+            elif argument.has_default_value():
+                raw = argument.default_value
+            else:
+                continue
+            converted = self._arg(raw, node, argument.name)
+            if _holds_value(converted):
+                args.append(converted)
+            else:
+                attrs[argument.name] = converted
+        return args, attrs
+
+    def _arg(self, raw: Any, node: fx.Node, name: str = "") -> Any:
+        if isinstance(raw, fx.Node):
+            value = self.env.get(raw)
+            if not isinstance(value, Value):
+                raise ExportError(f"node {node.name}: argument {name or raw.name} is not a single value")
+            return value
+        if isinstance(raw, (list, tuple)):
+            items = [self._arg(r, node, name) for r in raw]
+            if any(isinstance(i, list) for i in items) and any(_holds_value(i) for i in items):
+                raise ExportError(f"node {node.name}: nested value lists in argument {name} are not supported")
+            return items
+        return _jsonify(raw, f"node {node.name}, argument {name}")
+
+    def _meta(self, node: fx.Node) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        stack = node.meta.get("nn_module_stack")
+        if stack:
+            meta["module_stack"] = [[str(path), _type_name(cls)] for path, cls in stack.values()]
+        trace = node.meta.get("stack_trace")
+        if trace:
+            source = _source_of(trace)
+            if source:
+                meta["source"] = source
+        return meta
+
+    # -- outputs
+    def _add_outputs(self, node: fx.Node) -> None:
+        returned = node.args[0]
+        specs = self.program.graph_signature.output_specs
+        outputs: list[Value] = []
+        leaves: list[dict[str, Any]] = []
+        mutations: list[dict[str, Any]] = []
+        for raw, spec in zip(returned, specs, strict=True):
+            if isinstance(spec.arg, ConstantArgument) or raw is None or not isinstance(raw, fx.Node):
+                leaves.append({"kind": "constant", "value": _jsonify(getattr(spec.arg, "value", raw), "output")})
+                continue
+            value = self.env[raw]
+            if spec.kind == OutputKind.USER_OUTPUT:
+                leaves.append({"kind": "output", "index": len(outputs)})
+                outputs.append(value)
+            elif spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
+                mutations.append({"kind": spec.kind.name.lower(), "target": str(spec.target), "output": len(outputs)})
+                outputs.append(value)
+            else:
+                raise ExportError(f"output {raw.name}: output kind {spec.kind.name} is not supported")
+        self.graph.set_outputs(outputs)
+        out_spec = self.program.call_spec.out_spec
+        if out_spec is not None:
+            self.graph.output_structure = spec_to_structure(out_spec, iter(leaves))
+        if mutations:
+            self.graph.meta["mutations"] = mutations
+
+    def _device(self) -> str:
+        for value in self.program.state_dict.values():
+            return str(value.device)
+        for node in self.program.graph.nodes:
+            val = node.meta.get("val")
+            if isinstance(val, torch.Tensor):
+                return str(val.device)
+        return "cpu"
+
+
+def _holds_value(arg: Any) -> bool:
+    if isinstance(arg, Value):
+        return True
+    return isinstance(arg, list) and any(isinstance(a, Value) for a in arg)
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _type_name(cls: Any) -> str:
+    if isinstance(cls, str):
+        return cls
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _source_of(trace: str) -> dict[str, Any] | None:
+    frames = _FRAME.findall(trace)
+    if not frames:
+        return None
+    user = [f for f in frames if not re.match(_TORCH_DIR, f[0])]
+    file, line, function, code = (user or frames)[-1]
+    return {"file": file, "line": int(line), "function": function, "code": code.strip()}
+
+
+def _jsonify(value: Any, where: str) -> Any:
+    """Turn a non-tensor argument into a JSON-typed attribute."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, torch.layout):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, torch.memory_format):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        node = value.node
+        if node.is_constant() if hasattr(node, "is_constant") else False:
+            return node.constant_value() if hasattr(node, "constant_value") else int(value)
+        raise ExportError(f"{where}: symbolic value {value} has no producing node")
+    if isinstance(value, (list, tuple)):
+        return [_jsonify(v, where) for v in value]
+    if isinstance(value, complex):
+        return {"real": value.real, "imag": value.imag}
+    if isinstance(value, torch.Tensor):
+        raise ExportError(f"{where}: a tensor argument was not lifted as a graph value")
+    if hasattr(value, "name") and hasattr(value, "value"):  # enums
+        return str(value.name)
+    raise ExportError(f"{where}: argument of type {type(value).__name__} cannot be stored as a JSON attribute")
+
+
+def _inline_value(tensor: Any) -> Any:
+    if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
+        return None
+    if tensor.numel() > INLINE_CONSTANT_LIMIT or tensor.is_complex():
+        return None
+    data = tensor.detach().cpu()
+    if data.dtype in (torch.bfloat16, torch.float16) or data.dtype.is_floating_point:
+        data = data.to(torch.float64)
+    return data.tolist()
+
+
+def _alias_table(model: torch.nn.Module | None) -> dict[str, list[str]]:
+    """Every state_dict name, mapped to all the names of the same tensor (tied weights)."""
+    if model is None:
+        return {}
+    by_tensor: dict[int, list[str]] = {}
+    named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    keep_alive = []
+    for name, tensor in named:
+        keep_alive.append(tensor)
+        by_tensor.setdefault(id(tensor), []).append(name)
+    return {name: names for names in by_tensor.values() if len(names) > 1 for name in names}
+
+
+def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynamic_shapes: Any) -> dict[Any, Any]:
+    """Map torch's symbols (s0, s70) to the user's ``Dim`` names, where an input dim is a plain symbol."""
+    if dynamic_shapes is None or program.call_spec.in_spec is None:
+        return {}
+    import sympy
+    from torch.utils import _pytree as pytree
+
+    args_spec, kwargs_spec = program.call_spec.in_spec.children()
+    arg_specs, kwarg_names = args_spec.children(), list(kwargs_spec.context or [])
+    if isinstance(dynamic_shapes, Mapping):
+        params = list(inspect.signature(model.forward).parameters) if model is not None else []
+        top = [dynamic_shapes.get(params[i]) if i < len(params) else None for i in range(len(arg_specs))]
+        top += [dynamic_shapes.get(k) for k in kwarg_names]
+    else:
+        top = list(dynamic_shapes) + [None] * len(kwarg_names)
+    leaf_counts = [s.num_leaves for s in arg_specs] + [s.num_leaves for s in kwargs_spec.children()]
+    if len(top) != len(leaf_counts):
+        return {}
+
+    def is_tensor_spec(x: Any) -> bool:
+        return x is None or (isinstance(x, Mapping) and all(isinstance(k, int) for k in x)) or (
+            isinstance(x, (list, tuple)) and all(x_ is None or hasattr(x_, "__name__") for x_ in x)
+        )
+
+    per_leaf: list[Any] = []
+    for spec, count in zip(top, leaf_counts):
+        flat = [spec] if count == 1 else pytree.tree_flatten(spec, is_leaf=is_tensor_spec)[0]
+        per_leaf.extend(flat if len(flat) == count else [None] * count)
+    user_nodes = [
+        n for n, s in zip(
+            [n for n in program.graph.nodes if n.op == "placeholder"], program.graph_signature.input_specs, strict=True
+        )
+        if s.kind == InputKind.USER_INPUT
+    ]
+    mapping: dict[Any, Any] = {}
+    for node, spec in zip(user_nodes, per_leaf):
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor) or not spec:
+            continue
+        for axis, dim in (spec.items() if isinstance(spec, Mapping) else enumerate(spec)):
+            name = getattr(dim, "__name__", None)
+            if not name or axis >= val.dim() or not isinstance(val.shape[axis], torch.SymInt):
+                continue
+            expr = val.shape[axis].node.expr
+            if isinstance(expr, sympy.Symbol) and re.fullmatch(r"[A-Za-z_]\w*", name):
+                if name in {str(v) for k, v in mapping.items() if k != expr}:
+                    continue
+                mapping[expr] = sympy.Symbol(name, integer=True, positive=True)
+    return mapping
+
+
+__all__ = ["convert_program", "export_program", "extract_ir"]

@@ -1,0 +1,8 @@
+"""The graph IR: types, values, nodes, graphs, the text form and the structural verifier."""
+
+from torch_ir.ir.graph import Graph, Node, Value, Weight
+from torch_ir.ir.program import IR
+from torch_ir.ir.text import parse_graph, print_graph
+from torch_ir.ir.types import ScalarType, SymbolRange, TensorType
+
+__all__ = ["IR", "Graph", "Node", "ScalarType", "SymbolRange", "TensorType", "Value", "Weight", "parse_graph", "print_graph"]

@@ -1,0 +1,464 @@
+"""The text form of a graph, in the spirit of MLIR: a printer, and a parser so tests can write graphs.
+
+```
+graph(%x: f32[1,16]) {
+  weight @fc1.weight : f32[32,16] parameter
+  weight @fc1.bias : f32[32] parameter
+  %linear = aten.linear.default(%x, @fc1.weight, @fc1.bias) : (f32[1,16], f32[32,16], f32[32]) -> f32[1,32]
+  %a, %b = aten.split.Tensor(%linear) {split_size=16, dim=1} : (f32[1,32]) -> (f32[1,16], f32[1,16])
+  return %a, %b
+}
+```
+
+Operands are values (``%x``), weights (``@w``) or lists of values and JSON literals (``[%a, None, 3]``);
+attributes are ``{name=<JSON>}``; a node whose name differs from its first result's ends in ``loc(name)``.
+``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from torch_ir.errors import IRError, TextParseError
+from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
+from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
+
+
+# ---------------------------------------------------------------------- printer
+
+
+def print_graph(graph: Graph, indent: str = "") -> str:
+    """The text form of ``graph`` (and of its init graph, nested)."""
+    lines: list[str] = []
+    params = ", ".join(f"{_ref('%', v.name)}: {format_type(v.type)}" for v in graph.inputs)
+    lines.append(f"{indent}graph({params}) {{")
+    inner = indent + "  "
+    for name, rng in graph.symbols.items():
+        lines.append(f"{inner}symbol {name} : {rng}")
+    for weight in graph.weights.values():
+        lines.append(inner + format_weight(weight))
+    if graph.init is not None:
+        lines.append(f"{inner}init")
+        lines.append(print_graph(graph.init, inner))
+    for node in graph.nodes:
+        lines.append(inner + format_node(node))
+    lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
+    lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+def format_type(type: ValueType | None) -> str:
+    """``f32[1,16]``, ``int``, or ``?`` for an unknown type."""
+    return "?" if type is None else str(type)
+
+
+def format_weight(weight: Weight) -> str:
+    """One ``weight @name : type kind ...`` line."""
+    text = f"weight {_ref('@', weight.name)} : {format_type(weight.type)} {weight.kind}"
+    if not weight.persistent:
+        text += " non-persistent"
+    if weight.aliases:
+        text += " aliases(" + ", ".join(_ref("@", a) for a in weight.aliases) + ")"
+    if weight.data is not None:
+        text += " data=" + _json(weight.data)
+    return text
+
+
+def format_node(node: Node) -> str:
+    """One node line: results, op, operands, attributes, signature."""
+    results = ", ".join(_value_ref(v) for v in node.outputs)
+    prefix = f"{results} = " if results else ""
+    args = ", ".join(_format_arg(a) for a in node.args)
+    attrs = ""
+    if node.attrs:
+        attrs = " {" + ", ".join(f"{k}={_json(v)}" for k, v in node.attrs.items()) + "}"
+    in_types = ", ".join(format_type(v.type) for v in node.inputs)
+    if len(node.outputs) == 1:
+        out_types = format_type(node.outputs[0].type)
+    else:
+        out_types = "(" + ", ".join(format_type(v.type) for v in node.outputs) + ")"
+    text = f"{prefix}{node.op_type}({args}){attrs} : ({in_types}) -> {out_types}"
+    if not node.outputs or node.outputs[0].name != node.name:
+        text += f" loc({_quote(node.name)})"
+    return text
+
+
+def _format_arg(arg: Any) -> str:
+    if isinstance(arg, Value):
+        return _value_ref(arg)
+    if isinstance(arg, list):
+        return "[" + ", ".join(_format_arg(a) for a in arg) + "]"
+    return _json(arg)
+
+
+def _value_ref(value: Value) -> str:
+    return _ref("@" if isinstance(value, Weight) else "%", value.name)
+
+
+def _ref(sigil: str, name: str) -> str:
+    return sigil + _quote(name)
+
+
+def _quote(name: str) -> str:
+    return name if _PLAIN_NAME.fullmatch(name) else json.dumps(name)
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)  # NaN / Infinity / -Infinity, read back by the parser
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
+
+
+# ----------------------------------------------------------------------- parser
+
+
+def parse_graph(text: str) -> Graph:
+    """Parse the text form into a ``Graph``; errors are ``TextParseError`` with line and column."""
+    parser = _Parser(text)
+    graph = parser.parse_graph()
+    parser.skip_space()
+    if not parser.at_end():
+        parser.fail("unexpected text after the graph")
+    return graph
+
+
+class _Parser:
+    """A recursive-descent parser over the whole text, tracking line and column for errors."""
+
+    _decoder = json.JSONDecoder()
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    # -- cursor
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def fail(self, message: str) -> None:
+        line = self.text.count("\n", 0, self.pos) + 1
+        col = self.pos - (self.text.rfind("\n", 0, self.pos) + 1) + 1
+        source_line = self.text.splitlines()[line - 1] if self.text.splitlines() else ""
+        raise TextParseError(f"line {line}, column {col}: {message}\n  {source_line}\n  {' ' * (col - 1)}^")
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if ch in " \t\r\n":
+                self.pos += 1
+            elif self.text.startswith("//", self.pos):
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
+            else:
+                break
+
+    def skip_inline_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t":
+            self.pos += 1
+
+    def peek(self, token: str) -> bool:
+        self.skip_inline_space()
+        return self.text.startswith(token, self.pos)
+
+    def accept(self, token: str) -> bool:
+        if self.peek(token):
+            self.pos += len(token)
+            return True
+        return False
+
+    def expect(self, token: str) -> None:
+        if not self.accept(token):
+            self.fail(f"expected {token!r}")
+
+    def word(self, what: str) -> str:
+        self.skip_inline_space()
+        if self.pos < len(self.text) and self.text[self.pos] == '"':
+            value = self.json_value()
+            if not isinstance(value, str):
+                self.fail(f"expected a {what}")
+            return value
+        match = _PLAIN_NAME.match(self.text, self.pos)
+        if not match:
+            self.fail(f"expected a {what}")
+        assert match is not None
+        self.pos = match.end()
+        return match.group(0)
+
+    def json_value(self) -> Any:
+        self.skip_inline_space()
+        if self.text.startswith("None", self.pos):
+            self.pos += 4
+            return None
+        try:
+            value, end = self._decoder.raw_decode(self.text, self.pos)
+        except json.JSONDecodeError as exc:
+            self.fail(f"expected a JSON value ({exc.msg})")
+        self.pos = end
+        return value
+
+    def end_of_line(self) -> None:
+        self.skip_inline_space()
+        if self.text.startswith("//", self.pos):
+            self.skip_space()
+            return
+        if self.pos < len(self.text) and self.text[self.pos] not in "\r\n":
+            self.fail("unexpected text at the end of the line")
+        self.skip_space()
+
+    # -- grammar
+    def parse_graph(self) -> Graph:
+        self.skip_space()
+        graph = Graph()
+        if not self.accept("graph"):
+            self.fail("expected 'graph'")
+        self.expect("(")
+        if not self.accept(")"):
+            while True:
+                self.expect("%")
+                name = self.word("input name")
+                self.expect(":")
+                type_ = self.parse_type()
+                self.wrap(lambda: graph.add_input(name, type_))
+                if self.accept(")"):
+                    break
+                self.expect(",")
+        self.expect("{")
+        self.end_of_line()
+        while True:
+            self.skip_space()
+            if self.accept("}"):
+                return graph
+            if self.at_end():
+                self.fail("missing '}' at the end of the graph")
+            self.parse_statement(graph)
+
+    def parse_statement(self, graph: Graph) -> None:
+        if self.accept("symbol "):
+            name = self.word("symbol name")
+            self.expect(":")
+            graph.symbols[name] = self.parse_range()
+            self.end_of_line()
+        elif self.accept("weight "):
+            self.parse_weight(graph)
+            self.end_of_line()
+        elif self.peek("init") and not self.peek("init."):
+            self.expect("init")
+            self.end_of_line()
+            graph.init = self.parse_graph()
+            self.end_of_line()
+        elif self.accept("return"):
+            outs: list[Value] = []
+            self.skip_inline_space()
+            if not self.peek("\n") and not self.at_end():
+                outs.append(self.parse_value_ref(graph))
+                while self.accept(","):
+                    outs.append(self.parse_value_ref(graph))
+            graph.set_outputs(outs)
+            self.end_of_line()
+        else:
+            self.parse_node(graph)
+            self.end_of_line()
+
+    def parse_range(self) -> SymbolRange:
+        self.skip_inline_space()
+        match = re.compile(r"(-?\d+)\.\.(inf|-?\d+)").match(self.text, self.pos)
+        if not match:
+            self.fail("expected a range such as 1..64 or 2..inf")
+        assert match is not None
+        self.pos = match.end()
+        high = None if match.group(2) == "inf" else int(match.group(2))
+        return SymbolRange(int(match.group(1)), high)
+
+    def parse_weight(self, graph: Graph) -> None:
+        self.expect("@")
+        name = self.word("weight name")
+        self.expect(":")
+        type_ = self.parse_type()
+        kind = self.word("weight kind")
+        persistent = True
+        aliases: list[str] = []
+        data = None
+        while True:
+            if self.accept("non-persistent"):
+                persistent = False
+            elif self.accept("aliases("):
+                while True:
+                    self.expect("@")
+                    aliases.append(self.word("alias"))
+                    if self.accept(")"):
+                        break
+                    self.expect(",")
+            elif self.accept("data="):
+                data = self.json_value()
+            else:
+                break
+        self.wrap(lambda: graph.add_weight(name, type_, kind, aliases, persistent, data))
+
+    def parse_type(self) -> ValueType | None:
+        self.skip_inline_space()
+        if self.accept("?"):
+            return None
+        start = self.pos
+        match = re.compile(r"[a-z][a-z0-9]*").match(self.text, self.pos)
+        if not match:
+            self.fail("expected a type such as f32[1,16] or int")
+        assert match is not None
+        word = match.group(0)
+        self.pos = match.end()
+        if word in ("int", "float", "bool"):
+            return ScalarType(word)
+        if word not in SHORT_DTYPES:
+            self.pos = start
+            self.fail(f"unknown dtype {word!r}")
+        self.expect("[")
+        dims: list[int | str] = []
+        depth = 0
+        current = ""
+        while True:
+            if self.at_end():
+                self.fail("unterminated shape")
+            ch = self.text[self.pos]
+            self.pos += 1
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            if depth == 0 and ch in ",]":
+                if current.strip():
+                    dims.append(_parse_dim(current.strip()))
+                elif ch == "," or dims:
+                    self.fail("empty dimension")
+                current = ""
+                if ch == "]":
+                    break
+            else:
+                current += ch
+        return TensorType(tuple(dims), SHORT_DTYPES[word])
+
+    def parse_value_ref(self, graph: Graph) -> Value:
+        self.skip_inline_space()
+        if self.accept("%"):
+            name = self.word("value name")
+            if not graph.has_value(name):
+                self.fail(f"%{name} is used before it is defined")
+            return graph.value(name)
+        if self.accept("@"):
+            name = self.word("weight name")
+            if name not in graph.weights:
+                self.fail(f"@{name} is not a declared weight")
+            return graph.weight(name)
+        self.fail("expected %value or @weight")
+        raise AssertionError
+
+    def parse_arg(self, graph: Graph) -> Any:
+        self.skip_inline_space()
+        if self.peek("%") or self.peek("@"):
+            return self.parse_value_ref(graph)
+        if self.accept("["):
+            items: list[Any] = []
+            if not self.accept("]"):
+                while True:
+                    items.append(self.parse_arg(graph))
+                    if self.accept("]"):
+                        break
+                    self.expect(",")
+            return items
+        return self.json_value()
+
+    def parse_node(self, graph: Graph) -> None:
+        names: list[str] = []
+        if self.peek("%"):
+            while True:
+                self.expect("%")
+                names.append(self.word("result name"))
+                if self.accept("="):
+                    break
+                self.expect(",")
+        op_type = self.word("op type")
+        if not re.fullmatch(r"[A-Za-z_][\w]*(\.[\w]+)+", op_type):
+            self.fail(f"malformed op type {op_type!r}: expected namespace.op.overload")
+        self.expect("(")
+        args: list[Any] = []
+        if not self.accept(")"):
+            while True:
+                args.append(self.parse_arg(graph))
+                if self.accept(")"):
+                    break
+                self.expect(",")
+        attrs: dict[str, Any] = {}
+        if self.accept("{"):
+            if not self.accept("}"):
+                while True:
+                    key = self.word("attribute name")
+                    self.expect("=")
+                    attrs[key] = self.json_value()
+                    if self.accept("}"):
+                        break
+                    self.expect(",")
+        self.expect(":")
+        self.expect("(")
+        in_types: list[ValueType | None] = []
+        if not self.accept(")"):
+            while True:
+                in_types.append(self.parse_type())
+                if self.accept(")"):
+                    break
+                self.expect(",")
+        self.expect("->")
+        out_types: list[ValueType | None] = []
+        if self.accept("("):
+            if not self.accept(")"):
+                while True:
+                    out_types.append(self.parse_type())
+                    if self.accept(")"):
+                        break
+                    self.expect(",")
+        else:
+            out_types.append(self.parse_type())
+        node_name = names[0] if names else None
+        if self.accept("loc("):
+            node_name = self.word("node name")
+            self.expect(")")
+        if node_name is None:
+            self.fail("a node without results needs loc(name)")
+        if len(names) != len(out_types):
+            self.fail(f"{len(names)} result names for {len(out_types)} result types")
+        operands = [a for a in _flatten(args)]
+        if len(in_types) != len(operands):
+            self.fail(f"{len(operands)} operands but {len(in_types)} operand types")
+        for operand, declared in zip(operands, in_types):
+            if declared is not None and operand.type is not None and declared != operand.type:
+                self.fail(f"{operand.ref} has type {operand.type}, not {declared}")
+        assert node_name is not None
+        self.wrap(
+            lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names)
+        )
+
+    def wrap(self, action: Any) -> Any:
+        try:
+            return action()
+        except IRError as exc:
+            self.fail(str(exc))
+
+
+def _flatten(args: list[Any]) -> list[Value]:
+    out: list[Value] = []
+    for arg in args:
+        if isinstance(arg, Value):
+            out.append(arg)
+        elif isinstance(arg, list):
+            out.extend(a for a in arg if isinstance(a, Value))
+    return out
+
+
+def _parse_dim(text: str) -> int | str:
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if not NAME_PATTERN.fullmatch(re.sub(r"[*+(), ]", "", text)):
+        raise TextParseError(f"malformed dimension {text!r}")
+    return text

@@ -1,0 +1,75 @@
+"""The structural verifier: what every graph must satisfy before and after each pass."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from torch_ir.errors import VerificationError
+from torch_ir.ir.graph import Graph, Value, Weight
+
+
+def verify_graph(graph: Graph, where: str = "graph") -> None:
+    """Raise ``VerificationError`` naming the first broken rule.
+
+    Rules: names are unique; every value is defined once; every operand is defined before the node that
+    reads it; outputs are defined; every value has a type; the use lists agree with the operands; the
+    networkx mirror is acyclic; derived weights are produced by the init graph, which is itself valid.
+    """
+    defined: set[int] = set()
+    names: set[str] = set()
+
+    def define(value: Value, what: str) -> None:
+        if value.name in names and not isinstance(value, Weight):
+            raise VerificationError(f"{where}: value %{value.name} is defined twice ({what})")
+        if value.type is None:
+            raise VerificationError(f"{where}: {value.ref} ({what}) has no type; run annotate-shapes")
+        names.add(value.name)
+        defined.add(id(value))
+
+    for value in graph.inputs:
+        define(value, "graph input")
+    for weight in graph.weights.values():
+        define(weight, "weight")
+
+    node_names: set[str] = set()
+    for node in graph.nodes:
+        if node.name in node_names:
+            raise VerificationError(f"{where}: node name {node.name} is used twice")
+        node_names.add(node.name)
+        if node.graph is not graph:
+            raise VerificationError(f"{where}: node {node.name} does not belong to this graph")
+        for slot, value in enumerate(node.inputs):
+            if id(value) not in defined:
+                raise VerificationError(
+                    f"{where}: node {node.name} ({node.op_type}) reads {value.ref} in operand {slot}, "
+                    "which is not defined before it"
+                )
+            if node not in graph._uses.get(value, {}):
+                raise VerificationError(f"{where}: use list of {value.ref} misses node {node.name}")
+        for index, value in enumerate(node.outputs):
+            if value.producer is not node or value.index != index:
+                raise VerificationError(f"{where}: result {index} of {node.name} does not point back to it")
+            define(value, f"result {index} of {node.name}")
+        for key in node.attrs:
+            if not isinstance(key, str) or not key:
+                raise VerificationError(f"{where}: node {node.name} has an attribute with no name")
+
+    for index, value in enumerate(graph.outputs):
+        if id(value) not in defined:
+            raise VerificationError(f"{where}: output {index} ({value.ref}) is not defined in the graph")
+
+    if len(graph.nodes) != len(graph) or graph.nx.number_of_nodes() != len(graph):
+        raise VerificationError(f"{where}: node list and networkx mirror disagree")
+    if not nx.is_directed_acyclic_graph(graph.nx):
+        cycle = nx.find_cycle(graph.nx)
+        raise VerificationError(f"{where}: cycle through {', '.join(u.name for u, *_ in cycle)}")
+
+    derived = [w for w in graph.weights.values() if w.kind == "derived"]
+    if graph.init is not None:
+        verify_graph(graph.init, f"{where}.init")
+        produced = {v.name for v in graph.init.outputs}
+        for weight in derived:
+            if weight.name not in produced:
+                raise VerificationError(f"{where}: derived weight @{weight.name} is not produced by the init graph")
+    elif derived:
+        raise VerificationError(f"{where}: derived weight @{derived[0].name} but no init graph")

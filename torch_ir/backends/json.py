@@ -1,0 +1,392 @@
+"""The JSON backend: a versioned, deterministic file format for the IR, and its loader.
+
+``save_ir`` writes atomically; ``load_ir`` never executes code and needs no torch. Every problem in a
+file is a ``SerializationError`` that names the JSON path (``$.graph.nodes[3].args[1]``). The format is
+described field by field in docs/ir-format.md and by the JSON Schema ``schema/ir.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from importlib import resources
+from typing import Any
+
+from torch_ir.backends.files import atomic_write_text
+from torch_ir.errors import IRError, SerializationError
+from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
+from torch_ir.ir.program import IR
+from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
+from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
+
+SCHEMA_VERSION = 1
+"""Bumped on every change of the format; files of a newer version are refused."""
+
+FORMAT_NAME = "torch-ir"
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def schema_path() -> str:
+    """The path of the JSON Schema that ships in the package."""
+    return str(resources.files("torch_ir.backends").joinpath("schema/ir.schema.json"))
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of the format, as a dict."""
+    return json.loads(resources.files("torch_ir.backends").joinpath("schema/ir.schema.json").read_text("utf-8"))
+
+
+# ------------------------------------------------------------------------ write
+
+
+def ir_to_dict(ir: IR) -> dict[str, Any]:
+    """The JSON document for ``ir`` (plain dicts and lists)."""
+    from torch_ir import __version__
+
+    torch = sys.modules.get("torch")
+    torch_version = str(getattr(torch, "__version__", "unknown"))
+    return {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "producer": {"name": "torch-ir", "version": __version__},
+        "torch_version": torch_version,
+        "model": ir.name,
+        "graph": graph_to_dict(ir.graph),
+    }
+
+
+def graph_to_dict(graph: Graph) -> dict[str, Any]:
+    """The JSON object for one graph (the init graph nested under ``init``)."""
+    return {
+        "inputs": [{"name": v.name, "type": _type_to_json(v.type)} for v in graph.inputs],
+        "weights": [_weight_to_json(w) for w in graph.weights.values()],
+        "nodes": [
+            {
+                "name": node.name,
+                "op": node.op_type,
+                "args": [_arg_to_json(a) for a in node.args],
+                "attrs": {k: _literal_to_json(v) for k, v in node.attrs.items()},
+                "outputs": [{"name": v.name, "type": _type_to_json(v.type)} for v in node.outputs],
+                "meta": _literal_to_json(node.meta),
+            }
+            for node in graph.nodes
+        ],
+        "outputs": [v.ref for v in graph.outputs],
+        "input_structure": _literal_to_json(graph.input_structure),
+        "output_structure": _literal_to_json(graph.output_structure),
+        "symbols": {name: {"min": r.min, "max": r.max} for name, r in graph.symbols.items()},
+        "meta": _literal_to_json(graph.meta),
+        "init": None if graph.init is None else graph_to_dict(graph.init),
+    }
+
+
+def dumps_ir(ir: IR) -> str:
+    """The JSON text for ``ir``: deterministic, the same IR gives the same bytes."""
+    return json.dumps(ir_to_dict(ir), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def save_ir(ir: IR, path: str | os.PathLike[str]) -> None:
+    """Write ``ir`` to ``path`` as JSON, atomically (temp file + rename)."""
+    atomic_write_text(path, dumps_ir(ir))
+
+
+def _type_to_json(type_: ValueType | None) -> dict[str, Any] | None:
+    if type_ is None:
+        return None
+    if isinstance(type_, ScalarType):
+        return {"scalar": type_.kind}
+    return {"shape": list(type_.shape), "dtype": type_.dtype}
+
+
+def _weight_to_json(weight: Weight) -> dict[str, Any]:
+    return {
+        "name": weight.name,
+        "type": _type_to_json(weight.type),
+        "kind": weight.kind,
+        "aliases": list(weight.aliases),
+        "persistent": weight.persistent,
+        "data": _literal_to_json(weight.data),
+    }
+
+
+def _arg_to_json(arg: Any) -> Any:
+    if isinstance(arg, Value):
+        return arg.ref
+    if isinstance(arg, list):
+        return [_arg_to_json(a) for a in arg]
+    if isinstance(arg, str):
+        return {"literal": arg}
+    return _literal_to_json(arg)
+
+
+def _literal_to_json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {str(k): _literal_to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_literal_to_json(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------- read
+
+
+def load_ir(path: str | os.PathLike[str]) -> IR:
+    """Read an IR file; a malformed file raises ``SerializationError`` naming the problem and its path."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise SerializationError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SerializationError(f"{path}: cannot read: {exc}") from None
+    return loads_ir(text, source=str(path))
+
+
+def loads_ir(text: str, source: str = "<string>") -> IR:
+    """Parse the JSON text of an IR file."""
+    try:
+        doc = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise SerializationError(
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} "
+            "(a truncated or hand-edited file?)"
+        ) from None
+    except RecursionError:
+        raise SerializationError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise SerializationError(f"{source}: {exc}") from None
+    return ir_from_dict(doc, source)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; non-finite floats are written as {{\"float\": \"inf\"}}")
+
+
+def ir_from_dict(doc: Any, source: str = "<dict>") -> IR:
+    """Build an IR from a parsed JSON document, checking every field."""
+    reader = _Reader(source)
+    try:
+        return reader.read_document(doc)
+    except RecursionError:
+        raise SerializationError(f"{source}: document nested too deeply") from None
+
+
+class _Reader:
+    """Checks and decodes a document, tracking the JSON path for errors."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path: str, message: str) -> SerializationError:
+        return SerializationError(f"{self.source}: {path}: {message}")
+
+    def obj(self, value: Any, path: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, got {_kind(value)}")
+        for key in required:
+            if key not in value:
+                raise self.fail(path, f"missing key {key!r}")
+        return value
+
+    def lst(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list, got {_kind(value)}")
+        return value
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def read_document(self, doc: Any) -> IR:
+        doc = self.obj(doc, "$")
+        if "schema_version" not in doc:
+            raise self.fail("$", "missing key 'schema_version': not a torch-ir file")
+        version = doc["schema_version"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise self.fail("$.schema_version", f"expected an integer, got {_kind(version)}")
+        if version > SCHEMA_VERSION:
+            raise self.fail(
+                "$.schema_version",
+                f"file has schema version {version}, this torch-ir reads up to {SCHEMA_VERSION}: upgrade torch-ir",
+            )
+        if version < 1:
+            raise self.fail("$.schema_version", f"unknown schema version {version}")
+        if doc.get("format", FORMAT_NAME) != FORMAT_NAME:
+            raise self.fail("$.format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
+        self.obj(doc, "$", ("graph",))
+        graph = self.read_graph(doc["graph"], "$.graph")
+        if "model" in doc and not isinstance(doc["model"], str):
+            raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
+        graph.meta.setdefault("model", doc.get("model", "model"))
+        return IR(graph)
+
+    def read_graph(self, data: Any, path: str) -> Graph:
+        data = self.obj(data, path, ("inputs", "weights", "nodes", "outputs"))
+        graph = Graph()
+        for i, item in enumerate(self.lst(data["inputs"], f"{path}.inputs")):
+            p = f"{path}.inputs[{i}]"
+            item = self.obj(item, p, ("name",))
+            name = self.string(item["name"], f"{p}.name")
+            self.guard(p, lambda: graph.add_input(name, self.read_type(item.get("type"), f"{p}.type")))
+        for i, item in enumerate(self.lst(data["weights"], f"{path}.weights")):
+            self.read_weight(graph, item, f"{path}.weights[{i}]")
+        for i, item in enumerate(self.lst(data["nodes"], f"{path}.nodes")):
+            self.read_node(graph, item, f"{path}.nodes[{i}]")
+        outputs = [self.ref(graph, r, f"{path}.outputs[{i}]") for i, r in enumerate(self.lst(data["outputs"], f"{path}.outputs"))]
+        graph.set_outputs(outputs)
+        graph.input_structure = self.read_structure(data.get("input_structure"), f"{path}.input_structure", "input")
+        graph.output_structure = self.read_structure(data.get("output_structure"), f"{path}.output_structure", "output")
+        for name, rng in self.obj(data.get("symbols") or {}, f"{path}.symbols").items():
+            p = f"{path}.symbols.{name}"
+            rng = self.obj(rng, p, ("min",))
+            low, high = rng["min"], rng.get("max")
+            if not _is_int(low) or not (high is None or _is_int(high)):
+                raise self.fail(p, "min and max must be integers (max may be null)")
+            graph.symbols[name] = SymbolRange(low, high)
+        graph.meta = self.literal(self.obj(data.get("meta") or {}, f"{path}.meta"))
+        if data.get("init") is not None:
+            graph.init = self.read_graph(data["init"], f"{path}.init")
+        self.check_counts(graph, len(outputs), path)
+        return graph
+
+    def check_counts(self, graph: Graph, n_outputs: int, path: str) -> None:
+        for key, limit, kind in (("input_structure", len(graph.inputs), "input"),
+                                 ("output_structure", n_outputs, "output")):
+            structure = getattr(graph, key)
+            if structure is None:
+                continue
+            for leaf in iter_leaves(structure):
+                if leaf["kind"] == kind and not 0 <= leaf["index"] < limit:
+                    raise self.fail(f"{path}.{key}", f"{kind} index {leaf['index']} out of range (0..{limit - 1})")
+
+    def read_weight(self, graph: Graph, item: Any, path: str) -> None:
+        item = self.obj(item, path, ("name", "kind"))
+        name = self.string(item["name"], f"{path}.name")
+        kind = item["kind"]
+        if kind not in WEIGHT_KINDS:
+            raise self.fail(f"{path}.kind", f"unknown weight kind {kind!r}; expected one of {WEIGHT_KINDS}")
+        aliases = self.lst(item.get("aliases", []), f"{path}.aliases")
+        for j, alias in enumerate(aliases):
+            self.string(alias, f"{path}.aliases[{j}]")
+        persistent = item.get("persistent", True)
+        if not isinstance(persistent, bool):
+            raise self.fail(f"{path}.persistent", f"expected true or false, got {_kind(persistent)}")
+        type_ = self.read_type(item.get("type"), f"{path}.type")
+        data = self.literal(item.get("data"))
+        self.guard(path, lambda: graph.add_weight(name, type_, kind, aliases, persistent, data))
+
+    def read_node(self, graph: Graph, item: Any, path: str) -> None:
+        item = self.obj(item, path, ("name", "op", "outputs"))
+        name = self.string(item["name"], f"{path}.name")
+        op_type = self.string(item["op"], f"{path}.op")
+        args = [self.arg(graph, a, f"{path}.args[{j}]", top=True) for j, a in enumerate(self.lst(item.get("args", []), f"{path}.args"))]
+        attrs = {k: self.literal(v) for k, v in self.obj(item.get("attrs", {}), f"{path}.attrs").items()}
+        names, types = [], []
+        for j, out in enumerate(self.lst(item["outputs"], f"{path}.outputs")):
+            p = f"{path}.outputs[{j}]"
+            out = self.obj(out, p, ("name",))
+            names.append(self.string(out["name"], f"{p}.name"))
+            types.append(self.read_type(out.get("type"), f"{p}.type"))
+        meta = self.literal(self.obj(item.get("meta", {}), f"{path}.meta"))
+        self.guard(path, lambda: graph.create_node(op_type, args, attrs, types, name=name, output_names=names, meta=meta))
+
+    def arg(self, graph: Graph, value: Any, path: str, top: bool) -> Any:
+        if isinstance(value, str):
+            return self.ref(graph, value, path)
+        if isinstance(value, list):
+            if not top:
+                raise self.fail(path, "operand lists cannot nest")
+            return [self.arg(graph, v, f"{path}[{k}]", top=False) for k, v in enumerate(value)]
+        if isinstance(value, dict) and set(value) == {"literal"} and isinstance(value["literal"], str):
+            return value["literal"]
+        return self.literal(value)
+
+    def ref(self, graph: Graph, ref: Any, path: str) -> Value:
+        if not isinstance(ref, str) or len(ref) < 2 or ref[0] not in "%@":
+            raise self.fail(path, f"expected a reference such as '%x' or '@w', got {ref!r}")
+        name = ref[1:]
+        if ref[0] == "@":
+            weight = graph.weights.get(name)
+            if weight is None:
+                raise self.fail(path, f"reference to undefined weight {ref}")
+            return weight
+        if not graph.has_value(name):
+            raise self.fail(path, f"reference to undefined value {ref} (not defined before this point)")
+        return graph.value(name)
+
+    def read_type(self, data: Any, path: str) -> ValueType | None:
+        if data is None:
+            return None
+        data = self.obj(data, path)
+        if "scalar" in data:
+            if data["scalar"] not in SCALAR_KINDS:
+                raise self.fail(f"{path}.scalar", f"unknown scalar kind {data['scalar']!r}")
+            return ScalarType(data["scalar"])
+        self.obj(data, path, ("shape", "dtype"))
+        if data["dtype"] not in DTYPES:
+            raise self.fail(f"{path}.dtype", f"unknown dtype {data['dtype']!r}")
+        shape = self.lst(data["shape"], f"{path}.shape")
+        for j, dim in enumerate(shape):
+            if not (_is_int(dim) or (isinstance(dim, str) and dim)):
+                raise self.fail(f"{path}.shape[{j}]", f"expected an integer or a symbol, got {dim!r}")
+            if _is_int(dim) and dim < 0:
+                raise self.fail(f"{path}.shape[{j}]", f"negative dimension {dim}")
+        return TensorType(tuple(shape), data["dtype"])
+
+    def read_structure(self, data: Any, path: str, leaf: str) -> dict[str, Any] | None:
+        if data is None:
+            return None
+        data = self.obj(data, path, ("kind",))
+        kind = data["kind"]
+        if kind in CONTAINER_KINDS:
+            items = self.lst(data.get("items"), f"{path}.items")
+            keys = data.get("keys")
+            if keys is not None and (not isinstance(keys, list) or len(keys) != len(items)):
+                raise self.fail(f"{path}.keys", "keys must be a list as long as items")
+            out: dict[str, Any] = {"kind": kind}
+            if "class" in data:
+                out["class"] = self.string(data["class"], f"{path}.class")
+            if keys is not None:
+                out["keys"] = list(keys)
+            out["items"] = [self.read_structure(x, f"{path}.items[{j}]", leaf) for j, x in enumerate(items)]
+            return out
+        if kind not in LEAF_KINDS:
+            raise self.fail(f"{path}.kind", f"unknown structure kind {kind!r}")
+        if kind == "constant":
+            return {"kind": "constant", "value": self.literal(data.get("value"))}
+        if kind != leaf:
+            raise self.fail(f"{path}.kind", f"{kind!r} leaf in the {leaf} structure")
+        if not _is_int(data.get("index")):
+            raise self.fail(f"{path}.index", "expected an integer index")
+        return {"kind": kind, "index": data["index"]}
+
+    def literal(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"float"} and value["float"] in _NON_FINITE:
+                return _NON_FINITE[value["float"]]
+            return {k: self.literal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.literal(v) for v in value]
+        return value
+
+    def guard(self, path: str, action: Any) -> Any:
+        try:
+            return action()
+        except IRError as exc:
+            raise self.fail(path, str(exc)) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )

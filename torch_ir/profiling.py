@@ -68,8 +68,12 @@ class StageReport:
     def to_dict(self) -> list[dict[str, float | int | str]]:
         """The figures as plain data."""
         return [
-            {"stage": s.name, "seconds": s.seconds, "rss_delta_bytes": s.rss_delta_bytes,
-             "peak_rss_bytes": s.peak_rss_bytes}
+            {
+                "stage": s.name,
+                "seconds": s.seconds,
+                "rss_delta_bytes": s.rss_delta_bytes,
+                "peak_rss_bytes": s.peak_rss_bytes,
+            }
             for s in self.stages
         ]
 
@@ -77,8 +81,7 @@ class StageReport:
         rows = [f"{'stage':<24}{'time':>10}{'+RSS':>12}{'peak RSS':>12}"]
         for s in self.stages:
             rows.append(
-                f"{s.name:<24}{s.seconds:>9.3f}s{s.rss_delta_bytes / 2**20:>10.1f}MB"
-                f"{s.peak_rss_bytes / 2**20:>10.1f}MB"
+                f"{s.name:<24}{s.seconds:>9.3f}s{s.rss_delta_bytes / 2**20:>10.1f}MB{s.peak_rss_bytes / 2**20:>10.1f}MB"
             )
         rows.append(f"{'total':<24}{self.total_seconds:>9.3f}s")
         return "\n".join(rows)

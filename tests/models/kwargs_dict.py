@@ -15,8 +15,9 @@ class KwargsDict(nn.Module):
         super().__init__()
         self.fc = nn.Linear(6, 6)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 2.0,
-                return_aux: bool = True) -> dict:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 2.0, return_aux: bool = True
+    ) -> dict:
         h = self.fc(x) * scale
         if mask is not None:
             h = h.masked_fill(~mask, 0.0)

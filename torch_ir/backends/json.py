@@ -164,7 +164,7 @@ def loads_ir(text: str, source: str = "<string>") -> IR:
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON; non-finite floats are written as {{\"float\": \"inf\"}}")
+    raise ValueError(f'{name} is not valid JSON; non-finite floats are written as {{"float": "inf"}}')
 
 
 def ir_from_dict(doc: Any, source: str = "<dict>") -> IR:
@@ -238,7 +238,10 @@ class _Reader:
             self.read_weight(graph, item, f"{path}.weights[{i}]")
         for i, item in enumerate(self.lst(data["nodes"], f"{path}.nodes")):
             self.read_node(graph, item, f"{path}.nodes[{i}]")
-        outputs = [self.ref(graph, r, f"{path}.outputs[{i}]") for i, r in enumerate(self.lst(data["outputs"], f"{path}.outputs"))]
+        outputs = [
+            self.ref(graph, r, f"{path}.outputs[{i}]")
+            for i, r in enumerate(self.lst(data["outputs"], f"{path}.outputs"))
+        ]
         graph.set_outputs(outputs)
         graph.input_structure = self.read_structure(data.get("input_structure"), f"{path}.input_structure", "input")
         graph.output_structure = self.read_structure(data.get("output_structure"), f"{path}.output_structure", "output")
@@ -256,8 +259,10 @@ class _Reader:
         return graph
 
     def check_counts(self, graph: Graph, n_outputs: int, path: str) -> None:
-        for key, limit, kind in (("input_structure", len(graph.inputs), "input"),
-                                 ("output_structure", n_outputs, "output")):
+        for key, limit, kind in (
+            ("input_structure", len(graph.inputs), "input"),
+            ("output_structure", n_outputs, "output"),
+        ):
             structure = getattr(graph, key)
             if structure is None:
                 continue
@@ -285,7 +290,10 @@ class _Reader:
         item = self.obj(item, path, ("name", "op", "outputs"))
         name = self.string(item["name"], f"{path}.name")
         op_type = self.string(item["op"], f"{path}.op")
-        args = [self.arg(graph, a, f"{path}.args[{j}]", top=True) for j, a in enumerate(self.lst(item.get("args", []), f"{path}.args"))]
+        args = [
+            self.arg(graph, a, f"{path}.args[{j}]", top=True)
+            for j, a in enumerate(self.lst(item.get("args", []), f"{path}.args"))
+        ]
         attrs = {k: self.literal(v) for k, v in self.obj(item.get("attrs", {}), f"{path}.attrs").items()}
         names, types = [], []
         for j, out in enumerate(self.lst(item["outputs"], f"{path}.outputs")):
@@ -294,7 +302,9 @@ class _Reader:
             names.append(self.string(out["name"], f"{p}.name"))
             types.append(self.read_type(out.get("type"), f"{p}.type"))
         meta = self.literal(self.obj(item.get("meta", {}), f"{path}.meta"))
-        self.guard(path, lambda: graph.create_node(op_type, args, attrs, types, name=name, output_names=names, meta=meta))
+        self.guard(
+            path, lambda: graph.create_node(op_type, args, attrs, types, name=name, output_names=names, meta=meta)
+        )
 
     def arg(self, graph: Graph, value: Any, path: str, top: bool) -> Any:
         if isinstance(value, str):

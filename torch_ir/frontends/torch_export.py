@@ -20,13 +20,12 @@ from torch.export.graph_signature import (
     ConstantArgument,
     InputKind,
     OutputKind,
-    TensorArgument,
 )
 
 from torch_ir.errors import ExportError
-from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.program import IR
+from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import StageReport
 
@@ -55,8 +54,12 @@ def extract_ir(
     """
     stages = StageReport()
     program = export_program(
-        model, example_inputs, example_kwargs=example_kwargs, dynamic_shapes=dynamic_shapes,
-        decompose=decompose, stages=stages,
+        model,
+        example_inputs,
+        example_kwargs=example_kwargs,
+        dynamic_shapes=dynamic_shapes,
+        decompose=decompose,
+        stages=stages,
     )
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
@@ -127,7 +130,7 @@ def _explain_export_failure(model: torch.nn.Module, exc: Exception) -> str:
             "the model branches on tensor values (data-dependent control flow); rewrite the branch with "
             "torch.cond, or compute the condition from shapes, or mark the value with torch._check"
         )
-    elif "Constraints violated" in text or "dynamic" in text.lower() and "Dim" in text:
+    elif "Constraints violated" in text or ("dynamic" in text.lower() and "Dim" in text):
         hint = "the dynamic_shapes spec does not fit the model; use the suggested fixes in the message"
     return f"torch.export could not trace {type(model).__name__}: {text}\nWhat to try: {hint}"
 
@@ -494,8 +497,10 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
         return {}
 
     def is_tensor_spec(x: Any) -> bool:
-        return x is None or (isinstance(x, Mapping) and all(isinstance(k, int) for k in x)) or (
-            isinstance(x, (list, tuple)) and all(x_ is None or hasattr(x_, "__name__") for x_ in x)
+        return (
+            x is None
+            or (isinstance(x, Mapping) and all(isinstance(k, int) for k in x))
+            or (isinstance(x, (list, tuple)) and all(x_ is None or hasattr(x_, "__name__") for x_ in x))
         )
 
     per_leaf: list[Any] = []
@@ -503,7 +508,8 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
         flat = [spec] if count == 1 else pytree.tree_flatten(spec, is_leaf=is_tensor_spec)[0]
         per_leaf.extend(flat if len(flat) == count else [None] * count)
     user_nodes = [
-        n for n, s in zip(
+        n
+        for n, s in zip(
             [n for n in program.graph.nodes if n.op == "placeholder"], program.graph_signature.input_specs, strict=True
         )
         if s.kind == InputKind.USER_INPUT
@@ -513,7 +519,7 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
         val = node.meta.get("val")
         if not isinstance(val, torch.Tensor) or not spec:
             continue
-        for axis, dim in (spec.items() if isinstance(spec, Mapping) else enumerate(spec)):
+        for axis, dim in spec.items() if isinstance(spec, Mapping) else enumerate(spec):
             name = getattr(dim, "__name__", None)
             if not name or axis >= val.dim() or not isinstance(val.shape[axis], torch.SymInt):
                 continue

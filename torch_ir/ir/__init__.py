@@ -5,4 +5,15 @@ from torch_ir.ir.program import IR
 from torch_ir.ir.text import parse_graph, print_graph
 from torch_ir.ir.types import ScalarType, SymbolRange, TensorType
 
-__all__ = ["IR", "Graph", "Node", "ScalarType", "SymbolRange", "TensorType", "Value", "Weight", "parse_graph", "print_graph"]
+__all__ = [
+    "IR",
+    "Graph",
+    "Node",
+    "ScalarType",
+    "SymbolRange",
+    "TensorType",
+    "Value",
+    "Weight",
+    "parse_graph",
+    "print_graph",
+]

@@ -14,7 +14,7 @@ from typing import Any, Union
 import networkx as nx
 
 from torch_ir.errors import IRError
-from torch_ir.ir.types import SymbolRange, TensorType, ValueType
+from torch_ir.ir.types import SymbolRange, ValueType
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-/#]+")
 
@@ -28,7 +28,7 @@ Literal = Union[int, float, bool, str, None, list, dict]
 class Value:
     """An SSA value: a graph input, a weight, or a result of a node."""
 
-    __slots__ = ("name", "type", "producer", "index", "__weakref__")
+    __slots__ = ("__weakref__", "index", "name", "producer", "type")
 
     def __init__(self, name: str, type: ValueType | None, producer: Node | None = None, index: int = 0):
         self.name = name
@@ -63,7 +63,7 @@ class Weight(Value):
     ``data`` holds the value inline when it was known at extraction (small lifted constants).
     """
 
-    __slots__ = ("kind", "aliases", "persistent", "data")
+    __slots__ = ("aliases", "data", "kind", "persistent")
 
     def __init__(
         self,
@@ -108,7 +108,7 @@ class Node:
     anything else a backend may want.
     """
 
-    __slots__ = ("name", "op_type", "args", "attrs", "outputs", "meta", "graph", "_prev", "_next")
+    __slots__ = ("_next", "_prev", "args", "attrs", "graph", "meta", "name", "op_type", "outputs")
 
     def __init__(
         self,
@@ -509,9 +509,7 @@ class Graph:
         """A hashable description of everything the graph holds, used for equality."""
         return (
             tuple((v.name, v.type) for v in self.inputs),
-            tuple(
-                (w.name, w.type, w.kind, w.aliases, w.persistent, repr(w.data)) for w in self._weights.values()
-            ),
+            tuple((w.name, w.type, w.kind, w.aliases, w.persistent, repr(w.data)) for w in self._weights.values()),
             tuple(
                 (
                     n.name,

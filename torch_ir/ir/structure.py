@@ -33,9 +33,10 @@ def spec_to_structure(spec: Any, leaves: Iterator[dict[str, Any]]) -> dict[str, 
         return {"kind": "namedtuple", "class": name, "keys": list(type_._fields), "items": items}
     context = spec.context
     keys = [_key(k) for k in context] if isinstance(context, (list, tuple)) else None
-    node: dict[str, Any] = {"kind": "custom", "class": name, "items": items}
+    node: dict[str, Any] = {"kind": "custom", "class": name}
     if keys is not None and len(keys) == len(items):
         node["keys"] = keys
+    node["items"] = items
     return node
 
 

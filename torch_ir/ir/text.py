@@ -143,7 +143,8 @@ class _Parser:
     def fail(self, message: str) -> None:
         line = self.text.count("\n", 0, self.pos) + 1
         col = self.pos - (self.text.rfind("\n", 0, self.pos) + 1) + 1
-        source_line = self.text.splitlines()[line - 1] if self.text.splitlines() else ""
+        lines = self.text.split("\n")
+        source_line = lines[line - 1] if line <= len(lines) else ""
         raise TextParseError(f"line {line}, column {col}: {message}\n  {source_line}\n  {' ' * (col - 1)}^")
 
     def skip_space(self) -> None:
@@ -435,9 +436,7 @@ class _Parser:
             if declared is not None and operand.type is not None and declared != operand.type:
                 self.fail(f"{operand.ref} has type {operand.type}, not {declared}")
         assert node_name is not None
-        self.wrap(
-            lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names)
-        )
+        self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
 
     def wrap(self, action: Any) -> Any:
         try:

@@ -1,0 +1,44 @@
+"""Tiny transformers models built from configs (no hub access), shared by the tests."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+TINY: dict[str, dict[str, Any]] = {
+    "gpt2": dict(n_layer=2, n_embd=32, n_head=4, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=1),
+    "llama": dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=128,
+        max_position_embeddings=64,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    ),
+}
+
+
+def build_causal_lm(model_type: str, device: str = "meta", seed: int = 0, **overrides: Any) -> torch.nn.Module:
+    """A transformers causal LM from a tiny config, on ``device`` (random weights off meta), in eval mode."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(model_type, **{**TINY[model_type], **overrides})
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config)
+    return model.eval()
+
+
+def causal_lm_inputs(device: str = "meta", batch: int = 1, seq: int = 8) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Token ids inside every tiny vocabulary, and ``use_cache=False``."""
+    ids = torch.arange(batch * seq, dtype=torch.long).reshape(batch, seq) % 100 + 3
+    return (ids.to(device),), {"use_cache": False}

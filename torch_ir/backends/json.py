@@ -84,8 +84,29 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def dumps_ir(ir: IR) -> str:
-    """The JSON text for ``ir``: deterministic, the same IR gives the same bytes."""
-    return json.dumps(ir_to_dict(ir), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    """The JSON text for ``ir``: deterministic (the same IR gives the same bytes), one entry per line."""
+    return _dump(ir_to_dict(ir), "") + "\n"
+
+
+_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs"})
+
+
+def _dump(value: Any, indent: str, key: str = "") -> str:
+    """Indented objects, with the entries of inputs/weights/nodes each compact on one line."""
+    if isinstance(value, dict) and key not in ("meta", "input_structure", "output_structure", "symbols") and (
+        "graph" in value or "nodes" in value or key in ("producer", "")
+    ):
+        inner = indent + "  "
+        parts = [f"{inner}{_compact(k)}: {_dump(v, inner, k)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(parts) + f"\n{indent}}}" if parts else "{}"
+    if isinstance(value, list) and key in _LINE_LISTS and value:
+        inner = indent + "  "
+        return "[\n" + ",\n".join(inner + _compact(v) for v in value) + f"\n{indent}]"
+    return _compact(value)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 
 
 def save_ir(ir: IR, path: str | os.PathLike[str]) -> None:

@@ -350,7 +350,10 @@ class _Converter:
         meta: dict[str, Any] = {}
         stack = node.meta.get("nn_module_stack")
         if stack:
-            meta["module_stack"] = [[str(path), _type_name(cls)] for path, cls in stack.values()]
+            entries = [[str(path), _type_name(cls)] for path, cls in stack.values()]
+            entries = [e for e in entries if not e[0].startswith("_empty_nn_module_stack")]
+            if entries:
+                meta["module_stack"] = entries
         trace = node.meta.get("stack_trace")
         if trace:
             source = _source_of(trace)

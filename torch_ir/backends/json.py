@@ -20,6 +20,7 @@ from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
 from torch_ir.ir.program import IR
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
+from torch_ir.profiling import paused_gc
 
 SCHEMA_VERSION = 1
 """Bumped on every change of the format; files of a newer version are refused."""
@@ -85,7 +86,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 def dumps_ir(ir: IR) -> str:
     """The JSON text for ``ir``: deterministic (the same IR gives the same bytes), one entry per line."""
-    return _dump(ir_to_dict(ir), "") + "\n"
+    with paused_gc():
+        return _dump(ir_to_dict(ir), "") + "\n"
 
 
 _LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs"})
@@ -171,7 +173,8 @@ def load_ir(path: str | os.PathLike[str]) -> IR:
 def loads_ir(text: str, source: str = "<string>") -> IR:
     """Parse the JSON text of an IR file."""
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant)
+        with paused_gc():
+            doc = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise SerializationError(
             f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} "
@@ -192,7 +195,8 @@ def ir_from_dict(doc: Any, source: str = "<dict>") -> IR:
     """Build an IR from a parsed JSON document, checking every field."""
     reader = _Reader(source)
     try:
-        return reader.read_document(doc)
+        with paused_gc():
+            return reader.read_document(doc)
     except RecursionError:
         raise SerializationError(f"{source}: document nested too deeply") from None
 

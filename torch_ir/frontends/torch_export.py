@@ -27,7 +27,7 @@ from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.program import IR
 from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.profiling import StageReport
+from torch_ir.profiling import StageReport, paused_gc
 
 INLINE_CONSTANT_LIMIT = 4096
 """Lifted constants with a known value and at most this many elements are stored inline in the IR."""
@@ -150,7 +150,8 @@ def convert_program(
     program: ExportedProgram, model: torch.nn.Module | None = None, *, dynamic_shapes: Any = None
 ) -> Graph:
     """Build a ``Graph`` from an ``ExportedProgram``; ``model`` supplies tied-weight aliases."""
-    return _Converter(program, model, dynamic_shapes).run()
+    with paused_gc():
+        return _Converter(program, model, dynamic_shapes).run()
 
 
 class _Converter:

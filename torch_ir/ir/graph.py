@@ -437,7 +437,7 @@ class Graph:
             raise IRError(f"node {node.name} reads {value.ref}, which is not defined in this graph")
         uses[node] = uses.get(node, 0) + 1
         if value.producer is not None:
-            self._nx.add_edge(value.producer, node, value=value.name, slot=slot)
+            self._nx.add_edge(value.producer, node, key=slot, value=value.name, slot=slot)
 
     def _drop_uses(self, node: Node) -> None:
         for value in node.inputs:

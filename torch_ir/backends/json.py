@@ -248,7 +248,8 @@ class _Reader:
         graph = self.read_graph(doc["graph"], "$.graph")
         if "model" in doc and not isinstance(doc["model"], str):
             raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
-        graph.meta.setdefault("model", doc.get("model", "model"))
+        if "model" not in graph.meta and doc.get("model", "model") != "model":
+            graph.meta["model"] = doc["model"]
         return IR(graph)
 
     def read_graph(self, data: Any, path: str) -> Graph:
@@ -364,7 +365,7 @@ class _Reader:
                 raise self.fail(f"{path}.scalar", f"unknown scalar kind {data['scalar']!r}")
             return ScalarType(data["scalar"])
         self.obj(data, path, ("shape", "dtype"))
-        if data["dtype"] not in DTYPES:
+        if not isinstance(data["dtype"], str) or data["dtype"] not in DTYPES:
             raise self.fail(f"{path}.dtype", f"unknown dtype {data['dtype']!r}")
         shape = self.lst(data["shape"], f"{path}.shape")
         for j, dim in enumerate(shape):
@@ -403,7 +404,7 @@ class _Reader:
 
     def literal(self, value: Any) -> Any:
         if isinstance(value, dict):
-            if set(value) == {"float"} and value["float"] in _NON_FINITE:
+            if set(value) == {"float"} and isinstance(value["float"], str) and value["float"] in _NON_FINITE:
                 return _NON_FINITE[value["float"]]
             return {k: self.literal(v) for k, v in value.items()}
         if isinstance(value, list):

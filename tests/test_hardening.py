@@ -1,0 +1,94 @@
+"""Safety, atomic writes and determinism, as users and attackers meet them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.models import get_model
+from torch_ir import TorchIRError, extract_ir, load_ir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _saved(tmp_path: Path, name: str = "two_tower") -> Path:
+    case = get_model(name)
+    args, kwargs = case.inputs("meta")
+    path = tmp_path / f"{name}.json"
+    extract_ir(case.build_meta(), args, example_kwargs=kwargs, pipeline="none").save(path)
+    return path
+
+
+def test_crafted_ir_file_cannot_run_code(tmp_path: Path, monkeypatch) -> None:
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil_mod.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nclass Evil: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = _saved(tmp_path)
+    doc = json.loads(path.read_text())
+    graph = doc["graph"]
+    graph["output_structure"] = {"kind": "custom", "class": "evil_mod.Evil", "keys": ["a", "b"],
+                                 "items": graph["output_structure"]["items"]}
+    graph["nodes"][0]["op"] = "evil_mod.run.default"
+    graph["nodes"][0]["meta"]["__reduce__"] = ["os.system", "touch " + str(marker)]
+    graph["weights"][0]["data"] = {"py/object": "evil_mod.Evil"}
+    path.write_text(json.dumps(doc))
+    try:
+        ir = load_ir(path)
+        ir.verify()
+        ir.save(tmp_path / "again.json")
+    except TorchIRError:
+        pass
+    assert not marker.exists()
+    assert "evil_mod" not in sys.modules
+
+
+def test_killed_write_leaves_the_old_file_intact(tmp_path: Path) -> None:
+    path = _saved(tmp_path)
+    original = path.read_bytes()
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from torch_ir.frontends.model_specs import resolve_model\n"
+        "from torch_ir import extract_ir\n"
+        "b = resolve_model('zoo:gpt')\n"
+        "ir = extract_ir(b.model, b.args, pipeline='none')\n"
+        "print('ready', flush=True)\n"
+        f"while True: ir.save({str(path)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(0.7)  # several large writes are under way by now
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    data = path.read_bytes()
+    assert data != original  # the writer did replace the file ...
+    ir = load_ir(path)  # ... and what is there is complete
+    assert len(ir.nodes) > 50
+
+
+def _extract_in_fresh_process(out: Path, seed: str) -> str:
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from torch_ir.frontends.model_specs import resolve_model\n"
+        "from torch_ir import extract_ir\n"
+        "b = resolve_model('zoo:gpt')\n"
+        f"extract_ir(b.model, b.args).save({str(out)!r})\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_same_model_and_pipeline_give_identical_bytes_across_processes(tmp_path: Path) -> None:
+    first = _extract_in_fresh_process(tmp_path / "a.json", "1")
+    second = _extract_in_fresh_process(tmp_path / "b.json", "12345")
+    assert first == second

@@ -165,6 +165,7 @@ class _Converter:
         self.symbol_names = _symbol_names(program, model, dynamic_shapes)
         self._dim_cache: dict[Any, int | str] = {}
         self.multi_names = self._multi_result_names()
+        self._signatures: dict[Any, tuple[str, list[tuple[str, bool, bool, Any]]]] = {}
 
     def run(self) -> Graph:
         self._add_symbols()
@@ -283,8 +284,8 @@ class _Converter:
                 self.env[node] = source[node.args[1]]  # type: ignore[index]
                 return
         if isinstance(target, torch._ops.OpOverload):
-            op_type = str(target)
-            args, attrs = self._split_arguments(node, target._schema)
+            op_type, arguments = self._signature(target)
+            args, attrs = self._split_arguments(node, arguments)
         elif isinstance(target, torch._ops.HigherOrderOperator):
             raise ExportError(
                 f"node {node.name}: higher-order op {target.name()} is not supported yet; "
@@ -315,23 +316,37 @@ class _Converter:
         elif ir_node.outputs:
             self.env[node] = ir_node.outputs[0]
 
-    def _split_arguments(self, node: fx.Node, schema: torch.FunctionSchema) -> tuple[list[Any], dict[str, Any]]:
+    def _signature(self, target: torch._ops.OpOverload) -> tuple[str, list[tuple[str, bool, bool, Any]]]:
+        """The op type and (name, kwarg_only, has_default, default) per argument, once per overload."""
+        cached = self._signatures.get(target)
+        if cached is None:
+            arguments = [
+                (a.name, a.kwarg_only, a.has_default_value(), a.default_value if a.has_default_value() else None)
+                for a in target._schema.arguments
+            ]
+            cached = self._signatures[target] = (str(target), arguments)
+        return cached
+
+    def _split_arguments(
+        self, node: fx.Node, arguments: list[tuple[str, bool, bool, Any]]
+    ) -> tuple[list[Any], dict[str, Any]]:
         args: list[Any] = []
         attrs: dict[str, Any] = {}
-        for i, argument in enumerate(schema.arguments):
-            if i < len(node.args) and not argument.kwarg_only:
+        n_positional = len(node.args)
+        for i, (name, kwarg_only, has_default, default) in enumerate(arguments):
+            if i < n_positional and not kwarg_only:
                 raw = node.args[i]
-            elif argument.name in node.kwargs:
-                raw = node.kwargs[argument.name]
-            elif argument.has_default_value():
-                raw = argument.default_value
+            elif name in node.kwargs:
+                raw = node.kwargs[name]
+            elif has_default:
+                raw = default
             else:
                 continue
-            converted = self._arg(raw, node, argument.name)
+            converted = self._arg(raw, node, name)
             if _holds_value(converted):
                 args.append(converted)
             else:
-                attrs[argument.name] = converted
+                attrs[name] = converted
         return args, attrs
 
     def _arg(self, raw: Any, node: fx.Node, name: str = "") -> Any:

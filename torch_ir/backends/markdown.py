@@ -1,0 +1,163 @@
+"""The Markdown backend: one report per model (summary, statistics, weights, pipeline, stages, diagram).
+
+The diagram is inlined in a ```` ```mermaid ```` fence, so the report renders on GitHub as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from torch_ir.backends.files import atomic_write_text
+from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
+from torch_ir.backends.statistics import IRStatistics, compute_statistics, format_bytes, format_count
+from torch_ir.ir.graph import Graph
+from torch_ir.ir.program import IR
+
+MAX_TABLE_ROWS = 50
+"""Tables longer than this end with a "... N more" row."""
+
+
+def render_markdown(
+    ir: IR | Graph,
+    *,
+    depth: int | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    fold_repeats: bool = True,
+    include_mermaid: bool = True,
+    bindings: Mapping[str, int] | None = None,
+    max_table_rows: int = MAX_TABLE_ROWS,
+    title: str | None = None,
+    notes: Sequence[tuple[str, str]] = (),
+    statistics: IRStatistics | None = None,
+) -> str:
+    """The Markdown report of ``ir``.
+
+    ``depth``/``max_nodes``/``fold_repeats`` go to ``render_mermaid``; ``bindings`` to the statistics;
+    ``notes`` are extra ``(heading, markdown)`` sections placed after the summary (the test runner puts its
+    verification results there).
+    """
+    if isinstance(ir, Graph):
+        ir = IR(ir)
+    graph = ir.graph
+    stats = statistics or compute_statistics(ir, bindings=bindings)
+    rows = max(1, max_table_rows)
+    weights = list(graph.weights.values())
+    ops = list(stats.op_histogram.items())
+    flops_by_op = stats.flops_by_op
+    diagram = ""
+    if include_mermaid:
+        diagram = render_mermaid(ir, depth=depth, max_nodes=max_nodes, fold_repeats=fold_repeats)
+    text = _template().render(
+        title=title or f"{ir.name}: torch-ir report",
+        description=_description(graph),
+        summary=_summary(ir, stats),
+        notes=list(notes),
+        inputs=graph.inputs,
+        outputs=graph.outputs,
+        ops=[(op, n, _flops(flops_by_op.get(op, 0))) for op, n in ops[:rows]],
+        ops_more=max(0, len(ops) - rows),
+        by_dtype=list(stats.weights_by_dtype.items()),
+        by_module=list(stats.params_by_top_module.items())[:rows],
+        uncounted=stats.uncounted_ops,
+        weights=[
+            {"name": w.name, "type": str(w.type), "kind": w.kind, "aliases": w.aliases, "persistent": w.persistent}
+            for w in weights[:rows]
+        ],
+        weights_more=max(0, len(weights) - rows),
+        weights_note=_weights_note(stats),
+        passes=[_pass_row(entry) for entry in ir.pass_log],
+        stages=[
+            {"name": s.name, "seconds": f"{s.seconds:.3f} s", "rss": format_bytes(s.rss_delta_bytes),
+             "peak": format_bytes(s.peak_rss_bytes)}
+            for s in ir.stages.stages
+        ],
+        mermaid=diagram,
+    )
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def write_report(ir: IR | Graph, path: str | os.PathLike[str], **options: Any) -> None:
+    """Write ``render_markdown(ir, **options)`` to ``path`` atomically."""
+    atomic_write_text(path, render_markdown(ir, **options))
+
+
+def _description(graph: Graph) -> str:
+    parts = [f"Extracted on `{graph.meta.get('device', '?')}`"]
+    if graph.symbols:
+        parts.append("symbolic dims " + ", ".join(f"`{k}` in {v}" for k, v in graph.symbols.items()))
+    if graph.init is not None:
+        parts.append(f"an init graph of {len(graph.init)} ops")
+    return "; ".join(parts) + "."
+
+
+def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
+    flops = format_count(stats.flops)
+    if stats.flops is None and stats.symbols:
+        flops += " (symbolic dims; pass bindings)"
+    return [
+        ("model", ir.name),
+        ("ops", f"{stats.num_nodes} ({len(stats.op_histogram)} op types)"),
+        ("edges", str(stats.num_edges)),
+        ("inputs / outputs", f"{stats.num_inputs} / {stats.num_outputs}"),
+        ("weights", f"{stats.num_weights} ({format_bytes(stats.weight_bytes)})"),
+        ("parameters", f"{stats.parameter_count:,} ({format_bytes(stats.parameter_bytes)})"),
+        ("buffers / constants", f"{stats.buffer_count:,} / {stats.constant_count:,} elements"),
+        ("FLOPs / MACs", f"{flops} / {format_count(stats.macs)}"),
+        ("activations", f"{format_bytes(stats.activation_bytes)} total, "
+                        f"{format_bytes(stats.peak_activation_bytes)} peak live"),
+        ("depth", f"{stats.depth} ops on the longest path"),
+        ("passes run", str(len(ir.pass_log))),
+        ("extraction time", f"{ir.stages.total_seconds:.3f} s"),
+    ]
+
+
+def _weights_note(stats: IRStatistics) -> str:
+    if not stats.tied_weights:
+        return "No tied weights."
+    tied = "; ".join(" = ".join(f"`{n}`" for n in names) for names in stats.tied_weights)
+    return f"Tied (one storage, counted once): {tied}."
+
+
+def _pass_row(entry: Mapping[str, Any]) -> dict[str, str]:
+    def change(before: Any, after: Any) -> str:
+        if before is None and after is None:
+            return ""
+        return f"{before} → {after}" if before != after else str(after)
+
+    seconds = entry.get("seconds")
+    return {
+        "name": str(entry.get("pass", "?")),
+        "seconds": f"{seconds * 1000:.1f} ms" if isinstance(seconds, (int, float)) else "",
+        "modified": "yes" if entry.get("modified") else "no",
+        "nodes": change(entry.get("nodes_before"), entry.get("nodes_after")),
+        "weights": change(entry.get("weights_before"), entry.get("weights_after")),
+    }
+
+
+def _flops(value: int | None) -> str:
+    return "unknown" if value is None else ("" if value == 0 else format_count(value))
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("torch_ir.backends", "templates"),
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["cell"] = _cell
+    return env.get_template("report.md.j2")
+
+
+__all__ = ["MAX_TABLE_ROWS", "render_markdown", "write_report"]

@@ -1,0 +1,111 @@
+"""``torch-ir opt``: run passes on a saved IR, without the model (like mlir-opt)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from torch_ir.errors import PipelineSpecError, SerializationError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``opt`` subcommand."""
+    parser = subparsers.add_parser(
+        "opt",
+        help="run a pass pipeline on a saved IR (JSON)",
+        description="Run a pass pipeline on a saved IR, like mlir-opt. The input may also be a reproducer "
+        "file written by --reproducer, which replays the pipeline that failed.",
+    )
+    parser.add_argument("input", nargs="?", help="IR JSON file (or a reproducer file)")
+    parser.add_argument(
+        "-p",
+        "--pipeline",
+        default=None,
+        help="pipeline text (canonicalize,cse), a .toml/.yaml/.json file, 'default' or 'none'",
+    )
+    parser.add_argument("-o", "--output", help="where to write the resulting IR (JSON); default: stdout as text")
+    parser.add_argument(
+        "--print-ir-after",
+        action="append",
+        default=[],
+        metavar="PASS",
+        help="print the IR after PASS (or 'all') when it changed something; repeatable",
+    )
+    parser.add_argument(
+        "--print-ir-before",
+        action="append",
+        default=[],
+        metavar="PASS",
+        help="print the IR before PASS (or 'all'); repeatable",
+    )
+    parser.add_argument("--dump-dir", help="write the IR after each pass into this folder (JSON + text)")
+    parser.add_argument("--timing", action="store_true", help="print time and node/weight counts per pass")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE so the passes it registers can be used; repeatable",
+    )
+    parser.add_argument("--no-verify-each", action="store_true", help="do not verify the IR after each pass")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="repeat the pipeline until nothing changes, at most N times"
+    )
+    parser.add_argument("--reproducer", metavar="FILE", help="on failure, write a reproducer (pipeline + input IR)")
+    parser.add_argument("--replay", metavar="FILE", help="run the pipeline and IR stored in a reproducer file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, run the pipeline, write the result."""
+    from torch_ir.backends.json import ir_from_dict, load_ir, save_ir
+    from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
+    from torch_ir.passes.registry import load_plugins
+
+    load_plugins(args.plugin)
+    source = args.replay or args.input
+    if not source:
+        raise PipelineSpecError("give an IR file (torch-ir opt IN.json -p PIPELINE) or --replay FILE")
+    doc = _read_json(source)
+    pipeline = args.pipeline
+    if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
+        load_plugins(doc.get("plugins") or [])
+        ir = ir_from_dict(doc.get("ir"), source)
+        pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
+        print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
+    elif args.replay:
+        raise SerializationError(f"{source}: not a torch-ir reproducer file (format {doc.get('format')!r})")
+    else:
+        ir = load_ir(source)
+    manager = PassManager(
+        pipeline if pipeline is not None else "default",
+        verify_each=False if args.no_verify_each else None,
+        print_ir_before=args.print_ir_before or None,
+        print_ir_after=args.print_ir_after or None,
+        dump_dir=args.dump_dir,
+        timing=True if args.timing else None,
+        steps=args.steps,
+        reproducer=args.reproducer,
+    )
+    manager.run(ir)
+    if args.output:
+        save_ir(ir, args.output)
+    else:
+        print(ir.to_text())
+    return 0
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SerializationError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SerializationError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SerializationError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None

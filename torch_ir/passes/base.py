@@ -1,0 +1,175 @@
+"""The pass contract: ``Pass`` (a frozen dataclass), ``PassResult`` and ``PassContext``.
+
+Declared like xDSL passes (options are typed dataclass fields), checked like onnx-ir passes
+(``requires`` before, ``ensures`` after), returning like torch.fx passes (``PassResult(graph, modified)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch_ir.errors import PassError
+from torch_ir.ir.graph import Graph
+
+__all__ = ["Pass", "PassContext", "PassError", "PassOption", "PassResult"]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass returns: the graph (the same object, or a new one) and whether anything changed."""
+
+    graph: Graph
+    modified: bool
+
+
+@dataclass
+class PassContext:
+    """What passes may read besides the graph.
+
+    ``state_dict`` holds weight values when they are at hand (dedup-weights compares contents with it);
+    ``logger`` and ``verbosity`` are for passes that explain what they do; ``passes_run`` lists the names of
+    the passes that ran before the current one; ``extra`` is free for user passes.
+    """
+
+    state_dict: Mapping[str, Any] | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("torch_ir.passes"))
+    verbosity: int = 0
+    passes_run: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, message: str, level: int = 1) -> None:
+        """Log ``message`` at INFO when ``verbosity >= level``, else at DEBUG."""
+        self.logger.log(logging.INFO if self.verbosity >= level else logging.DEBUG, message)
+
+
+@dataclass(frozen=True)
+class PassOption:
+    """One option of a pass, as the pipeline text and ``torch-ir passes`` show it."""
+
+    name: str
+    field: str
+    type: Any
+    type_text: str
+    default: Any
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Base class of every pass: subclass it as a frozen dataclass and register it with ``@register_pass``.
+
+    ``name`` is the pipeline name (``hoist-weights``), ``aliases`` other names for it (``dce``); dataclass
+    fields are the options (``min_numel`` is written ``min-numel`` in pipeline text). ``requires`` and
+    ``ensures`` may raise ``PassError`` when the graph does not meet the pass's pre- or postcondition.
+    """
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    def requires(self, graph: Graph) -> None:
+        """Check the precondition of the pass (raise ``PassError``); by default nothing."""
+
+    def ensures(self, graph: Graph) -> None:
+        """Check the postcondition of the pass (raise ``PassError``); by default nothing."""
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        """Transform ``graph`` (in place or into a new graph) and say whether anything changed."""
+        raise NotImplementedError(f"pass {self.name} does not implement run()")
+
+    def __call__(self, graph: Graph, ctx: PassContext | None = None) -> PassResult:
+        """``requires``, ``run``, ``ensures``: the whole contract, for calling a pass directly."""
+        ctx = ctx if ctx is not None else PassContext()
+        self.requires(graph)
+        result = self.run(graph, ctx)
+        if not isinstance(result, PassResult):
+            raise PassError(f"pass {self.name}: run() returned {type(result).__name__}, not a PassResult")
+        self.ensures(result.graph)
+        return result
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the docstring."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.split("\n", 1)[0] if doc else ""
+
+    @classmethod
+    def options(cls) -> tuple[PassOption, ...]:
+        """The options of the pass: dataclass fields with their resolved types and defaults."""
+        hints = typing.get_type_hints(cls)
+        docs = _field_docs(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            hint = hints.get(f.name, Any)
+            out.append(
+                PassOption(
+                    f.name.replace("_", "-"),
+                    f.name,
+                    hint,
+                    type_text(hint),
+                    default,
+                    str(f.metadata.get("help", docs.get(f.name, ""))),
+                )
+            )
+        return tuple(out)
+
+    def option_values(self) -> dict[str, Any]:
+        """The options that differ from their defaults, by pipeline name (``min-numel``)."""
+        out = {}
+        for opt in self.options():
+            value = getattr(self, opt.field)
+            if opt.default is dataclasses.MISSING or value != opt.default:
+                out[opt.name] = value
+        return out
+
+
+def type_text(hint: Any) -> str:
+    """A short, readable spelling of a type hint (``int``, ``tuple[str, ...]``, ``int | None``)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        return " | ".join(type_text(a) for a in args)
+    if origin in (tuple, list):
+        inner = ", ".join("..." if a is Ellipsis else type_text(a) for a in args)
+        return f"{origin.__name__}[{inner}]"
+    if hint is type(None):
+        return "None"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (a string right after a field) of ``cls`` and its bases, read from the source."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in itertools.pairwise(body):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs

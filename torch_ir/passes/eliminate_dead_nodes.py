@@ -1,0 +1,70 @@
+"""eliminate-dead-nodes (dce): remove nodes whose results nothing reads, then weights nothing reads.
+
+Nodes are visited once, in reverse order, so a chain of dead nodes goes in one walk (erasing a node
+lowers the use counts of its operands). Side-effecting nodes (asserts, in-place and ``out=`` ops, ops
+with mutable schemas, ops torch-ir cannot resolve) and nodes without results stay; graph inputs and
+outputs are never removed. In the init graph, results no derived weight of the main graph reads go
+first; an init graph left empty is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch_ir.ir.graph import Graph
+from torch_ir.passes.base import Pass, PassContext, PassResult
+from torch_ir.passes.op_info import has_side_effects
+from torch_ir.passes.registry import register_pass
+
+
+@register_pass
+@dataclass(frozen=True)
+class EliminateDeadNodes(Pass):
+    """Remove unused side-effect-free nodes, then weights nothing reads."""
+
+    name: ClassVar[str] = "eliminate-dead-nodes"
+    aliases: ClassVar[tuple[str, ...]] = ("dce",)
+
+    remove_weights: bool = True
+    """Also remove weights that no node and no output reads."""
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        modified = eliminate(graph, self.remove_weights)
+        init = graph.init
+        if init is not None:
+            wanted = {w.name for w in graph.weights.values() if w.kind == "derived"}
+            outputs = [v for v in init.outputs if v.name in wanted]
+            if len(outputs) != len(init.outputs):
+                init.set_outputs(outputs)
+                modified = True
+            modified = eliminate(init, True) or modified
+            if not init.outputs and not len(init):
+                graph.init = None
+                modified = True
+        return PassResult(graph, modified)
+
+
+def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
+    """Remove dead nodes (and, if asked, unread weights) from ``graph``; say whether anything went."""
+    outputs = {id(v) for v in graph.outputs}
+    effects: dict[str, bool] = {}
+    modified = False
+    for node in reversed(graph.nodes):
+        if not node.outputs:
+            continue
+        if any(id(v) in outputs or graph.num_uses(v) for v in node.outputs):
+            continue
+        effect = effects.get(node.op_type)
+        if effect is None:
+            effect = effects[node.op_type] = has_side_effects(node.op_type)
+        if effect:
+            continue
+        graph.erase(node)
+        modified = True
+    if remove_weights:
+        for weight in graph.weights.values():
+            if id(weight) not in outputs and not graph.num_uses(weight):
+                graph.remove_weight(weight)
+                modified = True
+    return modified

@@ -1,5 +1,6 @@
 """torch-ir: extract a compiler-backend IR from PyTorch models, weight-free."""
 
+from torch_ir.backends.verifier import verify_ir, verify_ir_with_state_dict
 from torch_ir.errors import (
     ExportError,
     InterpreterError,
@@ -15,6 +16,8 @@ from torch_ir.errors import (
 )
 from torch_ir.frontends.torch_export import extract_ir
 from torch_ir.ir import IR, Graph, Node, ScalarType, SymbolRange, TensorType, Value, Weight, parse_graph, print_graph
+from torch_ir.ops.registry import register_op
+from torch_ir.passes import Pass, PassContext, PassManager, PassResult, register_pass
 
 __version__ = "0.1.0"
 
@@ -34,6 +37,10 @@ __all__ = [
     "InterpreterError",
     "ModelSpecError",
     "Node",
+    "Pass",
+    "PassContext",
+    "PassManager",
+    "PassResult",
     "PassError",
     "PipelineSpecError",
     "ScalarType",
@@ -51,4 +58,8 @@ __all__ = [
     "load_ir",
     "parse_graph",
     "print_graph",
+    "register_pass",
+    "register_op",
+    "verify_ir",
+    "verify_ir_with_state_dict",
 ]

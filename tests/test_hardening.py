@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from tests.models import get_model
 from torch_ir import TorchIRError, extract_ir, load_ir
 
@@ -92,3 +94,27 @@ def test_same_model_and_pipeline_give_identical_bytes_across_processes(tmp_path:
     first = _extract_in_fresh_process(tmp_path / "a.json", "1")
     second = _extract_in_fresh_process(tmp_path / "b.json", "12345")
     assert first == second
+
+
+def test_ops_naming_dangerous_python_functions_are_never_called(tmp_path: Path) -> None:
+    import pytest
+
+    from torch_ir import InterpreterError
+    from torch_ir.backends.interpreter import Interpreter
+    from torch_ir.ir import IR, parse_graph
+    from torch_ir.passes.manager import run_pipeline
+
+    marker = tmp_path / "pwned"
+    for op in ("builtins.exec", "builtins.eval", "builtins.open", "builtins.__import__", "operator.attrgetter"):
+        text = (
+            "graph(%x: f32[2]) {\n"
+            f'  %y = {op}("open({str(marker)!r}, \'w\')") : () -> int\n'
+            "  %z = aten.add.Tensor(%x, %x) : (f32[2], f32[2]) -> f32[2]\n"
+            "  return %z, %y\n}"
+        )
+        ir = IR(parse_graph(text))
+        with pytest.raises(InterpreterError, match=f"no kernel for op {op}"):
+            Interpreter(ir).run(torch.ones(2))
+        with pytest.raises(TorchIRError):
+            run_pipeline(ir, "annotate-shapes{fallback=false}")
+    assert not marker.exists()

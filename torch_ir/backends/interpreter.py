@@ -7,9 +7,7 @@ so a call is a tight loop over it; each intermediate is freed after its last use
 
 from __future__ import annotations
 
-import builtins
 import math
-import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,8 +21,8 @@ from torch_ir.ir.program import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
+from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_op
 
-_PYTHON_MODULES: dict[str, Any] = {"operator": operator, "math": math, "builtins": builtins}
 _NON_FINITE = {
     "inf": math.inf,
     "+inf": math.inf,
@@ -89,9 +87,9 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
         return kernel, (schema._schema if schema is not None else None)
     if schema is not None:
         return schema._op, schema._schema
-    module, _, name = op_type.partition(".")
-    if module in _PYTHON_MODULES and hasattr(_PYTHON_MODULES[module], name):
-        return getattr(_PYTHON_MODULES[module], name), None
+    function = python_op(op_type)
+    if function is not None:
+        return function, None
     namespace = op_type.split(".")[0]
     op_name = op_type.split(".")[1] if "." in op_type else op_type
     raise InterpreterError(
@@ -103,7 +101,7 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
 
 def _torch_overload(op_type: str) -> Any:
     parts = op_type.split(".")
-    if len(parts) != 3 or parts[0] in _PYTHON_MODULES:
+    if len(parts) != 3 or parts[0] in PYTHON_NAMESPACES:
         return None
     try:
         packet = getattr(getattr(torch.ops, parts[0]), parts[1])

@@ -7,8 +7,9 @@ counts as side-effecting, so no pass removes or merges it.
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
+
+from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_op
 
 SIDE_EFFECT_PREFIXES = (
     "aten._assert",
@@ -40,7 +41,7 @@ RANDOM_MARKERS = (
 )
 """Substrings of op names whose results differ between calls (random, or uninitialized memory)."""
 
-PURE_NAMESPACES = ("operator", "math", "builtins")
+PURE_NAMESPACES = PYTHON_NAMESPACES
 
 
 @functools.cache
@@ -48,11 +49,8 @@ def resolve_op(op_type: str) -> Any:
     """The ``torch._ops.OpOverload`` for ``aten.add.Tensor`` (or a Python function for ``operator.mul``);
     None when it cannot be found."""
     parts = op_type.split(".")
-    if parts[0] in PURE_NAMESPACES and len(parts) == 2:
-        try:
-            return getattr(importlib.import_module(parts[0]), parts[1])
-        except (ImportError, AttributeError):
-            return None
+    if parts[0] in PURE_NAMESPACES:
+        return python_op(op_type)
     if len(parts) != 3:
         return None
     import torch

@@ -269,10 +269,16 @@ def verify_ir_with_state_dict(
     if unused:
         shown = ", ".join(unused[:8]) + (", ..." if len(unused) > 8 else "")
         report.notes.append(f"{len(unused)} weight(s) the IR does not read were ignored: {shown}")
+    flat_inputs = interp.flatten_inputs(args, kwargs)  # bad inputs raise here, naming the input
     with torch.no_grad():
-        expected = original_model(*args, **kwargs)
         try:
-            got = interp.run_flat(interp.flatten_inputs(args, kwargs))
+            expected = original_model(*args, **kwargs)
+        except Exception as exc:
+            raise VerificationError(
+                f"{type(original_model).__name__} itself failed on the test inputs: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            got = interp.run_flat(flat_inputs)
         except TorchIRError as exc:
             report.error = str(exc)
             return False, report

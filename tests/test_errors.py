@@ -11,10 +11,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
-import pytest
 import torch_ir.errors as errors_module
 from tests.models import get_model
 from torch_ir import (
@@ -148,7 +148,7 @@ def test_a_failing_pass_is_a_pass_error_naming_it_and_those_before() -> None:
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from torch_ir.passes.base import Pass, PassResult
+    from torch_ir.passes.base import Pass
     from torch_ir.passes.manager import PassManager
 
     @dataclass(frozen=True)

@@ -391,7 +391,10 @@ def pipeline_from_document(doc: Any, source: str = "<document>") -> Pipeline:
 
 
 def _read_settings(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
-    raw = dict(doc.get("instrumentation") or {})
+    section = doc.get("instrumentation") or {}
+    if not isinstance(section, Mapping):
+        raise PipelineSpecError(f"{source}: 'instrumentation' must be a table of settings, got {section!r}")
+    raw = dict(section)
     raw.update({k: doc[k] for k in SETTINGS if k in doc})
     types: dict[str, Any] = {
         "verify-each": bool,
@@ -404,7 +407,7 @@ def _read_settings(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
     }
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        key = key.replace("_", "-")
+        key = str(key).replace("_", "-")
         if key not in types:
             close = difflib.get_close_matches(key, SETTINGS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""

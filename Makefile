@@ -28,8 +28,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples
 	$(VENV)/bin/ruff format --check torch_ir tests benchmarks examples
 
-bench: $(STAMP)
-	$(PY) -m pytest benchmarks -q --benchmark-only -p no:cacheprovider
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o python_files='bench_*.py' --benchmark-only \
+		--benchmark-json=benchmarks/results.json
+	$(PY) benchmarks/write_results.py benchmarks/results.json benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) demo_out reports .pytest_cache

@@ -1,0 +1,58 @@
+"""Shared pieces of the benchmarks: running a probe in a fresh process, and versions for RESULTS.md."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def run_probe(mode: str, case: str, out_dir: Path, timeout: float = 900) -> dict[str, Any]:
+    """Run ``probe.py MODE CASE`` in a fresh interpreter; its figures, or ``ok: False`` with the error."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    try:
+        done = subprocess.run(
+            [sys.executable, str(HERE / "probe.py"), mode, case, str(out_dir)],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f}s"}
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("PROBE-RESULT "):
+            return json.loads(line.removeprefix("PROBE-RESULT "))
+    return {"ok": False, "error": f"probe exited with {done.returncode}: {done.stderr.strip()[-500:]}"}
+
+
+def versions() -> dict[str, str]:
+    """Python, platform and package versions of this run."""
+    found = {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}
+    for package in ("torch", "transformers", "onnx", "onnxscript", "torch-ir", "pytest-benchmark"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    try:
+        with open("/proc/cpuinfo") as f:
+            found["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            found["memory"] = f"{int(f.readline().split()[1]) / 2**20:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+@pytest.fixture(scope="session")
+def bench_versions() -> dict[str, str]:
+    return versions()

@@ -1,0 +1,121 @@
+"""Run one measured operation in a fresh process and print its figures as one JSON line.
+
+``python benchmarks/probe.py MODE CASE OUT_DIR`` with MODE ``export`` (torch.export alone), ``extract``
+(torch-ir extract: export, convert, default pipeline, JSON write) or ``onnx`` (torch.onnx.export with
+dynamo=True). Each mode first warms up on a tiny model, so one-time imports are not timed; peak RSS is
+the process's ``ru_maxrss``, which includes building the model on meta.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import torch
+from cases import CASES
+
+from torch_ir.frontends.model_specs import resolve_model
+from torch_ir.profiling import current_rss_bytes, peak_rss_bytes
+
+
+def _tiny() -> Any:
+    return resolve_model("zoo:gpt")
+
+
+def _pipeline() -> tuple[Any, str]:
+    """The default pipeline, or none where its passes are missing (recorded as such)."""
+    try:
+        from torch_ir.passes.manager import PassManager
+
+        manager = PassManager("default")
+        return manager, str(manager)
+    except Exception as exc:
+        return "none", f"none (default pipeline unavailable: {type(exc).__name__}: {exc})"
+
+
+def export_only(bundle: Any) -> dict[str, Any]:
+    torch.export.export(_tiny().model, _tiny().args, strict=False)
+    before = current_rss_bytes()
+    start = time.perf_counter()
+    program = torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rss_before": before, "fx_nodes": len(program.graph.nodes)}
+
+
+def extract(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
+    """extract_ir (default pipeline) + save, timed; then torch.export alone in the same process, so the
+    ratio is paired; peak RSS is taken before that second export."""
+    from torch_ir import extract_ir
+
+    tiny = _tiny()
+    pipeline, pipeline_text = _pipeline()
+    extract_ir(tiny.model, tiny.args, pipeline=pipeline).save(out_dir / "warmup.json")
+    before = current_rss_bytes()
+    path = out_dir / f"{name}.json"
+    start = time.perf_counter()
+    ir = extract_ir(bundle.model, bundle.args, example_kwargs=bundle.kwargs, pipeline=pipeline, name=name)
+    write_start = time.perf_counter()
+    ir.save(path)
+    end = time.perf_counter()
+    peak = peak_rss_bytes()
+    stages = {s["stage"]: s["seconds"] for s in ir.stages.to_dict()}
+    result = {
+        "seconds": end - start, "peak_rss": peak, "rss_before": before, "nodes": len(ir.nodes),
+        "weights": len(ir.weights), "export": stages.get("export"), "convert": stages.get("convert"),
+        "pipeline": write_start - start - stages.get("export", 0.0) - stages.get("convert", 0.0),
+        "write": end - write_start, "json_path": str(path), "json_bytes": path.stat().st_size,
+        "pipeline_text": pipeline_text,
+        "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
+    }
+    del ir
+    start = time.perf_counter()
+    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
+    result["paired_export"] = time.perf_counter() - start
+    return result
+
+
+def onnx(bundle: Any) -> dict[str, Any]:
+    tiny = _tiny()
+    torch.onnx.export(tiny.model, tiny.args, dynamo=True, optimize=False, verbose=False)
+    before = current_rss_bytes()
+    start = time.perf_counter()
+    program = torch.onnx.export(bundle.model, bundle.args, kwargs=bundle.kwargs, dynamo=True, optimize=False,
+                                verbose=False)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rss_before": before, "onnx_nodes": len(program.model.graph),
+            "note": "optimize=False (the ONNX optimizer needs tensor values, which meta tensors do not have)"}
+
+
+def main() -> None:
+    mode, case_name, out_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    case = CASES[case_name]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bundle = resolve_model(case.spec, config_overrides=case.overrides)
+    try:
+        if mode == "export":
+            result = export_only(bundle)
+        elif mode == "extract":
+            result = extract(bundle, out_dir, case_name)
+        elif mode == "onnx":
+            result = onnx(bundle)
+        else:
+            raise SystemExit(f"unknown mode {mode!r}")
+        result["ok"] = True
+    except Exception as exc:
+        result = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                  "traceback": traceback.format_exc()[-2000:]}
+    result.setdefault("peak_rss", peak_rss_bytes())
+    print("PROBE-RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

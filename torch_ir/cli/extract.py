@@ -1,0 +1,209 @@
+"""``torch-ir extract SPEC``: build a model from a spec, extract its IR on meta, run a pipeline, write it.
+
+Prints a summary (nodes, weights, parameters, per-stage time and memory) on stdout; progress goes to
+stderr on a terminal only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torch_ir.errors import ModelSpecError
+
+FORMATS = ("json", "mermaid", "markdown")
+"""What ``--format`` can write: the JSON IR (always), OUT.mmd and OUT.md next to it."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``extract`` subcommand."""
+    parser = subparsers.add_parser(
+        "extract",
+        help="extract the IR of a model (zoo:NAME, hf:MODEL, module:factory, file.py:Class) on meta",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  torch-ir extract zoo:gpt -o gpt.json\n"
+            "  torch-ir extract hf:llama-2-7b --config num_hidden_layers=8\n"
+            "  torch-ir extract my_model.py:Net --input 1x3x224x224:float32 --dynamic 0=batch:1..64\n"
+            "  torch-ir extract hf:gpt2 --input 1x128:int64 --dynamic input_ids.1=seq:2..1024"
+        ),
+    )
+    parser.add_argument("spec", nargs="?", help="model spec: zoo:NAME, hf:MODEL_TYPE|PRESET, package.module:factory, "
+                        "path/to/file.py:ClassOrFactory")
+    parser.add_argument("-o", "--output", help="the JSON file to write (default: <model>.json here)")
+    parser.add_argument("--input", action="append", default=[], metavar="[NAME=]SHAPE[:DTYPE]",
+                        help="an example input, e.g. 1x128:int64 or attention_mask=1x128:int64 (repeatable)")
+    parser.add_argument("--dynamic", action="append", default=[], metavar="[INPUT.]AXIS=NAME[:MIN..MAX]",
+                        help="a dynamic dim, e.g. 0=batch:1..64 (first input) or input_ids.1=seq:2..2048")
+    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
+                        help="config overrides (hf: config keys, or factory keyword arguments)")
+    parser.add_argument("-p", "--pipeline", default="default", help="pipeline text or file ('default', 'none')")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE so the passes it defines can be used (repeatable)")
+    parser.add_argument("--decompose", choices=("core_aten",), help="decompose to core ATen after export")
+    parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
+    parser.add_argument("--device", default="meta", help="device to build the model on (default: meta)")
+    parser.add_argument("--list-zoo", action="store_true", help="list the built-in models and hf: presets, then exit")
+    parser.add_argument("--list-presets", action="store_true", help="list the hf: presets, then exit")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="progress lines even when not a terminal")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``torch-ir extract``."""
+    if args.list_zoo or args.list_presets:
+        print(list_models(zoo=args.list_zoo, presets=True))
+        return 0
+    if not args.spec:
+        raise ModelSpecError("no model spec: give e.g. zoo:gpt, hf:llama-2-7b or my_model.py:Net "
+                             "(torch-ir extract --list-zoo lists the built-in ones)")
+    formats = _formats(args.format)
+    from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
+    from torch_ir.ir.program import IR
+    from torch_ir.profiling import StageReport
+    from torch_ir.progress import Progress
+
+    overrides: dict[str, Any] = {}
+    for text in args.config:
+        overrides.update(parse_config_overrides(text))
+    if args.plugin:
+        from torch_ir.passes.registry import load_plugins
+
+        load_plugins(args.plugin)
+    progress = Progress(verbose=args.verbose, quiet=args.quiet)
+    stages = StageReport()
+    with progress.stage("build", stages, args.spec):
+        bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
+    model_args, model_kwargs, dynamic_shapes = example_inputs(bundle, _items(args.input), _items(args.dynamic),
+                                                              args.device)
+    manager = _pass_manager(args.pipeline, progress)
+
+    from torch_ir.frontends.torch_export import convert_program, export_program
+
+    with progress.stage("export", None, "(torch.export)"):
+        program = export_program(bundle.model, model_args, example_kwargs=model_kwargs, dynamic_shapes=dynamic_shapes,
+                                 decompose=args.decompose, stages=stages)
+    with progress.stage("convert", stages):
+        graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
+        graph.meta["model"] = bundle.name
+    del program
+    ir = IR(graph, stages)
+    if manager is not None:
+        with progress.stage("pipeline", stages, ticker=False):
+            manager.run(ir)
+    output = Path(args.output) if args.output else Path(f"{_file_stem(bundle.name)}.json")
+    written = [output]
+    with progress.stage("write", stages, str(output)):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        ir.save(output)
+        if "mermaid" in formats:
+            from torch_ir.backends.files import atomic_write_text
+            from torch_ir.backends.mermaid import render_mermaid
+
+            written.append(output.with_suffix(".mmd"))
+            atomic_write_text(written[-1], render_mermaid(ir))
+        if "markdown" in formats:
+            from torch_ir.backends.markdown import write_report
+
+            written.append(output.with_suffix(".md"))
+            write_report(ir, written[-1])
+    if not args.quiet:
+        print(ir.summary())
+        print("wrote       " + ", ".join(f"{p} ({_size(p)})" for p in written))
+    return 0
+
+
+def example_inputs(
+    bundle: Any, inputs: list[str], dynamic: list[str], device: str
+) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
+    """``(args, kwargs, dynamic_shapes)``: from ``--input`` when given (keeping the bundle's non-tensor
+    kwargs such as ``use_cache=False``), else the bundle's own example inputs."""
+    from torch_ir.frontends.inputs import build_inputs, dynamic_shapes_for
+
+    if inputs:
+        static = {k: v for k, v in bundle.kwargs.items() if not isinstance(v, torch.Tensor)}
+        args, kwargs, shapes = build_inputs(inputs, dynamic, device=device, model=bundle.model, extra_kwargs=static)
+    else:
+        args, kwargs = tuple(bundle.args), dict(bundle.kwargs)
+        shapes = dynamic_shapes_for(bundle.model, args, kwargs, dynamic) if dynamic else bundle.dynamic_shapes
+    if not args and not kwargs:
+        required = _required_parameters(bundle.model)
+        if required:
+            raise ModelSpecError(
+                f"model spec {bundle.spec!r} gives no example inputs and forward() needs {', '.join(required)}: "
+                "pass --input SHAPE:DTYPE for each (e.g. --input 1x3x224x224:float32), or return "
+                "(model, args) from the factory"
+            )
+    return args, kwargs, shapes
+
+
+def list_models(zoo: bool = True, presets: bool = True) -> str:
+    """The built-in models and the hf: presets, one per line."""
+    lines: list[str] = []
+    if zoo:
+        from torch_ir.zoo import ZOO
+
+        lines.append("built-in models (zoo:NAME):")
+        lines.extend(f"  zoo:{e.name:<16} {e.description}" for e in ZOO.values())
+    if presets:
+        from torch_ir.frontends.model_specs import PRESETS
+
+        lines.append("transformers presets (hf:NAME; or hf:MODEL_TYPE with --config k=v,...; needs torch-ir[hf]):")
+        for name, preset in PRESETS.items():
+            shape = ", ".join(f"{k}={v}" for k, v in preset.items() if k != "model_type")
+            lines.append(f"  hf:{name:<17} {preset['model_type']}: {shape}")
+    return "\n".join(lines)
+
+
+def _pass_manager(pipeline: str, progress: Any) -> Any:
+    if pipeline is None or pipeline.strip() in ("", "none"):
+        return None
+    from torch_ir.passes.manager import PassManager
+
+    instrumentation = progress.instrumentation()
+    return PassManager(pipeline, [instrumentation] if instrumentation is not None else [])
+
+
+def _items(values: list[str]) -> list[str]:
+    return [item for value in values for item in value.split(",") if item.strip()]
+
+
+def _formats(text: str) -> set[str]:
+    formats = {f.strip() for f in text.split(",") if f.strip()}
+    unknown = sorted(formats - set(FORMATS))
+    if unknown:
+        raise ModelSpecError(f"--format: unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def _required_parameters(model: torch.nn.Module) -> list[str]:
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "model"
+
+
+def _size(path: Path) -> str:
+    from torch_ir.ir.summary import format_bytes
+
+    try:
+        return format_bytes(path.stat().st_size)
+    except OSError:
+        return "?"
+
+
+__all__ = ["FORMATS", "example_inputs", "list_models", "register", "run"]

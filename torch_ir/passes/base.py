@@ -7,6 +7,7 @@ Declared like xDSL passes (options are typed dataclass fields), checked like onn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import typing
@@ -150,6 +151,7 @@ def type_text(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+@functools.cache
 def _field_docs(cls: type) -> dict[str, str]:
     """Attribute docstrings (a string right after a field) of ``cls`` and its bases, read from the source."""
     import ast

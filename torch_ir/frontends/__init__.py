@@ -1,0 +1,1 @@
+"""Frontends: torch.export to the IR, model specs and input specs."""

@@ -21,11 +21,11 @@ demo: $(STAMP)
 	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check torch_ir tests benchmarks examples
+	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check torch_ir tests benchmarks examples
+	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	$(VENV)/bin/ruff format --check torch_ir tests benchmarks examples
 
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
@@ -37,5 +37,16 @@ bench: $(VENV)/.bench-installed
 		--benchmark-json=benchmarks/results.json
 	$(PY) benchmarks/write_results.py benchmarks/results.json benchmarks/RESULTS.md
 
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
+
+$(VENV)/.docs-installed: $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(PY) scripts/gen_api_docs.py
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) demo_out reports .pytest_cache
+	rm -rf $(VENV) demo_out reports site .pytest_cache

@@ -75,6 +75,7 @@ class Canonicalize(Pass):
         return PassResult(graph, modified)
 
     def simplify(self, graph: Graph, node: Node) -> bool:
+        """Remove or bypass ``node`` when it is one of the no-ops this pass knows; True when it did."""
         op = node.op_type
         if op in ASSERTS:
             if self.remove_asserts:

@@ -244,14 +244,16 @@ def verify_ir_with_state_dict(
     *,
     device: str | torch.device = "cpu",
     localize: bool = True,
-    strict: bool = False,
+    strict: bool = True,
 ) -> tuple[bool, VerificationReport]:
     """Run ``ir`` with ``state_dict`` and compare with ``original_model(*test_inputs, **test_kwargs)``.
 
     Non-persistent buffers (not in a state_dict) are taken from ``original_model``. Returns
     ``(is_valid, report)``; ``str(report)`` prints a table, ``report.to_dict()`` gives plain data.
-    Missing weights, and weights of the wrong shape or dtype, raise ``WeightError``; keys the IR does not
-    read (a pass removed an unused buffer) are listed in the report's notes, or raise with ``strict=True``.
+    Missing weights, weights of the wrong shape or dtype, and keys the IR does not know raise
+    ``WeightError``. Weights a pass removed because nothing read them (``graph.meta["unused_weights"]``,
+    e.g. BatchNorm's ``num_batches_tracked``) are expected and ignored; ``strict=False`` also accepts any
+    other extra key, listing it in the report's notes.
     """
     if original_model is None:
         raise VerificationError("verify_ir_with_state_dict needs original_model= to compute the expected outputs")

@@ -268,7 +268,7 @@ def resolve_weights(
     if missing:
         problems.append(f"missing ({len(missing)}): " + ", ".join(missing))
     if strict:
-        known = {n for w in needed for n in w.names}
+        known = {n for w in needed for n in w.names} | set(_graph_of(ir).meta.get("unused_weights", ()))
         unexpected = [k for k in source.keys() if k not in known]
         if unexpected:
             problems.append(f"unexpected ({len(unexpected)}): " + ", ".join(unexpected))

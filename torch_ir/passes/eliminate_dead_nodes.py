@@ -63,8 +63,13 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
         graph.erase(node)
         modified = True
     if remove_weights:
+        removed: list[str] = []
         for weight in graph.weights.values():
             if id(weight) not in outputs and not graph.num_uses(weight):
                 graph.remove_weight(weight)
+                if weight.kind != "derived":
+                    removed.extend(weight.names)
                 modified = True
+        if removed:
+            graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
     return modified

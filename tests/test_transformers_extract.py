@@ -74,15 +74,16 @@ def test_llama_2_7b_shape_extracts_on_meta() -> None:
 
 @pytest.mark.slow
 def test_extraction_memory_stays_far_below_parameter_bytes(tmp_path: Path) -> None:
-    """A ~2 GB (fp32) Llama config extracts with a fraction of that in peak RSS, in a fresh process."""
+    """A 7.5 GB (fp32) Llama config (the 7B shape, 8 layers) extracts in a fresh process with a fifth of that
+    in peak RSS, torch and transformers themselves included."""
     script = textwrap.dedent(
         """
         import json, resource, sys
         sys.path.insert(0, %r)
         from tests.transformers_models import build_causal_lm, causal_lm_inputs
         from torch_ir import extract_ir
-        model = build_causal_lm("llama", hidden_size=2048, intermediate_size=5504, num_attention_heads=16,
-                                num_key_value_heads=16, num_hidden_layers=8, vocab_size=32000)
+        model = build_causal_lm("llama", hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
+                                num_key_value_heads=32, num_hidden_layers=8, vocab_size=32000)
         args, kwargs = causal_lm_inputs("meta", seq=64)
         ir = extract_ir(model, args, example_kwargs=kwargs)
         ir.save(%r)
@@ -93,5 +94,5 @@ def test_extraction_memory_stays_far_below_parameter_bytes(tmp_path: Path) -> No
     ) % (str(Path(__file__).resolve().parents[1]), str(tmp_path / "ir.json"))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     figures = json.loads(out.stdout.strip().splitlines()[-1])
-    assert figures["param_bytes"] > 2e9
-    assert figures["peak"] < figures["param_bytes"] / 3, figures
+    assert figures["param_bytes"] > 7e9
+    assert figures["peak"] < figures["param_bytes"] / 5, figures

@@ -21,7 +21,8 @@ from torch_ir.ir.program import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
-from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_op
+from torch_ir.ops.python_ops import python_op
+from torch_ir.passes.op_info import resolve_op as resolve_torch_op
 
 _NON_FINITE = {
     "inf": math.inf,
@@ -100,14 +101,8 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
 
 
 def _torch_overload(op_type: str) -> Any:
-    parts = op_type.split(".")
-    if len(parts) != 3 or parts[0] in PYTHON_NAMESPACES:
-        return None
-    try:
-        packet = getattr(getattr(torch.ops, parts[0]), parts[1])
-        return getattr(packet, parts[2])
-    except (AttributeError, RuntimeError):
-        return None
+    overload = resolve_torch_op(op_type)
+    return overload if isinstance(overload, torch._ops.OpOverload) else None
 
 
 def _base_type(argument: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from torch_ir.backends.statistics import format_bytes, format_count, unique_weights
 from torch_ir.ir.graph import Graph, Weight
 from torch_ir.ir.types import TensorType
 
@@ -56,11 +57,7 @@ def weight_totals(graph: Graph) -> dict[str, int]:
         ("parameter_count", "parameter_bytes", "buffer_count", "buffer_bytes", "constant_count", "constant_bytes",
          "unique", "tied"), 0,
     )
-    seen: set[str] = set()
-    for weight in graph.weights.values():
-        if weight.name in seen:
-            continue
-        seen.update(weight.names)
+    for weight in unique_weights(graph):
         totals["unique"] += 1
         totals["tied"] += bool(weight.aliases)
         kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"
@@ -109,26 +106,4 @@ def _pass_row(entry: Any) -> str:
     return row
 
 
-def format_count(n: int | float | None) -> str:
-    """1234567 -> ``1.23M``."""
-    if n is None:
-        return "unknown"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
-
-
-def format_bytes(n: int | None) -> str:
-    """2048 -> ``2.0 KiB``."""
-    if n is None:
-        return "unknown"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-__all__ = ["format_bytes", "format_count", "summarize", "weight_totals"]
+__all__ = ["summarize", "weight_totals"]

@@ -374,34 +374,7 @@ class Interpreter:
                     kept[value.name] = given
         with torch.no_grad():
             for step in self._steps:
-                args = step.args.copy()
-                for i, s in step.fills:
-                    args[i] = env[s]
-                for i, template, inner in step.list_fills:
-                    items = template.copy()
-                    for j, s in inner:
-                        items[j] = env[s]
-                    args[i] = items
-                kwargs = step.kwargs
-                if step.kw_fills:
-                    kwargs = dict(kwargs)
-                    for k, s in step.kw_fills:
-                        kwargs[k] = env[s]
-                try:
-                    result = step.fn(*args, **kwargs)
-                except Exception as exc:
-                    raise self._node_error(step, args, kwargs, exc) from exc
-                outs = step.outs
-                if outs:
-                    if (
-                        len(outs) == 1
-                        and not step.unpack
-                        and not (step.unpack is None and isinstance(result, (tuple, list)))
-                    ):
-                        env[outs[0]] = result
-                    else:
-                        for s, r in zip(outs, result):
-                            env[s] = r
+                self._execute(step, env)
                 for name, s in step.keep:
                     kept[name] = env[s]
                 for s in step.frees:
@@ -419,35 +392,40 @@ class Interpreter:
             env[s] = value
         with torch.no_grad():
             for step in saved:
-                args = step.args.copy()
-                for i, s in step.fills:
-                    args[i] = env[s]
-                for i, template, inner in step.list_fills:
-                    items = template.copy()
-                    for j, s in inner:
-                        items[j] = env[s]
-                    args[i] = items
-                kwargs = dict(step.kwargs)
-                for k, s in step.kw_fills:
-                    kwargs[k] = env[s]
-                try:
-                    result = step.fn(*args, **kwargs)
-                except Exception as exc:
-                    raise self._node_error(step, args, kwargs, exc) from exc
-                outs = step.outs
-                if (
-                    len(outs) == 1
-                    and not step.unpack
-                    and not (step.unpack is None and isinstance(result, (tuple, list)))
-                ):
-                    values = [result]
-                else:
-                    values = list(result)[: len(outs)] if outs else []
-                for s, r in zip(outs, values):
-                    env[s] = r
+                values = self._execute(step, env)
                 yield step.node, values
                 for s in step.frees:
                     env[s] = None
+
+    def _execute(self, step: _Step, env: list[Any]) -> list[Any]:
+        """Call one node's op with its operands taken from ``env``, store its results there, return them."""
+        args = step.args.copy()
+        for i, s in step.fills:
+            args[i] = env[s]
+        for i, template, inner in step.list_fills:
+            items = template.copy()
+            for j, s in inner:
+                items[j] = env[s]
+            args[i] = items
+        kwargs = step.kwargs
+        if step.kw_fills:
+            kwargs = dict(kwargs)
+            for k, s in step.kw_fills:
+                kwargs[k] = env[s]
+        try:
+            result = step.fn(*args, **kwargs)
+        except Exception as exc:
+            raise self._node_error(step, args, kwargs, exc) from exc
+        outs = step.outs
+        if not outs:
+            return []
+        if len(outs) == 1 and not step.unpack and not (step.unpack is None and isinstance(result, (tuple, list))):
+            env[outs[0]] = result
+            return [result]
+        values = list(result)[: len(outs)]
+        for s, r in zip(outs, values):
+            env[s] = r
+        return values
 
     def _apply_mutations(self, outputs: list[Any]) -> None:
         for mutation in self.graph.meta.get("mutations") or ():

@@ -16,6 +16,7 @@ import jinja2
 from torch_ir.backends.files import atomic_write_text
 from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 from torch_ir.backends.statistics import IRStatistics, compute_statistics, format_bytes, format_count
+from torch_ir.backends.templating import load_template
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.program import IR
 
@@ -150,14 +151,7 @@ def _cell(value: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("torch_ir.backends", "templates"),
-        autoescape=False,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["cell"] = _cell
-    return env.get_template("report.md.j2")
+    return load_template("report.md.j2", {"cell": _cell})
 
 
 __all__ = ["MAX_TABLE_ROWS", "render_markdown", "write_report"]

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import jinja2
 
+from torch_ir.backends.templating import load_template
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.program import IR
 
@@ -457,13 +458,7 @@ def _walk_items(items: list[_Item], blocks: list[_Block]):
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("torch_ir.backends", "templates"),
-        autoescape=False,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template("mermaid.mmd.j2")
+    return load_template("mermaid.mmd.j2")
 
 
 __all__ = ["DEFAULT_MAX_NODES", "escape_label", "render_mermaid", "structural_hash"]

@@ -147,11 +147,17 @@ def _notes(extract: list[dict[str, Any]], failed: list[dict[str, Any]], others: 
         out.append(f"- {info.get('case', bench.get('name'))} failed: export {info.get('export', {}).get('error')}, "
                    f"extract {info.get('extract', {}).get('error')}")
     if others:
-        out += ["", "## Other benchmarks", "", "| benchmark | group | mean s | rounds |", "|---|---|---:|---:|"]
+        out += ["", "## Other benchmarks", "",
+                "Ratios are measured against a baseline timed in the same run (see each benchmark's docstring).", "",
+                "| benchmark | mean s | rounds | ratio | goal | figures |", "|---|---:|---:|---:|---:|---|"]
         for bench in others:
             stats = bench.get("stats", {})
-            out.append(f"| {bench.get('fullname', bench.get('name'))} | {bench.get('group') or ''} | "
-                       f"{_f(stats.get('mean'), 4)} | {stats.get('rounds', '')} |")
+            info = bench.get("extra_info", {})
+            figures = ", ".join(f"{k} {_f(v, 3)}" for k, v in info.items()
+                                if k not in ("ratio", "goal") and isinstance(v, (int, float)))
+            out.append(f"| {bench.get('fullname', bench.get('name'))} | {_f(stats.get('mean'), 4)} | "
+                       f"{stats.get('rounds', '')} | {_f(info.get('ratio'), 3)} | {_f(info.get('goal'), 2)} | "
+                       f"{figures} |")
     return out
 
 

@@ -32,3 +32,19 @@ def test_model(case: ModelCase, results: list[CaseResult], report_dir: Path | No
     assert result.ok, result.failure()
     if report_dir is not None:
         assert result.report is not None and result.report.exists()
+
+
+@pytest.mark.parametrize("name", ["gpt2_tiny", "llama_tiny"])
+def test_transformers_report_renders_and_verifies(name: str, tmp_path: Path) -> None:
+    """transformers GPT-2 and Llama: extracted, verified, and a report whose Mermaid parses."""
+    from tests.testing.mermaid import check_mermaid
+    from tests.testing.transformers_models import TRANSFORMERS_MODELS
+
+    pytest.importorskip("transformers")
+    case = next(c for c in TRANSFORMERS_MODELS if c.name == name)
+    result = run_case(case, tmp_path)
+    assert result.ok, result.failure()
+    text = result.report.read_text()
+    assert "```mermaid" in text and "## Weights" in text
+    diagram = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    check_mermaid(diagram)

@@ -27,14 +27,18 @@ TINY: dict[str, dict[str, Any]] = {
 }
 
 
-def build_causal_lm(model_type: str, device: str = "meta", seed: int = 0, **overrides: Any) -> torch.nn.Module:
-    """A transformers causal LM from a tiny config, on ``device`` (random weights off meta), in eval mode."""
+def tiny_causal_lm(model_type: str, **overrides: Any) -> torch.nn.Module:
+    """A transformers causal LM from the tiny config of ``model_type`` (on the current default device)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.for_model(model_type, **{**TINY[model_type], **overrides})
+    return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **{**TINY[model_type], **overrides}))
+
+
+def build_causal_lm(model_type: str, device: str = "meta", seed: int = 0, **overrides: Any) -> torch.nn.Module:
+    """A transformers causal LM from a tiny config, on ``device`` (random weights off meta), in eval mode."""
     torch.manual_seed(seed)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config)
+        model = tiny_causal_lm(model_type, **overrides)
     return model.eval()
 
 

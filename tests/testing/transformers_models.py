@@ -8,27 +8,17 @@ from __future__ import annotations
 import torch
 
 from tests.models import ModelCase
-
-_IDS = dict(bos_token_id=1, eos_token_id=2, pad_token_id=0)
+from tests.transformers_models import tiny_causal_lm
 
 
 def llama(layers: int = 2) -> torch.nn.Module:
-    """A transformers ``LlamaForCausalLM`` with tiny dims and ``layers`` decoder layers."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, **_IDS,
-    )
-    return LlamaForCausalLM(config)
+    """A transformers ``LlamaForCausalLM`` with tiny dims (GQA) and ``layers`` decoder layers."""
+    return tiny_causal_lm("llama", num_hidden_layers=layers)
 
 
 def gpt2(layers: int = 2) -> torch.nn.Module:
     """A transformers ``GPT2LMHeadModel`` with tiny dims (tied ``lm_head``)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = GPT2Config(vocab_size=128, n_embd=32, n_layer=layers, n_head=4, n_positions=64, **_IDS)
-    return GPT2LMHeadModel(config)
+    return tiny_causal_lm("gpt2", n_layer=layers)
 
 
 def _token_inputs(device: str) -> tuple[tuple, dict]:

@@ -120,3 +120,20 @@ def test_ops_naming_dangerous_python_functions_are_never_called(tmp_path: Path) 
         with pytest.raises(TorchIRError):
             run_pipeline(ir, "annotate-shapes{fallback=false}")
     assert not marker.exists()
+
+
+def test_crafted_pipeline_file_cannot_run_code(tmp_path: Path) -> None:
+    import pytest
+
+    from torch_ir import PipelineSpecError
+    from torch_ir.passes.pipeline import load_pipeline_file
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(f"passes: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(PipelineSpecError, match="pipeline.yaml: not valid YAML"):
+        load_pipeline_file(path)
+    path.write_text("passes: [cse]\nplugins_note: 'evil_mod is not imported unless listed under plugins'\n")
+    with pytest.raises(PipelineSpecError):
+        load_pipeline_file(path)  # unknown keys are refused, not interpreted
+    assert not marker.exists()

@@ -96,3 +96,12 @@ def test_extraction_memory_stays_far_below_parameter_bytes(tmp_path: Path) -> No
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["param_bytes"] > 7e9
     assert figures["peak"] < figures["param_bytes"] / 5, figures
+
+
+def test_source_lines_of_installed_packages_are_stored_relative() -> None:
+    """The same model gives the same IR on any machine: library paths do not carry the install folder."""
+    args, kwargs = causal_lm_inputs("meta")
+    ir = extract_ir(build_causal_lm("llama"), args, example_kwargs=kwargs, pipeline="none")
+    files = {n.meta["source"]["file"] for n in ir.nodes if "source" in n.meta}
+    assert "transformers/models/llama/modeling_llama.py" in files
+    assert not any("site-packages" in f for f in files)

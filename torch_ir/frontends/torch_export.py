@@ -9,8 +9,12 @@ from __future__ import annotations
 import inspect
 import math
 import operator
+import os
 import re
+import site
+import sysconfig
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,7 +36,19 @@ from torch_ir.profiling import StageReport, paused_gc
 INLINE_CONSTANT_LIMIT = 4096
 """Lifted constants with a known value and at most this many elements are stored inline in the IR."""
 
-_TORCH_DIR = re.escape(str(__import__("pathlib").Path(torch.__file__).parent))
+_TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
+_LIBRARY_DIRS = tuple(
+    sorted(
+        {
+            str(Path(p)) + os.sep
+            for p in (*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("stdlib"))
+        },
+        key=len,
+        reverse=True,
+    )
+)
+"""Folders of installed packages: source paths inside them are stored relative (``transformers/...``) so
+the same model gives the same IR on every machine."""
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
 
 
@@ -437,9 +453,17 @@ def _source_of(trace: str) -> dict[str, Any] | None:
     frames = _FRAME.findall(trace)
     if not frames:
         return None
-    user = [f for f in frames if not re.match(_TORCH_DIR, f[0])]
+    user = [f for f in frames if not f[0].startswith(_TORCH_DIR)]
     file, line, function, code = (user or frames)[-1]
-    return {"file": file, "line": int(line), "function": function, "code": code.strip()}
+    return {"file": _portable_path(file), "line": int(line), "function": function, "code": code.strip()}
+
+
+def _portable_path(file: str) -> str:
+    """``file`` relative to the package folder it is installed in, or as it is when it is the user's own."""
+    for folder in _LIBRARY_DIRS:
+        if file.startswith(folder):
+            return file[len(folder) :]
+    return file
 
 
 def _jsonify(value: Any, where: str) -> Any:

@@ -177,3 +177,17 @@ def test_not_json_at_all_and_missing_file(tmp_path: Path) -> None:
     path.write_text('{"schema_version": 1, "graph": {"inputs": [], "weights": [], "nodes": [], "outputs": [NaN]}}')
     with pytest.raises(SerializationError, match="NaN is not valid JSON"):
         load_ir(path)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "ir.json"
+    _ir("two_tower").save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    path.chmod(0o640)
+    _ir("two_tower").save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # an existing file keeps its mode

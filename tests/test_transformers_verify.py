@@ -79,3 +79,22 @@ def test_transformers_model_verifies(name: str, tmp_path: Path) -> None:
         ir=ir, state_dict=real.state_dict(), original_model=real, test_inputs=args, test_kwargs=kwargs
     )
     assert is_valid, str(report)
+
+
+def test_llama_with_dynamic_sequence_verifies_at_other_lengths(tmp_path) -> None:
+    """Exported once with a symbolic ``seq`` (default pipeline, annotate-shapes on symbols), saved, loaded,
+    and verified at lengths other than the example's."""
+    from torch.export import Dim
+
+    args, kwargs = causal_lm_inputs("meta", seq=8)
+    ir = extract_ir(build_causal_lm("llama"), (), example_kwargs={"input_ids": args[0], **kwargs},
+                    dynamic_shapes={"input_ids": {1: Dim("seq", min=2, max=64)}, "use_cache": None})
+    assert ir.inputs[0].shape == (1, "seq") and ir.outputs[0].shape == (1, "seq", 128)
+    ir.save(tmp_path / "llama.json")
+    loaded = load_ir(tmp_path / "llama.json")
+    real = build_causal_lm("llama", device="cpu")
+    for seq in (5, 17):
+        ids, kw = causal_lm_inputs("cpu", seq=seq)
+        ok, report = verify_ir_with_state_dict(ir=loaded, state_dict=real.state_dict(), original_model=real,
+                                               test_inputs=(), test_kwargs={"input_ids": ids[0], **kw})
+        assert ok, report

@@ -184,3 +184,14 @@ def test_data_dependent_control_flow_explains_what_to_try() -> None:
     with pytest.raises(ExportError, match="could not trace Branchy") as info:
         extract_ir(Branchy(), (torch.randn(3),))
     assert "data-dependent" in str(info.value) and "torch.cond" in str(info.value)
+
+
+def test_no_grad_and_autocast_regions_are_inlined_with_explicit_casts() -> None:
+    # autocast("cpu") acts on CPU tensors only: traced on meta its block stays float32, so trace on the CPU
+    case = get_model("context_blocks")
+    ir = extract_ir(case.build_real(), case.inputs("cpu")[0], pipeline="none")
+    assert "inline" in [s.name for s in ir.stages.stages]
+    ops = [n.op_type for n in ir.nodes]
+    assert not any("higher_order" in op or "wrap_with" in op for op in ops)
+    casts = [n for n in ir.nodes if n.op_type == "aten._to_copy.default" and n.attrs.get("dtype") == "bfloat16"]
+    assert len(casts) == 3  # the input of the autocast linear, its weight and its bias

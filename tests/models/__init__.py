@@ -59,6 +59,7 @@ MODEL_FILES = (
     "kwargs_dict",
     "custom_op",
     "dynamic_batch",
+    "context_managers",
 )
 
 

@@ -111,7 +111,24 @@ def export_program(
     if decompose is not None:
         with stages.measure("decompose"):
             program = _decompose(program, decompose)
+    elif _has_inlinable_regions(program):
+        with stages.measure("inline"):
+            program = program.run_decompositions({})
     return program
+
+
+INLINED_HIGHER_ORDER_OPS = ("wrap_with_set_grad_enabled", "wrap_with_autocast")
+"""Region ops torch.export makes of ``torch.no_grad()`` and ``torch.autocast`` blocks in forward. They are
+inlined (an empty decomposition table): the body's ops join the graph, autocast's casts made explicit."""
+
+
+def _has_inlinable_regions(program: ExportedProgram) -> bool:
+    return any(
+        node.op == "call_function"
+        and isinstance(node.target, torch._ops.HigherOrderOperator)
+        and node.target.name() in INLINED_HIGHER_ORDER_OPS
+        for node in program.graph.nodes
+    )
 
 
 def _as_args(example_inputs: Any) -> tuple[Any, ...]:

@@ -20,8 +20,15 @@ LAYERS = int(os.environ.get("TORCH_IR_BENCH_LAYERS", "32"))
 
 def _llama() -> torch.nn.Module:
     config = transformers.LlamaConfig(
-        hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32,
-        num_hidden_layers=LAYERS, vocab_size=32000, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        num_hidden_layers=LAYERS,
+        vocab_size=32000,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
     )
     with torch.device("meta"):
         return transformers.LlamaForCausalLM(config).eval()

@@ -22,7 +22,10 @@ def run_probe(mode: str, case: str, out_dir: Path, timeout: float = 900) -> dict
     try:
         done = subprocess.run(
             [sys.executable, str(HERE / "probe.py"), mode, case, str(out_dir)],
-            capture_output=True, text=True, timeout=timeout, env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout:.0f}s"}

@@ -69,10 +69,17 @@ def extract(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
     peak = peak_rss_bytes()
     stages = {s["stage"]: s["seconds"] for s in ir.stages.to_dict()}
     result = {
-        "seconds": end - start, "peak_rss": peak, "rss_before": before, "nodes": len(ir.nodes),
-        "weights": len(ir.weights), "export": stages.get("export"), "convert": stages.get("convert"),
+        "seconds": end - start,
+        "peak_rss": peak,
+        "rss_before": before,
+        "nodes": len(ir.nodes),
+        "weights": len(ir.weights),
+        "export": stages.get("export"),
+        "convert": stages.get("convert"),
         "pipeline": write_start - start - stages.get("export", 0.0) - stages.get("convert", 0.0),
-        "write": end - write_start, "json_path": str(path), "json_bytes": path.stat().st_size,
+        "write": end - write_start,
+        "json_path": str(path),
+        "json_bytes": path.stat().st_size,
         "pipeline_text": pipeline_text,
         "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
     }
@@ -88,11 +95,16 @@ def onnx(bundle: Any) -> dict[str, Any]:
     torch.onnx.export(tiny.model, tiny.args, dynamo=True, optimize=False, verbose=False)
     before = current_rss_bytes()
     start = time.perf_counter()
-    program = torch.onnx.export(bundle.model, bundle.args, kwargs=bundle.kwargs, dynamo=True, optimize=False,
-                                verbose=False)
+    program = torch.onnx.export(
+        bundle.model, bundle.args, kwargs=bundle.kwargs, dynamo=True, optimize=False, verbose=False
+    )
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rss_before": before, "onnx_nodes": len(program.model.graph),
-            "note": "optimize=False (the ONNX optimizer needs tensor values, which meta tensors do not have)"}
+    return {
+        "seconds": seconds,
+        "rss_before": before,
+        "onnx_nodes": len(program.model.graph),
+        "note": "optimize=False (the ONNX optimizer needs tensor values, which meta tensors do not have)",
+    }
 
 
 def main() -> None:
@@ -111,8 +123,11 @@ def main() -> None:
             raise SystemExit(f"unknown mode {mode!r}")
         result["ok"] = True
     except Exception as exc:
-        result = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                  "traceback": traceback.format_exc()[-2000:]}
+        result = {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+            "traceback": traceback.format_exc()[-2000:],
+        }
     result.setdefault("peak_rss", peak_rss_bytes())
     print("PROBE-RESULT " + json.dumps(result))
 

@@ -36,8 +36,10 @@ def render(doc: dict[str, Any]) -> str:
         f"{versions.get('cpus', '?')} cores, memory {versions.get('memory', '?')}",
         f"- {versions.get('platform') or machine.get('system', '')}, Python "
         f"{versions.get('python') or machine.get('python_version', '?')}",
-        "- " + ", ".join(f"{k} {v}" for k, v in versions.items()
-                         if k not in ("python", "platform", "cpus", "cpu", "memory")),
+        "- "
+        + ", ".join(
+            f"{k} {v}" for k, v in versions.items() if k not in ("python", "platform", "cpus", "cpu", "memory")
+        ),
         "",
         "## torch.export alone vs torch-ir extract",
         "",
@@ -78,14 +80,20 @@ def _growth(extract: list[dict[str, Any]]) -> list[str]:
     rows = [b["extra_info"] for b in extract if b["extra_info"]["case"].startswith("llama")]
     if not rows:
         return []
-    out = ["", "## Growth with layers (Llama)", "",
-           "| model | layers | nodes | export s | extract s | export ms/layer | extract ms/layer |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "",
+        "## Growth with layers (Llama)",
+        "",
+        "| model | layers | nodes | export s | extract s | export ms/layer | extract ms/layer |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for info in rows:
         layers = info.get("layers") or 1
         ex, xt = info["export"]["seconds"], info["extract"]["seconds"]
-        out.append(f"| {info['case']} | {layers} | {info['extract'].get('nodes', '')} | {_f(ex)} | {_f(xt)} | "
-                   f"{ex / layers * 1e3:.0f} | {xt / layers * 1e3:.0f} |")
+        out.append(
+            f"| {info['case']} | {layers} | {info['extract'].get('nodes', '')} | {_f(ex)} | {_f(xt)} | "
+            f"{ex / layers * 1e3:.0f} | {xt / layers * 1e3:.0f} |"
+        )
     by_case = {info["case"]: info for info in rows}
     small, big = by_case.get("llama-70b-8L"), by_case.get("llama-70b-80L")
     if small and big:
@@ -95,8 +103,10 @@ def _growth(extract: list[dict[str, Any]]) -> list[str]:
             out.append(f"- {key}: 8 -> 80 layers (70B shape) takes {factor:.1f}x the time for 10x the layers")
         added = [sum(r["extract"].get(k) or 0.0 for k in ("convert", "pipeline", "write")) for r in (small, big)]
         if added[0] > 0:
-            out.append(f"- what torch-ir adds (convert + pipeline + write): {added[0]:.2f} s -> {added[1]:.2f} s, "
-                       f"{added[1] / added[0]:.1f}x for 10x the layers")
+            out.append(
+                f"- what torch-ir adds (convert + pipeline + write): {added[0]:.2f} s -> {added[1]:.2f} s, "
+                f"{added[1] / added[0]:.1f}x for 10x the layers"
+            )
     return out
 
 
@@ -106,24 +116,40 @@ def _goals(extract: list[dict[str, Any]]) -> list[str]:
     goal = by_case.get(GOAL_CASE)
     if goal:
         ratio = stage_ratio(goal["extract"]) or goal["ratio"]
-        out.append(_check(ratio <= GOAL_RATIO,
-                          f"extract at most {GOAL_RATIO:.2f}x torch.export on {GOAL_CASE}: {ratio:.3f}x by stage "
-                          f"(paired with a second export: {goal['ratio']:.3f}x, separate processes: "
-                          f"{goal.get('ratio_separate', 0):.3f}x)"))
-        out.append(_check(goal.get("json_load_seconds", 99) < GOAL_LOAD_SECONDS,
-                          f"{GOAL_CASE} IR JSON loads in under {GOAL_LOAD_SECONDS:.0f} s: "
-                          f"{_f(goal.get('json_load_seconds'), 3)} s"))
+        out.append(
+            _check(
+                ratio <= GOAL_RATIO,
+                f"extract at most {GOAL_RATIO:.2f}x torch.export on {GOAL_CASE}: {ratio:.3f}x by stage "
+                f"(paired with a second export: {goal['ratio']:.3f}x, separate processes: "
+                f"{goal.get('ratio_separate', 0):.3f}x)",
+            )
+        )
+        out.append(
+            _check(
+                goal.get("json_load_seconds", 99) < GOAL_LOAD_SECONDS,
+                f"{GOAL_CASE} IR JSON loads in under {GOAL_LOAD_SECONDS:.0f} s: "
+                f"{_f(goal.get('json_load_seconds'), 3)} s",
+            )
+        )
     worst = max(by_case.values(), key=lambda i: i.get("rss_delta_mb", 0), default=None)
     if worst:
-        out.append(_check(worst["rss_delta_mb"] <= GOAL_RSS_MB,
-                          f"peak RSS at most torch.export's + {GOAL_RSS_MB} MB: worst +{worst['rss_delta_mb']:.0f} MB "
-                          f"({worst['case']})"))
+        out.append(
+            _check(
+                worst["rss_delta_mb"] <= GOAL_RSS_MB,
+                f"peak RSS at most torch.export's + {GOAL_RSS_MB} MB: worst +{worst['rss_delta_mb']:.0f} MB "
+                f"({worst['case']})",
+            )
+        )
     slower = [c for c, i in by_case.items() if i.get("vs_onnx") is not None and i["vs_onnx"] >= 1]
     compared = [c for c, i in by_case.items() if i.get("vs_onnx") is not None]
     if compared:
         where = f" (slower on {', '.join(slower)})" if slower else ""
-        out.append(_check(not slower, f"faster than the ONNX exporter: on {len(compared) - len(slower)} of "
-                                      f"{len(compared)} models{where}"))
+        out.append(
+            _check(
+                not slower,
+                f"faster than the ONNX exporter: on {len(compared) - len(slower)} of {len(compared)} models{where}",
+            )
+        )
     return out
 
 
@@ -144,20 +170,31 @@ def _notes(extract: list[dict[str, Any]], failed: list[dict[str, Any]], others: 
     out += [f"- opt s: {h}" for h in sorted(hows)]
     for bench in failed:
         info = bench.get("extra_info", {})
-        out.append(f"- {info.get('case', bench.get('name'))} failed: export {info.get('export', {}).get('error')}, "
-                   f"extract {info.get('extract', {}).get('error')}")
+        out.append(
+            f"- {info.get('case', bench.get('name'))} failed: export {info.get('export', {}).get('error')}, "
+            f"extract {info.get('extract', {}).get('error')}"
+        )
     if others:
-        out += ["", "## Other benchmarks", "",
-                "Ratios are measured against a baseline timed in the same run (see each benchmark's docstring).", "",
-                "| benchmark | mean s | rounds | ratio | goal | figures |", "|---|---:|---:|---:|---:|---|"]
+        out += [
+            "",
+            "## Other benchmarks",
+            "",
+            "Ratios are measured against a baseline timed in the same run (see each benchmark's docstring).",
+            "",
+            "| benchmark | mean s | rounds | ratio | goal | figures |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for bench in others:
             stats = bench.get("stats", {})
             info = bench.get("extra_info", {})
-            figures = ", ".join(f"{k} {_f(v, 3)}" for k, v in info.items()
-                                if k not in ("ratio", "goal") and isinstance(v, (int, float)))
-            out.append(f"| {bench.get('fullname', bench.get('name'))} | {_f(stats.get('mean'), 4)} | "
-                       f"{stats.get('rounds', '')} | {_f(info.get('ratio'), 3)} | {_f(info.get('goal'), 2)} | "
-                       f"{figures} |")
+            figures = ", ".join(
+                f"{k} {_f(v, 3)}" for k, v in info.items() if k not in ("ratio", "goal") and isinstance(v, (int, float))
+            )
+            out.append(
+                f"| {bench.get('fullname', bench.get('name'))} | {_f(stats.get('mean'), 4)} | "
+                f"{stats.get('rounds', '')} | {_f(info.get('ratio'), 3)} | {_f(info.get('goal'), 2)} | "
+                f"{figures} |"
+            )
     return out
 
 
@@ -174,7 +211,7 @@ def _mb(value: Any, digits: int = 0) -> str:
 
 
 def main(argv: list[str]) -> int:
-    source, target = (argv + ["benchmarks/results.json", "benchmarks/RESULTS.md"][len(argv):])[:2]
+    source, target = (argv + ["benchmarks/results.json", "benchmarks/RESULTS.md"][len(argv) :])[:2]
     text = render(json.loads(Path(source).read_text()))
     Path(target).write_text(text)
     print(f"wrote {target}")

@@ -22,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--category", "-c", action="append", default=[], help="only this category (repeatable)")
     parser.add_argument("--model", "-m", action="append", default=[], help="only this model (repeatable)")
     parser.add_argument("-k", dest="keyword", help="only models whose 'category/name' contains this text")
-    parser.add_argument("--transformers", action="store_true",
-                        help="add the tiny transformers models (gpt2_tiny, llama_tiny, llama_32_layers)")
+    parser.add_argument(
+        "--transformers",
+        action="store_true",
+        help="add the tiny transformers models (gpt2_tiny, llama_tiny, llama_32_layers)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip verification with real weights")
     args = parser.parse_args(argv)
 

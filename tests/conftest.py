@@ -9,8 +9,12 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("torch-ir reports")
-    group.addoption("--generate-reports", action="store_true", default=False,
-                    help="write a Markdown report per test model and an index (see --output)")
+    group.addoption(
+        "--generate-reports",
+        action="store_true",
+        default=False,
+        help="write a Markdown report per test model and an index (see --output)",
+    )
     group.addoption("--output", action="store", default="reports", help="folder for --generate-reports")
 
 

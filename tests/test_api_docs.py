@@ -18,9 +18,13 @@ def _public_objects(module_name: str) -> list[tuple[str, object]]:
     module = importlib.import_module(module_name)
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n, obj in vars(module).items() if not n.startswith("_")
-                 and (inspect.isclass(obj) or inspect.isfunction(obj))
-                 and getattr(obj, "__module__", None) == module_name]
+        names = [
+            n
+            for n, obj in vars(module).items()
+            if not n.startswith("_")
+            and (inspect.isclass(obj) or inspect.isfunction(obj))
+            and getattr(obj, "__module__", None) == module_name
+        ]
     return [(f"{module_name}.{n}", getattr(module, n)) for n in names]
 
 

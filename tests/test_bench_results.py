@@ -18,17 +18,34 @@ def _module():
 
 def _bench(case, layers, export, extract, paired, onnx_ok=True):
     return {
-        "group": "extract", "name": f"test_extract[{case}]", "stats": {"mean": extract, "rounds": 1},
+        "group": "extract",
+        "name": f"test_extract[{case}]",
+        "stats": {"mean": extract, "rounds": 1},
         "extra_info": {
-            "case": case, "layers": layers, "ratio": extract / paired, "rss_delta_mb": 12.0,
-            "json_load_seconds": 0.4, "opt_seconds": 1.5, "opt_how": "torch-ir opt (command wall time)",
+            "case": case,
+            "layers": layers,
+            "ratio": extract / paired,
+            "rss_delta_mb": 12.0,
+            "json_load_seconds": 0.4,
+            "opt_seconds": 1.5,
+            "opt_how": "torch-ir opt (command wall time)",
             "versions": {"torch": "2.13.0", "cpu": "Test CPU", "cpus": "2", "python": "3.11.7"},
             "export": {"ok": True, "seconds": export, "peak_rss": 450 * 2**20},
-            "extract": {"ok": True, "seconds": extract, "paired_export": paired, "export": export,
-                        "nodes": 5000, "convert": 0.7, "pipeline": 0.3, "write": 0.4, "peak_rss": 462 * 2**20,
-                        "json_bytes": 6 * 2**20,
-                        "pipeline_text": "cse,dce"},
-            "onnx": {"ok": True, "seconds": 40.0, "note": "optimize=False"} if onnx_ok
+            "extract": {
+                "ok": True,
+                "seconds": extract,
+                "paired_export": paired,
+                "export": export,
+                "nodes": 5000,
+                "convert": 0.7,
+                "pipeline": 0.3,
+                "write": 0.4,
+                "peak_rss": 462 * 2**20,
+                "json_bytes": 6 * 2**20,
+                "pipeline_text": "cse,dce",
+            },
+            "onnx": {"ok": True, "seconds": 40.0, "note": "optimize=False"}
+            if onnx_ok
             else {"ok": False, "error": "RuntimeError: meta"},
             **({"vs_onnx": extract / 40.0} if onnx_ok else {}),
         },
@@ -42,8 +59,13 @@ def test_render_from_fake_json(tmp_path):
         "benchmarks": [
             _bench("llama-70b-8L", 8, 2.0, 2.2, 2.0),
             _bench("llama-70b-80L", 80, 20.0, 21.0, 20.0, onnx_ok=False),
-            {"group": "pipeline", "name": "test_cse", "fullname": "bench_pipeline.py::test_cse",
-             "stats": {"mean": 0.01, "rounds": 5}, "extra_info": {}},
+            {
+                "group": "pipeline",
+                "name": "test_cse",
+                "fullname": "bench_pipeline.py::test_cse",
+                "stats": {"mean": 0.01, "rounds": 5},
+                "extra_info": {},
+            },
         ],
     }
     source = tmp_path / "results.json"

@@ -10,7 +10,7 @@ from torch_ir import load_ir
 from torch_ir.cli import main
 from torch_ir.progress import Progress
 
-NET = '''
+NET = """
 import torch
 
 class Net(torch.nn.Module):
@@ -21,7 +21,7 @@ class Net(torch.nn.Module):
     def forward(self, x, scale=None):
         y = self.fc(x)
         return y if scale is None else y * scale
-'''
+"""
 
 
 @pytest.fixture
@@ -57,8 +57,22 @@ def test_verbose_shows_stage_lines(tmp_path, capsys):
 
 def test_file_spec_with_inputs_and_dynamic_batch(net_file, tmp_path, capsys):
     out = tmp_path / "net.json"
-    code = main(["extract", f"{net_file}:Net", "-o", str(out), "--pipeline", "none", "--input", "2x8:float32",
-                 "--input", "scale=2x4", "--dynamic", "0=batch:1..64,scale.0=batch:1..64"])
+    code = main(
+        [
+            "extract",
+            f"{net_file}:Net",
+            "-o",
+            str(out),
+            "--pipeline",
+            "none",
+            "--input",
+            "2x8:float32",
+            "--input",
+            "scale=2x4",
+            "--dynamic",
+            "0=batch:1..64,scale.0=batch:1..64",
+        ]
+    )
     assert code == 0
     ir = load_ir(out)
     assert ir.inputs[0].type.shape == ("batch", 8)
@@ -109,8 +123,27 @@ def test_hf_with_config_overrides(tmp_path, capsys):
     pytest.importorskip("transformers")
     out = tmp_path / "llama.json"
     config = "num_hidden_layers=1,hidden_size=32,intermediate_size=64,num_attention_heads=4,num_key_value_heads=2"
-    assert main(["extract", "hf:llama", "--config", config, "--config", "vocab_size=64", "-o", str(out),
-                 "--pipeline", "none", "--input", "1x16:int64", "--dynamic", "input_ids.1=seq:2..64"]) == 0
+    assert (
+        main(
+            [
+                "extract",
+                "hf:llama",
+                "--config",
+                config,
+                "--config",
+                "vocab_size=64",
+                "-o",
+                str(out),
+                "--pipeline",
+                "none",
+                "--input",
+                "1x16:int64",
+                "--dynamic",
+                "input_ids.1=seq:2..64",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert doc["model"] == "llama"
     assert load_ir(out).inputs[0].type.shape == (1, "seq")

@@ -31,8 +31,9 @@ def _valid_documents() -> tuple[str, ...]:
     for name in ("two_tower", "dynamic_batch", "kwargs_dict", "manual_attention"):
         case = get_model(name)
         args, kwargs = case.inputs("meta")
-        ir = extract_ir(case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes,
-                        pipeline="none")
+        ir = extract_ir(
+            case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes, pipeline="none"
+        )
         texts.append(dumps_ir(ir))
     return tuple(texts)
 
@@ -49,8 +50,12 @@ def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | st.floats(allow_nan=False)
-    | st.text(max_size=12) | st.sampled_from(["%x", "@fc.weight", "%linear", "float32", "-inf"]),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["%x", "@fc.weight", "%linear", "float32", "-inf"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=12,
 )
@@ -140,8 +145,9 @@ BINARY = ["aten.add.Tensor", "aten.mul.Tensor", "aten.sub.Tensor"]
 @st.composite
 def random_graphs(draw: st.DrawFn) -> Graph:
     graph = Graph()
-    shape = tuple(draw(st.lists(st.integers(min_value=1, max_value=5) | st.sampled_from(["s0", "2*s0"]),
-                                min_size=1, max_size=3)))
+    shape = tuple(
+        draw(st.lists(st.integers(min_value=1, max_value=5) | st.sampled_from(["s0", "2*s0"]), min_size=1, max_size=3))
+    )
     type_ = TensorType(shape, draw(st.sampled_from(["float32", "float16", "bfloat16", "int64"])))
     values = [graph.add_input(f"in{i}", type_) for i in range(draw(st.integers(min_value=1, max_value=3)))]
     for i in range(draw(st.integers(min_value=0, max_value=3))):

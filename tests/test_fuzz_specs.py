@@ -19,9 +19,36 @@ from torch_ir.frontends.inputs import parse_dynamic_spec, parse_input_spec
 from torch_ir.passes.pipeline import load_pipeline_file, parse_pipeline, pipeline_from_document
 
 PIPELINE_TOKENS = [
-    "annotate-shapes", "canonicalize", "cse", "dce", "hoist-weights", "dedup-weights", "eliminate-dead-nodes",
-    "min-numel", "=", "16", "-1", "1e9", "true", "none", "{", "}", ",", " ", '"x"', "[", "]", "(", ")", "cse2", "",
-    "fallback", "99999999999999999999999", "\n", "\\", "'",
+    "annotate-shapes",
+    "canonicalize",
+    "cse",
+    "dce",
+    "hoist-weights",
+    "dedup-weights",
+    "eliminate-dead-nodes",
+    "min-numel",
+    "=",
+    "16",
+    "-1",
+    "1e9",
+    "true",
+    "none",
+    "{",
+    "}",
+    ",",
+    " ",
+    '"x"',
+    "[",
+    "]",
+    "(",
+    ")",
+    "cse2",
+    "",
+    "fallback",
+    "99999999999999999999999",
+    "\n",
+    "\\",
+    "'",
 ]
 
 
@@ -44,12 +71,34 @@ def test_arbitrary_pipeline_text_parses_or_raises(text: str) -> None:
 
 
 documents = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=10)
     | st.sampled_from(["cse", "dce", "hoist-weights", "min-numel", "verify-each", "plugins", "passes"]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["passes", "pass", "name", "options", "plugins", "steps", "verify-each",
-                                       "instrumentation", "min-numel", "dump-dir"]) | st.text(max_size=6),
-                      children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "passes",
+                    "pass",
+                    "name",
+                    "options",
+                    "plugins",
+                    "steps",
+                    "verify-each",
+                    "instrumentation",
+                    "min-numel",
+                    "dump-dir",
+                ]
+            )
+            | st.text(max_size=6),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=15,
 )
 
@@ -76,8 +125,28 @@ def test_pipeline_files_load_or_raise(suffix: str, content: bytes | str) -> None
             pass
 
 
-INPUT_TOKENS = ["1", "128", "x", ":", "int64", "float32", "bf16", "=", "mask", "scalar", "0", ".", "..", "-", "",
-                "batch", "99999999999999999999", " ", "seq", "input_ids"]
+INPUT_TOKENS = [
+    "1",
+    "128",
+    "x",
+    ":",
+    "int64",
+    "float32",
+    "bf16",
+    "=",
+    "mask",
+    "scalar",
+    "0",
+    ".",
+    "..",
+    "-",
+    "",
+    "batch",
+    "99999999999999999999",
+    " ",
+    "seq",
+    "input_ids",
+]
 
 
 @given(st.lists(st.sampled_from(INPUT_TOKENS), max_size=10) | st.text(max_size=30).map(lambda t: [t]))

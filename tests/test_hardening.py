@@ -33,8 +33,12 @@ def test_crafted_ir_file_cannot_run_code(tmp_path: Path, monkeypatch) -> None:
     path = _saved(tmp_path)
     doc = json.loads(path.read_text())
     graph = doc["graph"]
-    graph["output_structure"] = {"kind": "custom", "class": "evil_mod.Evil", "keys": ["a", "b"],
-                                 "items": graph["output_structure"]["items"]}
+    graph["output_structure"] = {
+        "kind": "custom",
+        "class": "evil_mod.Evil",
+        "keys": ["a", "b"],
+        "items": graph["output_structure"]["items"],
+    }
     graph["nodes"][0]["op"] = "evil_mod.run.default"
     graph["nodes"][0]["meta"]["__reduce__"] = ["os.system", "touch " + str(marker)]
     graph["weights"][0]["data"] = {"py/object": "evil_mod.Evil"}
@@ -110,7 +114,7 @@ def test_ops_naming_dangerous_python_functions_are_never_called(tmp_path: Path) 
     for op in ("builtins.exec", "builtins.eval", "builtins.open", "builtins.__import__", "operator.attrgetter"):
         text = (
             "graph(%x: f32[2]) {\n"
-            f'  %y = {op}("open({str(marker)!r}, \'w\')") : () -> int\n'
+            f"  %y = {op}(\"open({str(marker)!r}, 'w')\") : () -> int\n"
             "  %z = aten.add.Tensor(%x, %x) : (f32[2], f32[2]) -> f32[2]\n"
             "  return %z, %y\n}"
         )

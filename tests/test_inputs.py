@@ -69,8 +69,8 @@ def test_positional_after_named_is_an_error():
 def test_dynamic_shapes_are_keyed_by_argument_names_and_share_dims():
     model = TwoInputs()
     args, kwargs, shapes = build_inputs(
-        ["2x8:int64", "attention_mask=2x8:int64"], ["0=batch:1..64", "input_ids.1=seq:2..512",
-                                                   "attention_mask.0=batch:1..64", "attention_mask.1=seq:2..512"],
+        ["2x8:int64", "attention_mask=2x8:int64"],
+        ["0=batch:1..64", "input_ids.1=seq:2..512", "attention_mask.0=batch:1..64", "attention_mask.1=seq:2..512"],
         model=model,
     )
     assert set(shapes) == {"input_ids", "attention_mask"}

@@ -14,17 +14,35 @@ from torch_ir.backends.markdown import render_markdown, write_report
 def _ir(name: str = "tied_embedding_lm"):
     case = get_model(name)
     args, kwargs = case.inputs("meta")
-    return extract_ir(case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes,
-                      pipeline="none", name=name)
+    return extract_ir(
+        case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes, pipeline="none", name=name
+    )
 
 
 def test_report_sections_and_mermaid_fence() -> None:
     ir = _ir()
-    ir.pass_log = [{"pass": "dedup-weights", "seconds": 0.002, "modified": True, "nodes_before": 7,
-                    "nodes_after": 6, "weights_before": 4, "weights_after": 3}]
+    ir.pass_log = [
+        {
+            "pass": "dedup-weights",
+            "seconds": 0.002,
+            "modified": True,
+            "nodes_before": 7,
+            "nodes_after": 6,
+            "weights_before": 4,
+            "weights_after": 3,
+        }
+    ]
     text = render_markdown(ir, notes=[("Extra", "a note")])
-    for heading in ("# tied_embedding_lm: torch-ir report", "## Summary", "## Extra", "## Statistics",
-                    "## Weights", "## Pipeline", "## Extraction stages", "## Graph"):
+    for heading in (
+        "# tied_embedding_lm: torch-ir report",
+        "## Summary",
+        "## Extra",
+        "## Statistics",
+        "## Weights",
+        "## Pipeline",
+        "## Extraction stages",
+        "## Graph",
+    ):
         assert heading in text
     assert "| `dedup-weights` | 2.0 ms | yes | 7 → 6 | 4 → 3 |" in text
     assert "| export |" in text

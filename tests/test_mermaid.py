@@ -24,8 +24,9 @@ def _check(text: str) -> None:
 def _extract(name: str):
     case = get_model(name)
     args, kwargs = case.inputs("meta")
-    return extract_ir(case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes,
-                      pipeline="none", name=name)
+    return extract_ir(
+        case.build_meta(), args, example_kwargs=kwargs, dynamic_shapes=case.dynamic_shapes, pipeline="none", name=name
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_shapes_styles_and_edge_types() -> None:
     assert '-->|"f32[2,6,96]"|' in text
     for kind in ("op", "input", "output", "weight"):
         assert f"classDef {kind} " in text and re.search(rf"^\s+class [\w,]+ {kind}$", text, re.M)
-    assert 'subgraph s' in text and '["qkv: Linear"]' in text
+    assert "subgraph s" in text and '["qkv: Linear"]' in text
 
 
 @pytest.mark.parametrize("name", ["two_tower", "tied_embedding_lm", "small_cnn", "kwargs_dict", "dynamic_batch"])
@@ -61,9 +62,15 @@ def test_escaping_of_labels() -> None:
     graph = Graph()
     graph.meta["model"] = 'evil "model" <b>#1</b>'
     x = graph.add_input("x", TensorType((2,), "float32"))
-    weird_stack = [['blk["0"]<a>', 'pkg.Cls#1[x]{y}|z'], ['blk["0"]<a>.in`er', "pkg.Inner"]]
-    node = graph.create_node('my"lib.op<x>#[1]{2}|a;b.default', [x], {}, [TensorType((2,), "float32")],
-                             name="odd", meta={"module_stack": weird_stack})
+    weird_stack = [['blk["0"]<a>', "pkg.Cls#1[x]{y}|z"], ['blk["0"]<a>.in`er', "pkg.Inner"]]
+    node = graph.create_node(
+        'my"lib.op<x>#[1]{2}|a;b.default',
+        [x],
+        {},
+        [TensorType((2,), "float32")],
+        name="odd",
+        meta={"module_stack": weird_stack},
+    )
     graph.set_outputs(node.outputs)
     text = render_mermaid(graph)
     _check(text)
@@ -79,8 +86,8 @@ def test_validator_rejects_broken_text() -> None:
         'flowchart TD\n    subgraph s1["x"]\n    a["x"]\n',
         'flowchart TD\n    a["x"]\n    a --> b\n',
         'flowchart TD\n    a["x <b>"]\n',
-        'flowchart TD\n    end\n',
-        'graph XY\n',
+        "flowchart TD\n    end\n",
+        "graph XY\n",
         'flowchart TD\n    a["x"]\n    class a nostyle\n',
         'flowchart TD\n    end["x"]\n',
         'flowchart TD\n    a["x"]; b["y"]\n',
@@ -120,7 +127,7 @@ def test_max_nodes_collapses_then_cuts(llama32) -> None:
     cut = render_mermaid(graph, max_nodes=8)
     _check(cut)
     assert "more ops not shown" in cut and "%% " in cut
-    nodes = re.findall(r'^\s+(\w+)(?:\[|\(|\{|>)', cut, re.M)
+    nodes = re.findall(r"^\s+(\w+)(?:\[|\(|\{|>)", cut, re.M)
     assert len([n for n in nodes if n != "subgraph"]) <= 8
 
 

@@ -12,11 +12,15 @@ from torch_ir.errors import ModelSpecError
 from torch_ir.frontends.model_specs import PRESETS, ModelBundle, parse_config_overrides, resolve_model
 
 TINY_LLAMA = dict(
-    num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
+    num_hidden_layers=1,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    num_key_value_heads=2,
     vocab_size=64,
 )
 
-MODEL_FILE = '''
+MODEL_FILE = """
 import torch
 
 class Net(torch.nn.Module):
@@ -35,7 +39,7 @@ def broken():
 
 def not_a_model():
     return 42
-'''
+"""
 
 
 @pytest.fixture
@@ -100,10 +104,20 @@ def test_file_that_raises_on_import(tmp_path):
 
 
 def test_parse_config_overrides():
-    parsed = parse_config_overrides('hidden_size=8192,num_hidden_layers=80,rms_norm_eps=1e-5,tie=true,'
-                                    'act=silu,rope_scaling={"type":"linear","factor":2.0},pad=null,ids=[1,2]')
-    assert parsed == {"hidden_size": 8192, "num_hidden_layers": 80, "rms_norm_eps": 1e-5, "tie": True,
-                      "act": "silu", "rope_scaling": {"type": "linear", "factor": 2.0}, "pad": None, "ids": [1, 2]}
+    parsed = parse_config_overrides(
+        "hidden_size=8192,num_hidden_layers=80,rms_norm_eps=1e-5,tie=true,"
+        'act=silu,rope_scaling={"type":"linear","factor":2.0},pad=null,ids=[1,2]'
+    )
+    assert parsed == {
+        "hidden_size": 8192,
+        "num_hidden_layers": 80,
+        "rms_norm_eps": 1e-5,
+        "tie": True,
+        "act": "silu",
+        "rope_scaling": {"type": "linear", "factor": 2.0},
+        "pad": None,
+        "ids": [1, 2],
+    }
     with pytest.raises(ModelSpecError, match="key=value"):
         parse_config_overrides("hidden_size")
     with pytest.raises(ModelSpecError, match="JSON"):
@@ -142,11 +156,15 @@ def test_hf_preset_with_overrides_keeps_token_ids_in_vocab():
 
 
 def test_hf_encoder_and_vision_inputs():
-    bert = resolve_model("hf:bert-base", config_overrides={"num_hidden_layers": 1, "hidden_size": 16,
-                                                           "num_attention_heads": 2, "intermediate_size": 32})
+    bert = resolve_model(
+        "hf:bert-base",
+        config_overrides={"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32},
+    )
     assert type(bert.model).__name__ == "BertModel" and bert.args[0].shape == (1, 128)
-    vit = resolve_model("hf:vit-base", config_overrides={"num_hidden_layers": 1, "hidden_size": 16,
-                                                         "num_attention_heads": 2, "intermediate_size": 32})
+    vit = resolve_model(
+        "hf:vit-base",
+        config_overrides={"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32},
+    )
     assert vit.args[0].shape == (1, 3, 224, 224) and vit.args[0].dtype == torch.float32
 
 

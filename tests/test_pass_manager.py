@@ -63,9 +63,22 @@ def test_default_pipeline_log_and_table():
     ir = IR(parse_graph(GRAPH))
     run_pipeline(ir, "default")
     assert [row["pass"] for row in ir.pass_log] == [
-        "annotate-shapes", "canonicalize", "cse", "dedup-weights", "hoist-weights", "eliminate-dead-nodes"]
-    assert set(ir.pass_log[0]) == {"pass", "seconds", "modified", "nodes_before", "nodes_after", "weights_before",
-                                   "weights_after"}
+        "annotate-shapes",
+        "canonicalize",
+        "cse",
+        "dedup-weights",
+        "hoist-weights",
+        "eliminate-dead-nodes",
+    ]
+    assert set(ir.pass_log[0]) == {
+        "pass",
+        "seconds",
+        "modified",
+        "nodes_before",
+        "nodes_after",
+        "weights_before",
+        "weights_after",
+    }
     assert [n.op_type for n in ir.nodes] == ["aten.mm.default", "aten.relu.default", "aten.add.Tensor"]
     assert [w.kind for w in ir.weights.values()] == ["derived"]
     assert "canonicalize" in format_pass_log(ir.pass_log)
@@ -88,11 +101,29 @@ def test_instrumentation_hooks_print_dump_and_steps(tmp_path):
             calls.append("end")
 
     out = io.StringIO()
-    pm = PassManager("canonicalize,cse", [Record()], print_ir_after=["all"], print_ir_before=["cse"],
-                     dump_dir=tmp_path / "dump", timing=True, steps=3, stream=out)
+    pm = PassManager(
+        "canonicalize,cse",
+        [Record()],
+        print_ir_after=["all"],
+        print_ir_before=["cse"],
+        dump_dir=tmp_path / "dump",
+        timing=True,
+        steps=3,
+        stream=out,
+    )
     pm.run(parse_graph(GRAPH))
-    assert calls == ["start", "before canonicalize", "after canonicalize True", "before cse", "after cse True",
-                     "before canonicalize", "after canonicalize False", "before cse", "after cse False", "end"]
+    assert calls == [
+        "start",
+        "before canonicalize",
+        "after canonicalize True",
+        "before cse",
+        "after cse True",
+        "before canonicalize",
+        "after canonicalize False",
+        "before cse",
+        "after cse False",
+        "end",
+    ]
     text = out.getvalue()
     assert text.count("IR after canonicalize") == 1 and "IR before cse" in text and "total" in text
     names = sorted(p.name for p in (tmp_path / "dump").iterdir())
@@ -105,7 +136,9 @@ def test_instrumentation_hooks_print_dump_and_steps(tmp_path):
 
 def test_failing_pass_names_pass_and_predecessors(tmp_path):
     repro = tmp_path / "repro.json"
-    with pytest.raises(PassError, match=r"(?s)'test-explode' \(#3\) failed: RuntimeError: boom.*before it: canonicalize, cse") as info:
+    with pytest.raises(
+        PassError, match=r"(?s)'test-explode' \(#3\) failed: RuntimeError: boom.*before it: canonicalize, cse"
+    ) as info:
         PassManager("canonicalize,cse,test-explode", reproducer=repro).run(parse_graph(GRAPH))
     assert info.value.pass_name == "test-explode"
     doc = json.loads(repro.read_text())
@@ -125,8 +158,24 @@ def test_cli_opt_and_passes(tmp_path, capsys):
     src = tmp_path / "in.json"
     IR(parse_graph(GRAPH)).save(src)
     out = tmp_path / "out.json"
-    assert cli_main(["opt", str(src), "-p", "canonicalize,dce", "-o", str(out), "--timing",
-                     "--print-ir-after", "canonicalize", "--dump-dir", str(tmp_path / "d")]) == 0
+    assert (
+        cli_main(
+            [
+                "opt",
+                str(src),
+                "-p",
+                "canonicalize,dce",
+                "-o",
+                str(out),
+                "--timing",
+                "--print-ir-after",
+                "canonicalize",
+                "--dump-dir",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "IR after canonicalize" in err and "eliminate-dead-nodes" in err
     from torch_ir import load_ir
@@ -143,14 +192,16 @@ def test_cli_opt_and_passes(tmp_path, capsys):
 def test_custom_pass_from_pipeline_file(tmp_path):
     pipeline = tmp_path / "fuse.toml"
     pipeline.write_text('plugins = ["examples.custom_pass"]\npipeline = "fuse-linear-act,annotate-shapes,dce"\n')
-    g = parse_graph("""graph(%x: f32[2,4]) {
+    g = parse_graph(
+        """graph(%x: f32[2,4]) {
   weight @w : f32[8,4] parameter
   weight @b : f32[8] parameter
   %l = aten.linear.default(%x, @w, @b) : (f32[2,4], f32[8,4], f32[8]) -> f32[2,8]
   %r = aten.relu.default(%l) : (f32[2,8]) -> f32[2,8]
   %l2 = aten.linear.default(%r, @w) {bias=null} : (f32[2,8], f32[8,4]) -> f32[2,8]
   return %r
-}""".replace("%l2 = aten.linear.default(%r, @w) {bias=null} : (f32[2,8], f32[8,4]) -> f32[2,8]\n  ", ""))
+}""".replace("%l2 = aten.linear.default(%r, @w) {bias=null} : (f32[2,8], f32[8,4]) -> f32[2,8]\n  ", "")
+    )
     before = g.nodes
     ir = IR(g)
     run_pipeline(ir, str(pipeline))

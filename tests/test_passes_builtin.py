@@ -79,8 +79,11 @@ def test_annotate_uses_registered_shape_function():
     registry = pytest.importorskip("torch_ir.ops.registry")
     from torch_ir import TensorType
 
-    registry.register_op("testlib::double_cols", shape_fn=lambda types, attrs: TensorType(
-        (types[0].shape[0], types[0].shape[1] * 2), types[0].dtype), replace=True)
+    registry.register_op(
+        "testlib::double_cols",
+        shape_fn=lambda types, attrs: TensorType((types[0].shape[0], types[0].shape[1] * 2), types[0].dtype),
+        replace=True,
+    )
     try:
         g = parse_graph("""graph(%x: f32[4,6]) {
   %y = testlib.double_cols.default(%x) : (f32[4,6]) -> ?

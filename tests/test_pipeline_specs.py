@@ -44,7 +44,7 @@ def test_text_round_trip_and_typed_options():
     assert pipeline.passes[1].min_numel == 16
     p = parse_pipeline('test-options{count=3, ratio=2, flag=true, label="a b", names=[q,k], limit=none}').passes[0]
     assert (p.count, p.ratio, p.flag, p.label, p.names, p.limit) == (3, 2.0, True, "a b", ("q", "k"), None)
-    assert parse_pipeline(str(parse_pipeline(f"{p.name}{{label=\"a b\",names=[q,k],limit=4}}"))).passes[0].limit == 4
+    assert parse_pipeline(str(parse_pipeline(f'{p.name}{{label="a b",names=[q,k],limit=4}}'))).passes[0].limit == 4
     assert parse_pipeline("test-options{min_numel=1}".replace("min_numel", "count")).passes[0].count == 1
 
 
@@ -75,14 +75,24 @@ def test_bad_text(text, message):
 
 def test_files_say_the_same(tmp_path):
     toml = tmp_path / "p.toml"
-    toml.write_text('[[passes]]\nname = "canonicalize"\n[[passes]]\nname = "hoist-weights"\nmin-numel = 16\n'
-                    '[instrumentation]\ntiming = true\nsteps = 3\nprint-ir-after = "cse"\n')
+    toml.write_text(
+        '[[passes]]\nname = "canonicalize"\n[[passes]]\nname = "hoist-weights"\nmin-numel = 16\n'
+        '[instrumentation]\ntiming = true\nsteps = 3\nprint-ir-after = "cse"\n'
+    )
     yaml = tmp_path / "p.yaml"
-    yaml.write_text("passes:\n  - canonicalize\n  - name: hoist-weights\n    min-numel: 16\ntiming: true\nsteps: 3\n"
-                    "print-ir-after: [cse]\n")
+    yaml.write_text(
+        "passes:\n  - canonicalize\n  - name: hoist-weights\n    min-numel: 16\ntiming: true\nsteps: 3\n"
+        "print-ir-after: [cse]\n"
+    )
     js = tmp_path / "p.json"
-    js.write_text(json.dumps({"pipeline": "canonicalize,hoist-weights{min-numel=16}",
-                              "instrumentation": {"timing": True, "steps": 3, "print_ir_after": ["cse"]}}))
+    js.write_text(
+        json.dumps(
+            {
+                "pipeline": "canonicalize,hoist-weights{min-numel=16}",
+                "instrumentation": {"timing": True, "steps": 3, "print_ir_after": ["cse"]},
+            }
+        )
+    )
     results = [resolve_pipeline(p) for p in (toml, str(yaml), str(js))]
     for r in results:
         assert str(r) == "canonicalize,hoist-weights{min-numel=16}"
@@ -94,7 +104,7 @@ def test_files_say_the_same(tmp_path):
     [
         ("bad.toml", "[[passes]\nname=", "not valid TOML"),
         ("bad.yaml", "passes: [a, b\n", "not valid YAML"),
-        ("bad.json", "{\"passes\": [", "not valid JSON"),
+        ("bad.json", '{"passes": [', "not valid JSON"),
         ("unknown.toml", 'pases = ["cse"]', "unknown key 'pases'.*did you mean 'passes'"),
         ("plugin.yaml", "plugins: [no_such_module_xyz]\npasses: [cse]\n", "plugin 'no_such_module_xyz' could not"),
         ("nameless.json", '{"passes": [{"min-numel": 3}]}', "needs a 'name'"),

@@ -87,14 +87,23 @@ def test_llama_with_dynamic_sequence_verifies_at_other_lengths(tmp_path) -> None
     from torch.export import Dim
 
     args, kwargs = causal_lm_inputs("meta", seq=8)
-    ir = extract_ir(build_causal_lm("llama"), (), example_kwargs={"input_ids": args[0], **kwargs},
-                    dynamic_shapes={"input_ids": {1: Dim("seq", min=2, max=64)}, "use_cache": None})
+    ir = extract_ir(
+        build_causal_lm("llama"),
+        (),
+        example_kwargs={"input_ids": args[0], **kwargs},
+        dynamic_shapes={"input_ids": {1: Dim("seq", min=2, max=64)}, "use_cache": None},
+    )
     assert ir.inputs[0].shape == (1, "seq") and ir.outputs[0].shape == (1, "seq", 128)
     ir.save(tmp_path / "llama.json")
     loaded = load_ir(tmp_path / "llama.json")
     real = build_causal_lm("llama", device="cpu")
     for seq in (5, 17):
         ids, kw = causal_lm_inputs("cpu", seq=seq)
-        ok, report = verify_ir_with_state_dict(ir=loaded, state_dict=real.state_dict(), original_model=real,
-                                               test_inputs=(), test_kwargs={"input_ids": ids[0], **kw})
+        ok, report = verify_ir_with_state_dict(
+            ir=loaded,
+            state_dict=real.state_dict(),
+            original_model=real,
+            test_inputs=(),
+            test_kwargs={"input_ids": ids[0], **kw},
+        )
         assert ok, report

@@ -151,12 +151,12 @@ def test_weights_removed_as_unused_are_expected_but_stray_keys_are_not() -> None
     ir = extract_ir(case.build_meta(), case.inputs("meta")[0])
     unused = ir.graph.meta["unused_weights"]
     assert "stem.1.num_batches_tracked" in unused  # removed by eliminate-dead-nodes, still in the state_dict
-    ok, report = verify_ir_with_state_dict(ir=ir, state_dict=model.state_dict(), original_model=model,
-                                           test_inputs=args)
+    ok, report = verify_ir_with_state_dict(ir=ir, state_dict=model.state_dict(), original_model=model, test_inputs=args)
     assert ok, report
     stray = {**model.state_dict(), "stray.weight": torch.zeros(1)}
     with pytest.raises(WeightError, match=r"unexpected \(1\): stray.weight"):
         verify_ir_with_state_dict(ir=ir, state_dict=stray, original_model=model, test_inputs=args)
-    ok, report = verify_ir_with_state_dict(ir=ir, state_dict=stray, original_model=model, test_inputs=args,
-                                           strict=False)
+    ok, report = verify_ir_with_state_dict(
+        ir=ir, state_dict=stray, original_model=model, test_inputs=args, strict=False
+    )
     assert ok and any("stray.weight" in note for note in report.notes)

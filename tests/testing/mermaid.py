@@ -22,20 +22,34 @@ from pathlib import Path
 from torch_ir.backends.mermaid import SHAPES, render_mermaid
 
 __all__ = [
-    "MermaidSyntaxError", "check_mermaid", "find_mermaid_js", "install_mermaid_js", "parse_with_mermaid_js",
-    "render_mermaid", "validate_mermaid",
+    "MermaidSyntaxError",
+    "check_mermaid",
+    "find_mermaid_js",
+    "install_mermaid_js",
+    "parse_with_mermaid_js",
+    "render_mermaid",
+    "validate_mermaid",
 ]
 
 DEFAULT_INSTALL = Path.home() / ".cache" / "torch-ir" / "mermaid-js"
 _SCRIPT = Path(__file__).with_name("mermaid_parse.mjs")
-_KEYWORDS = {"end", "subgraph", "graph", "flowchart", "class", "classDef", "style", "click", "direction",
-             "linkStyle", "default"}
+_KEYWORDS = {
+    "end",
+    "subgraph",
+    "graph",
+    "flowchart",
+    "class",
+    "classDef",
+    "style",
+    "click",
+    "direction",
+    "linkStyle",
+    "default",
+}
 _ID = r"[A-Za-z][A-Za-z0-9_]*"
 _LABEL = r'"((?:[^"#<>`]|#[A-Za-z0-9]+;|<br/>)*)"'
 _DIRECTION = r"(?:TD|TB|LR|RL|BT)"
-_SHAPE_RES = [
-    re.compile(rf"({_ID}){re.escape(o[:-1])}{_LABEL}{re.escape(c[1:])}") for o, c in SHAPES.values()
-]
+_SHAPE_RES = [re.compile(rf"({_ID}){re.escape(o[:-1])}{_LABEL}{re.escape(c[1:])}") for o, c in SHAPES.values()]
 _EDGE = re.compile(rf"({_ID})\s+(?:-->|-\.->|==>|---)(?:\|{_LABEL}\|)?\s+({_ID})")
 _SUBGRAPH = re.compile(rf"subgraph\s+({_ID})(?:\[{_LABEL}\])?")
 _CLASSDEF = re.compile(rf"classDef\s+({_ID})\s+[\w-]+:[^,;\s]+(?:,[\w-]+:[^,;\s]+)*")
@@ -151,9 +165,7 @@ def parse_with_mermaid_js(texts: dict[str, str], folder: Path | None = None) -> 
             path = Path(tmp) / f"{i}.mmd"
             path.write_text(text, encoding="utf-8")
             paths[str(path)] = name
-        proc = subprocess.run(
-            ["node", str(_SCRIPT), str(folder), *paths], capture_output=True, text=True, timeout=300
-        )
+        proc = subprocess.run(["node", str(_SCRIPT), str(folder), *paths], capture_output=True, text=True, timeout=300)
     results: dict[str, str | None] = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):

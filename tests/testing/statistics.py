@@ -14,7 +14,12 @@ def linear_flops(rows: int, in_features: int, out_features: int, bias: bool = Tr
 
 
 def conv2d_flops(
-    batch: int, c_in: int, c_out: int, out_hw: tuple[int, int], kernel: tuple[int, int], groups: int = 1,
+    batch: int,
+    c_in: int,
+    c_out: int,
+    out_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    groups: int = 1,
     bias: bool = True,
 ) -> tuple[int, int]:
     """``(flops, macs)`` of ``nn.Conv2d`` producing ``out_hw`` maps."""

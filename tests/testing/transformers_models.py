@@ -27,10 +27,25 @@ def _token_inputs(device: str) -> tuple[tuple, dict]:
 
 
 TRANSFORMERS_MODELS: list[ModelCase] = [
-    ModelCase("gpt2_tiny", "transformers", gpt2, _token_inputs, "transformers GPT-2, 2 layers, d=32",
-              rtol=1e-4, atol=1e-4),
-    ModelCase("llama_tiny", "transformers", llama, _token_inputs, "transformers Llama, 2 layers, d=32, GQA",
-              rtol=1e-4, atol=1e-4),
-    ModelCase("llama_32_layers", "transformers", lambda: llama(32), _token_inputs,
-              "transformers Llama, 32 layers, d=32 (folding in diagrams)", rtol=1e-4, atol=1e-4),
+    ModelCase(
+        "gpt2_tiny", "transformers", gpt2, _token_inputs, "transformers GPT-2, 2 layers, d=32", rtol=1e-4, atol=1e-4
+    ),
+    ModelCase(
+        "llama_tiny",
+        "transformers",
+        llama,
+        _token_inputs,
+        "transformers Llama, 2 layers, d=32, GQA",
+        rtol=1e-4,
+        atol=1e-4,
+    ),
+    ModelCase(
+        "llama_32_layers",
+        "transformers",
+        lambda: llama(32),
+        _token_inputs,
+        "transformers Llama, 32 layers, d=32 (folding in diagrams)",
+        rtol=1e-4,
+        atol=1e-4,
+    ),
 ]

@@ -95,8 +95,10 @@ _LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs"})
 
 def _dump(value: Any, indent: str, key: str = "") -> str:
     """Indented objects, with the entries of inputs/weights/nodes each compact on one line."""
-    if isinstance(value, dict) and key not in ("meta", "input_structure", "output_structure", "symbols") and (
-        "graph" in value or "nodes" in value or key in ("producer", "")
+    if (
+        isinstance(value, dict)
+        and key not in ("meta", "input_structure", "output_structure", "symbols")
+        and ("graph" in value or "nodes" in value or key in ("producer", ""))
     ):
         inner = indent + "  "
         parts = [f"{inner}{_compact(k)}: {_dump(v, inner, k)}" for k, v in value.items()]

@@ -74,8 +74,12 @@ def render_markdown(
         weights_note=_weights_note(stats),
         passes=[_pass_row(entry) for entry in ir.pass_log],
         stages=[
-            {"name": s.name, "seconds": f"{s.seconds:.3f} s", "rss": format_bytes(s.rss_delta_bytes),
-             "peak": format_bytes(s.peak_rss_bytes)}
+            {
+                "name": s.name,
+                "seconds": f"{s.seconds:.3f} s",
+                "rss": format_bytes(s.rss_delta_bytes),
+                "peak": format_bytes(s.peak_rss_bytes),
+            }
             for s in ir.stages.stages
         ],
         mermaid=diagram,
@@ -110,8 +114,10 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
         ("parameters", f"{stats.parameter_count:,} ({format_bytes(stats.parameter_bytes)})"),
         ("buffers / constants", f"{stats.buffer_count:,} / {stats.constant_count:,} elements"),
         ("FLOPs / MACs", f"{flops} / {format_count(stats.macs)}"),
-        ("activations", f"{format_bytes(stats.activation_bytes)} total, "
-                        f"{format_bytes(stats.peak_activation_bytes)} peak live"),
+        (
+            "activations",
+            f"{format_bytes(stats.activation_bytes)} total, {format_bytes(stats.peak_activation_bytes)} peak live",
+        ),
         ("depth", f"{stats.depth} ops on the longest path"),
         ("passes run", str(len(ir.pass_log))),
         ("extraction time", f"{ir.stages.total_seconds:.3f} s"),

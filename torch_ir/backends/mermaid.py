@@ -147,9 +147,7 @@ def render_mermaid(
         for d in range(start, -1, -1):
             plan = _plan(graph, root, d, folds)
             if fits(plan):
-                comments.append(
-                    f"max_nodes={max_nodes}: modules deeper than {d} level(s) are collapsed to fit"
-                )
+                comments.append(f"max_nodes={max_nodes}: modules deeper than {d} level(s) are collapsed to fit")
                 break
         else:
             plan = _plan(graph, root, 0, folds)
@@ -261,12 +259,12 @@ def structural_hash(scope_nodes: list[Node], prefix: str) -> str:
             if value.producer in local:
                 operands.append(("l", local[value.producer], value.index))
             elif isinstance(value, Weight):
-                name = value.name[len(prefix):] if value.name.startswith(prefix + ".") else "<ext>"
+                name = value.name[len(prefix) :] if value.name.startswith(prefix + ".") else "<ext>"
                 operands.append(("w", name, str(value.type)))
             else:
                 operands.append(("x", str(value.type)))
         stack = [
-            (str(p)[len(prefix):], str(c))
+            (str(p)[len(prefix) :], str(c))
             for p, c in node.meta.get("module_stack") or []
             if str(p).startswith(prefix + ".")
         ]
@@ -375,8 +373,7 @@ def _type_label(value: Value) -> str:
 # ------------------------------------------------------------------ emit
 
 
-def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comments: list[str],
-          direction: str) -> str:
+def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comments: list[str], direction: str) -> str:
     hidden_ops = sum(1 for n in graph.nodes if plan.unit[n] not in kept_units)
     if hidden_ops:
         _prune(plan.items, plan.blocks, kept_units)

@@ -35,18 +35,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir extract hf:gpt2 --input 1x128:int64 --dynamic input_ids.1=seq:2..1024"
         ),
     )
-    parser.add_argument("spec", nargs="?", help="model spec: zoo:NAME, hf:MODEL_TYPE|PRESET, package.module:factory, "
-                        "path/to/file.py:ClassOrFactory")
+    parser.add_argument(
+        "spec",
+        nargs="?",
+        help="model spec: zoo:NAME, hf:MODEL_TYPE|PRESET, package.module:factory, path/to/file.py:ClassOrFactory",
+    )
     parser.add_argument("-o", "--output", help="the JSON file to write (default: <model>.json here)")
-    parser.add_argument("--input", action="append", default=[], metavar="[NAME=]SHAPE[:DTYPE]",
-                        help="an example input, e.g. 1x128:int64 or attention_mask=1x128:int64 (repeatable)")
-    parser.add_argument("--dynamic", action="append", default=[], metavar="[INPUT.]AXIS=NAME[:MIN..MAX]",
-                        help="a dynamic dim, e.g. 0=batch:1..64 (first input) or input_ids.1=seq:2..2048")
-    parser.add_argument("--config", action="append", default=[], metavar="K=V,...",
-                        help="config overrides (hf: config keys, or factory keyword arguments)")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="[NAME=]SHAPE[:DTYPE]",
+        help="an example input, e.g. 1x128:int64 or attention_mask=1x128:int64 (repeatable)",
+    )
+    parser.add_argument(
+        "--dynamic",
+        action="append",
+        default=[],
+        metavar="[INPUT.]AXIS=NAME[:MIN..MAX]",
+        help="a dynamic dim, e.g. 0=batch:1..64 (first input) or input_ids.1=seq:2..2048",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="K=V,...",
+        help="config overrides (hf: config keys, or factory keyword arguments)",
+    )
     parser.add_argument("-p", "--pipeline", default="default", help="pipeline text or file ('default', 'none')")
-    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import MODULE so the passes it defines can be used (repeatable)")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE so the passes it defines can be used (repeatable)",
+    )
     parser.add_argument("--decompose", choices=("core_aten",), help="decompose to core ATen after export")
     parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
     parser.add_argument("--device", default="meta", help="device to build the model on (default: meta)")
@@ -64,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         print(list_models(zoo=args.list_zoo, presets=True))
         return 0
     if not args.spec:
-        raise ModelSpecError("no model spec: give e.g. zoo:gpt, hf:llama-2-7b or my_model.py:Net "
-                             "(torch-ir extract --list-zoo lists the built-in ones)")
+        raise ModelSpecError(
+            "no model spec: give e.g. zoo:gpt, hf:llama-2-7b or my_model.py:Net "
+            "(torch-ir extract --list-zoo lists the built-in ones)"
+        )
     formats = _formats(args.format)
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.ir.program import IR
@@ -83,15 +108,22 @@ def run(args: argparse.Namespace) -> int:
     stages = StageReport()
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
-    model_args, model_kwargs, dynamic_shapes = example_inputs(bundle, _items(args.input), _items(args.dynamic),
-                                                              args.device)
+    model_args, model_kwargs, dynamic_shapes = example_inputs(
+        bundle, _items(args.input), _items(args.dynamic), args.device
+    )
     manager = _pass_manager(args.pipeline, progress)
 
     from torch_ir.frontends.torch_export import convert_program, export_program
 
     with progress.stage("export", None, "(torch.export)"):
-        program = export_program(bundle.model, model_args, example_kwargs=model_kwargs, dynamic_shapes=dynamic_shapes,
-                                 decompose=args.decompose, stages=stages)
+        program = export_program(
+            bundle.model,
+            model_args,
+            example_kwargs=model_kwargs,
+            dynamic_shapes=dynamic_shapes,
+            decompose=args.decompose,
+            stages=stages,
+        )
     with progress.stage("convert", stages):
         graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
         graph.meta["model"] = bundle.name

@@ -32,8 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth", type=int, default=None, help="collapse modules deeper than this in the diagram")
     parser.add_argument("--max-nodes", type=int, default=None, help="the diagram's node limit")
     parser.add_argument("--no-fold", action="store_true", help="do not fold repeated identical modules")
-    parser.add_argument("--bind", action="append", default=[], metavar="SYM=N",
-                        help="a value for a symbolic dim in the statistics (repeatable)")
+    parser.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="SYM=N",
+        help="a value for a symbolic dim in the statistics (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -19,9 +19,21 @@ import torch
 from torch_ir.errors import ModelSpecError
 
 DTYPE_ALIASES: dict[str, str] = {
-    "f64": "float64", "double": "float64", "f32": "float32", "float": "float32", "f16": "float16",
-    "half": "float16", "bf16": "bfloat16", "i64": "int64", "long": "int64", "i32": "int32", "int": "int32",
-    "i16": "int16", "i8": "int8", "u8": "uint8", "i1": "bool",
+    "f64": "float64",
+    "double": "float64",
+    "f32": "float32",
+    "float": "float32",
+    "f16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+    "i64": "int64",
+    "long": "int64",
+    "i32": "int32",
+    "int": "int32",
+    "i16": "int16",
+    "i8": "int8",
+    "u8": "uint8",
+    "i1": "bool",
 }
 """Short dtype names accepted in input specs, mapped to torch's names."""
 

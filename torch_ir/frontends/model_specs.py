@@ -43,65 +43,150 @@ class ModelBundle:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "llama-2-7b": dict(
-        model_type="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096,
+        model_type="llama",
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+        max_position_embeddings=4096,
         rms_norm_eps=1e-5,
     ),
     "llama-2-13b": dict(
-        model_type="llama", hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
-        num_attention_heads=40, num_key_value_heads=40, vocab_size=32000, max_position_embeddings=4096,
+        model_type="llama",
+        hidden_size=5120,
+        intermediate_size=13824,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        num_key_value_heads=40,
+        vocab_size=32000,
+        max_position_embeddings=4096,
         rms_norm_eps=1e-5,
     ),
     "llama-2-70b": dict(
-        model_type="llama", hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
-        num_attention_heads=64, num_key_value_heads=8, vocab_size=32000, max_position_embeddings=4096,
+        model_type="llama",
+        hidden_size=8192,
+        intermediate_size=28672,
+        num_hidden_layers=80,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+        vocab_size=32000,
+        max_position_embeddings=4096,
         rms_norm_eps=1e-5,
     ),
     "llama-3-8b": dict(
-        model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192,
-        rms_norm_eps=1e-5, rope_theta=500000.0, bos_token_id=128000, eos_token_id=128001,
+        model_type="llama",
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128001,
     ),
     "llama-3-70b": dict(
-        model_type="llama", hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
-        num_attention_heads=64, num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192,
-        rms_norm_eps=1e-5, rope_theta=500000.0, bos_token_id=128000, eos_token_id=128001,
+        model_type="llama",
+        hidden_size=8192,
+        intermediate_size=28672,
+        num_hidden_layers=80,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128001,
     ),
     "mistral-7b": dict(
-        model_type="mistral", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=8, vocab_size=32000, max_position_embeddings=32768,
-        rms_norm_eps=1e-5, sliding_window=4096, rope_theta=10000.0,
+        model_type="mistral",
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=32000,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-5,
+        sliding_window=4096,
+        rope_theta=10000.0,
     ),
     "gpt2": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257, n_positions=1024),
     "gpt2-medium": dict(model_type="gpt2", n_embd=1024, n_layer=24, n_head=16, vocab_size=50257, n_positions=1024),
     "gpt2-large": dict(model_type="gpt2", n_embd=1280, n_layer=36, n_head=20, vocab_size=50257, n_positions=1024),
     "gpt2-xl": dict(model_type="gpt2", n_embd=1600, n_layer=48, n_head=25, vocab_size=50257, n_positions=1024),
     "bert-base": dict(
-        model_type="bert", hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        vocab_size=30522, max_position_embeddings=512,
+        model_type="bert",
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=30522,
+        max_position_embeddings=512,
     ),
     "bert-large": dict(
-        model_type="bert", hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-        vocab_size=30522, max_position_embeddings=512,
+        model_type="bert",
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        vocab_size=30522,
+        max_position_embeddings=512,
     ),
     "vit-base": dict(
-        model_type="vit", hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        image_size=224, patch_size=16, num_channels=3,
+        model_type="vit",
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        image_size=224,
+        patch_size=16,
+        num_channels=3,
     ),
     "vit-large": dict(
-        model_type="vit", hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-        image_size=224, patch_size=16, num_channels=3,
+        model_type="vit",
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        image_size=224,
+        patch_size=16,
+        num_channels=3,
     ),
     "t5-small": dict(
-        model_type="t5", d_model=512, d_ff=2048, d_kv=64, num_layers=6, num_decoder_layers=6, num_heads=8,
-        vocab_size=32128, feed_forward_proj="relu", tie_word_embeddings=True,
+        model_type="t5",
+        d_model=512,
+        d_ff=2048,
+        d_kv=64,
+        num_layers=6,
+        num_decoder_layers=6,
+        num_heads=8,
+        vocab_size=32128,
+        feed_forward_proj="relu",
+        tie_word_embeddings=True,
     ),
 }
 """Well-known shapes (published configs, weights never needed): ``hf:NAME`` builds them on meta."""
 
 ENCODER_TYPES = frozenset(
-    {"bert", "roberta", "distilbert", "albert", "electra", "xlm-roberta", "camembert", "mpnet", "deberta",
-     "deberta-v2", "modernbert"}
+    {
+        "bert",
+        "roberta",
+        "distilbert",
+        "albert",
+        "electra",
+        "xlm-roberta",
+        "camembert",
+        "mpnet",
+        "deberta",
+        "deberta-v2",
+        "modernbert",
+    }
 )
 """Model types built as their bare encoder (``AutoModel``) rather than a causal LM head."""
 
@@ -111,9 +196,7 @@ SEQUENCE_LENGTH = 128
 _TOKEN_ID_KEYS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
 
 
-def resolve_model(
-    spec: str, device: str = "meta", config_overrides: Mapping[str, Any] | None = None
-) -> ModelBundle:
+def resolve_model(spec: str, device: str = "meta", config_overrides: Mapping[str, Any] | None = None) -> ModelBundle:
     """Build the model a spec names, on ``device`` (meta: no weight memory), in eval mode.
 
     ``config_overrides`` change an ``hf:`` config, or are passed to a factory as keyword arguments.
@@ -165,7 +248,7 @@ def parse_value(raw: str) -> Any:
             return convert(raw)
         except ValueError:
             pass
-    if raw[:1] in "[{\"":
+    if raw[:1] in '[{"':
         try:
             return json.loads(raw)
         except json.JSONDecodeError as exc:

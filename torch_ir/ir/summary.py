@@ -27,7 +27,8 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
         f"inputs      {_values(graph.inputs)}",
         f"outputs     {_values(graph.outputs)}",
         f"weights     {len(graph.weights)} ({totals['unique']} unique storages"
-        + (f", {totals['tied']} tied" if totals["tied"] else "") + ")",
+        + (f", {totals['tied']} tied" if totals["tied"] else "")
+        + ")",
         f"parameters  {format_count(totals['parameter_count'])} ({format_bytes(totals['parameter_bytes'])})",
     ]
     if totals["buffer_count"] or totals["constant_count"]:
@@ -36,8 +37,10 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
             f"constants {format_count(totals['constant_count'])} ({format_bytes(totals['constant_bytes'])})"
         )
     if graph.symbols:
-        lines.append("symbols     " + ", ".join(f"{k} in [{r.min}, {r.max if r.max is not None else 'inf'}]"
-                                                for k, r in graph.symbols.items()))
+        lines.append(
+            "symbols     "
+            + ", ".join(f"{k} in [{r.min}, {r.max if r.max is not None else 'inf'}]" for k, r in graph.symbols.items())
+        )
     if graph.init is not None:
         lines.append(f"init graph  {len(graph.init.nodes)} nodes")
     stages = getattr(ir, "stages", None)
@@ -54,8 +57,17 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
 def weight_totals(graph: Graph) -> dict[str, int]:
     """Element and byte counts per weight kind, each storage counted once (tied names share one)."""
     totals = dict.fromkeys(
-        ("parameter_count", "parameter_bytes", "buffer_count", "buffer_bytes", "constant_count", "constant_bytes",
-         "unique", "tied"), 0,
+        (
+            "parameter_count",
+            "parameter_bytes",
+            "buffer_count",
+            "buffer_bytes",
+            "constant_count",
+            "constant_bytes",
+            "unique",
+            "tied",
+        ),
+        0,
     )
     for weight in unique_weights(graph):
         totals["unique"] += 1

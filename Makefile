@@ -18,7 +18,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json
+	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json --format json,mermaid,markdown
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts

@@ -137,3 +137,26 @@ def test_real_mermaid_parser_accepts_every_diagram() -> None:
     results = parse_with_mermaid_js(texts)
     assert results.pop("bad")
     assert {name: error for name, error in results.items() if error} == {}
+
+
+def test_init_graph_is_drawn_and_linked_to_the_derived_weights() -> None:
+    from torch import nn
+
+    class Transposing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(8, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.w.t()
+
+    with torch.device("meta"):
+        model = Transposing()
+    ir = extract_ir(model, (torch.randn(2, 4, device="meta"),))
+    assert ir.init is not None
+    text = render_mermaid(ir)
+    validate_mermaid(text)
+    assert 'subgraph init0["init graph: runs once when weights are bound"]' in text
+    assert 'iw0[("w<br/>f32[8,4]")]' in text and 'in0["t<br/>f32[4,8]"]' in text
+    derived = re.search(r'(w\d+)\[\("w\.t<br/>f32\[4,8\]"\)\]', text).group(1)
+    assert f'in0 -->|"f32[4,8]"| {derived}' in text  # the init result feeds the derived weight

@@ -27,6 +27,9 @@ from torch_ir.ir.program import IR
 DEFAULT_MAX_NODES = 120
 """The default limit on displayed nodes (ops, boxes, inputs, outputs and weights)."""
 
+MAX_INIT_NODES = 60
+"""An init graph with more ops than this is left out of the diagram (a comment says so)."""
+
 MERMAID_MAX_EDGES = 500
 """Mermaid refuses diagrams with more edges than this (its ``maxEdges`` default)."""
 
@@ -156,8 +159,8 @@ def render_mermaid(
         comments.append(f"depth={depth}: modules deeper than {depth} level(s) are collapsed")
     if plan.folds:
         comments.append(f"{plan.folds} run(s) of structurally identical modules folded")
-    if graph.init is not None:
-        comments.append(f"init graph ({len(graph.init)} ops) not shown")
+    if graph.init is not None and len(graph.init) > MAX_INIT_NODES:
+        comments.append(f"init graph ({len(graph.init)} ops, more than {MAX_INIT_NODES}) not shown")
     kept = _select(graph, plan, max_nodes, max_edges)
     return _emit(graph, plan, kept, max_nodes, comments, direction)
 
@@ -413,6 +416,8 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
             label = _type_label(value)
             if label not in edges[(src, dst)]:
                 edges[(src, dst)].append(label)
+    if graph.init is not None and len(graph.init) <= MAX_INIT_NODES:
+        plan.blocks.append(_init_block(graph.init, source, edges))
     output_items: list[_Item] = []
     for i, value in enumerate(graph.outputs):
         oid = f"o{i}"
@@ -438,6 +443,30 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
         edges=edge_list,
         classes=[(k, v) for k, v in classes.items()],
     )
+
+
+def _init_block(init: Graph, main_source: dict[Value, str], edges: dict[tuple[str, str], list[str]]) -> _Block:
+    """The init graph as one subgraph: its source weights and ops, each result linked to the derived weight
+    of the main graph it becomes (where that weight is drawn)."""
+    block = _Block("init0", escape_label("init graph: runs once when weights are bound"))
+    source: dict[Value, str] = {}
+    for k, weight in enumerate(init.weights.values()):
+        source[weight] = f"iw{k}"
+        block.items.append(_Item(f"iw{k}", "weight", _lines(weight.name, str(weight.type))))
+    for k, node in enumerate(init.nodes):
+        nid = f"in{k}"
+        block.items.append(_Item(nid, "op", _op_label(node)))
+        for value in node.inputs:
+            if value in source:
+                edges.setdefault((source[value], nid), []).append(_type_label(value))
+        for value in node.outputs:
+            source[value] = nid
+    derived = {value.name: value for value in main_source if isinstance(value, Weight)}
+    for value in init.outputs:
+        target = derived.get(value.name)
+        if value in source and target is not None:
+            edges.setdefault((source[value], main_source[target]), []).append(_type_label(value))
+    return block
 
 
 def _prune(items: list[_Item], blocks: list[_Block], keep: set[str]) -> None:

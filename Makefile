@@ -27,6 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	$(VENV)/bin/ruff format --check torch_ir tests benchmarks examples scripts
+	$(VENV)/bin/mypy
 
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,bench]"

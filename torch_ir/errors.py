@@ -31,7 +31,14 @@ class SerializationError(TorchIRError):
 
 
 class PassError(TorchIRError):
-    """A pass failed, or left the graph invalid."""
+    """A pass failed, or left the graph invalid.
+
+    The pass manager fills ``pass_name``, ``passes_before`` and, when it wrote one, ``reproducer``.
+    """
+
+    pass_name: str | None = None
+    passes_before: tuple[str, ...] = ()
+    reproducer: str | None = None
 
 
 class PipelineSpecError(TorchIRError):

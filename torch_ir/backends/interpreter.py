@@ -241,13 +241,13 @@ class Interpreter:
                 kwargs[keyword] = converted
 
         if schema is None:
-            for raw in node.args:
-                put(raw, None, "")
-            for name, raw in node.attrs.items():
-                put(raw, name, "")
+            for operand in node.args:
+                put(operand, None, "")
+            for name, attr in node.attrs.items():
+                put(attr, name, "")
             unpack = None
         else:
-            operands = list(node.args)
+            operands: list[Any] = list(node.args)
             gap = False
             for argument in schema.arguments:
                 type_name = _base_type(argument)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import jinja2
 
@@ -257,7 +258,7 @@ def structural_hash(scope_nodes: list[Node], prefix: str) -> str:
     local = {node: i for i, node in enumerate(scope_nodes)}
     parts = []
     for node in scope_nodes:
-        operands = []
+        operands: list[tuple[Any, ...]] = []
         for value in node.inputs:
             if value.producer in local:
                 operands.append(("l", local[value.producer], value.index))

@@ -566,9 +566,9 @@ def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int |
         last_use: dict[Value, float] = {}
         for i, node in enumerate(nodes):
             for value in node.inputs:
-                base = root.get(value)
-                if base is not None:
-                    last_use[base] = i
+                origin = root.get(value)
+                if origin is not None:
+                    last_use[origin] = i
         for value in graph.outputs:
             if value in root:
                 last_use[root[value]] = math.inf

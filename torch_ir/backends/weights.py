@@ -90,7 +90,7 @@ class ModuleSource(MappingSource):
     """A module's parameters and buffers, non-persistent buffers and tied names included."""
 
     def __init__(self, module: torch.nn.Module):
-        named = dict(module.named_parameters(remove_duplicate=False))
+        named: dict[str, torch.Tensor] = dict(module.named_parameters(remove_duplicate=False))
         named.update(module.named_buffers(remove_duplicate=False))
         super().__init__(named, f"module {type(module).__name__}")
 

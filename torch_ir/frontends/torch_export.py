@@ -334,7 +334,7 @@ class _Converter:
 
         val = node.meta.get("val")
         multi = isinstance(val, (list, tuple))
-        vals = list(val) if multi else ([] if val is None else [val])
+        vals = list(val) if isinstance(val, (list, tuple)) else ([] if val is None else [val])
         types = [self._type_of(v, f"result of {node.name}") for v in vals]
         if multi:
             names = self.multi_names.get(node, {})
@@ -417,7 +417,7 @@ class _Converter:
         outputs: list[Value] = []
         leaves: list[dict[str, Any]] = []
         mutations: list[dict[str, Any]] = []
-        for raw, spec in zip(returned, specs, strict=True):
+        for raw, spec in zip(returned, specs, strict=True):  # type: ignore[arg-type]
             if isinstance(spec.arg, ConstantArgument) or raw is None or not isinstance(raw, fx.Node):
                 leaves.append({"kind": "constant", "value": _jsonify(getattr(spec.arg, "value", raw), "output")})
                 continue
@@ -583,7 +583,7 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
             name = getattr(dim, "__name__", None)
             if not name or axis >= val.dim() or not isinstance(val.shape[axis], torch.SymInt):
                 continue
-            expr = val.shape[axis].node.expr
+            expr = val.shape[axis].node.expr  # type: ignore[union-attr, attr-defined]
             if isinstance(expr, sympy.Symbol) and re.fullmatch(r"[A-Za-z_]\w*", name):
                 if name in {str(v) for k, v in mapping.items() if k != expr}:
                     continue

@@ -98,7 +98,7 @@ class TensorType:
         """The number of elements, or None when a dimension is symbolic."""
         if not self.is_static:
             return None
-        return math.prod(self.shape)  # type: ignore[arg-type]
+        return math.prod(d for d in self.shape if isinstance(d, int))
 
     @property
     def itemsize(self) -> float:

@@ -170,7 +170,8 @@ class _Inference:
         except Exception as exc:
             return self.give_up(node, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
 
-    def give_up(self, node: Node, reason: str) -> None:
+    def give_up(self, node: Node, reason: str) -> list[tuple[ValueType | None, Any]] | None:
+        """Keep the node's recorded types (None: nothing computed), or fail when fallback is off."""
         if not self.options.fallback:
             raise PassError(f"{self.where}: node {node.name} ({node.op_type}): cannot compute its type: {reason}")
         self.last_reason = reason

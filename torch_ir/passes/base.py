@@ -103,7 +103,7 @@ class Pass:
     def options(cls) -> tuple[PassOption, ...]:
         """The options of the pass: dataclass fields with their resolved types and defaults."""
         hints = typing.get_type_hints(cls)
-        docs = _field_docs(cls)
+        docs = _field_docs(cls)  # type: ignore[arg-type]
         out = []
         for f in dataclasses.fields(cls):
             if not f.init:

@@ -259,8 +259,8 @@ class PassManager:
         else:
             what = f"pass {p.name!r} (#{index}) failed: {type(exc).__name__}: {exc}"
         error = PassError(f"{what}\npasses before it: {before}")
-        error.pass_name = p.name  # type: ignore[attr-defined]
-        error.passes_before = list(done)  # type: ignore[attr-defined]
+        error.pass_name = p.name
+        error.passes_before = tuple(done)
         error.reproducer = None  # type: ignore[attr-defined]
         return error
 

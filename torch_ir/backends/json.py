@@ -350,10 +350,9 @@ class _Reader:
             raise self.fail(path, f"expected a reference such as '%x' or '@w', got {ref!r}")
         name = ref[1:]
         if ref[0] == "@":
-            weight = graph.weights.get(name)
-            if weight is None:
+            if not graph.has_weight(name):
                 raise self.fail(path, f"reference to undefined weight {ref}")
-            return weight
+            return graph.weight(name)
         if not graph.has_value(name):
             raise self.fail(path, f"reference to undefined value {ref} (not defined before this point)")
         return graph.value(name)

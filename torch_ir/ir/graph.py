@@ -233,6 +233,10 @@ class Graph:
         """Whether an input or node result is called ``name``."""
         return name in self._values
 
+    def has_weight(self, name: str) -> bool:
+        """Whether a weight is called ``name`` (without copying the weight table)."""
+        return name in self._weights
+
     def weight(self, name: str) -> Weight:
         """The weight called ``name``."""
         try:

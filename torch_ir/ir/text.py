@@ -350,7 +350,7 @@ class _Parser:
             return graph.value(name)
         if self.accept("@"):
             name = self.word("weight name")
-            if name not in graph.weights:
+            if not graph.has_weight(name):
                 self.fail(f"@{name} is not a declared weight")
             return graph.weight(name)
         self.fail("expected %value or @weight")

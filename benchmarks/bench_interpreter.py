@@ -15,7 +15,7 @@ import torch
 
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import extract_ir
-from torch_ir.backends.interpreter import Interpreter
+from torch_ir.runtime.interpreter import Interpreter
 
 pytest.importorskip("transformers")
 

@@ -16,7 +16,8 @@ API_DIR = ROOT / "docs" / "api"
 
 
 def public_modules() -> list[str]:
-    """Every importable torch_ir module whose dotted path has no part starting with an underscore."""
+    """Every importable torch_ir module whose dotted path has no part starting with an underscore (old paths
+    that only name a moved module are left out)."""
     sys.path.insert(0, str(ROOT))
     import torch_ir
 
@@ -24,6 +25,8 @@ def public_modules() -> list[str]:
     for info in pkgutil.walk_packages(torch_ir.__path__, "torch_ir."):
         if any(part.startswith("_") for part in info.name.split(".")):
             continue
+        if importlib.import_module(info.name).__name__ != info.name:
+            continue  # an old path kept for imports: the module it names has its own page
         names.append(info.name)
     return sorted(names)
 

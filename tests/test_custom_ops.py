@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from torch_ir import InterpreterError, TorchIRError, extract_ir, parse_graph, register_op, verify_ir
-from torch_ir.backends.interpreter import Interpreter
 from torch_ir.ops import get_kernel, get_shape_fn, unregister_op
+from torch_ir.runtime.interpreter import Interpreter
 
 torch.library.define("torch_ir_fakeonly::swish_scale", "(Tensor x, float scale) -> Tensor")
 

@@ -36,13 +36,13 @@ from torch_ir import (
     verify_ir,
     verify_ir_with_state_dict,
 )
-from torch_ir.backends.interpreter import Interpreter
-from torch_ir.backends.weights import export_weights
 from torch_ir.frontends.inputs import parse_dynamic_spec, parse_input_spec
 from torch_ir.frontends.model_specs import resolve_model
 from torch_ir.ir import IR
 from torch_ir.passes.manager import run_pipeline
 from torch_ir.passes.pipeline import load_pipeline_file, parse_pipeline
+from torch_ir.runtime.interpreter import Interpreter
+from torch_ir.runtime.weights import export_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = "graph(%x: f32[2]) {\n  %y = aten.relu.default(%x) : (f32[2]) -> f32[2]\n  return %y\n}"

@@ -106,9 +106,9 @@ def test_ops_naming_dangerous_python_functions_are_never_called(tmp_path: Path) 
     import pytest
 
     from torch_ir import InterpreterError
-    from torch_ir.backends.interpreter import Interpreter
     from torch_ir.ir import IR, parse_graph
     from torch_ir.passes.manager import run_pipeline
+    from torch_ir.runtime.interpreter import Interpreter
 
     marker = tmp_path / "pwned"
     for op in ("builtins.exec", "builtins.eval", "builtins.open", "builtins.__import__", "operator.attrgetter"):

@@ -9,7 +9,7 @@ import torch
 
 from tests.models import MODELS, ModelCase, get_model
 from torch_ir import InterpreterError, extract_ir, load_ir, parse_graph, verify_ir_with_state_dict
-from torch_ir.backends.interpreter import Interpreter, convert_attr
+from torch_ir.runtime.interpreter import Interpreter, convert_attr
 
 
 def _extract(case: ModelCase, pipeline: str = "default"):

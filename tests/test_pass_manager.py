@@ -207,7 +207,7 @@ def test_custom_pass_from_pipeline_file(tmp_path):
     run_pipeline(ir, str(pipeline))
     assert [n.op_type for n in ir.nodes] == ["torch_ir_examples.linear_act.default"]
     assert len(before) == 2
-    from torch_ir.backends.interpreter import Interpreter
+    from torch_ir.runtime.interpreter import Interpreter
 
     weights = {"w": torch.randn(8, 4), "b": torch.randn(8)}
     x = torch.randn(2, 4)
@@ -261,6 +261,6 @@ def test_hoist_on_model_with_weight_transform():
     ir = extract_ir(model, (x,))
     assert ir.init is not None and len(ir.init.nodes) >= 2
     assert [w.kind for w in ir.weights.values()] == ["derived"]
-    from torch_ir.backends.interpreter import Interpreter
+    from torch_ir.runtime.interpreter import Interpreter
 
     torch.testing.assert_close(Interpreter(ir, model.state_dict())(x), model(x))

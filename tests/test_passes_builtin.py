@@ -231,7 +231,7 @@ def test_hoist_moves_weight_only_chains_into_init():
 
 
 def test_hoist_min_numel_and_numerics():
-    from torch_ir.backends.interpreter import Interpreter
+    from torch_ir.runtime.interpreter import Interpreter
 
     small = parse_graph(HOIST)
     HoistWeights(min_numel=16)(small)

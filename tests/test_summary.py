@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from torch_ir import extract_ir
-from torch_ir.ir.summary import format_bytes, format_count, summarize, weight_totals
+from torch_ir.analysis.summary import format_bytes, format_count, summarize, weight_totals
 
 
 class Tied(torch.nn.Module):

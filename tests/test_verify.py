@@ -9,8 +9,8 @@ import torch
 
 from tests.models import get_model
 from torch_ir import extract_ir, load_ir, verify_ir, verify_ir_with_state_dict
-from torch_ir.backends.verifier import compare_tensors, tolerance
 from torch_ir.cli import main
+from torch_ir.runtime.verifier import compare_tensors, tolerance
 
 
 class SubModel(torch.nn.Module):

@@ -9,9 +9,9 @@ import torch
 
 from tests.models import MODELS, get_model
 from torch_ir import extract_ir
-from torch_ir.backends.interpreter import Interpreter
 from torch_ir.passes.manager import PassManager
 from torch_ir.passes.registry import BUILTIN_MODULES, get_pass
+from torch_ir.runtime.interpreter import Interpreter
 
 PASS_NAMES = [m.replace("_", "-") for m in BUILTIN_MODULES]
 """The built-in passes, by registry name (module ``hoist_weights`` registers ``hoist-weights``)."""

@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from tests.models import get_model
 from torch_ir import WeightError, extract_ir
-from torch_ir.backends.interpreter import Interpreter
-from torch_ir.backends.weights import as_source, export_weights, resolve_weights
+from torch_ir.runtime.interpreter import Interpreter
+from torch_ir.runtime.weights import as_source, export_weights, resolve_weights
 
 
 def _case(name: str, pipeline: str = "none"):

@@ -1,6 +1,5 @@
 """torch-ir: extract a compiler-backend IR from PyTorch models, weight-free."""
 
-from torch_ir.backends.verifier import verify_ir, verify_ir_with_state_dict
 from torch_ir.errors import (
     ExportError,
     InterpreterError,
@@ -18,6 +17,7 @@ from torch_ir.frontends.torch_export import extract_ir
 from torch_ir.ir import IR, Graph, Node, ScalarType, SymbolRange, TensorType, Value, Weight, parse_graph, print_graph
 from torch_ir.ops.registry import register_op
 from torch_ir.passes import Pass, PassContext, PassManager, PassResult, register_pass
+from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
 
 __version__ = "0.1.0"
 

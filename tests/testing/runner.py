@@ -87,11 +87,10 @@ def select_cases(
 
 def _verify(ir: IR, case: ModelCase) -> tuple[bool, Any]:
     try:
-        from torch_ir.backends.verifier import verify_ir_with_state_dict
+        from torch_ir.runtime.verifier import verify_ir_with_state_dict
     except ImportError as exc:
         raise RuntimeError(
-            f"torch_ir.backends.verifier.verify_ir_with_state_dict is not available ({exc}); "
-            "the verify stage cannot run"
+            f"torch_ir.runtime.verifier.verify_ir_with_state_dict is not available ({exc}); the verify stage cannot run"
         ) from exc
     model = case.build_real()
     args, kwargs = case.inputs("cpu")

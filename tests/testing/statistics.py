@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch_ir.backends.statistics import IRStatistics, compute_statistics, format_statistics
+from torch_ir.analysis.statistics import IRStatistics, compute_statistics, format_statistics
 
 __all__ = ["IRStatistics", "compute_statistics", "conv2d_flops", "format_statistics", "linear_flops"]
 

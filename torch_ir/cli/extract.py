@@ -230,7 +230,7 @@ def _file_stem(name: str) -> str:
 
 
 def _size(path: Path) -> str:
-    from torch_ir.backends.statistics import format_bytes
+    from torch_ir.analysis.statistics import format_bytes
 
     try:
         return format_bytes(path.stat().st_size)

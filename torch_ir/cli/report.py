@@ -55,10 +55,10 @@ def _bindings(items: list[str]) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     """Load the IR, render what was asked for, write it (atomically) or print it."""
     from torch_ir import load_ir
+    from torch_ir.analysis.statistics import compute_statistics, format_statistics
     from torch_ir.backends.files import atomic_write_text
     from torch_ir.backends.markdown import render_markdown
     from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
-    from torch_ir.backends.statistics import compute_statistics, format_statistics
 
     ir = load_ir(args.ir)
     bindings = _bindings(args.bind)

@@ -49,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
     from torch_ir.backends.json import load_ir
-    from torch_ir.backends.verifier import verify_ir_with_state_dict
-    from torch_ir.backends.weights import as_source
     from torch_ir.errors import WeightError
     from torch_ir.frontends.model_specs import resolve_model
+    from torch_ir.runtime.verifier import verify_ir_with_state_dict
+    from torch_ir.runtime.weights import as_source
 
     ir = load_ir(args.ir)
     torch.manual_seed(args.seed)

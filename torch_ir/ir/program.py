@@ -74,7 +74,7 @@ class IR:
 
     def summary(self) -> str:
         """A few lines: node, weight and parameter figures, and per-stage times."""
-        from torch_ir.ir.summary import summarize
+        from torch_ir.analysis.summary import summarize
 
         return summarize(self)
 

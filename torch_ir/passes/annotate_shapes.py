@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from torch_ir.analysis.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import DTYPES, ScalarType, TensorType, ValueType
 from torch_ir.passes.base import Pass, PassContext, PassResult
-from torch_ir.passes.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.passes.registry import register_pass
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")

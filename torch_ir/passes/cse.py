@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from torch_ir.analysis.op_info import is_pure
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.passes.base import Pass, PassContext, PassResult
-from torch_ir.passes.op_info import is_pure
 from torch_ir.passes.registry import register_pass
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from torch_ir.analysis.op_info import has_side_effects
 from torch_ir.ir.graph import Graph
 from torch_ir.passes.base import Pass, PassContext, PassResult
-from torch_ir.passes.op_info import has_side_effects
 from torch_ir.passes.registry import register_pass
 
 

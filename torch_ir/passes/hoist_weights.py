@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from torch_ir.analysis.op_info import is_pure, op_name
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.types import TensorType
 from torch_ir.passes.base import Pass, PassContext, PassResult
-from torch_ir.passes.op_info import is_pure, op_name
 from torch_ir.passes.registry import register_pass
 
 

@@ -1,0 +1,634 @@
+"""Statistics of an IR: op histogram, sizes, parameters, FLOPs/MACs, activation memory, depth.
+
+``compute_statistics(ir)`` reads the graph only (no weight values). Conventions, so figures can be checked
+by hand: a multiply-accumulate (MAC) counts as 2 FLOPs; a bias adds one FLOP per output element;
+elementwise ops cost one FLOP per output element; softmax and normalizations cost a few per element
+(``_PER_ELEMENT``); data movement (views, copies, indexing) costs nothing. Shapes with symbolic dims give
+``None`` FLOPs unless ``bindings`` (``{"seq": 128}``) say what each symbol is.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch_ir.ir.graph import Graph, Node, Value, Weight
+from torch_ir.ir.program import IR
+from torch_ir.ir.types import ITEMSIZE, TensorType
+
+_MATMUL_OPS = {"mm", "bmm", "matmul", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot", "einsum"}
+_CONV_OPS = {
+    "convolution",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "_convolution",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+}
+_PER_ELEMENT: dict[str, int] = {
+    "softmax": 5,
+    "_softmax": 5,
+    "log_softmax": 5,
+    "_log_softmax": 5,
+    "_safe_softmax": 5,
+    "layer_norm": 5,
+    "native_layer_norm": 5,
+    "group_norm": 5,
+    "native_group_norm": 5,
+    "batch_norm": 2,
+    "_native_batch_norm_legit_no_training": 2,
+    "_native_batch_norm_legit": 5,
+    "native_batch_norm": 5,
+    "instance_norm": 5,
+    "rms_norm": 4,
+    "_fused_rms_norm": 4,
+    "gelu": 8,
+    "silu": 4,
+    "sigmoid": 4,
+    "tanh": 4,
+    "erf": 4,
+    "exp": 1,
+    "log": 1,
+}
+"""FLOPs per output element of ops that do a little more than one operation per element."""
+_ELEMENTWISE = {
+    "add",
+    "sub",
+    "rsub",
+    "mul",
+    "div",
+    "neg",
+    "abs",
+    "relu",
+    "relu_",
+    "pow",
+    "sqrt",
+    "rsqrt",
+    "reciprocal",
+    "where",
+    "masked_fill",
+    "clamp",
+    "clamp_min",
+    "clamp_max",
+    "hardtanh",
+    "leaky_relu",
+    "elu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "softplus",
+    "maximum",
+    "minimum",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_not",
+    "sin",
+    "cos",
+    "floor",
+    "ceil",
+    "round",
+    "sign",
+    "square",
+    "addcmul",
+    "addcdiv",
+    "lerp",
+    "threshold",
+    "tril",
+    "triu",
+    "cumsum",
+    "cumprod",
+    "fill",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "dropout",
+    "logsumexp",
+    "diff",
+}
+_REDUCTIONS = {
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "var",
+    "std",
+    "var_mean",
+    "argmax",
+    "argmin",
+    "prod",
+    "norm",
+    "linalg_vector_norm",
+    "any",
+    "all",
+}
+_POOLING = {
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "max_pool2d_with_indices",
+    "_adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+}
+_VIEW_OPS = {
+    "view",
+    "_unsafe_view",
+    "reshape",
+    "transpose",
+    "permute",
+    "expand",
+    "unsqueeze",
+    "squeeze",
+    "flatten",
+    "unflatten",
+    "t",
+    "alias",
+    "slice",
+    "select",
+    "narrow",
+    "split",
+    "split_with_sizes",
+    "chunk",
+    "unbind",
+    "detach",
+    "expand_as",
+    "view_as",
+    "as_strided",
+    "movedim",
+    "reshape_as",
+}
+"""Ops whose results alias their first operand (no new memory for the activation peak)."""
+_FREE = _VIEW_OPS | frozenset(
+    {
+        "_assert_scalar",
+        "_assert_tensor_metadata",
+        "_to_copy",
+        "_unsafe_index",
+        "arange",
+        "cat",
+        "clone",
+        "constant_pad_nd",
+        "contiguous",
+        "copy",
+        "copy_",
+        "embedding",
+        "empty",
+        "flip",
+        "full",
+        "gather",
+        "getitem",
+        "index",
+        "index_put",
+        "index_select",
+        "lift_fresh_copy",
+        "masked_select",
+        "new_empty",
+        "new_ones",
+        "new_zeros",
+        "ones",
+        "pad",
+        "repeat",
+        "repeat_interleave",
+        "roll",
+        "scalar_tensor",
+        "scatter",
+        "stack",
+        "sym_constrain_range_for_size",
+        "sym_numel",
+        "sym_size",
+        "to",
+        "type_as",
+        "upsample_nearest2d",
+        "zeros",
+    }
+)
+"""Ops counted as 0 FLOPs: data movement, views, constructors."""
+
+
+@dataclass
+class IRStatistics:
+    """Figures of one IR; ``to_dict()`` gives plain JSON-typed data.
+
+    ``flops``/``macs`` are None when some op's count depends on an unbound symbolic dim;
+    ``flops_by_op`` totals per op type (None where unknown); ``uncounted_ops`` lists op types this module
+    has no cost model for (counted as 0).
+    """
+
+    model: str
+    num_nodes: int
+    num_edges: int
+    num_op_edges: int
+    num_inputs: int
+    num_outputs: int
+    num_weights: int
+    op_histogram: dict[str, int]
+    parameter_count: int
+    parameter_bytes: int
+    buffer_count: int
+    buffer_bytes: int
+    constant_count: int
+    constant_bytes: int
+    weight_bytes: int
+    weights_by_dtype: dict[str, dict[str, int]]
+    tied_weights: list[list[str]]
+    params_by_top_module: dict[str, int]
+    params_by_module: dict[str, int]
+    flops: int | None
+    macs: int | None
+    flops_by_op: dict[str, int | None]
+    uncounted_ops: list[str]
+    activation_bytes: int | None
+    peak_activation_bytes: int | None
+    depth: int
+    symbols: list[str] = field(default_factory=list)
+    bindings: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The statistics as a plain dict (JSON-typed)."""
+        return asdict(self)
+
+
+def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] | None = None) -> IRStatistics:
+    """Compute ``IRStatistics`` of an IR or graph; ``bindings`` give values to symbolic dims."""
+    graph = ir_or_graph.graph if isinstance(ir_or_graph, IR) else ir_or_graph
+    binds = dict(bindings or {})
+    nodes = graph.nodes
+    histogram = Counter(n.op_type for n in nodes)
+    num_edges = sum(len(n.inputs) for n in nodes)
+    weights = _weight_figures(graph)
+    flops, macs, by_op, uncounted = _cost(nodes, binds)
+    activation, peak = _activation_memory(graph, binds)
+    return IRStatistics(
+        model=str(graph.meta.get("model", "model")),
+        num_nodes=len(nodes),
+        num_edges=num_edges,
+        num_op_edges=graph.nx.number_of_edges(),
+        num_inputs=len(graph.inputs),
+        num_outputs=len(graph.outputs),
+        num_weights=len(graph.weights),
+        op_histogram=dict(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        flops=flops,
+        macs=macs,
+        flops_by_op=by_op,
+        uncounted_ops=uncounted,
+        activation_bytes=activation,
+        peak_activation_bytes=peak,
+        depth=_depth(nodes),
+        symbols=sorted(graph.symbols),
+        bindings=binds,
+        **weights,
+    )
+
+
+# ---------------------------------------------------------------- weights
+
+
+def unique_weights(graph: Graph) -> list[Weight]:
+    """The weights with tied storages counted once (a weight whose alias was already seen is skipped)."""
+    seen: set[str] = set()
+    out = []
+    for weight in graph.weights.values():
+        if weight.name in seen:
+            continue
+        seen.update(weight.names)
+        out.append(weight)
+    return out
+
+
+def _weight_figures(graph: Graph) -> dict[str, Any]:
+    counts = {"parameter": 0, "buffer": 0, "constant": 0}
+    nbytes = {"parameter": 0, "buffer": 0, "constant": 0}
+    by_dtype: dict[str, dict[str, int]] = {}
+    by_top: dict[str, int] = {}
+    by_module: dict[str, int] = {}
+    total_bytes = 0
+    for weight in unique_weights(graph):
+        numel, size = _static_size(weight)
+        kind = "constant" if weight.kind in ("constant", "derived") else weight.kind
+        counts[kind] += numel
+        nbytes[kind] += size
+        total_bytes += size
+        entry = by_dtype.setdefault(str(weight.dtype), {"count": 0, "bytes": 0})
+        entry["count"] += numel
+        entry["bytes"] += size
+        if weight.kind == "parameter":
+            top = weight.name.split(".", 1)[0]
+            module = weight.name.rsplit(".", 1)[0] if "." in weight.name else ""
+            by_top[top] = by_top.get(top, 0) + numel
+            by_module[module] = by_module.get(module, 0) + numel
+    tied = [list(w.names) for w in graph.weights.values() if w.aliases]
+    unique_tied: list[list[str]] = []
+    for names in tied:
+        if not any(set(names) & set(t) for t in unique_tied):
+            unique_tied.append(names)
+    return {
+        "parameter_count": counts["parameter"],
+        "parameter_bytes": nbytes["parameter"],
+        "buffer_count": counts["buffer"],
+        "buffer_bytes": nbytes["buffer"],
+        "constant_count": counts["constant"],
+        "constant_bytes": nbytes["constant"],
+        "weight_bytes": total_bytes,
+        "weights_by_dtype": dict(sorted(by_dtype.items())),
+        "tied_weights": unique_tied,
+        "params_by_top_module": by_top,
+        "params_by_module": by_module,
+    }
+
+
+def _static_size(value: Value) -> tuple[int, int]:
+    type_ = value.type
+    if not isinstance(type_, TensorType) or type_.numel is None:
+        return 0, 0
+    return type_.numel, type_.nbytes or 0
+
+
+# ------------------------------------------------------------------- FLOPs
+
+
+def op_short_name(op_type: str) -> str:
+    """``aten.linear.default`` -> ``linear``; ``operator.getitem`` -> ``getitem``."""
+    parts = op_type.split(".")
+    return parts[1] if len(parts) >= 3 else parts[-1]
+
+
+def node_cost(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[int | None, int | None, bool]:
+    """``(flops, macs, known)`` of one node; None figures when a symbolic dim is unbound.
+
+    ``known`` is False for op types without a cost model (then the figures are 0).
+    """
+    binds = bindings or {}
+    op = op_short_name(node.op_type)
+    if op in _FREE:
+        return 0, 0, True
+    try:
+        ins = [_shape(v, binds) for v in node.inputs]
+        outs = [_shape(v, binds) for v in node.outputs]
+        out = outs[0] if outs else ()
+        if op == "linear":
+            macs = _numel(out) * ins[0][-1]
+            bias = _numel(out) if len(ins) > 2 else 0
+            return 2 * macs + bias, macs, True
+        if op in _MATMUL_OPS:
+            return _matmul_cost(op, ins, out)
+        if op in _CONV_OPS:
+            macs = _numel(out) * math.prod(ins[1][1:])
+            bias = _numel(out) if len(ins) > 2 else 0
+            return 2 * macs + bias, macs, True
+        if op in (
+            "scaled_dot_product_attention",
+            "_scaled_dot_product_flash_attention",
+            "_scaled_dot_product_efficient_attention",
+            "_scaled_dot_product_flash_attention_for_cpu",
+        ):
+            q, k, v = ins[0], ins[1], ins[2]
+            batch = math.prod(q[:-2])
+            qk = batch * q[-2] * k[-2] * q[-1]
+            av = batch * q[-2] * k[-2] * v[-1]
+            return 2 * (qk + av) + 5 * batch * q[-2] * k[-2], qk + av, True
+        if op in _PER_ELEMENT:
+            return _PER_ELEMENT[op] * _numel(out), 0, True
+        if op in _ELEMENTWISE:
+            return _numel(out), 0, True
+        if op in _REDUCTIONS or op in _POOLING:
+            return (_numel(ins[0]) if ins else 0), 0, True
+    except _Unknown:
+        return None, None, True
+    except (IndexError, TypeError):
+        return 0, 0, False
+    return 0, 0, False
+
+
+def _matmul_cost(op: str, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> tuple[int | None, int | None, bool]:
+    if op in ("addmm", "baddbmm", "addbmm", "addmv"):
+        a, b = ins[1], ins[2]
+        macs = _numel(out) * a[-1] if op != "addbmm" else math.prod(a) * b[-1]
+        return 2 * macs + _numel(out), macs, True
+    if op == "einsum":
+        return 0, 0, False
+    a = ins[0]
+    macs = _numel(out) * (a[-1] if a else 1)
+    return 2 * macs, macs, True
+
+
+class _Unknown(Exception):
+    """A dim is symbolic and unbound."""
+
+
+def _shape(value: Value, bindings: Mapping[str, int]) -> tuple[int, ...]:
+    shape = value.shape or ()
+    return tuple(_dim(d, bindings) for d in shape)
+
+
+def _dim(dim: int | str, bindings: Mapping[str, int]) -> int:
+    if isinstance(dim, int):
+        return dim
+    value = evaluate_dim(dim, bindings)
+    if value is None:
+        raise _Unknown(dim)
+    return value
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Div: operator.floordiv,
+    ast.Pow: operator.pow,
+}
+
+
+def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
+    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound."""
+    if isinstance(expr, int):
+        return expr
+    try:
+        tree = ast.parse(expr.replace("//", " // "), mode="eval")
+    except SyntaxError:
+        return None
+
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in bindings:
+            return int(bindings[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Max", "Min"):
+            vals = [walk(a) for a in node.args]
+            return max(vals) if node.func.id == "Max" else min(vals)
+        raise _Unknown(expr)
+
+    try:
+        return walk(tree)
+    except (_Unknown, ZeroDivisionError):
+        return None
+
+
+def _cost(nodes: tuple[Node, ...], bindings: Mapping[str, int]) -> tuple[int | None, int | None, dict, list[str]]:
+    flops: int | None = 0
+    macs: int | None = 0
+    by_op: dict[str, int | None] = {}
+    uncounted: set[str] = set()
+    for node in nodes:
+        f, m, known = node_cost(node, bindings)
+        if not known:
+            uncounted.add(node.op_type)
+        flops = None if flops is None or f is None else flops + f
+        macs = None if macs is None or m is None else macs + m
+        if f != 0 or node.op_type not in by_op:
+            prev = by_op.get(node.op_type, 0)
+            by_op[node.op_type] = None if prev is None or f is None else prev + f
+    by_op = {k: v for k, v in by_op.items() if v != 0}
+    return flops, macs, dict(sorted(by_op.items(), key=lambda kv: -(kv[1] or 0))), sorted(uncounted)
+
+
+# ---------------------------------------------------------------- activations
+
+
+def _nbytes(value: Value, bindings: Mapping[str, int]) -> int:
+    if not isinstance(value.type, TensorType):
+        return 0
+    return math.prod(_shape(value, bindings)) * int(ITEMSIZE[value.type.dtype])
+
+
+def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int | None, int | None]:
+    """Total bytes of node results, and the peak bytes live when each value is freed after its last use.
+
+    Results of view ops alias their first operand and add nothing; an aliased buffer lives until the last
+    use of any of its views; graph outputs are never freed.
+    """
+    nodes = graph.nodes
+    try:
+        total = sum(_nbytes(v, bindings) for n in nodes for v in n.outputs)
+        root: dict[Value, Value] = {}
+        for node in nodes:
+            aliases = op_short_name(node.op_type) in _VIEW_OPS and node.inputs
+            for value in node.outputs:
+                base = node.inputs[0] if aliases else value
+                root[value] = root.get(base, base)
+        last_use: dict[Value, float] = {}
+        for i, node in enumerate(nodes):
+            for value in node.inputs:
+                origin = root.get(value)
+                if origin is not None:
+                    last_use[origin] = i
+        for value in graph.outputs:
+            if value in root:
+                last_use[root[value]] = math.inf
+        live = peak = 0
+        allocated: set[Value] = set()
+        for i, node in enumerate(nodes):
+            for value in node.outputs:
+                if root[value] is value:
+                    live += _nbytes(value, bindings)
+                    allocated.add(value)
+            peak = max(peak, live)
+            for value in node.outputs:
+                if root[value] is value and last_use.get(value, i) <= i:
+                    live -= _nbytes(value, bindings)
+                    allocated.discard(value)
+            for value in {root[v] for v in node.inputs if v in root}:
+                if value in allocated and last_use.get(value) == i:
+                    live -= _nbytes(value, bindings)
+                    allocated.discard(value)
+        return total, peak
+    except _Unknown:
+        return None, None
+
+
+def _depth(nodes: tuple[Node, ...]) -> int:
+    depth: dict[Node, int] = {}
+    for node in nodes:
+        preds = [depth[v.producer] for v in node.inputs if v.producer is not None and v.producer in depth]
+        depth[node] = 1 + max(preds, default=0)
+    return max(depth.values(), default=0)
+
+
+def format_statistics(stats: IRStatistics, top: int = 15) -> str:
+    """The statistics as a few lines of text (what ``torch-ir report --stats`` prints)."""
+    lines = [
+        f"model            {stats.model}",
+        f"nodes            {stats.num_nodes} ({len(stats.op_histogram)} op types), edges {stats.num_edges}",
+        f"inputs/outputs   {stats.num_inputs} / {stats.num_outputs}",
+        f"weights          {stats.num_weights} ({format_bytes(stats.weight_bytes)})",
+        f"parameters       {format_count(stats.parameter_count)} ({format_bytes(stats.parameter_bytes)})",
+        f"FLOPs / MACs     {format_count(stats.flops)} / {format_count(stats.macs)}",
+        f"activations      {format_bytes(stats.activation_bytes)} total, "
+        f"{format_bytes(stats.peak_activation_bytes)} peak live",
+        f"depth            {stats.depth}",
+    ]
+    if stats.symbols:
+        lines.append(f"symbols          {', '.join(stats.symbols)} (bindings: {stats.bindings or 'none'})")
+    lines.append("top ops:")
+    for op, count in list(stats.op_histogram.items())[:top]:
+        lines.append(f"  {count:>6}  {op}")
+    return "\n".join(lines)
+
+
+def format_count(n: int | float | None) -> str:
+    """1234567 -> ``1.23M``; None -> ``unknown``."""
+    if n is None:
+        return "unknown"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)
+
+
+def format_bytes(n: int | None) -> str:
+    """2048 -> ``2.0 KiB``; None -> ``unknown``."""
+    if n is None:
+        return "unknown"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+__all__ = [
+    "IRStatistics",
+    "compute_statistics",
+    "evaluate_dim",
+    "format_bytes",
+    "format_count",
+    "format_statistics",
+    "node_cost",
+    "op_short_name",
+    "unique_weights",
+]

@@ -1,0 +1,484 @@
+"""The reference interpreter: executes an IR node by node with ``torch.ops``, weights bound by name.
+
+It needs only the IR (in memory or loaded from JSON): no ExportedProgram and no torch.fx at run time.
+A plan is built once per IR (resolved op, argument builders rebuilt from the op schema, last-use lists),
+so a call is a tight loop over it; each intermediate is freed after its last use.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from torch_ir.analysis.op_info import resolve_op as resolve_torch_op
+from torch_ir.errors import InterpreterError, IRError
+from torch_ir.ir.graph import Graph, Node, Value
+from torch_ir.ir.program import IR
+from torch_ir.ir.structure import flatten_inputs, rebuild
+from torch_ir.ir.types import TensorType
+from torch_ir.ops import registry
+from torch_ir.ops.python_ops import python_op
+
+_NON_FINITE = {
+    "inf": math.inf,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+    "nan": math.nan,
+    "Infinity": math.inf,
+    "-Infinity": -math.inf,
+    "NaN": math.nan,
+}
+_NO_VALUE_TYPES = frozenset({"ScalarType", "Layout", "Device", "MemoryFormat", "str", "bool"})
+NONDETERMINISTIC_OPS = frozenset(
+    {
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
+        "new_empty_strided",
+        "rand",
+        "rand_like",
+        "randn",
+        "randn_like",
+        "randint",
+        "randint_like",
+        "randperm",
+        "bernoulli",
+        "native_dropout",
+        "normal",
+        "uniform",
+        "multinomial",
+        "exponential",
+    }
+)
+"""Ops whose results are not reproducible (uninitialized memory, random numbers)."""
+
+
+@dataclass
+class _Step:
+    """One node of the plan: the callable, its argument builders, where results go, what to free after it."""
+
+    node: Node
+    fn: Callable[..., Any]
+    args: list[Any]
+    fills: list[tuple[int, int]]
+    list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]]
+    kwargs: dict[str, Any]
+    kw_fills: list[tuple[str, int]]
+    outs: list[int]
+    unpack: bool | None
+    frees: list[int]
+    keep: list[tuple[str, int]]
+
+
+def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema | None]:
+    """The callable for ``op_type`` and its torch schema (None when torch does not know the op).
+
+    Registered kernels (``torch_ir.register_op``) win, then ``torch.ops.<ns>.<op>.<overload>``, then
+    ``operator.*`` / ``math.*`` / ``builtins.*``. Raises ``InterpreterError`` when none fits.
+    """
+    schema = _torch_overload(op_type)
+    kernel = registry.get_kernel(op_type)
+    if kernel is not None:
+        return kernel, (schema._schema if schema is not None else None)
+    if schema is not None:
+        return schema._op, schema._schema
+    function = python_op(op_type)
+    if function is not None:
+        return function, None
+    namespace = op_type.split(".")[0]
+    op_name = op_type.split(".")[1] if "." in op_type else op_type
+    raise InterpreterError(
+        f"no kernel for op {op_type}: torch does not know it and none is registered. Register one with "
+        f"torch_ir.register_op('{namespace}::{op_name}', kernel=fn) (or define it with torch.library and "
+        "import the module that does so before running the IR)"
+    )
+
+
+def _torch_overload(op_type: str) -> Any:
+    overload = resolve_torch_op(op_type)
+    return overload if isinstance(overload, torch._ops.OpOverload) else None
+
+
+def _base_type(argument: Any) -> str:
+    text = str(argument.real_type)
+    while text.startswith("Optional[") and text.endswith("]"):
+        text = text[9:-1]
+    return text
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"real", "imag"}:
+        return complex(value["real"], value["imag"])
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
+
+
+def convert_attr(value: Any, type_name: str, device: torch.device) -> Any:
+    """Turn a JSON-typed attribute into what the op takes, by its schema type."""
+    if value is None:
+        return None
+    if type_name == "ScalarType" and isinstance(value, str):
+        return getattr(torch, value)
+    if type_name in ("Layout", "MemoryFormat") and isinstance(value, str):
+        return getattr(torch, value)
+    if type_name == "Device":
+        return device
+    if type_name in ("float", "number", "Scalar") and isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    if type_name.startswith("List[") and isinstance(value, list):
+        inner = type_name[5:-1]
+        return [convert_attr(v, inner, device) for v in value]
+    return _literal(value)
+
+
+class Interpreter:
+    """Executes an IR (``IR``, ``Graph``, or the path of a saved IR) with weights bound by name.
+
+    ``weights`` is a state_dict, a module, a ``.safetensors`` path (see ``torch_ir.runtime.weights``);
+    the init graph runs once when they are bound. ``keep=[names]`` / ``keep_all=True`` keep those
+    intermediates in ``kept`` after each call. Call it like the model: ``interp(*args, **kwargs)``.
+    """
+
+    def __init__(
+        self,
+        ir: IR | Graph | str | os.PathLike[str],
+        weights: Any = None,
+        *,
+        device: str | torch.device = "cpu",
+        keep: Sequence[str] = (),
+        keep_all: bool = False,
+        strict: bool = True,
+    ):
+        if isinstance(ir, (str, os.PathLike)):
+            from torch_ir.backends.json import load_ir
+
+            ir = load_ir(ir)
+        self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
+        self.device = torch.device(device)
+        self.keep_all = keep_all
+        self.keep_names = set(keep)
+        self.kept: dict[str, Any] = {}
+        self.weights: dict[str, torch.Tensor] = {}
+        self._build_plan()
+        if weights is not None:
+            self.bind(weights, strict=strict)
+
+    # ----------------------------------------------------------------- plan
+
+    def _build_plan(self) -> None:
+        graph = self.graph
+        slots: dict[int, int] = {}
+
+        def slot(value: Value) -> int:
+            return slots.setdefault(id(value), len(slots))
+
+        self._input_slots = [slot(v) for v in graph.inputs]
+        self._weight_slots = {name: slot(w) for name, w in graph.weights.items()}
+        nodes = graph.nodes
+        known = {n for n in self.keep_names}
+        all_values = {v.name for v in graph.values()}
+        unknown = sorted(known - all_values)
+        if unknown:
+            raise InterpreterError(f"keep= names values the graph does not have: {', '.join(unknown)}")
+        steps: list[_Step] = []
+        last_use: dict[int, int] = {}
+        for index, node in enumerate(nodes):
+            step = self._plan_node(node, slot)
+            for value in node.inputs:
+                last_use[slots[id(value)]] = index
+            for value in node.outputs:
+                last_use.setdefault(slot(value), index)
+            steps.append(step)
+        pinned = {slots[id(v)] for v in graph.outputs} | set(self._weight_slots.values())
+        by_step: dict[int, list[int]] = {}
+        for s, index in last_use.items():
+            if s not in pinned:
+                by_step.setdefault(index, []).append(s)
+        for index, step in enumerate(steps):
+            step.frees = by_step.get(index, [])
+        self._steps = steps
+        self._output_slots = [slots[id(v)] for v in graph.outputs]
+        self._num_slots = len(slots)
+        self._base_env: list[Any] = [None] * self._num_slots
+
+    def _plan_node(self, node: Node, slot: Callable[[Value], int]) -> _Step:
+        fn, schema = resolve_op(node.op_type)
+        args: list[Any] = []
+        fills: list[tuple[int, int]] = []
+        list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]] = []
+        kwargs: dict[str, Any] = {}
+        kw_fills: list[tuple[str, int]] = []
+
+        def put(raw: Any, keyword: str | None, type_name: str) -> None:
+            if isinstance(raw, Value):
+                if keyword is None:
+                    fills.append((len(args), slot(raw)))
+                    args.append(None)
+                else:
+                    kw_fills.append((keyword, slot(raw)))
+                    kwargs[keyword] = None
+                return
+            if isinstance(raw, list) and any(isinstance(r, Value) for r in raw):
+                template = [None if isinstance(r, Value) else _literal(r) for r in raw]
+                inner = [(i, slot(r)) for i, r in enumerate(raw) if isinstance(r, Value)]
+                if keyword is None:
+                    list_fills.append((len(args), template, inner))
+                    args.append(None)
+                else:
+                    raise InterpreterError(f"node {node.name} ({node.op_type}): keyword list {keyword} holds values")
+                return
+            converted = convert_attr(raw, type_name, self.device)
+            if keyword is None:
+                args.append(converted)
+            else:
+                kwargs[keyword] = converted
+
+        if schema is None:
+            for operand in node.args:
+                put(operand, None, "")
+            for name, attr in node.attrs.items():
+                put(attr, name, "")
+            unpack = None
+        else:
+            operands: list[Any] = list(node.args)
+            gap = False
+            for argument in schema.arguments:
+                type_name = _base_type(argument)
+                if argument.name in node.attrs:
+                    raw = node.attrs[argument.name]
+                elif operands and type_name not in _NO_VALUE_TYPES:
+                    raw = operands.pop(0)
+                else:
+                    gap = True
+                    continue
+                put(raw, argument.name if (argument.kwarg_only or gap) else None, type_name)
+            if operands:
+                raise InterpreterError(
+                    f"node {node.name} ({node.op_type}): {len(operands)} operand(s) left over after matching "
+                    f"the op schema {schema}"
+                )
+            returns = schema.returns
+            unpack = len(returns) > 1 or (len(returns) == 1 and str(returns[0].type).startswith("List["))
+        outs = [slot(v) for v in node.outputs]
+        keep = [(v.name, slot(v)) for v in node.outputs if self.keep_all or v.name in self.keep_names]
+        return _Step(node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep)
+
+    # -------------------------------------------------------------- weights
+
+    def bind(self, weights: Any, *, strict: bool = True) -> None:
+        """Bind weights (state_dict, module, safetensors path or source); runs the init graph once."""
+        from torch_ir.runtime.weights import bind_weights
+
+        self.set_weights(bind_weights(self.graph, weights, device=self.device, strict=strict))
+
+    def set_weights(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Bind already resolved tensors by IR name, unchecked (``bind`` checks)."""
+        missing = [name for name in self._weight_slots if name not in tensors]
+        if missing:
+            from torch_ir.errors import WeightError
+
+            raise WeightError(f"no tensor for weight(s): {', '.join(missing)}")
+        self.weights = {name: tensors[name] for name in self._weight_slots}
+        base: list[Any] = [None] * self._num_slots
+        for name, s in self._weight_slots.items():
+            base[s] = self.weights[name]
+        self._base_env = base
+
+    # ------------------------------------------------------------------ run
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the IR like the model: same ``(args, kwargs)``, results in the model's output structure."""
+        return self.run(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the IR like the model: same ``(args, kwargs)``, results in the model's output structure."""
+        flat = self.flatten_inputs(args, kwargs)
+        outputs = self.run_flat(flat)
+        return self.structure_outputs(outputs)
+
+    def flatten_inputs(self, args: Sequence[Any], kwargs: dict[str, Any] | None = None) -> list[Any]:
+        """The graph inputs, in order, picked out of a call's ``args`` and ``kwargs``."""
+        try:
+            return flatten_inputs(self.graph.input_structure, args, dict(kwargs or {}))
+        except IRError as exc:
+            raise InterpreterError(f"the call's inputs do not match the IR: {exc}") from None
+
+    def structure_outputs(self, outputs: Sequence[Any]) -> Any:
+        """Rebuild the model's output structure from the flat graph outputs."""
+        structure = self.graph.output_structure
+        if structure is None:
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return rebuild(structure, outputs)
+
+    def check_inputs(self, inputs: Sequence[Any]) -> list[Any]:
+        """Check count, dtype and shape of the flat inputs; return them on the execution device."""
+        graph = self.graph
+        if len(inputs) != len(graph.inputs):
+            names = ", ".join(v.name for v in graph.inputs)
+            raise InterpreterError(f"the IR takes {len(graph.inputs)} input(s) ({names}), got {len(inputs)}")
+        symbols: dict[str, int] = {}
+        out = []
+        for value, given in zip(graph.inputs, inputs):
+            type_ = value.type
+            if isinstance(type_, TensorType):
+                if not isinstance(given, torch.Tensor):
+                    raise InterpreterError(f"input {value.name}: expected a tensor {type_}, got {type(given).__name__}")
+                shape = tuple(given.shape)
+                if len(shape) != len(type_.shape):
+                    raise InterpreterError(
+                        f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)}"
+                    )
+                for axis, (want, got) in enumerate(zip(type_.shape, shape)):
+                    if isinstance(want, int) and want != got:
+                        raise InterpreterError(
+                            f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)} "
+                            f"(dimension {axis})"
+                        )
+                    if isinstance(want, str) and want.isidentifier():
+                        if symbols.setdefault(want, got) != got:
+                            raise InterpreterError(
+                                f"input {value.name}: dimension {axis} is {got}, but symbol {want} is {symbols[want]}"
+                            )
+                        rng = graph.symbols.get(want)
+                        if rng is not None and (got < rng.min or (rng.max is not None and got > rng.max)):
+                            raise InterpreterError(
+                                f"input {value.name}: dimension {axis} = {got} is outside {want} in {rng}"
+                            )
+                dtype = str(given.dtype).removeprefix("torch.")
+                if dtype != type_.dtype:
+                    raise InterpreterError(f"input {value.name}: expected dtype {type_.dtype}, got {dtype}")
+                if given.device != self.device:
+                    given = given.to(self.device)
+            out.append(given)
+        return out
+
+    def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
+        """Run on the flat graph inputs; return the flat graph outputs."""
+        if self._weight_slots and not self.weights:
+            raise InterpreterError("no weights are bound: pass weights= or call bind() first")
+        inputs = self.check_inputs(inputs)
+        env = self._base_env.copy()
+        for s, value in zip(self._input_slots, inputs):
+            env[s] = value
+        kept = self.kept = {}
+        if self.keep_all or self.keep_names:
+            for value, given in zip(self.graph.inputs, inputs):
+                if self.keep_all or value.name in self.keep_names:
+                    kept[value.name] = given
+        with torch.no_grad():
+            for step in self._steps:
+                self._execute(step, env)
+                for name, s in step.keep:
+                    kept[name] = env[s]
+                for s in step.frees:
+                    env[s] = None
+        outputs = [env[s] for s in self._output_slots]
+        self._apply_mutations(outputs)
+        return outputs
+
+    def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
+        """Run on flat inputs node by node, yielding ``(node, results)``; intermediates are freed as usual."""
+        saved = self._steps
+        inputs = self.check_inputs(inputs)
+        env = self._base_env.copy()
+        for s, value in zip(self._input_slots, inputs):
+            env[s] = value
+        with torch.no_grad():
+            for step in saved:
+                values = self._execute(step, env)
+                yield step.node, values
+                for s in step.frees:
+                    env[s] = None
+
+    def _execute(self, step: _Step, env: list[Any]) -> list[Any]:
+        """Call one node's op with its operands taken from ``env``, store its results there, return them."""
+        args = step.args.copy()
+        for i, s in step.fills:
+            args[i] = env[s]
+        for i, template, inner in step.list_fills:
+            items = template.copy()
+            for j, s in inner:
+                items[j] = env[s]
+            args[i] = items
+        kwargs = step.kwargs
+        if step.kw_fills:
+            kwargs = dict(kwargs)
+            for k, s in step.kw_fills:
+                kwargs[k] = env[s]
+        try:
+            result = step.fn(*args, **kwargs)
+        except Exception as exc:
+            raise self._node_error(step, args, kwargs, exc) from exc
+        outs = step.outs
+        if not outs:
+            return []
+        if len(outs) == 1 and not step.unpack and not (step.unpack is None and isinstance(result, (tuple, list))):
+            env[outs[0]] = result
+            return [result]
+        values = list(result)[: len(outs)]
+        for s, r in zip(outs, values):
+            env[s] = r
+        return values
+
+    def _apply_mutations(self, outputs: list[Any]) -> None:
+        for mutation in self.graph.meta.get("mutations") or ():
+            target = mutation.get("target")
+            if mutation.get("kind") == "buffer_mutation" and target in self._weight_slots:
+                value = outputs[mutation["output"]]
+                self.weights[target] = value
+                self._base_env[self._weight_slots[target]] = value
+
+    def _node_error(self, step: _Step, args: list[Any], kwargs: dict[str, Any], exc: Exception) -> InterpreterError:
+        node = step.node
+        where = f"node {node.name} ({node.op_type})"
+        if node.module_path:
+            where += f" in module {node.module_path}"
+        source = node.meta.get("source")
+        if isinstance(source, dict) and source.get("file"):
+            where += f" at {source['file']}:{source.get('line')}"
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, NotImplementedError) or "Could not run" in text or "no kernel" in text.lower():
+            namespace, _, rest = node.op_type.partition(".")
+            return InterpreterError(
+                f"{where}: op {node.op_type} has no kernel for device {self.device.type} ({text}). Register one "
+                f"with torch_ir.register_op('{namespace}::{rest.split('.')[0]}', kernel=fn)"
+            )
+        operands = ", ".join(_describe(a) for a in args)
+        return InterpreterError(f"{where} failed on ({operands}): {type(exc).__name__}: {text}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return repr(value)
+
+
+def _shape_text(shape: Sequence[Any]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def run_init_graph(
+    init: Graph, tensors: dict[str, torch.Tensor], *, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Run an init graph on resolved weights; return its results by name (the derived weights)."""
+    interp = Interpreter(init, device=device)
+    interp.set_weights({name: tensors[name] for name in init.weights})
+    results = interp.run_flat([])
+    return {value.name: result for value, result in zip(init.outputs, results)}
+
+
+def run_ir(ir: IR | Graph, weights: Any, *args: Any, device: str = "cpu", **kwargs: Any) -> Any:
+    """One-shot: bind ``weights`` and run ``ir`` on ``(args, kwargs)``."""
+    return Interpreter(ir, weights, device=device)(*args, **kwargs)
+
+
+__all__ = ["NONDETERMINISTIC_OPS", "Interpreter", "convert_attr", "resolve_op", "run_init_graph", "run_ir"]

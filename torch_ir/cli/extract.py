@@ -10,11 +10,12 @@ import argparse
 import inspect
 import re
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from torch_ir.errors import ModelSpecError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMATS = ("json", "mermaid", "markdown")
 """What ``--format`` can write: the JSON IR (always), OUT.mmd and OUT.md next to it."""
@@ -159,6 +160,8 @@ def example_inputs(
 ) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
     """``(args, kwargs, dynamic_shapes)``: from ``--input`` when given (keeping the bundle's non-tensor
     kwargs such as ``use_cache=False``), else the bundle's own example inputs."""
+    import torch
+
     from torch_ir.frontends.inputs import build_inputs, dynamic_shapes_for
 
     if inputs:

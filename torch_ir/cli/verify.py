@@ -11,8 +11,6 @@ import argparse
 import sys
 from typing import Any
 
-import torch
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``verify`` subcommand."""
@@ -48,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
+    import torch
+
     from torch_ir.backends.json import load_ir
     from torch_ir.errors import WeightError
     from torch_ir.frontends.model_specs import resolve_model
@@ -99,6 +99,8 @@ def _inputs(bundle: Any, specs: list[str]) -> tuple[tuple[Any, ...], dict[str, A
             file=sys.stderr,
         )
         return tuple(bundle.args), dict(bundle.kwargs)
+    import torch
+
     static = {k: v for k, v in bundle.kwargs.items() if not isinstance(v, torch.Tensor)}
     args, kwargs, _ = build_inputs(specs, (), device="cpu", model=bundle.model, extra_kwargs=static)
     return args, kwargs

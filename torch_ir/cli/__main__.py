@@ -1,0 +1,9 @@
+"""``python -m torch_ir.cli``: the ``torch-ir`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from torch_ir.cli import main
+
+sys.exit(main())

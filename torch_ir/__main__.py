@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from torch_ir.cli import run
 
-from torch_ir.cli import main
-
-sys.exit(main())
+run()

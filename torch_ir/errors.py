@@ -23,7 +23,13 @@ class TextParseError(TorchIRError):
 
 
 class ExportError(TorchIRError):
-    """torch.export could not trace the model, or the model or inputs were not usable."""
+    """torch.export could not trace the model, or the model or inputs were not usable.
+
+    ``torch_log`` holds everything torch logged, warned or printed to stderr during the failed export
+    (the message keeps only a few lines of it; ``torch-ir -v`` prints it in full).
+    """
+
+    torch_log: str = ""
 
 
 class SerializationError(TorchIRError):

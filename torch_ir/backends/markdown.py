@@ -30,6 +30,7 @@ def render_markdown(
     depth: int | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     fold_repeats: bool = True,
+    expand_folded: bool = False,
     include_mermaid: bool = True,
     bindings: Mapping[str, int] | None = None,
     max_table_rows: int = MAX_TABLE_ROWS,
@@ -39,7 +40,7 @@ def render_markdown(
 ) -> str:
     """The Markdown report of ``ir``.
 
-    ``depth``/``max_nodes``/``fold_repeats`` go to ``render_mermaid``; ``bindings`` to the statistics;
+    ``depth``/``max_nodes``/``fold_repeats``/``expand_folded`` go to ``render_mermaid``; ``bindings`` to the statistics;
     ``notes`` are extra ``(heading, markdown)`` sections placed after the summary (the test runner puts its
     verification results there).
     """
@@ -53,7 +54,9 @@ def render_markdown(
     flops_by_op = stats.flops_by_op
     diagram = ""
     if include_mermaid:
-        diagram = render_mermaid(ir, depth=depth, max_nodes=max_nodes, fold_repeats=fold_repeats)
+        diagram = render_mermaid(
+            ir, depth=depth, max_nodes=max_nodes, fold_repeats=fold_repeats, expand_folded=expand_folded
+        )
     text = _template().render(
         title=title or f"{ir.name}: torch-ir report",
         description=_description(graph),

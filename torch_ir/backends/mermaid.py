@@ -127,6 +127,7 @@ def render_mermaid(
     depth: int | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     fold_repeats: bool = True,
+    expand_folded: bool = False,
     direction: str = "TD",
     max_edges: int = MERMAID_MAX_EDGES,
 ) -> str:

@@ -9,10 +9,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
 from torch_ir.errors import TorchIRError
+
+
+class UsageError(TorchIRError):
+    """A flag or a combination of flags that means nothing (``report --json`` without ``--stats``).
+
+    The CLI prints the command's usage line and the message, and exits with status 2.
+    """
+
 
 COMMANDS = ("extract", "opt", "passes", "verify", "report")
 """Subcommand modules under ``torch_ir.cli``, in the order ``--help`` lists them."""
@@ -32,25 +41,72 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).register(subparsers)
+    for name, sub in subparsers.choices.items():
+        sub.set_defaults(parser=sub, command=name)
     return parser
 
 
+EXIT_OK = 0
+"""Success (and, for ``verify``, every output matched)."""
+EXIT_MISMATCH = 1
+"""``torch-ir verify`` only: the IR ran, and an output differs from eager PyTorch."""
+EXIT_USAGE = 2
+"""Bad input or usage: a flag, a spec, a file, a model that cannot be traced. One message, no traceback."""
+EXIT_PIPE = 141
+"""stdout was closed by the reader (``torch-ir opt x.json | head``): stop quietly, as a SIGPIPE would."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; a ``TorchIRError`` prints one clear line and exits with status 2."""
+    """Run the CLI and return its exit status (see ``EXIT_*``); a ``TorchIRError`` prints a short message."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
-    except TorchIRError as exc:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except UsageError as exc:
+        args.parser.print_usage(sys.stderr)
         print(f"torch-ir {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except TorchIRError as exc:
+        torch_log = getattr(exc, "torch_log", "")
+        if torch_log and getattr(args, "verbose", False):
+            print(f"--- torch log ---\n{torch_log}\n--- end of torch log ---", file=sys.stderr)
+        print(f"torch-ir {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
+    except OSError as exc:  # an unwritable output or folder that no layer below named
+        name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"torch-ir {args.command}: error: {name}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run() -> None:
+    """The ``torch-ir`` console script: ``main()`` with its status, quiet on a closed stdout."""
+    try:
+        code = main()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_PIPE
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

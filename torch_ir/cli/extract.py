@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch_ir.cli import UsageError
+from torch_ir.cli.streams import STDIO, write_ir
 from torch_ir.errors import ModelSpecError
 
 if TYPE_CHECKING:
@@ -32,8 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  torch-ir extract zoo:gpt -o gpt.json\n"
             "  torch-ir extract hf:llama-2-7b --config num_hidden_layers=8\n"
-            "  torch-ir extract my_model.py:Net --input 1x3x224x224:float32 --dynamic 0=batch:1..64\n"
-            "  torch-ir extract hf:gpt2 --input 1x128:int64 --dynamic input_ids.1=seq:2..1024"
+            "  torch-ir extract my_model.py:Net --input 2x3x224x224:float32 --dynamic 0=batch:1..64\n"
+            "  torch-ir extract hf:gpt2 --input 1x128:int64 --dynamic input_ids.1=seq:2..1024\n"
+            "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
+            "\n"
+            "A dynamic dim needs an example size of at least 2 (torch.export specializes 0 and 1).\n"
+            "With -o -, the JSON goes to stdout and the summary to stderr."
         ),
     )
     parser.add_argument(
@@ -41,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="?",
         help="model spec: zoo:NAME, hf:MODEL_TYPE|PRESET, package.module:factory, path/to/file.py:ClassOrFactory",
     )
-    parser.add_argument("-o", "--output", help="the JSON file to write (default: <model>.json here)")
+    parser.add_argument(
+        "-o", "--output", help="the JSON file to write (default: <model>.json here); '-' writes the JSON to stdout"
+    )
     parser.add_argument(
         "--input",
         action="append",
@@ -85,14 +94,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``torch-ir extract``."""
     if args.list_zoo or args.list_presets:
+        if args.spec:
+            raise UsageError(f"--list-zoo/--list-presets list models and exit; drop the model spec {args.spec!r}")
         print(list_models(zoo=args.list_zoo, presets=True))
         return 0
     if not args.spec:
-        raise ModelSpecError(
+        raise UsageError(
             "no model spec: give e.g. zoo:gpt, hf:llama-2-7b or my_model.py:Net "
             "(torch-ir extract --list-zoo lists the built-in ones)"
         )
     formats = _formats(args.format)
+    to_stdout = args.output == STDIO
+    if to_stdout and formats != {"json"}:
+        raise UsageError("-o - writes the JSON IR to stdout; --format mermaid/markdown need a file name")
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.ir.program import IR
     from torch_ir.profiling import StageReport
@@ -133,11 +147,13 @@ def run(args: argparse.Namespace) -> int:
     if manager is not None:
         with progress.stage("pipeline", stages, ticker=False):
             manager.run(ir)
-    output = Path(args.output) if args.output else Path(f"{_file_stem(bundle.name)}.json")
-    written = [output]
-    with progress.stage("write", stages, str(output)):
-        output.parent.mkdir(parents=True, exist_ok=True)
-        ir.save(output)
+    output = Path(args.output) if args.output and not to_stdout else Path(f"{_file_stem(bundle.name)}.json")
+    written = [] if to_stdout else [output]
+    with progress.stage("write", stages, "stdout" if to_stdout else str(output)):
+        if to_stdout:
+            write_ir(ir, STDIO)
+        else:
+            ir.save(output)
         if "mermaid" in formats:
             from torch_ir.backends.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
@@ -150,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
             written.append(output.with_suffix(".md"))
             write_report(ir, written[-1])
     if not args.quiet:
-        print(ir.summary())
-        print("wrote       " + ", ".join(f"{p} ({_size(p)})" for p in written))
+        summary = sys.stderr if to_stdout else sys.stdout
+        print(ir.summary(), file=summary)
+        if written:
+            print("wrote       " + ", ".join(f"{p} ({_size(p)})" for p in written), file=summary)
     return 0
 
 
@@ -216,7 +234,7 @@ def _formats(text: str) -> set[str]:
     formats = {f.strip() for f in text.split(",") if f.strip()}
     unknown = sorted(formats - set(FORMATS))
     if unknown:
-        raise ModelSpecError(f"--format: unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+        raise UsageError(f"--format: unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     return formats
 
 

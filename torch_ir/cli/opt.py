@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from torch_ir.errors import PipelineSpecError, SerializationError
+from torch_ir.cli import UsageError
+from torch_ir.cli.streams import STDIO, read_text, write_ir, write_text
+from torch_ir.errors import SerializationError
 
 
 def register(subparsers: Any) -> None:
@@ -18,14 +22,16 @@ def register(subparsers: Any) -> None:
         description="Run a pass pipeline on a saved IR, like mlir-opt. The input may also be a reproducer "
         "file written by --reproducer, which replays the pipeline that failed.",
     )
-    parser.add_argument("input", nargs="?", help="IR JSON file (or a reproducer file)")
+    parser.add_argument("input", nargs="?", help="IR JSON file (or a reproducer file); '-' reads stdin")
     parser.add_argument(
         "-p",
         "--pipeline",
         default=None,
         help="pipeline text (canonicalize,cse), a .toml/.yaml/.json file, 'default' or 'none'",
     )
-    parser.add_argument("-o", "--output", help="where to write the resulting IR (JSON); default: stdout as text")
+    parser.add_argument(
+        "-o", "--output", help="where to write the resulting IR (JSON; '-' for stdout); default: stdout as text"
+    )
     parser.add_argument(
         "--print-ir-after",
         action="append",
@@ -58,27 +64,49 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def check_usage(args: argparse.Namespace) -> None:
+    """Refuse flags that mean nothing together, before any work."""
+    if args.replay and args.input:
+        raise UsageError(f"give either an IR file ({args.input}) or --replay {args.replay}, not both")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps {args.steps}: expected a count of at least 1")
+    if args.dump_dir:
+        folder = Path(args.dump_dir)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--dump-dir {args.dump_dir}: exists and is not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--dump-dir {args.dump_dir}: cannot create it: {exc.strerror or exc}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"--dump-dir {args.dump_dir}: the folder is not writable")
+    if args.reproducer and args.reproducer == STDIO:
+        raise UsageError("--reproducer needs a file name, not '-'")
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result."""
-    from torch_ir.backends.json import ir_from_dict, load_ir, save_ir
+    from torch_ir.backends.json import ir_from_dict, loads_ir
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
 
+    check_usage(args)
     load_plugins(args.plugin)
     source = args.replay or args.input
     if not source:
-        raise PipelineSpecError("give an IR file (torch-ir opt IN.json -p PIPELINE) or --replay FILE")
-    doc = _read_json(source)
+        raise UsageError("give an IR file (torch-ir opt IN.json -p PIPELINE; '-' for stdin) or --replay FILE")
+    text, name = read_text(source)
+    doc = _parse_json(text, name)
     pipeline = args.pipeline
     if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
         load_plugins(doc.get("plugins") or [])
-        ir = ir_from_dict(doc.get("ir"), source)
+        ir = ir_from_dict(doc.get("ir"), name)
         pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
         print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
     elif args.replay:
         raise SerializationError(f"{source}: not a torch-ir reproducer file (format {doc.get('format')!r})")
     else:
-        ir = load_ir(source)
+        ir = loads_ir(text, source=name)
     manager = PassManager(
         pipeline if pipeline is not None else "default",
         verify_each=False if args.no_verify_each else None,
@@ -91,21 +119,18 @@ def run(args: argparse.Namespace) -> int:
     )
     manager.run(ir)
     if args.output:
-        save_ir(ir, args.output)
+        write_ir(ir, args.output)
     else:
-        print(ir.to_text())
+        write_text(STDIO, ir.to_text() + "\n")
     return 0
 
 
-def _read_json(path: str) -> Any:
+def _parse_json(text: str, source: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SerializationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SerializationError(f"{path}: cannot read: {exc}") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SerializationError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise SerializationError(f"{source}: JSON nested too deeply") from None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 
-from torch_ir.errors import TorchIRError
+from torch_ir.cli import UsageError
+from torch_ir.cli.streams import STDIO, read_ir, write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,15 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir report gpt.json --stats --json --bind seq=128"
         ),
     )
-    parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save")
-    parser.add_argument("-o", "--output", help="the file to write (default: stdout)")
-    parser.add_argument("--format", choices=("markdown", "mermaid"), default="markdown", help="what to write")
+    parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save; '-' reads stdin")
+    parser.add_argument("-o", "--output", help="the file to write (default, or '-': stdout)")
+    parser.add_argument(
+        "--format", choices=("markdown", "mermaid"), default=None, help="what to write (default: markdown)"
+    )
     parser.add_argument("--mermaid-only", action="store_true", help="same as --format mermaid")
     parser.add_argument("--stats", action="store_true", help="print statistics instead of a report")
     parser.add_argument("--json", action="store_true", help="with --stats: print them as JSON")
     parser.add_argument("--depth", type=int, default=None, help="collapse modules deeper than this in the diagram")
-    parser.add_argument("--max-nodes", type=int, default=None, help="the diagram's node limit")
+    parser.add_argument("--max-nodes", type=int, default=None, help="the diagram's node limit (at least 1)")
     parser.add_argument("--no-fold", action="store_true", help="do not fold repeated identical modules")
+    parser.add_argument(
+        "--expand-folded",
+        action="store_true",
+        help="draw the inside of each folded run of layers once (its first layer stands for all)",
+    )
     parser.add_argument(
         "--bind",
         action="append",
@@ -42,41 +51,75 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _bindings(items: list[str]) -> dict[str, int]:
+def _bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name or not value.strip().lstrip("-").isdigit():
-            raise TorchIRError(f"--bind {item!r}: expected SYMBOL=INTEGER, e.g. --bind seq=128")
-        out[name.strip()] = int(value)
+            raise UsageError(f"--bind {item!r}: expected SYMBOL=INTEGER, e.g. --bind seq=128")
+        name = name.strip()
+        if name not in symbols:
+            known = ", ".join(sorted(symbols)) or "none (every dim of this IR is static)"
+            raise UsageError(f"--bind {item!r}: the IR has no symbolic dim {name!r}; its symbols: {known}")
+        out[name] = int(value)
     return out
+
+
+def check_usage(args: argparse.Namespace) -> str:
+    """Refuse flags that mean nothing together; return what to write: stats, mermaid or markdown."""
+    if args.mermaid_only and args.format == "markdown":
+        raise UsageError("--mermaid-only contradicts --format markdown")
+    what = "stats" if args.stats else ("mermaid" if args.mermaid_only or args.format == "mermaid" else "markdown")
+    if args.stats and (args.format or args.mermaid_only):
+        raise UsageError("--stats prints statistics; it cannot be combined with --format or --mermaid-only")
+    if args.json and what != "stats":
+        raise UsageError("--json applies to --stats only (torch-ir report IR.json --stats --json)")
+    diagram_flags = [
+        flag
+        for flag, given in (
+            ("--depth", args.depth is not None),
+            ("--max-nodes", args.max_nodes is not None),
+            ("--no-fold", args.no_fold),
+            ("--expand-folded", args.expand_folded),
+        )
+        if given
+    ]
+    if what == "stats" and diagram_flags:
+        raise UsageError(f"{', '.join(diagram_flags)} shape the diagram, which --stats does not draw")
+    if what == "mermaid" and args.bind:
+        raise UsageError("--bind feeds the statistics, which a Mermaid diagram does not show")
+    if args.max_nodes is not None and args.max_nodes < 1:
+        raise UsageError(f"--max-nodes {args.max_nodes}: expected at least 1")
+    if args.depth is not None and args.depth < 0:
+        raise UsageError(f"--depth {args.depth}: expected 0 or more")
+    if args.no_fold and args.expand_folded:
+        raise UsageError("--expand-folded draws folded runs, which --no-fold turns off")
+    return what
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the IR, render what was asked for, write it (atomically) or print it."""
-    from torch_ir import load_ir
     from torch_ir.analysis.statistics import compute_statistics, format_statistics
-    from torch_ir.backends.files import atomic_write_text
     from torch_ir.backends.markdown import render_markdown
     from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 
-    ir = load_ir(args.ir)
-    bindings = _bindings(args.bind)
+    what = check_usage(args)
+    ir = read_ir(args.ir)
+    bindings = _bindings(args.bind, ir.graph.symbols)
     options = {
         "depth": args.depth,
         "max_nodes": args.max_nodes or DEFAULT_MAX_NODES,
         "fold_repeats": not args.no_fold,
+        "expand_folded": args.expand_folded,
     }
-    if args.stats:
+    if what == "stats":
         stats = compute_statistics(ir, bindings=bindings)
         text = json.dumps(stats.to_dict(), indent=2) + "\n" if args.json else format_statistics(stats) + "\n"
-    elif args.mermaid_only or args.format == "mermaid":
+    elif what == "mermaid":
         text = render_mermaid(ir, **options)
     else:
         text = render_markdown(ir, bindings=bindings, **options)
-    if args.output:
-        atomic_write_text(args.output, text)
+    write_text(args.output or STDIO, text)
+    if args.output and args.output != STDIO:
         print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
     return 0

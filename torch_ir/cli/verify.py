@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from torch_ir.cli import UsageError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``verify`` subcommand."""
@@ -23,10 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  torch-ir verify gpt.json --model zoo:gpt\n"
             "  torch-ir verify model.json --model my_pkg.models:build --weights model.safetensors\n"
-            "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3"
+            "  torch-ir extract hf:gpt2 --input 1x16:int64 -o gpt2.json\n"
+            "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
+            "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
+            "\n"
+            "--input must match the shapes the IR was extracted with (or its --dynamic ranges).\n"
+            "exit status: 0 every output matches, 1 an output differs, 2 bad input or usage."
         ),
     )
-    parser.add_argument("ir", help="the IR file (JSON written by torch-ir extract / IR.save)")
+    parser.add_argument("ir", help="the IR file (JSON written by torch-ir extract / IR.save); '-' reads stdin")
     parser.add_argument("--model", required=True, help="model spec: zoo:NAME, hf:..., package.module:factory")
     parser.add_argument("--weights", help="a .safetensors file, a sharded *.index.json, or a folder of them")
     parser.add_argument(
@@ -46,15 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
+    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if value is not None and not value >= 0:
+            raise UsageError(f"{flag} {value}: a tolerance must be 0 or more")
     import torch
 
-    from torch_ir.backends.json import load_ir
+    from torch_ir.cli.streams import read_ir
     from torch_ir.errors import WeightError
     from torch_ir.frontends.model_specs import resolve_model
     from torch_ir.runtime.verifier import verify_ir_with_state_dict
     from torch_ir.runtime.weights import as_source
 
-    ir = load_ir(args.ir)
+    ir = read_ir(args.ir)
     torch.manual_seed(args.seed)
     bundle = resolve_model(args.model, device="cpu")
     model = bundle.model.eval()

@@ -9,6 +9,7 @@ floating inputs are ``randn`` (on meta, just a shape).
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,11 +58,24 @@ class InputSpec:
         return f"{self.name + '=' if self.name else ''}{shape}:{self.dtype}"
 
     def make(self, device: str | torch.device = "meta") -> torch.Tensor:
-        """A tensor of this shape and dtype on ``device``: zeros for int/bool, randn for floats."""
+        """A tensor of this shape and dtype on ``device``: zeros for int/bool, randn for floats.
+
+        A shape whose byte size overflows, or that the device cannot allocate, is a ``ModelSpecError``.
+        """
         dtype = getattr(torch, self.dtype)
-        if dtype.is_floating_point or dtype.is_complex:
-            return torch.randn(self.shape, dtype=dtype, device=device)
-        return torch.zeros(self.shape, dtype=dtype, device=device)
+        nbytes = math.prod(self.shape) * dtype.itemsize
+        if nbytes >= 2**63:
+            raise ModelSpecError(
+                f"input spec {self}: {math.prod(self.shape):.3g} elements ({nbytes:.3g} bytes) is more than "
+                "any tensor can hold; check the shape"
+            )
+        try:
+            if dtype.is_floating_point or dtype.is_complex:
+                return torch.randn(self.shape, dtype=dtype, device=device)
+            return torch.zeros(self.shape, dtype=dtype, device=device)
+        except (RuntimeError, MemoryError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelSpecError(f"input spec {self}: cannot make this tensor on {device}: {reason}") from None
 
 
 @dataclass(frozen=True)

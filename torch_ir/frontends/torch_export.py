@@ -27,6 +27,7 @@ from torch.export.graph_signature import (
 )
 
 from torch_ir.errors import ExportError
+from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.program import IR
 from torch_ir.ir.structure import spec_to_structure
@@ -95,26 +96,45 @@ def export_program(
     dynamic_shapes: Any = None,
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
     stages: StageReport | None = None,
+    torch_log: TorchLog | None = None,
 ) -> ExportedProgram:
-    """Run ``torch.export.export(strict=False)`` with checked arguments; errors become ``ExportError``."""
+    """Run ``torch.export.export(strict=False)`` with checked arguments; errors become ``ExportError``.
+
+    What torch logs, warns or prints to stderr meanwhile is recorded (into ``torch_log`` when given)
+    instead of printed; a failure's ``ExportError`` summarizes it and keeps it whole in ``torch_log``.
+    """
     stages = stages or StageReport()
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"extract_ir needs a torch.nn.Module, got {type(model).__name__}")
     args = _as_args(example_inputs)
     kwargs = dict(example_kwargs or {})
     _check_call(model, args, kwargs)
-    with stages.measure("export"):
+    log = torch_log if torch_log is not None else TorchLog()
+    with stages.measure("export"), capture_torch_log(log):
         try:
             program = torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
         except Exception as exc:  # torch raises many types; each becomes one clear ExportError
-            raise ExportError(_explain_export_failure(model, exc)) from exc
-    if decompose is not None:
-        with stages.measure("decompose"):
-            program = _decompose(program, decompose)
-    elif _has_inlinable_regions(program):
-        with stages.measure("inline"):
-            program = program.run_decompositions({})
+            error = ExportError(_explain_export_failure(model, exc) + _log_note(log))
+            error.torch_log = log.text
+            raise error from exc
+    with capture_torch_log(log):
+        if decompose is not None:
+            with stages.measure("decompose"):
+                program = _decompose(program, decompose)
+        elif _has_inlinable_regions(program):
+            with stages.measure("inline"):
+                program = program.run_decompositions({})
     return program
+
+
+def _log_note(log: TorchLog) -> str:
+    """What the error message says of torch's captured log: a few headlines and where the rest is."""
+    if not log:
+        return ""
+    lines = sum(record.count("\n") + 1 for record in log.records)
+    shown = "".join(f"\n  torch: {line}" for line in log.summary())
+    hidden = f"{lines} line{'s' if lines != 1 else ''} of torch log hidden"
+    return f"{shown}\n({hidden}: run with -v to see them, or read ExportError.torch_log)"
 
 
 INLINED_HIGHER_ORDER_OPS = ("wrap_with_set_grad_enabled", "wrap_with_autocast")

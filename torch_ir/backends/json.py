@@ -20,10 +20,17 @@ from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
 from torch_ir.ir.program import IR
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.profiling import paused_gc
+from torch_ir.profiling import Stage, StageReport, paused_gc
 
-SCHEMA_VERSION = 1
-"""Bumped on every change of the format; files of a newer version are refused."""
+SCHEMA_VERSION = 2
+"""Bumped on every change of the format; files of a newer version are refused.
+
+2: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each
+pass did). Version 1 files (without them) still load.
+"""
+
+PASS_LOG_KEYS = ("pass", "seconds", "modified", "nodes_before", "nodes_after", "weights_before", "weights_after")
+"""The fields of one ``pass_log`` entry, in the order they are written (``seconds`` only with timings)."""
 
 FORMAT_NAME = "torch-ir"
 
@@ -43,20 +50,46 @@ def load_schema() -> dict[str, Any]:
 # ------------------------------------------------------------------------ write
 
 
-def ir_to_dict(ir: IR) -> dict[str, Any]:
-    """The JSON document for ``ir`` (plain dicts and lists)."""
+def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
+    """The JSON document for ``ir`` (plain dicts and lists).
+
+    ``timings`` False leaves out what differs from run to run (the ``stages`` figures and each pass's
+    ``seconds``), so the same model and pipeline give the same bytes.
+    """
     from torch_ir import __version__
 
     torch = sys.modules.get("torch")
     torch_version = str(getattr(torch, "__version__", "unknown"))
-    return {
+    doc: dict[str, Any] = {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "producer": {"name": "torch-ir", "version": __version__},
         "torch_version": torch_version,
         "model": ir.name,
-        "graph": graph_to_dict(ir.graph),
     }
+    if timings and ir.stages.stages:
+        doc["stages"] = [
+            {
+                "stage": s.name,
+                "seconds": round(s.seconds, 6),
+                "rss_delta_bytes": int(s.rss_delta_bytes),
+                "peak_rss_bytes": int(s.peak_rss_bytes),
+            }
+            for s in ir.stages.stages
+        ]
+    doc["pass_log"] = [_pass_entry_to_json(entry, timings) for entry in ir.pass_log]
+    doc["graph"] = graph_to_dict(ir.graph)
+    return doc
+
+
+def _pass_entry_to_json(entry: dict[str, Any], timings: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in PASS_LOG_KEYS:
+        if key not in entry or (key == "seconds" and not timings):
+            continue
+        value = entry[key]
+        out[key] = round(float(value), 6) if key == "seconds" else value
+    return out
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -84,13 +117,14 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     }
 
 
-def dumps_ir(ir: IR) -> str:
-    """The JSON text for ``ir``: deterministic (the same IR gives the same bytes), one entry per line."""
+def dumps_ir(ir: IR, *, timings: bool = True) -> str:
+    """The JSON text for ``ir``, one entry per line; with ``timings=False`` the same IR (the same model and
+    pipeline) always gives the same bytes."""
     with paused_gc():
-        return _dump(ir_to_dict(ir), "") + "\n"
+        return _dump(ir_to_dict(ir, timings=timings), "") + "\n"
 
 
-_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs"})
+_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "stages", "pass_log"})
 
 
 def _dump(value: Any, indent: str, key: str = "") -> str:
@@ -113,9 +147,9 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 
 
-def save_ir(ir: IR, path: str | os.PathLike[str]) -> None:
-    """Write ``ir`` to ``path`` as JSON, atomically (temp file + rename)."""
-    atomic_write_text(path, dumps_ir(ir))
+def save_ir(ir: IR, path: str | os.PathLike[str], *, timings: bool = True) -> None:
+    """Write ``ir`` to ``path`` as JSON, atomically (temp file + rename); ``timings`` as in ``ir_to_dict``."""
+    atomic_write_text(path, dumps_ir(ir, timings=timings))
 
 
 def _type_to_json(type_: ValueType | None) -> dict[str, Any] | None:
@@ -252,7 +286,52 @@ class _Reader:
             raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
         if "model" not in graph.meta and doc.get("model", "model") != "model":
             graph.meta["model"] = doc["model"]
-        return IR(graph)
+        ir = IR(graph, self.read_stages(doc.get("stages"), "$.stages"))
+        ir.pass_log = self.read_pass_log(doc.get("pass_log"), "$.pass_log")
+        return ir
+
+    def read_stages(self, data: Any, path: str) -> StageReport:
+        report = StageReport()
+        if data is None:
+            return report
+        for i, item in enumerate(self.lst(data, path)):
+            p = f"{path}[{i}]"
+            item = self.obj(item, p, ("stage", "seconds"))
+            stage = Stage(self.string(item["stage"], f"{p}.stage"), self.number(item["seconds"], f"{p}.seconds"))
+            for key in ("rss_delta_bytes", "peak_rss_bytes"):
+                value = item.get(key, 0)
+                if not _is_int(value):
+                    raise self.fail(f"{p}.{key}", f"expected an integer, got {_kind(value)}")
+                setattr(stage, key, value)
+            report.stages.append(stage)
+        return report
+
+    def read_pass_log(self, data: Any, path: str) -> list[dict[str, Any]]:
+        if data is None:
+            return []
+        log = []
+        for i, item in enumerate(self.lst(data, path)):
+            p = f"{path}[{i}]"
+            item = self.obj(item, p, ("pass",))
+            entry: dict[str, Any] = {"pass": self.string(item["pass"], f"{p}.pass")}
+            if "seconds" in item:
+                entry["seconds"] = self.number(item["seconds"], f"{p}.seconds")
+            if "modified" in item:
+                if not isinstance(item["modified"], bool):
+                    raise self.fail(f"{p}.modified", f"expected true or false, got {_kind(item['modified'])}")
+                entry["modified"] = item["modified"]
+            for key in ("nodes_before", "nodes_after", "weights_before", "weights_after"):
+                if key in item:
+                    if not _is_int(item[key]) or item[key] < 0:
+                        raise self.fail(f"{p}.{key}", f"expected a count, got {item[key]!r}")
+                    entry[key] = item[key]
+            log.append(entry)
+        return log
+
+    def number(self, value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise self.fail(path, f"expected a number of 0 or more, got {value!r}")
+        return float(value)
 
     def read_graph(self, data: Any, path: str) -> Graph:
         data = self.obj(data, path, ("inputs", "weights", "nodes", "outputs"))

@@ -122,9 +122,17 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
             f"{format_bytes(stats.activation_bytes)} total, {format_bytes(stats.peak_activation_bytes)} peak live",
         ),
         ("depth", f"{stats.depth} ops on the longest path"),
-        ("passes run", str(len(ir.pass_log))),
-        ("extraction time", f"{ir.stages.total_seconds:.3f} s"),
+        ("passes run", _passes_run(ir)),
+        ("extraction time", f"{ir.stages.total_seconds:.3f} s" if ir.stages.stages else "not recorded"),
     ]
+
+
+def _passes_run(ir: IR) -> str:
+    if not ir.pass_log:
+        return "0" if ir.stages.stages else "none recorded"
+    names = [str(entry.get("pass", "?")) for entry in ir.pass_log]
+    shown = ", ".join(names[:8]) + (f", … {len(names) - 8} more" if len(names) > 8 else "")
+    return f"{len(names)} ({shown})"
 
 
 def _weights_note(stats: IRStatistics) -> str:

@@ -55,11 +55,15 @@ class IR:
         """Run the structural verifier; raise ``VerificationError`` on the first problem."""
         self.graph.verify()
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the IR as versioned JSON, atomically."""
+    def save(self, path: str | os.PathLike[str], *, timings: bool = True) -> None:
+        """Write the IR as versioned JSON, atomically, with its stage figures and pass log.
+
+        ``timings=False`` leaves out the times and memory figures, so the same model and pipeline always
+        give the same bytes.
+        """
         from torch_ir.backends.json import save_ir
 
-        save_ir(self, path)
+        save_ir(self, path, timings=timings)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> IR:

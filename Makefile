@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+MERMAID_JS := .mermaid-js
+MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install demo test lint bench fuzz docs clean
+.PHONY: install demo test lint bench fuzz docs clean mermaid-js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +22,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json --format json,mermaid,markdown
 
-test: $(STAMP)
+# The real Mermaid parser (npm: mermaid + jsdom) for tests/test_mermaid.py, installed once into $(MERMAID_JS)
+# when npm is present; without npm (or the registry) the test that needs it is skipped, never failed.
+$(MERMAID_STAMP):
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		mkdir -p $(MERMAID_JS) && \
+		( [ -f $(MERMAID_JS)/package.json ] || echo '{"name": "torch-ir-mermaid-check", "private": true}' > $(MERMAID_JS)/package.json ) && \
+		( cd $(MERMAID_JS) && timeout 600 npm install --no-audit --no-fund --silent mermaid@11 jsdom ) && touch $@ \
+		|| echo "note: npm install of the mermaid parser failed; its test will be skipped"; \
+	else \
+		echo "note: npm not found; the real Mermaid parser test will be skipped"; \
+	fi
+
+mermaid-js: $(MERMAID_STAMP)
+
+test: $(STAMP) mermaid-js
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
-	$(PY) -m pytest -q -p no:cacheprovider
+	TORCH_IR_MERMAID_JS=$(CURDIR)/$(MERMAID_JS) $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
@@ -50,4 +66,4 @@ docs: $(VENV)/.docs-installed
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) demo_out reports site .pytest_cache
+	rm -rf $(VENV) $(MERMAID_JS) demo_out reports site .pytest_cache

@@ -131,14 +131,6 @@ def test_max_nodes_collapses_then_cuts(llama32) -> None:
     assert len([n for n in nodes if n != "subgraph"]) <= 8
 
 
-@pytest.mark.skipif(find_mermaid_js() is None, reason="mermaid npm package not installed (tests/testing/mermaid.py)")
-def test_real_mermaid_parser_accepts_every_diagram() -> None:
-    texts = {**_RENDERED, "bad": 'flowchart TD\n    a["x " y"] --> b\n'}
-    results = parse_with_mermaid_js(texts)
-    assert results.pop("bad")
-    assert {name: error for name, error in results.items() if error} == {}
-
-
 def test_init_graph_is_drawn_and_linked_to_the_derived_weights() -> None:
     from torch import nn
 
@@ -160,3 +152,88 @@ def test_init_graph_is_drawn_and_linked_to_the_derived_weights() -> None:
     assert 'iw0[("w<br/>f32[8,4]")]' in text and 'in0["t<br/>f32[4,8]"]' in text
     derived = re.search(r'(w\d+)\[\("w\.t<br/>f32\[4,8\]"\)\]', text).group(1)
     assert f'in0 -->|"f32[4,8]"| {derived}' in text  # the init result feeds the derived weight
+
+
+def _edges(text: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s+(\w+) -->(?:\|\"[^\"]*\"\|)? (\w+)$", text, re.M)
+
+
+def _acyclic(text: str) -> bool:
+    import networkx as nx
+
+    return nx.is_directed_acyclic_graph(nx.DiGraph(_edges(text)))
+
+
+@pytest.fixture(scope="module")
+def llama8_cse():
+    """An 8-layer tiny Llama through the default pipeline: CSE shares the rotary unsqueezes between layers."""
+    from tests.testing.transformers_models import llama
+
+    with torch.device("meta"):
+        model = llama(8).eval()
+    ids = torch.zeros(1, 8, dtype=torch.long, device="meta")
+    return extract_ir(model, (ids,), example_kwargs={"use_cache": False})
+
+
+def test_all_layers_fold_after_cse_and_siblings_never_fold(llama8_cse) -> None:
+    text = render_mermaid(llama8_cse)
+    _check(text)
+    folds = re.findall(r'\{\{"([^"]*)"\}\}', text)
+    assert folds == ["model.layers.0 … 7  x8<br/>LlamaDecoderLayer, 52 ops each"]
+    assert _acyclic(text)
+    deep = render_mermaid(llama8_cse, fold_repeats=True, max_nodes=10_000, expand_folded=True)
+    _check(deep)
+    assert "q_proj: Linear" in deep and "k_proj: Linear" in deep and "v_proj: Linear" in deep
+    assert "x2" not in deep and "x3" not in deep and "x4" not in deep  # q/k/v/o and gate/up are siblings
+
+
+def test_expand_folded_draws_the_first_layer_for_all(llama8_cse) -> None:
+    text = render_mermaid(llama8_cse, expand_folded=True)
+    _check(text)
+    assert re.search(r'subgraph s\d+\["model.layers.0 … 7  x8: LlamaDecoderLayer \(the first stands for all\)"\]', text)
+    assert "model.layers.0.self_attn.q_proj.weight" in text and "model.layers.1." not in text
+    assert _acyclic(text)  # no edge from one repetition back into the representative
+    norm = re.search(r'subgraph (s\d+)\["model.norm: LlamaRMSNorm"\]', text)
+    assert norm is not None
+
+
+def test_parallel_identical_siblings_do_not_fold_sequential_ones_do() -> None:
+    from torch import nn
+
+    class Parallel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([h(x) for h in self.heads]).sum(0)
+
+    class Chain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(8, 8), nn.ReLU()) for _ in range(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    with torch.device("meta"):
+        parallel, chain = Parallel(), Chain()
+    x = torch.randn(2, 8, device="meta")
+    side_by_side = render_mermaid(extract_ir(parallel, (x,)))
+    _check(side_by_side)
+    assert "{{" not in side_by_side and side_by_side.count("heads.") >= 4
+    folded = render_mermaid(extract_ir(chain, (x,)))
+    _check(folded)
+    assert re.findall(r'\{\{"([^"]*)"\}\}', folded) == ["blocks.0 … 3  x4<br/>Sequential, 2 ops each"]
+    assert _acyclic(folded)
+
+
+@pytest.mark.skipif(find_mermaid_js() is None, reason="mermaid npm package not installed (tests/testing/mermaid.py)")
+def test_real_mermaid_parser_accepts_every_diagram() -> None:
+    """Last in this file: it parses every diagram the tests above checked."""
+    texts = {**_RENDERED, "bad": 'flowchart TD\n    a["x " y"] --> b\n'}
+    results = parse_with_mermaid_js(texts)
+    assert results.pop("bad")
+    assert {name: error for name, error in results.items() if error} == {}

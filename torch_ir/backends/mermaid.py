@@ -8,8 +8,13 @@ Edges carry the tensor type. Nodes are grouped into subgraphs by ``node.meta["mo
   boxes; None: no limit).
 - ``max_nodes`` keeps the diagram readable: deeper levels collapse until it fits (a comment says so), and
   as a last resort the ops past the limit are cut and replaced by one "N more ops" node.
-- ``fold_repeats`` folds runs of sibling modules whose subgraphs are structurally identical (same op
-  types, attributes, types and internal edges, whatever their names) into one box marked ``xN``.
+- ``fold_repeats`` folds sequential runs of sibling modules into one box marked ``xN``: modules whose
+  subgraphs are structurally identical (same op types, attributes, types and internal edges, whatever their
+  names) and where each one feeds the next (the decoder layers of an LLM). Siblings that do not feed each
+  other (``q_proj``, ``k_proj``, ``v_proj``) are never folded. Ops that CSE shared between the layers
+  (computed once in the first layer, read by all) do not stop a run from folding; they are drawn in it.
+- ``expand_folded`` draws each folded run as a subgraph holding its first module, expanded, as the
+  representative of all N (the edges between one repetition and the next are left out).
 """
 
 from __future__ import annotations
@@ -116,9 +121,31 @@ class _Plan:
     block_of_unit: dict[str, _Block | None] = field(default_factory=dict)
     units: list[str] = field(default_factory=list)
     folds: int = 0
+    member: dict[Node, tuple[int, int]] = field(default_factory=dict)
 
     def count(self) -> int:
         return len(self.units)
+
+    def repeats(self, node: Node) -> bool:
+        """Whether ``node`` belongs to a repetition (not the first) of an expanded fold: drawn through its
+        representative, its weights are not drawn."""
+        member = self.member.get(node)
+        return member is not None and member[1] > 0
+
+    def crosses(self, producer: Node, consumer: Node) -> bool:
+        """Whether the edge links two repetitions of one expanded fold (left out: the representative
+        stands for every repetition)."""
+        a, b = self.member.get(producer), self.member.get(consumer)
+        return a is not None and b is not None and a[0] == b[0] and a[1] != b[1]
+
+
+@dataclass(eq=False)
+class _Fold:
+    """A sequential run of identical sibling modules; ``cores`` are their nodes less the CSE-shared ones,
+    position by position alike."""
+
+    members: list[_Scope]
+    cores: list[list[Node]]
 
 
 def render_mermaid(
@@ -138,10 +165,12 @@ def render_mermaid(
     if max_nodes < 1 or max_edges < 1:
         raise ValueError(f"max_nodes and max_edges must be positive, got {max_nodes}, {max_edges}")
     root = _build_scopes(graph)
-    folds = _find_folds(root) if fold_repeats else {}
+    folds = _find_folds(graph, root) if fold_repeats else {}
     max_level = _max_level(root)
     comments = [f"model: {escape_label(graph.meta.get('model', 'model'))}, {len(graph)} ops"]
-    plan = _plan(graph, root, depth, folds)
+    expand = expand_folded and fold_repeats
+
+    plan = _layout(graph, root, depth, folds, expand)
 
     def fits(p: _Plan) -> bool:
         nodes, edges = _measure(graph, p, set(p.units))
@@ -150,17 +179,19 @@ def render_mermaid(
     if not fits(plan):
         start = min(depth if depth is not None else max_level, max_level) - 1
         for d in range(start, -1, -1):
-            plan = _plan(graph, root, d, folds)
+            plan = _layout(graph, root, d, folds, expand)
             if fits(plan):
                 comments.append(f"max_nodes={max_nodes}: modules deeper than {d} level(s) are collapsed to fit")
                 break
         else:
-            plan = _plan(graph, root, 0, folds)
+            plan = _layout(graph, root, 0, folds, expand)
             comments.append(f"max_nodes={max_nodes}: every module collapsed, and ops past the limit cut")
     elif depth is not None:
         comments.append(f"depth={depth}: modules deeper than {depth} level(s) are collapsed")
     if plan.folds:
-        comments.append(f"{plan.folds} run(s) of structurally identical modules folded")
+        comments.append(f"{plan.folds} sequential run(s) of structurally identical modules folded")
+        if expand:
+            comments.append("each folded run is drawn once: its first module stands for all")
     if graph.init is not None and len(graph.init) > MAX_INIT_NODES:
         comments.append(f"init graph ({len(graph.init)} ops, more than {MAX_INIT_NODES}) not shown")
     kept = _select(graph, plan, max_nodes, max_edges)
@@ -172,7 +203,7 @@ def _shown_weights(graph: Graph, plan: _Plan, kept: set[str]) -> dict[Weight, se
     users: dict[Weight, set[str]] = {}
     for node in graph.nodes:
         uid = plan.unit[node]
-        if uid in kept and uid.startswith("n"):
+        if uid in kept and uid.startswith("n") and not plan.repeats(node):
             for value in node.inputs:
                 if isinstance(value, Weight):
                     users.setdefault(value, set()).add(uid)
@@ -186,9 +217,11 @@ def _unit_sources(graph: Graph, plan: _Plan) -> dict[str, list[str]]:
         dst = plan.unit[node]
         for value in node.inputs:
             if value.producer is not None:
+                if plan.crosses(value.producer, node):
+                    continue
                 src = plan.unit[value.producer]
             elif isinstance(value, Weight):
-                if not dst.startswith("n"):
+                if not dst.startswith("n") or plan.repeats(node):
                     continue
                 src = f"w:{value.name}"
             else:
@@ -278,31 +311,64 @@ def structural_hash(scope_nodes: list[Node], prefix: str) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _find_folds(root: _Scope) -> dict[_Scope, list[_Scope]]:
-    """Runs of consecutive sibling scopes with equal structure, keyed by their first scope."""
-    folds: dict[_Scope, list[_Scope]] = {}
+def _find_folds(graph: Graph, root: _Scope) -> dict[_Scope, _Fold]:
+    """Sequential runs of sibling scopes with equal structure, keyed by their first scope.
+
+    Equal: the same class and the same ``structural_hash`` once the ops CSE shared between siblings are set
+    aside (ops read by a sibling two or more places later, and what they are computed from). Sequential:
+    each scope of the run reads a value the one before it computed.
+    """
+    folds: dict[_Scope, _Fold] = {}
     stack = [root]
     while stack:
         scope = stack.pop()
         children = list(scope.children.values())
-        keys = [(c.cls, structural_hash(c.nodes, c.path)) for c in children]
+        cores = _cores(graph, children)
+        keys = [(c.cls, structural_hash(core, c.path)) for c, core in zip(children, cores)]
         i = 0
         while i < len(children):
             j = i + 1
-            while j < len(children) and keys[j] == keys[i]:
+            while j < len(children) and keys[j] == keys[i] and _feeds(cores[j - 1], cores[j]):
                 j += 1
             if j - i >= 2:
-                folds[children[i]] = children[i:j]
-            else:
-                stack.append(children[i])
+                folds[children[i]] = _Fold(children[i:j], cores[i:j])
+            stack.append(children[i])
             i = j
     return folds
+
+
+def _cores(graph: Graph, children: list[_Scope]) -> list[list[Node]]:
+    """Each child's nodes less those CSE shared with later siblings: a node read by a sibling at least two
+    places later (the next sibling reading a value is ordinary dataflow), with its ancestors in the child."""
+    owner = {node: k for k, child in enumerate(children) for node in child.nodes}
+    cores = []
+    for k, child in enumerate(children):
+        inside = set(child.nodes)
+        shared: set[Node] = set()
+        for node in child.nodes:
+            if any(owner.get(user, -1) >= k + 2 for value in node.outputs for user in graph.users(value)):
+                shared.add(node)
+        todo = list(shared)
+        while todo:
+            for value in todo.pop().inputs:
+                producer = value.producer
+                if producer is not None and producer in inside and producer not in shared:
+                    shared.add(producer)
+                    todo.append(producer)
+        cores.append([n for n in child.nodes if n not in shared])
+    return cores
+
+
+def _feeds(before: list[Node], after: list[Node]) -> bool:
+    """Whether a node of ``after`` reads a value computed by a node of ``before``."""
+    produced = set(before)
+    return any(value.producer in produced for node in after for value in node.inputs)
 
 
 # ------------------------------------------------------------------ layout
 
 
-def _plan(graph: Graph, root: _Scope, depth: int | None, folds: dict[_Scope, list[_Scope]]) -> _Plan:
+def _layout(graph: Graph, root: _Scope, depth: int | None, folds: dict[_Scope, _Fold], expand: bool = False) -> _Plan:
     plan = _Plan()
     counter = [0]
 
@@ -315,10 +381,10 @@ def _plan(graph: Graph, root: _Scope, depth: int | None, folds: dict[_Scope, lis
         plan.block_of_unit[uid] = block
         plan.units.append(uid)
 
-    folded_into: dict[_Scope, list[_Scope]] = {}
-    for run in folds.values():
-        for scope in run:
-            folded_into[scope] = run
+    folded_into: dict[_Scope, _Fold] = {}
+    for fold in folds.values():
+        for scope in fold.members:
+            folded_into[scope] = fold
 
     def visit(scope: _Scope, block: _Block | None) -> None:
         # direct ops and child scopes, interleaved in order of first appearance
@@ -333,20 +399,33 @@ def _plan(graph: Graph, root: _Scope, depth: int | None, folds: dict[_Scope, lis
                 continue
             child = entry
             assert isinstance(child, _Scope)
-            run = folded_into.get(child)
-            if run is not None:
+            fold = folded_into.get(child)
+            if fold is not None:
+                run = fold.members
                 if run[0] is not child:
+                    continue
+                plan.folds += 1
+                span = f"{run[0].path} … {run[-1].path.rsplit('.', 1)[-1]}  x{len(run)}"
+                if expand:
+                    sub = _Block(new_id("s"), escape_label(f"{span}: {child.short_cls} (the first stands for all)"))
+                    (block.blocks if block else plan.blocks).append(sub)
+                    visit(child, sub)
+                    for k, core in enumerate(fold.cores):
+                        for node, representative in zip(core, fold.cores[0]):
+                            plan.member[node] = (plan.folds, k)
+                            if k:
+                                plan.unit[node] = plan.unit[representative]
+                    for k, member in enumerate(run):
+                        for node in member.nodes:
+                            plan.member.setdefault(node, (plan.folds, k))
+                            plan.unit.setdefault(node, plan.unit[fold.cores[0][0]])
                     continue
                 uid = new_id("f")
                 for member in run:
                     for node in member.nodes:
                         plan.unit[node] = uid
-                label = _lines(
-                    f"{run[0].path} … {run[-1].path.rsplit('.', 1)[-1]}  x{len(run)}",
-                    f"{run[0].short_cls}, {len(run[0].nodes)} ops each",
-                )
+                label = _lines(span, f"{run[0].short_cls}, {len(fold.cores[-1])} ops each")
                 add_unit(uid, _Item(uid, "repeat", label), block)
-                plan.folds += 1
             elif depth is not None and child.level > depth:
                 uid = new_id("m")
                 for node in child.nodes:
@@ -412,7 +491,7 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
             continue
         for value in node.inputs:
             src = source.get(value)
-            if src is None or src == dst:
+            if src is None or src == dst or (value.producer is not None and plan.crosses(value.producer, node)):
                 continue
             edges.setdefault((src, dst), [])
             label = _type_label(value)

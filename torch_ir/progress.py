@@ -1,5 +1,10 @@
 """Progress on a terminal: one line per stage (export, convert, each pass, write) with its time.
 
+During export, ``layer_progress(progress, model)`` counts the model's repeated blocks as torch.export
+runs through them (forward hooks on, say, the 32 decoder layers): the live line shows
+``export (torch.export)  [#####.....] 16/32 LlamaDecoderLayer``; with ``verbose`` and no terminal, a line
+at each quarter.
+
 ``Progress`` shows nothing when stderr is not a terminal or a ``CI`` variable is set (pipes, CI logs stay
 clean), unless ``verbose``; ``quiet`` silences it everywhere. Stage figures still go into the
 ``StageReport`` it is given, so the summary has them either way. ``progress.instrumentation()`` gives a
@@ -14,7 +19,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import torch
 
 from torch_ir.profiling import StageReport
 
@@ -47,6 +55,7 @@ class Progress:
         self.enabled = False if quiet else (verbose or (self.live if enabled is None else enabled))
         self.verbose = verbose and not quiet
         self._lock = threading.Lock()
+        self._suffix = ""
 
     @contextmanager
     def stage(
@@ -57,6 +66,7 @@ class Progress:
         ``ticker=False`` leaves the live line to the body (a pipeline shows its passes itself).
         """
         label = f"{name} {detail}".strip()
+        self._suffix = ""
         stop = threading.Event()
         start = time.perf_counter()
         thread = None
@@ -101,10 +111,18 @@ class Progress:
                 self.stream.write(f"\r\x1b[K{text}")
                 self.stream.flush()
 
+    def update(self, suffix: str, line: str | None = None) -> None:
+        """Show ``suffix`` after the live stage line (the next tick draws it); without a terminal, print
+        ``line`` when given and ``verbose``."""
+        self._suffix = suffix
+        if line is not None and self.verbose and not self.live:
+            self._line(line)
+
     def _tick(self, label: str, start: float, stop: threading.Event) -> None:
         while not stop.wait(_TICK_SECONDS):
             with self._lock:
-                self.stream.write(f"\r{label:<40} {time.perf_counter() - start:8.1f}s")
+                suffix = f"  {self._suffix}" if self._suffix else ""
+                self.stream.write(f"\r{label:<40} {time.perf_counter() - start:8.1f}s{suffix}\x1b[K")
                 self.stream.flush()
 
     def _line(self, text: str) -> None:
@@ -118,6 +136,56 @@ class Progress:
         ``Instrumentation`` base class."""
         cls = progress_instrumentation_class()
         return None if cls is None else cls(self)
+
+
+def repeated_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The longest run of consecutive children of one module that share a class (the decoder layers of
+    an LLM, the blocks of a ResNet stage), as ``(qualified name, module)``; empty when there is none."""
+    best: list[tuple[str, Any]] = []
+    for prefix, module in model.named_modules():
+        run: list[tuple[str, Any]] = []
+        for name, child in [*module.named_children(), ("", None)]:
+            if run and child is not None and type(child) is type(run[-1][1]):
+                run.append((f"{prefix}.{name}" if prefix else name, child))
+                continue
+            if len(run) >= 2 and len(run) > len(best):
+                best = run
+            run = [(f"{prefix}.{name}" if prefix else name, child)] if child is not None else []
+    return best
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = width * done // max(total, 1)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+@contextmanager
+def layer_progress(progress: Progress, model: torch.nn.Module) -> Iterator[int]:
+    """While the body traces ``model``, count its repeated blocks as their forward runs (forward hooks,
+    removed afterwards; they change nothing in the trace). Yields the number of blocks (0: none found, or
+    progress is off)."""
+    blocks = repeated_blocks(model) if progress.enabled else []
+    if len(blocks) < 2:
+        yield 0
+        return
+    total = len(blocks)
+    kind = type(blocks[0][1]).__name__
+    done = [0]
+
+    def hook(module: Any, args: Any, output: Any) -> None:
+        done[0] = done[0] % total + 1
+        quarter = done[0] * 4 // total != (done[0] - 1) * 4 // total
+        text = f"{done[0]}/{total} {kind}"
+        live = f"{_bar(done[0], total)} {text}" + (" traced, finishing the export" if done[0] == total else "")
+        progress.update(live, f"  export: {text} traced" if quarter else None)
+
+    handles = [module.register_forward_hook(hook) for _, module in blocks]
+    try:
+        progress.update(f"{_bar(0, total)} 0/{total} {kind}")
+        yield total
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 _CLASS: list[Any] = []
@@ -167,4 +235,4 @@ def progress_instrumentation_class() -> type | None:
     return ProgressInstrumentation
 
 
-__all__ = ["Progress", "interactive", "progress_instrumentation_class"]
+__all__ = ["Progress", "interactive", "layer_progress", "progress_instrumentation_class", "repeated_blocks"]

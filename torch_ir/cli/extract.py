@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.ir.program import IR
     from torch_ir.profiling import StageReport
-    from torch_ir.progress import Progress
+    from torch_ir.progress import Progress, layer_progress
 
     overrides: dict[str, Any] = {}
     for text in args.config:
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     from torch_ir.frontends.torch_export import convert_program, export_program
 
-    with progress.stage("export", None, "(torch.export)"):
+    with progress.stage("export", None, "(torch.export)"), layer_progress(progress, bundle.model):
         program = export_program(
             bundle.model,
             model_args,

@@ -201,6 +201,14 @@ def test_every_skip_marker_names_a_reason_and_precedes_a_fence() -> None:
             assert match.group(2).startswith("```"), f"{page}: a skip marker not right before a fence"
 
 
+def test_no_indented_shell_examples() -> None:
+    """Shell examples are fenced (so this test runs them), never indented code blocks."""
+    for page in PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if re.match(r"^    (torch-ir|python|make|pip|uv|\.venv/bin/)\b", line):
+                raise AssertionError(f"{page.relative_to(REPO)}:{number}: an indented example; put it in a fence")
+
+
 def test_parser_reads_markers(tmp_path: Path) -> None:
     page = REPO / "README.md"
     blocks = parse_blocks(page)

@@ -21,6 +21,16 @@ def register(subparsers: Any) -> None:
         help="run a pass pipeline on a saved IR (JSON)",
         description="Run a pass pipeline on a saved IR, like mlir-opt. The input may also be a reproducer "
         "file written by --reproducer, which replays the pipeline that failed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  torch-ir opt gpt.json -p canonicalize,cse,dce -o gpt.opt.json --timing\n"
+            "  torch-ir opt gpt.json -p dce | head -5\n"
+            "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
+            "\n"
+            "'-' reads the IR from stdin (input) or writes its JSON to stdout (-o); without -o the text form is "
+            "printed."
+        ),
     )
     parser.add_argument("input", nargs="?", help="IR JSON file (or a reproducer file); '-' reads stdin")
     parser.add_argument(

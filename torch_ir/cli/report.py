@@ -22,7 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  torch-ir report gpt.json -o gpt.md\n"
             "  torch-ir report gpt.json --format mermaid -o gpt.mmd --depth 2\n"
-            "  torch-ir report gpt.json --stats --json --bind seq=128"
+            "  torch-ir report gpt.json --stats --json\n"
+            "  torch-ir extract zoo:gpt --input 2x32:int64 --dynamic 0=batch:1..16 -o gpt-b.json\n"
+            "  torch-ir report gpt-b.json --stats --bind batch=8\n"
+            "  torch-ir extract zoo:gpt -o - | torch-ir report - --format mermaid --expand-folded\n"
+            "\n"
+            "'-' reads the IR from stdin; --bind names a symbolic dim of the IR."
         ),
     )
     parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save; '-' reads stdin")

@@ -168,3 +168,20 @@ def test_python_dash_m_and_help_exit_codes() -> None:
     bare = _cli()
     assert bare.returncode == 2 and "usage: torch-ir" in bare.stderr
     assert _cli("report", "--bogus").returncode == 2
+
+
+def test_dump_dir_on_a_file_is_an_error_in_the_library_too(ir_file: Path) -> None:
+    from torch_ir import PassManager, SerializationError, load_ir
+
+    with pytest.raises(SerializationError, match="dump-dir .*cannot create it"):
+        PassManager("dce", dump_dir=str(ir_file)).run(load_ir(ir_file))
+
+
+def test_pipeline_file_with_options_that_are_not_a_table(tmp_path: Path) -> None:
+    from torch_ir import PipelineSpecError
+    from torch_ir.passes.pipeline import load_pipeline_file
+
+    path = tmp_path / "p.yaml"
+    path.write_text('[{"name": "dce", "options": true}]')
+    with pytest.raises(PipelineSpecError, match="'options' must be a table of options"):
+        load_pipeline_file(path)

@@ -1,7 +1,14 @@
 """The ``torch-ir`` command line: one module per subcommand, each with ``register(subparsers)``.
 
 A subcommand module defines ``register(subparsers: argparse._SubParsersAction) -> None`` that adds its
-parser and sets ``func`` (``args -> int`` exit code) with ``parser.set_defaults(func=...)``.
+parser and sets ``func`` (``args -> int`` exit code) with ``parser.set_defaults(func=...)``. Modules import
+torch only inside the commands that need it, so ``torch-ir --help`` and the commands that read a saved IR
+start at once.
+
+Conventions (after mlir-opt): ``-`` is stdin for every IR input and stdout for every IR output
+(``torch_ir.cli.streams``); exit status 0 ok, 1 only for ``verify`` finding a mismatch, 2 for bad input or
+usage (a ``TorchIRError``, or a ``UsageError`` for flags that mean nothing together), 141 when stdout was
+closed by its reader, quietly.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from torch_ir.errors import PassError, TorchIRError, VerificationError
+from torch_ir.errors import PassError, SerializationError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.program import IR
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -103,7 +103,10 @@ class DumpIR(Instrumentation):
         from torch_ir.backends.files import atomic_write_text
         from torch_ir.backends.json import save_ir
 
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SerializationError(f"dump-dir {self.folder}: cannot create it: {exc.strerror or exc}") from None
         save_ir(IR(graph), self.folder / f"{stem}.json")
         atomic_write_text(self.folder / f"{stem}.txt", str(graph) + "\n")
 

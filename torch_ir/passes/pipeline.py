@@ -382,7 +382,10 @@ def pipeline_from_document(doc: Any, source: str = "<document>") -> Pipeline:
             elif isinstance(entry, Mapping):
                 if not isinstance(entry.get("name"), str):
                     raise PipelineSpecError(f"{where}: each pass needs a 'name'")
-                options = dict(entry.get("options") or {})
+                raw_options = entry.get("options") or {}
+                if not isinstance(raw_options, Mapping):
+                    raise PipelineSpecError(f"{where}: 'options' must be a table of options, got {raw_options!r}")
+                options = dict(raw_options)
                 options.update({k: v for k, v in entry.items() if k not in ("name", "options")})
                 passes.append(instantiate(entry["name"], options, where))
             else:

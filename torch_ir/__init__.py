@@ -10,11 +10,24 @@ from torch_ir.errors import (
     SerializationError,
     TextParseError,
     TorchIRError,
+    TorchIRWarning,
     VerificationError,
     WeightError,
 )
 from torch_ir.frontends.torch_export import extract_ir
-from torch_ir.ir import IR, Graph, Node, ScalarType, SymbolRange, TensorType, Value, Weight, parse_graph, print_graph
+from torch_ir.ir import (
+    IR,
+    Graph,
+    Node,
+    ScalarType,
+    StateUpdate,
+    SymbolRange,
+    TensorType,
+    Value,
+    Weight,
+    parse_graph,
+    print_graph,
+)
 from torch_ir.ops.registry import register_op
 from torch_ir.passes import Pass, PassContext, PassManager, PassResult, register_pass
 from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
@@ -45,10 +58,12 @@ __all__ = [
     "PipelineSpecError",
     "ScalarType",
     "SerializationError",
+    "StateUpdate",
     "SymbolRange",
     "TensorType",
     "TextParseError",
     "TorchIRError",
+    "TorchIRWarning",
     "Value",
     "VerificationError",
     "Weight",

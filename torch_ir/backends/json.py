@@ -22,8 +22,11 @@ from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import paused_gc
 
-SCHEMA_VERSION = 1
-"""Bumped on every change of the format; files of a newer version are refused."""
+SCHEMA_VERSION = 2
+"""Bumped on every change of the format; files of a newer version are refused, older ones still load.
+
+1: the first format. 2: explicit ``state_updates`` per graph (version-1 files recorded buffer mutations as
+extra outputs listed in ``meta.mutations``; they are read back as state updates)."""
 
 FORMAT_NAME = "torch-ir"
 
@@ -76,6 +79,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
             for node in graph.nodes
         ],
         "outputs": [v.ref for v in graph.outputs],
+        "state_updates": [{"kind": u.kind, "target": u.target, "value": u.value.ref} for u in graph.state_updates],
         "input_structure": _literal_to_json(graph.input_structure),
         "output_structure": _literal_to_json(graph.output_structure),
         "symbols": {name: {"min": r.min, "max": r.max} for name, r in graph.symbols.items()},
@@ -90,7 +94,7 @@ def dumps_ir(ir: IR) -> str:
         return _dump(ir_to_dict(ir), "") + "\n"
 
 
-_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs"})
+_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "state_updates"})
 
 
 def _dump(value: Any, indent: str, key: str = "") -> str:
@@ -248,6 +252,8 @@ class _Reader:
             raise self.fail("$.format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
         self.obj(doc, "$", ("graph",))
         graph = self.read_graph(doc["graph"], "$.graph")
+        if version == 1:
+            self.upgrade_mutations(graph, "$.graph.meta.mutations")
         if "model" in doc and not isinstance(doc["model"], str):
             raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
         if "model" not in graph.meta and doc.get("model", "model") != "model":
@@ -271,6 +277,12 @@ class _Reader:
             for i, r in enumerate(self.lst(data["outputs"], f"{path}.outputs"))
         ]
         graph.set_outputs(outputs)
+        for i, item in enumerate(self.lst(data.get("state_updates", []), f"{path}.state_updates")):
+            p = f"{path}.state_updates[{i}]"
+            item = self.obj(item, p, ("kind", "target", "value"))
+            kind, target = item["kind"], self.string(item["target"], f"{p}.target")
+            value = self.ref(graph, item["value"], f"{p}.value")
+            self.guard(p, lambda: graph.add_state_update(kind, target, value))
         graph.input_structure = self.read_structure(data.get("input_structure"), f"{path}.input_structure", "input")
         graph.output_structure = self.read_structure(data.get("output_structure"), f"{path}.output_structure", "output")
         for name, rng in self.obj(data.get("symbols") or {}, f"{path}.symbols").items():
@@ -285,6 +297,24 @@ class _Reader:
             graph.init = self.read_graph(data["init"], f"{path}.init")
         self.check_counts(graph, len(outputs), path)
         return graph
+
+    def upgrade_mutations(self, graph: Graph, path: str) -> None:
+        """Version 1 kept mutated buffers as trailing outputs named in ``meta.mutations``: make them updates."""
+        mutations = graph.meta.pop("mutations", None)
+        if not mutations:
+            return
+        outputs = graph.outputs
+        taken: set[int] = set()
+        for i, item in enumerate(self.lst(mutations, path)):
+            item = self.obj(item, f"{path}[{i}]", ("kind", "target", "output"))
+            index = item["output"]
+            if not _is_int(index) or not 0 <= index < len(outputs):
+                raise self.fail(f"{path}[{i}].output", f"output index {index!r} out of range")
+            kind = "input" if item["kind"] == "user_input_mutation" else "buffer"
+            target = self.string(item["target"], f"{path}[{i}].target")
+            self.guard(f"{path}[{i}]", lambda: graph.add_state_update(kind, target, outputs[index]))
+            taken.add(index)
+        graph.set_outputs([v for i, v in enumerate(outputs) if i not in taken])
 
     def check_counts(self, graph: Graph, n_outputs: int, path: str) -> None:
         for key, limit, kind in (

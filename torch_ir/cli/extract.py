@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--decompose", choices=("core_aten",), help="decompose to core ATen after export")
     parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
     parser.add_argument("--device", default="meta", help="device to build the model on (default: meta)")
+    parser.add_argument(
+        "--trace-device",
+        default="cpu",
+        help="device the trace presents the model as, weight-free (default: cpu; 'meta' traces on meta as is)",
+    )
     parser.add_argument("--list-zoo", action="store_true", help="list the built-in models and hf: presets, then exit")
     parser.add_argument("--list-presets", action="store_true", help="list the hf: presets, then exit")
     verbosity = parser.add_mutually_exclusive_group()
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             dynamic_shapes=dynamic_shapes,
             decompose=args.decompose,
             stages=stages,
+            device=args.trace_device,
         )
     with progress.stage("convert", stages):
         graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)

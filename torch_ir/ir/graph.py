@@ -96,6 +96,36 @@ class Weight(Value):
         return f"{self.ref}: {self.type} {self.kind}"
 
 
+STATE_KINDS = ("buffer", "parameter", "input")
+"""What a state update writes: a buffer or parameter (by weight name), or a graph input (by value name)."""
+
+
+class StateUpdate:
+    """An explicit write of model state: after a call, ``value`` is the new content of ``target``.
+
+    A buffer updated in ``forward`` (``self.count.add_(1)``, a KV cache), a parameter changed in place, or
+    an input the model writes to. The IR itself stays functional: the write happens after the call, and
+    the interpreter applies it there.
+    """
+
+    __slots__ = ("kind", "target", "value")
+
+    def __init__(self, kind: str, target: str, value: Value):
+        if kind not in STATE_KINDS:
+            raise IRError(f"state update of {target!r}: unknown kind {kind!r}; expected one of {STATE_KINDS}")
+        self.kind = kind
+        self.target = target
+        self.value = value
+
+    @property
+    def target_ref(self) -> str:
+        """How the text form names the target: ``@buffer`` or ``%input``."""
+        return f"{'%' if self.kind == 'input' else '@'}{self.target}"
+
+    def __repr__(self) -> str:
+        return f"<StateUpdate {self.target_ref} = {self.value.ref}>"
+
+
 Arg = Union[Value, list]
 """A positional operand of a node: a value, or a list of values and literals (``[%a, %b]``, ``[None, %i]``)."""
 
@@ -183,6 +213,7 @@ class Graph:
         self.inputs: list[Value] = []
         self._weights: dict[str, Weight] = {}
         self._outputs: list[Value] = []
+        self._state_updates: list[StateUpdate] = []
         self.input_structure: dict[str, Any] | None = None
         self.output_structure: dict[str, Any] | None = None
         self.symbols: dict[str, SymbolRange] = {}
@@ -263,6 +294,23 @@ class Graph:
         """Whether ``value`` is one of the graph's results."""
         return any(v is value for v in self._outputs)
 
+    @property
+    def state_updates(self) -> list[StateUpdate]:
+        """The explicit state writes of a call, in order (a copy: change with ``set_state_updates``)."""
+        return list(self._state_updates)
+
+    def live_values(self) -> list[Value]:
+        """What a call must produce: the outputs, then the values of the state updates."""
+        return [*self._outputs, *(u.value for u in self._state_updates)]
+
+    def is_live(self, value: Value) -> bool:
+        """Whether ``value`` is an output or the new content of some state (never dead code)."""
+        return self.is_output(value) or any(u.value is value for u in self._state_updates)
+
+    def is_state_target(self, name: str, kind: str = "") -> bool:
+        """Whether a state update writes the weight (or, with ``kind="input"``, the input) called ``name``."""
+        return any(u.target == name and (u.kind == "input") == (kind == "input") for u in self._state_updates)
+
     # ------------------------------------------------------------------ naming
 
     def fresh_name(self, base: str) -> str:
@@ -319,8 +367,10 @@ class Graph:
         if self._uses.get(weight):
             users = ", ".join(n.name for n in self._uses[weight])
             raise IRError(f"cannot remove weight @{weight.name}: still used by {users}")
-        if self.is_output(weight):
-            raise IRError(f"cannot remove weight @{weight.name}: it is a graph output")
+        if self.is_live(weight):
+            raise IRError(f"cannot remove weight @{weight.name}: it is a graph output or a state value")
+        if self.is_state_target(weight.name):
+            raise IRError(f"cannot remove weight @{weight.name}: a state update writes it")
         if self._weights.get(weight.name) is not weight:
             raise IRError(f"weight @{weight.name} is not in this graph")
         del self._weights[weight.name]
@@ -338,6 +388,32 @@ class Graph:
     def set_outputs(self, values: Sequence[Value]) -> None:
         """Set the graph's results."""
         self._outputs = list(values)
+
+    def add_state_update(self, kind: str, target: str, value: Value) -> StateUpdate:
+        """Declare that after a call ``value`` is the new content of ``target`` (a weight or input name)."""
+        if kind == "input":
+            if not any(v.name == target for v in self.inputs):
+                raise IRError(f"state update of %{target}: the graph has no input called {target}")
+        elif not self.has_weight(target):
+            raise IRError(f"state update of @{target}: the graph has no weight called {target}")
+        if self.is_state_target(target, kind):
+            raise IRError(f"state {target!r} is updated twice")
+        if self._values.get(value.name) is not value and self._weights.get(value.name) is not value:
+            raise IRError(f"state update of {target!r} writes {value.ref}, which is not defined in this graph")
+        update = StateUpdate(kind, target, value)
+        self._state_updates.append(update)
+        return update
+
+    def set_state_updates(self, updates: Sequence[StateUpdate]) -> None:
+        """Replace the state updates (each is checked as by ``add_state_update``)."""
+        old = self._state_updates
+        self._state_updates = []
+        try:
+            for u in updates:
+                self.add_state_update(u.kind, u.target, u.value)
+        except IRError:
+            self._state_updates = old
+            raise
 
     # --------------------------------------------------------------- mutation
 
@@ -471,6 +547,10 @@ class Graph:
             if out is old:
                 self._outputs[i] = new
                 replaced += 1
+        for update in self._state_updates:
+            if update.value is old:
+                update.value = new
+                replaced += 1
         return replaced
 
     def erase(self, node: Node) -> None:
@@ -481,8 +561,8 @@ class Graph:
             if self._uses.get(value):
                 users = ", ".join(n.name for n in self._uses[value])
                 raise IRError(f"cannot erase {node.name}: {value.ref} is still used by {users}")
-            if self.is_output(value):
-                raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output")
+            if self.is_live(value):
+                raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output or a state value")
         self._drop_uses(node)
         for value in node.outputs:
             del self._values[value.name]
@@ -526,6 +606,7 @@ class Graph:
                 for n in self.nodes
             ),
             tuple(v.ref for v in self._outputs),
+            tuple((u.kind, u.target, u.value.ref) for u in self._state_updates),
             repr(self.input_structure),
             repr(self.output_structure),
             tuple(sorted(self.symbols.items())),

@@ -11,7 +11,9 @@ graph(%x: f32[1,16]) {
 ```
 
 Operands are values (``%x``), weights (``@w``) or lists of values and JSON literals (``[%a, None, 3]``);
-attributes are ``{name=<JSON>}``; a node whose name differs from its first result's ends in ``loc(name)``.
+attributes are ``{name=<JSON>}``; ``update @buf = %v`` (or ``update %input = %v``) says that after a call
+``%v`` is the new content of that buffer, parameter or input (a state update); a node whose name differs
+from its first result's ends in ``loc(name)``.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
 """
 
@@ -47,6 +49,8 @@ def print_graph(graph: Graph, indent: str = "") -> str:
         lines.append(print_graph(graph.init, inner))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
+    for update in graph.state_updates:
+        lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
     lines.append(f"{indent}}}")
     return "\n".join(lines)
@@ -251,6 +255,17 @@ class _Parser:
             self.expect("init")
             self.end_of_line()
             graph.init = self.parse_graph()
+            self.end_of_line()
+        elif self.accept("update "):
+            self.skip_inline_space()
+            kind = "input" if self.peek("%") else "buffer"
+            self.expect("%" if kind == "input" else "@")
+            target = self.word("state name")
+            self.expect("=")
+            value = self.parse_value_ref(graph)
+            if kind != "input" and graph.has_weight(target):
+                kind = "parameter" if graph.weight(target).kind == "parameter" else "buffer"
+            self.wrap(lambda: graph.add_state_update(kind, target, value))
             self.end_of_line()
         elif self.accept("return"):
             outs: list[Value] = []

@@ -10,7 +10,8 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
     """Raise ``VerificationError`` naming the first broken rule.
 
     Rules: names are unique; every value is defined once; every operand is defined before the node that
-    reads it; outputs are defined; every value has a type; the use lists agree with the operands; the
+    reads it; outputs are defined; state updates write an input, buffer or parameter of the same type
+    with a defined value; every value has a type; the use lists agree with the operands; the
     networkx mirror is acyclic; derived weights are produced by the init graph, which is itself valid.
     """
     defined: set[int] = set()
@@ -55,6 +56,21 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
     for index, value in enumerate(graph.outputs):
         if id(value) not in defined:
             raise VerificationError(f"{where}: output {index} ({value.ref}) is not defined in the graph")
+    inputs = {v.name: v for v in graph.inputs}
+    for update in graph.state_updates:
+        what = f"{where}: state update {update.target_ref} = {update.value.ref}"
+        if id(update.value) not in defined:
+            raise VerificationError(f"{what}: the value is not defined in the graph")
+        if update.kind == "input":
+            target: Value | None = inputs.get(update.target)
+        else:
+            target = graph.weight(update.target) if graph.has_weight(update.target) else None
+        if target is None:
+            raise VerificationError(f"{what}: no such {'input' if update.kind == 'input' else 'weight'}")
+        if target.type != update.value.type:
+            raise VerificationError(f"{what}: the new value is {update.value.type}, the state is {target.type}")
+        if isinstance(target, Weight) and target.kind not in ("buffer", "parameter"):
+            raise VerificationError(f"{what}: a {target.kind} weight cannot be updated")
 
     # Every operand is defined before its reader in node order, so the use graph is acyclic: no networkx
     # cycle search (it cost more than a pass on a 2,000-node graph).

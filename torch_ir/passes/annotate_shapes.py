@@ -218,8 +218,8 @@ class _Inference:
                     skipped = True
                     continue
                 value = self.py_value(raw, fake)
-                if value is _MISSING:
-                    raise PassError(f"{self.where}: node {node.name}: an operand's value is unknown")
+                if value is _MISSING:  # a data-dependent scalar: the recorded types stand
+                    raise ValueError(f"operand {argument.name} is a scalar known only at run time")
             if argument.kwarg_only or skipped:
                 keywords[argument.name] = value
             else:

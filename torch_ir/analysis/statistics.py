@@ -546,7 +546,7 @@ def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int |
                 origin = root.get(value)
                 if origin is not None:
                     last_use[origin] = i
-        for value in graph.outputs:
+        for value in graph.live_values():
             if value in root:
                 last_use[root[value]] = math.inf
         live = peak = 0

@@ -63,9 +63,26 @@ TINY: dict[str, dict[str, Any]] = {
         eos_token_id=2,
         pad_token_id=0,
     ),
+    **{
+        model_type: dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            vocab_size=128,
+            max_position_embeddings=64,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        )
+        for model_type in ("qwen2", "qwen3", "mistral", "gemma")
+    },
 }
 """Tiny configs: the two classic decoders, two mixture-of-experts models (experts chosen by a CPU-only
-branch in transformers, so they test tracing as the CPU) and Falcon (fused QKV, parallel attention)."""
+branch in transformers, so they test tracing as the CPU), Falcon (fused QKV, parallel attention), and
+Qwen2/Qwen3/Mistral/Gemma decoders for LLM programs."""
 
 
 def tiny_causal_lm(model_type: str, **overrides: Any) -> torch.nn.Module:

@@ -17,16 +17,17 @@ from typing import Any
 from torch_ir.backends.files import atomic_write_text
 from torch_ir.errors import IRError, SerializationError
 from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.program import IR, StateSpec
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import paused_gc
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped on every change of the format; files of a newer version are refused, older ones still load.
 
 1: the first format. 2: explicit ``state_updates`` per graph (version-1 files recorded buffer mutations as
-extra outputs listed in ``meta.mutations``; they are read back as state updates)."""
+extra outputs listed in ``meta.mutations``; they are read back as state updates). 3: programs: ``entries``
+(named graphs) over one top-level ``weights`` table, with declared ``state``; single-graph files unchanged."""
 
 FORMAT_NAME = "torch-ir"
 
@@ -52,21 +53,33 @@ def ir_to_dict(ir: IR) -> dict[str, Any]:
 
     torch = sys.modules.get("torch")
     torch_version = str(getattr(torch, "__version__", "unknown"))
-    return {
+    doc: dict[str, Any] = {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "producer": {"name": "torch-ir", "version": __version__},
         "torch_version": torch_version,
         "model": ir.name,
-        "graph": graph_to_dict(ir.graph),
     }
+    if not ir.is_program:
+        doc["graph"] = graph_to_dict(ir.graph)
+        return doc
+    table: dict[str, dict[str, Any]] = {}
+    for graph in ir.entries.values():
+        for weight in graph.weights.values():
+            if weight.kind != "derived":
+                table.setdefault(weight.name, _weight_to_json(weight))
+    doc["weights"] = list(table.values())
+    doc["state"] = [{"name": s.name, "type": _type_to_json(s.type), "init": s.init} for s in ir.state.values()]
+    doc["entries"] = {name: graph_to_dict(graph, shared=True) for name, graph in ir.entries.items()}
+    return doc
 
 
-def graph_to_dict(graph: Graph) -> dict[str, Any]:
-    """The JSON object for one graph (the init graph nested under ``init``)."""
+def graph_to_dict(graph: Graph, shared: bool = False) -> dict[str, Any]:
+    """The JSON object for one graph (the init graph nested under ``init``). With ``shared``, weights other
+    than derived ones are written by name, as references into the program's weight table."""
     return {
         "inputs": [{"name": v.name, "type": _type_to_json(v.type)} for v in graph.inputs],
-        "weights": [_weight_to_json(w) for w in graph.weights.values()],
+        "weights": [w.name if shared and w.kind != "derived" else _weight_to_json(w) for w in graph.weights.values()],
         "nodes": [
             {
                 "name": node.name,
@@ -94,7 +107,7 @@ def dumps_ir(ir: IR) -> str:
         return _dump(ir_to_dict(ir), "") + "\n"
 
 
-_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "state_updates"})
+_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "state_updates", "state"})
 
 
 def _dump(value: Any, indent: str, key: str = "") -> str:
@@ -102,7 +115,7 @@ def _dump(value: Any, indent: str, key: str = "") -> str:
     if (
         isinstance(value, dict)
         and key not in ("meta", "input_structure", "output_structure", "symbols")
-        and ("graph" in value or "nodes" in value or key in ("producer", ""))
+        and ("graph" in value or "nodes" in value or key in ("producer", "", "entries"))
     ):
         inner = indent + "  "
         parts = [f"{inner}{_compact(k)}: {_dump(v, inner, k)}" for k, v in value.items()]
@@ -212,6 +225,7 @@ class _Reader:
 
     def __init__(self, source: str):
         self.source = source
+        self.shared: dict[str, Any] = {}
 
     def fail(self, path: str, message: str) -> SerializationError:
         return SerializationError(f"{self.source}: {path}: {message}")
@@ -250,15 +264,42 @@ class _Reader:
             raise self.fail("$.schema_version", f"unknown schema version {version}")
         if doc.get("format", FORMAT_NAME) != FORMAT_NAME:
             raise self.fail("$.format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
-        self.obj(doc, "$", ("graph",))
-        graph = self.read_graph(doc["graph"], "$.graph")
-        if version == 1:
-            self.upgrade_mutations(graph, "$.graph.meta.mutations")
         if "model" in doc and not isinstance(doc["model"], str):
             raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
-        if "model" not in graph.meta and doc.get("model", "model") != "model":
-            graph.meta["model"] = doc["model"]
-        return IR(graph)
+        if "entries" in doc and version >= 3:
+            ir = self.read_program(doc)
+        else:
+            self.obj(doc, "$", ("graph",))
+            graph = self.read_graph(doc["graph"], "$.graph")
+            if version == 1:
+                self.upgrade_mutations(graph, "$.graph.meta.mutations")
+            ir = IR(graph)
+        for graph in ir.entries.values():
+            if "model" not in graph.meta and doc.get("model", "model") != "model":
+                graph.meta["model"] = doc["model"]
+        return ir
+
+    def read_program(self, doc: dict[str, Any]) -> IR:
+        self.shared = {}
+        for i, item in enumerate(self.lst(doc.get("weights", []), "$.weights")):
+            p = f"$.weights[{i}]"
+            item = self.obj(item, p, ("name", "kind"))
+            name = self.string(item["name"], f"{p}.name")
+            if name in self.shared:
+                raise self.fail(p, f"weight {name!r} is in the weight table twice")
+            self.shared[name] = item
+        state: dict[str, StateSpec] = {}
+        for i, item in enumerate(self.lst(doc.get("state", []), "$.state")):
+            p = f"$.state[{i}]"
+            item = self.obj(item, p, ("name", "type"))
+            name = self.string(item["name"], f"{p}.name")
+            type_ = self.read_type(item["type"], f"{p}.type")
+            init = item.get("init", "zeros")
+            state[name] = self.guard(p, lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
+        entries_data = self.obj(doc["entries"], "$.entries")
+        entries = {name: self.read_graph(g, f"$.entries.{name}") for name, g in entries_data.items()}
+        ir = self.guard("$.entries", lambda: IR.program(entries, state))
+        return ir
 
     def read_graph(self, data: Any, path: str) -> Graph:
         data = self.obj(data, path, ("inputs", "weights", "nodes", "outputs"))
@@ -329,6 +370,10 @@ class _Reader:
                     raise self.fail(f"{path}.{key}", f"{kind} index {leaf['index']} out of range (0..{limit - 1})")
 
     def read_weight(self, graph: Graph, item: Any, path: str) -> None:
+        if isinstance(item, str):
+            if item not in self.shared:
+                raise self.fail(path, f"weight {item!r} is not in the program's weight table ($.weights)")
+            item = self.shared[item]
         item = self.obj(item, path, ("name", "kind"))
         name = self.string(item["name"], f"{path}.name")
         kind = item["kind"]

@@ -113,12 +113,17 @@ def traced_as(device: torch.device) -> Iterator[None]:
 
 
 def _fake_of(fake_mode: Any, tensor: torch.Tensor, device: torch.device) -> Any:
-    if tensor.device.type == "meta" or _is_fake(tensor):
-        meta = tensor
-        if _is_fake(tensor):
-            meta = torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()), dtype=tensor.dtype, device="meta")
-        return fake_mode.fake_tensor_converter.from_meta_and_device(fake_mode, meta, device)
-    return fake_mode.from_tensor(tensor, static_shapes=True)
+    """The fake of a parameter or buffer, remembered for the tensor itself: code that reaches the same tensor
+    another way (a cache object holding it as an attribute) gets the same fake."""
+    if not (tensor.device.type == "meta" or _is_fake(tensor)):
+        return fake_mode.from_tensor(tensor, static_shapes=True)
+    meta = tensor
+    if _is_fake(tensor):
+        meta = torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()), dtype=tensor.dtype, device="meta")
+    converter = fake_mode.fake_tensor_converter
+    fake = converter.from_meta_and_device(fake_mode, meta, device)
+    converter.set_tensor_memo(tensor, fake)
+    return fake
 
 
 __all__ = ["as_device_inputs", "check_device", "fake_capable", "traced_as"]

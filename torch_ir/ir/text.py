@@ -26,6 +26,7 @@ from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
 from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
+from torch_ir.ir.program import IR, StateSpec
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -53,6 +54,17 @@ def print_graph(graph: Graph, indent: str = "") -> str:
         lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
     lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+def print_program(ir: IR) -> str:
+    """The text form of a program: its declared state, then each entry graph by name."""
+    lines = ["program {"]
+    for spec in ir.state.values():
+        lines.append(f"  state {_ref('@', spec.name)} : {format_type(spec.type)} {spec.init}")
+    for name, graph in ir.entries.items():
+        lines.append(f"  entry {name} " + print_graph(graph, "  ").lstrip())
+    lines.append("}")
     return "\n".join(lines)
 
 
@@ -129,6 +141,44 @@ def parse_graph(text: str) -> Graph:
     if not parser.at_end():
         parser.fail("unexpected text after the graph")
     return graph
+
+
+def parse_program(text: str) -> IR:
+    """Parse the text form of a program (``program { state ... entry NAME graph(...) {...} }``) into an IR."""
+    parser = _Parser(text)
+    parser.skip_space()
+    parser.expect("program")
+    parser.expect("{")
+    entries: dict[str, Graph] = {}
+    state: dict[str, StateSpec] = {}
+    while True:
+        parser.skip_space()
+        if parser.accept("}"):
+            break
+        if parser.at_end():
+            parser.fail("missing '}' at the end of the program")
+        if parser.accept("state "):
+            parser.expect("@")
+            name = parser.word("state name")
+            parser.expect(":")
+            type_ = parser.parse_type()
+            init = parser.word("state init")
+            if not isinstance(type_, TensorType):
+                parser.fail(f"state @{name} needs a tensor type")
+            state[name] = parser.wrap(lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
+            parser.end_of_line()
+        elif parser.accept("entry "):
+            name = parser.word("entry name")
+            if name in entries:
+                parser.fail(f"entry {name} is defined twice")
+            entries[name] = parser.parse_graph()
+            parser.end_of_line()
+        else:
+            parser.fail("expected 'state', 'entry' or '}'")
+    parser.skip_space()
+    if not parser.at_end():
+        parser.fail("unexpected text after the program")
+    return parser.wrap(lambda: IR.program(entries, state))
 
 
 class _Parser:

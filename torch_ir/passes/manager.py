@@ -185,7 +185,19 @@ class PassManager:
         ctx = context or self.context
         self.log = []
         snapshot = self._snapshot(ir) if self.reproducer else None
-        graph = ir.graph
+        for name in list(ir.entries):
+            start = len(self.log)
+            ir.entries[name] = self._run_entry(ir.entries[name], ctx, snapshot)
+            if len(ir.entries) > 1:
+                for row in self.log[start:]:
+                    row["entry"] = name
+        ir.pass_log.extend(self.log)
+        if ir.is_program and any(VerifyEach is type(i) for i in self.instrumentations):
+            ir.verify()
+        return ir if isinstance(target, IR) else ir.graph
+
+    def _run_entry(self, graph: Graph, ctx: PassContext, snapshot: Any) -> Graph:
+        """The pipeline on one entry graph (every entry of a program gets the same pipeline)."""
         for inst in self.instrumentations:
             inst.before_pipeline(graph, self)
         index = 0
@@ -195,15 +207,13 @@ class PassManager:
             for p in self.passes:
                 index += 1
                 graph, modified = self._run_one(p, graph, index, ctx, done, snapshot)
-                ir.graph = graph
                 changed = changed or modified
                 done.append(p.name)
             if not changed:
                 break
         for inst in self.instrumentations:
             inst.after_pipeline(graph, self)
-        ir.pass_log.extend(self.log)
-        return ir if isinstance(target, IR) else graph
+        return graph
 
     def _run_one(
         self, p: Pass, graph: Graph, index: int, ctx: PassContext, done: list[str], snapshot: Any

@@ -322,6 +322,15 @@ class Interpreter:
             base[s] = self.weights[name]
         self._base_env = base
 
+    def assign(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Replace some bound weights by name (a program's state before a call), without rebinding."""
+        for name, tensor in tensors.items():
+            slot = self._weight_slots.get(name)
+            if slot is None:
+                raise InterpreterError(f"cannot assign @{name}: the IR has no weight of that name")
+            self.weights[name] = tensor
+            self._base_env[slot] = tensor
+
     # ------------------------------------------------------------------ run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -450,8 +450,11 @@ def _compare_state(
 
 
 def _eager_values(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Re-export the real model and run its FX graph, yielding ``(node name, value)`` as they are produced."""
-    program = torch.export.export(model, args, kwargs=kwargs, strict=False)
+    """Re-export the real model as extraction does (functionalized when it writes to tensors, so node names
+    line up with the IR's) and run its FX graph, yielding ``(node name, value)`` as they are produced."""
+    from torch_ir.frontends.torch_export import export_program
+
+    program = export_program(model, args, example_kwargs=kwargs)
     gm = program.graph_module
     in_spec = program.call_spec.in_spec
     try:

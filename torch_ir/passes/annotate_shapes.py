@@ -418,3 +418,38 @@ def _registered_shape_fn(op_type: str) -> Any:
         return get_shape_fn(op_type)
     except Exception:  # an unknown op in a registry that raises instead of returning None
         return None
+
+
+_INFERRED: dict[Any, list[ValueType | None]] = {}
+
+
+def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[str, Any]) -> list[ValueType | None]:
+    """The result types of a node ``op_type(args, attrs)`` that is about to be built in ``graph``.
+
+    Runs the op's shape function (``torch_ir.ops.register_op``) or its meta/fake kernel on the operand
+    types, as annotate-shapes does; results of static signatures are cached. ``IRError`` when it cannot.
+    """
+    from torch_ir.errors import IRError
+
+    probe = Node("create_op", op_type, args, attrs)
+    inference = _Inference(graph, AnnotateShapes(fallback=True), "graph", PassContext())
+    try:
+        key = (op_type, tuple(inference.arg_key(a) for a in args), repr(attrs))
+    except KeyError as exc:
+        raise IRError(f"create_op({op_type}): operand {exc.args[0]} has no type; pass output_types=") from None
+    static = not inference.is_symbolic(probe)
+    if static and key in _INFERRED:
+        return list(_INFERRED[key])
+    try:
+        computed = inference.compute(probe)
+    except PassError as exc:
+        raise IRError(f"create_op({op_type}): {exc}") from None
+    if computed is None:
+        raise IRError(
+            f"create_op({op_type}): cannot infer the result types ({inference.last_reason}); import the library "
+            "that defines the op, register a shape function with torch_ir.ops.register_op, or pass output_types="
+        )
+    types = [t for t, _ in computed]
+    if static and len(_INFERRED) < 65536:
+        _INFERRED[key] = types
+    return list(types)

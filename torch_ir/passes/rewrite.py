@@ -91,6 +91,10 @@ class PatternRewriter:
         self._added(node)
         return node
 
+    def emit(self, op_type: str, *args: Any, **operands: Any) -> Value:
+        """``create_op(...)`` of a single-result op, returning that result (for building expressions)."""
+        return self.create_op(op_type, *args, **operands).output
+
     def create_node(
         self,
         op_type: str,

@@ -239,5 +239,10 @@ def test_the_manager_checks_the_declared_contract() -> None:
     assert out is not g and out == g
 
 
+def test_reproducer_plugins_include_the_modules_that_define_the_passes() -> None:
+    manager = PassManager("canonicalize,test-fold-double-neg", plugins=["my_pkg.extra"])
+    assert manager.plugins == ["my_pkg.extra", __name__]
+
+
 def teardown_module() -> None:
     unregister_pass("test-fold-double-neg")

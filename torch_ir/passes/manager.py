@@ -120,8 +120,8 @@ class PassManager:
     ``pipeline`` is anything ``resolve_pipeline`` takes (text, file, ``Pipeline``, passes, "default");
     settings given here override those of a pipeline file. ``steps`` repeats the pipeline until no pass
     reports a change, at most that many times. ``reproducer`` is a file written when a pass fails: the
-    pipeline text, the input IR and the plugin modules (``plugins``, the pipeline's and those loaded with
-    ``load_plugins`` / ``--plugin``), which ``torch-ir opt --replay`` runs again.
+    pipeline text, the input IR and the plugin modules (the pipeline's, ``plugins`` given here as ``--plugin``
+    does, and those that define its passes), which ``torch-ir opt --replay`` runs again.
     """
 
     def __init__(
@@ -167,12 +167,12 @@ class PassManager:
 
     @property
     def plugins(self) -> list[str]:
-        """The plugin modules a replay needs: the pipeline's, those given here, and any loaded by ``--plugin``."""
-        from torch_ir.passes.registry import loaded_plugins
-
+        """The plugin modules a replay needs: the pipeline's, those given here (``--plugin``), and the modules
+        that define the pipeline's passes outside torch-ir (``__main__`` excepted: it cannot be imported)."""
         out: list[str] = []
-        for name in [*self.pipeline.plugins, *self.extra_plugins, *loaded_plugins()]:
-            if name not in out:
+        defining = [type(p).__module__ for p in self.passes]
+        for name in [*self.pipeline.plugins, *self.extra_plugins, *defining]:
+            if name not in out and not name.startswith("torch_ir.") and name != "__main__":
                 out.append(name)
         return out
 

@@ -72,15 +72,12 @@ def load_builtins() -> None:
         importlib.import_module(f"torch_ir.passes.{module}")
 
 
-_LOADED_PLUGINS: list[str] = []
-
-
 def load_plugins(names: Iterable[str]) -> None:
     """Import each module in ``names`` so the passes it defines register; a failed import is an error.
 
     A module that is not importable from ``sys.path`` is looked up from the current directory too (as
     ``python -m`` does), so ``--plugin examples.passes.gqa_attention`` works from a checkout without
-    PYTHONPATH. Loaded names are remembered (``loaded_plugins``) for reproducers.
+    PYTHONPATH.
     """
     for name in names:
         try:
@@ -90,8 +87,6 @@ def load_plugins(names: Iterable[str]) -> None:
                 f"plugin {name!r} could not be imported: {type(exc).__name__}: {exc}. "
                 "Check that the module is on PYTHONPATH (or under the current directory) and imports without errors"
             ) from exc
-        if name not in _LOADED_PLUGINS:
-            _LOADED_PLUGINS.append(name)
 
 
 def _import_plugin(name: str) -> None:
@@ -106,11 +101,6 @@ def _import_plugin(name: str) -> None:
     sys.path.append(cwd)
     importlib.invalidate_caches()
     importlib.import_module(name)
-
-
-def loaded_plugins() -> list[str]:
-    """The plugin modules ``load_plugins`` imported in this process, in order."""
-    return list(_LOADED_PLUGINS)
 
 
 def load_entry_points() -> None:
@@ -158,6 +148,5 @@ __all__ = [
     "load_builtins",
     "load_entry_points",
     "load_plugins",
-    "loaded_plugins",
     "register_pass",
 ]

@@ -664,11 +664,14 @@ class Graph:
                 raise IRError(f"cannot erase {node.name}: {value.ref} is still used by {users}")
             if self.is_output(value):
                 raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output")
-        self._drop_uses(node)
+        for value in iter_arg_values(node.args):
+            uses = self._uses.get(value)
+            if uses is not None:
+                uses.pop(node, None)
         for value in node.outputs:
             del self._values[value.name]
             del self._uses[value]
-        self._nx.remove_node(node)
+        self._nx.remove_node(node)  # and with it every edge into the node
         self._node_names.discard(node.name)
         self._unlink(node)
         node.graph = None

@@ -431,15 +431,14 @@ def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[
     """
     from torch_ir.errors import IRError
 
+    fast = _static_key(op_type, args, attrs)
+    if fast is not None and fast in _INFERRED:
+        return list(_INFERRED[fast])
     probe = Node("create_op", op_type, args, attrs)
     inference = _Inference(graph, AnnotateShapes(fallback=True), "graph", PassContext())
-    try:
-        key = (op_type, tuple(inference.arg_key(a) for a in args), repr(attrs))
-    except KeyError as exc:
-        raise IRError(f"create_op({op_type}): operand {exc.args[0]} has no type; pass output_types=") from None
-    static = not inference.is_symbolic(probe)
-    if static and key in _INFERRED:
-        return list(_INFERRED[key])
+    for value in probe.inputs:
+        if value.type is None:
+            raise IRError(f"create_op({op_type}): operand {value.ref} has no type; pass output_types=")
     try:
         computed = inference.compute(probe)
     except PassError as exc:
@@ -450,6 +449,31 @@ def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[
             "that defines the op, register a shape function with torch_ir.ops.register_op, or pass output_types="
         )
     types = [t for t, _ in computed]
-    if static and len(_INFERRED) < 65536:
-        _INFERRED[key] = types
+    if fast is not None and len(_INFERRED) < 65536:
+        _INFERRED[fast] = types
     return list(types)
+
+
+def _static_key(op_type: str, args: list[Any], attrs: dict[str, Any]) -> Any:
+    """A cache key for a call whose operands are all tensors of static shape (None otherwise)."""
+    parts: list[Any] = []
+    for arg in args:
+        if isinstance(arg, Value):
+            t = arg.type
+            if not isinstance(t, TensorType) or not t.is_static:
+                return None
+            parts.append(t)
+        elif isinstance(arg, list):
+            inner: list[Any] = []
+            for item in arg:
+                if isinstance(item, Value):
+                    t = item.type
+                    if not isinstance(t, TensorType) or not t.is_static:
+                        return None
+                    inner.append(t)
+                else:
+                    inner.append(("=", repr(item)))
+            parts.append(tuple(inner))
+        else:
+            parts.append(("=", repr(arg)))
+    return (op_type, tuple(parts), repr(attrs))

@@ -189,3 +189,76 @@ def test_verify_config_and_plugin_errors_are_clear(llama_json: Path, capsys: pyt
     args = ["verify", str(llama_json), "--model", "hf:llama", "--config", LLAMA_CONFIG, "--plugin", "no_such_mod_x"]
     assert cli_main(args) == 2
     assert "plugin 'no_such_mod_x' could not be imported" in capsys.readouterr().err
+
+
+def _sdpa_graph(attrs: str = "dropout_p=0.0, is_causal=false, scale=null, enable_gqa=false", n_rep: int = 2) -> str:
+    h = 2 * n_rep
+    kv = (
+        "  %{n}u = aten.unsqueeze.default(%{n}) {{dim=2}} : (f32[1,2,8,4]) -> f32[1,2,1,8,4]\n"
+        "  %{n}e = aten.expand.default(%{n}u) {{size=[1, 2, {r}, 8, 4], implicit=false}}"
+        " : (f32[1,2,1,8,4]) -> f32[1,2,{r},8,4]\n"
+        "  %{n}r = aten.reshape.default(%{n}e) {{shape=[1, {h}, 8, 4]}} : (f32[1,2,{r},8,4]) -> f32[1,{h},8,4]\n"
+    )
+    return (
+        f"graph(%q: f32[1,{h},8,4], %k: f32[1,2,8,4], %v: f32[1,2,8,4]) {{\n"
+        + kv.format(n="k", r=n_rep, h=h)
+        + kv.format(n="v", r=n_rep, h=h)
+        + f"  %o = aten.scaled_dot_product_attention.default(%q, %kr, %vr) {{attn_mask=null, {attrs}}}"
+        f" : (f32[1,{h},8,4], f32[1,{h},8,4], f32[1,{h},8,4]) -> f32[1,{h},8,4]\n  return %o\n}}"
+    )
+
+
+def test_gqa_pattern_fuses_and_declines() -> None:
+    from examples.passes.gqa_attention import FuseGQAAttention
+    from torch_ir.ir import parse_graph
+    from torch_ir.runtime.interpreter import run_ir
+
+    g = parse_graph(_sdpa_graph())
+    q, k, v = torch.randn(1, 4, 8, 4), torch.randn(1, 2, 8, 4), torch.randn(1, 2, 8, 4)
+    expected = run_ir(g, {}, q, k, v)
+    assert FuseGQAAttention()(g).modified
+    assert [n.op_type for n in g.nodes] == ["torch_ir_examples.gqa_attention.default"]
+    torch.testing.assert_close(run_ir(g, {}, q, k, v), expected)
+    for attrs in ("dropout_p=0.1, is_causal=false, scale=null, enable_gqa=false",):
+        declined = parse_graph(_sdpa_graph(attrs))
+        assert not FuseGQAAttention()(declined).modified
+
+
+def test_linear_act_pattern_declines_tanh_gelu_and_shared_linear() -> None:
+    from examples.passes.linear_activation import FuseLinearActivation
+    from torch_ir.ir import parse_graph
+
+    text = """graph(%x: f32[2,4]) {
+  weight @w : f32[8,4] parameter
+  %l = aten.linear.default(%x, @w) {bias=null} : (f32[2,4], f32[8,4]) -> f32[2,8]
+  %g = aten.gelu.default(%l) {approximate="tanh"} : (f32[2,8]) -> f32[2,8]
+  return %g
+}"""
+    assert not FuseLinearActivation()(parse_graph(text)).modified
+    exact = parse_graph(text.replace('"tanh"', '"none"'))
+    assert FuseLinearActivation()(exact).modified
+    fused = exact.nodes[0]
+    assert fused.operand("bias") is None and fused.operand("activation") == "gelu"
+    shared = parse_graph(text.replace('"tanh"', '"none"').replace("return %g", "return %g, %l"))
+    assert not FuseLinearActivation()(shared).modified
+
+
+def test_fold_batchnorm_declines_training_mode() -> None:
+    load_plugins(["examples.passes.fold_batchnorm"])
+    from torch_ir.ir import parse_graph
+
+    text = """graph(%x: f32[1,3,8,8]) {
+  weight @w : f32[4,3,3,3] parameter
+  weight @m : f32[4] buffer
+  weight @s : f32[4] buffer
+  %c = aten.conv2d.default(%x, @w) {bias=null, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1} \
+: (f32[1,3,8,8], f32[4,3,3,3]) -> f32[1,4,6,6]
+  %b = aten.batch_norm.default(%c, @m, @s) {weight=null, bias=null, training=TRAINING, momentum=0.1, eps=1e-05, \
+cudnn_enabled=false} : (f32[1,4,6,6], f32[4], f32[4]) -> f32[1,4,6,6]
+  return %b
+}"""
+    assert not get_pass("fold-batchnorm")()(parse_graph(text.replace("TRAINING", "true"))).modified
+    folded = parse_graph(text.replace("TRAINING", "false"))
+    assert get_pass("fold-batchnorm")()(folded).modified
+    assert [n.op_type for n in folded.nodes] == ["aten.conv2d.default"]
+    assert folded.init is not None and folded.nodes[0].operand("weight").kind == "derived"

@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 import torch
 
-from torch_ir import Graph, Node, PassContext, PassError, PassManager, PassResult, register_pass
+from torch_ir import Graph, IRError, Node, PassContext, PassError, PassManager, PassResult, register_pass
 from torch_ir.ir import parse_graph
 from torch_ir.passes.registry import unregister_pass
 from torch_ir.passes.rewrite import (
@@ -242,6 +242,15 @@ def test_the_manager_checks_the_declared_contract() -> None:
 def test_reproducer_plugins_include_the_modules_that_define_the_passes() -> None:
     manager = PassManager("canonicalize,test-fold-double-neg", plugins=["my_pkg.extra"])
     assert manager.plugins == ["my_pkg.extra", __name__]
+
+
+def test_replace_op_refuses_a_foreign_value_before_changing_anything() -> None:
+    g, other = parse_graph(NEGS), parse_graph(NEGS)
+    rewriter = PatternRewriter(g, g.value("b").producer)
+    before = g.signature()
+    with pytest.raises(IRError, match="not a value of this graph"):
+        rewriter.replace_matched_op(other.value("a"))
+    assert g.signature() == before and not rewriter.changed
 
 
 def teardown_module() -> None:

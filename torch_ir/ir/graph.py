@@ -280,6 +280,10 @@ class Graph:
         """Whether an input or node result is called ``name``."""
         return name in self._values
 
+    def defines(self, value: Value) -> bool:
+        """Whether ``value`` itself (not just its name) is an input, weight or node result of this graph."""
+        return value in self._uses
+
     def has_weight(self, name: str) -> bool:
         """Whether a weight is called ``name`` (without copying the weight table)."""
         return name in self._weights

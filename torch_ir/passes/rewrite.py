@@ -129,8 +129,8 @@ class PatternRewriter:
         for old, value in zip(node.outputs, values):
             if value is old:
                 raise IRError(f"cannot replace {node.name} by its own result {value.ref}")
-            if value.producer is not None and value.producer.graph is not self.graph:
-                raise IRError(f"cannot replace {node.name} by {value.ref}: it is not in this graph")
+            if not isinstance(value, Value) or not self.graph.defines(value):
+                raise IRError(f"cannot replace {node.name} by {value!r}: not a value of this graph")
         for old, value in zip(node.outputs, values):
             self.replace_all_uses_with(old, value)
         self.erase_op(node)

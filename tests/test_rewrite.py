@@ -253,5 +253,28 @@ def test_replace_op_refuses_a_foreign_value_before_changing_anything() -> None:
     assert g.signature() == before and not rewriter.changed
 
 
+def test_a_reader_that_becomes_the_only_one_is_revisited_in_the_same_sweep() -> None:
+    g = parse_graph(
+        """
+graph(%x: f32[2,4]) {
+  %a = aten.neg.default(%x) : (f32[2,4]) -> f32[2,4]
+  %b = aten.neg.default(%a) : (f32[2,4]) -> f32[2,4]
+  %c = aten.abs.default(%a) : (f32[2,4]) -> f32[2,4]
+  %d = aten.add.Tensor(%b, %c) {alpha=1} : (f32[2,4], f32[2,4]) -> f32[2,4]
+  return %d
+}
+"""
+    )
+    y = Var("y")
+    abs_of_neg = RewriteRule(
+        Op("aten.abs.default", Op("aten.neg.default", y, single_use=False)), Op("aten.abs.default", y)
+    )
+    # at %b, %a has two readers; once abs(neg(x)) becomes abs(x), %b is the only one and is revisited
+    result = apply_patterns(g, [DOUBLE_NEG, abs_of_neg], max_iterations=1)
+    assert result.rewrites == 2
+    assert [n.op_type for n in g.nodes] == ["aten.abs.default", "aten.add.Tensor"]
+    assert g.outputs[0].producer.operand("self") is g.inputs[0]
+
+
 def teardown_module() -> None:
     unregister_pass("test-fold-double-neg")

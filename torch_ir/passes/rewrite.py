@@ -61,6 +61,7 @@ class PatternRewriter:
         self.changed = False
         self.added: list[Node] = []
         self.touched: list[Node] = []
+        self.released: list[Value] = []
         self.erased = 0
 
     # -- building
@@ -174,6 +175,7 @@ class PatternRewriter:
         self.graph.erase(node)
         self.erased += 1
         self.changed = True
+        self.released.extend(operands)
         self._erase_dead(operands)
 
     def _used(self, node: Node) -> bool:
@@ -187,7 +189,9 @@ class PatternRewriter:
                 continue
             if not is_pure(producer.op_type):
                 continue
-            stack.extend(iter_arg_values(producer.args))
+            operands = list(iter_arg_values(producer.args))
+            stack.extend(operands)
+            self.released.extend(operands)
             self.graph.erase(producer)
             self.erased += 1
 
@@ -222,7 +226,8 @@ def apply_patterns(
     """Apply ``patterns`` greedily until none matches (a fixed point) or ``max_iterations`` sweeps are done.
 
     Each sweep puts every node on a worklist in topological order; a rewrite re-queues the ops it created,
-    the readers of replaced values and the producers it left behind, and erases producers that became dead.
+    the readers of replaced values, the producers of erased ops' operands (and an operand's reader when it
+    is the only one left, as MLIR's greedy driver does), and erases producers that became dead.
     A sweep that rewrites nothing ends the loop (``converged``). ``max_rewrites`` (default 8 per node + 64)
     bounds one sweep, so patterns that undo each other cannot loop forever.
     """
@@ -291,6 +296,13 @@ def _requeue(graph: Graph, node: Node, rewriter: PatternRewriter) -> list[Node]:
             for value in new.outputs:
                 out.extend(graph.users(value))
     out.extend(n for n in rewriter.touched if n.graph is graph)
+    for value in rewriter.released:  # lost a reader: its producer, and a now single reader, may match now
+        if value.producer is not None and value.producer.graph is graph:
+            out.append(value.producer)
+        if graph.defines(value):
+            readers = graph.users(value)
+            if len(readers) == 1:
+                out.append(readers[0])
     if node.graph is graph:
         out.append(node)
     return out

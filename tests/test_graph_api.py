@@ -285,3 +285,16 @@ def test_structural_hashes_find_repeated_layers() -> None:
     assert sorted(sorted(n.name for n in b) for b in blocks) == [["l1a", "l2a"], ["l1b", "l2b"]]
     with pytest.raises(IRError, match="depth"):
         structural_hashes(g, depth=-1)
+
+
+def test_create_op_writes_torch_literals_by_name() -> None:
+    import torch
+
+    g = parse_graph(CONV)
+    cast = g.create_op("aten._to_copy.default", g.value("r"), dtype=torch.float16)
+    assert cast.attrs["dtype"] == "float16" and cast.output.type == TensorType((1, 4, 6, 6), "float16")
+    g.set_outputs([cast.output])
+    from torch_ir.backends.json import ir_from_dict, ir_to_dict
+    from torch_ir.ir.program import IR
+
+    assert ir_from_dict(ir_to_dict(IR(g))).graph == g

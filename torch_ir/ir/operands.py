@@ -57,7 +57,7 @@ def op_arguments(op_type: str) -> tuple[ArgumentSpec, ...] | None:
 
 
 def _plain(value: Any) -> Any:
-    """A schema default as the IR writes literals (dtypes and layouts by name)."""
+    """A literal as the IR writes it: JSON types, with torch dtypes, devices, layouts and formats by name."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
@@ -107,7 +107,8 @@ def operand(node: Node, name: str, default: Any = MISSING) -> Any:
 def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -> tuple[list[Any], dict[str, Any]]:
     """``(args, attrs)`` for a node of ``op_type`` whose operands by name are ``operands``.
 
-    Operands that hold a value go to ``args`` in schema order, literals to ``attrs``; an absent argument
+    Operands that hold a value go to ``args`` in schema order, literals to ``attrs`` (``torch.float16`` as
+    ``"float16"``); an absent argument
     takes its schema default (as the frontend writes every argument), a missing required one is an error.
     """
     spec = op_arguments(op_type)
@@ -136,7 +137,7 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
         if holds_value(value):
             args.append(value)
         else:
-            attrs[argument.name] = value
+            attrs[argument.name] = _plain(value)
     return args, attrs
 
 

@@ -108,8 +108,8 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
     """``(args, attrs)`` for a node of ``op_type`` whose operands by name are ``operands``.
 
     Operands that hold a value go to ``args`` in schema order, literals to ``attrs`` (``torch.float16`` as
-    ``"float16"``); an absent argument
-    takes its schema default (as the frontend writes every argument), a missing required one is an error.
+    ``"float16"``); an absent argument takes its schema default (as the frontend writes every argument), a
+    missing required one is an error.
     """
     spec = op_arguments(op_type)
     where = where or op_type

@@ -298,3 +298,36 @@ def test_create_op_writes_torch_literals_by_name() -> None:
     from torch_ir.ir.program import IR
 
     assert ir_from_dict(ir_to_dict(IR(g))).graph == g
+
+
+# ------------------------------------------------------------------ random mutation sequences
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10_000), st.integers(0, 10_000)), max_size=40))
+def test_random_mutations_keep_uses_and_edges_consistent(steps: list[tuple[int, int, int]]) -> None:
+    """create / replace_all_uses_with / set_operand / erase in any order: verify() and the edges always agree."""
+    g = Graph()
+    t = TensorType((2,), "float32")
+    g.add_input("x", t)
+    g.add_input("y", t)
+    for kind, i, j in steps:
+        values = [*g.inputs, *(n.output for n in g.nodes)]
+        a, b = values[i % len(values)], values[j % len(values)]
+        try:
+            if kind == 0:
+                g.create_node("aten.add.Tensor", [a, b], {"alpha": 1}, [t])
+            elif kind == 1:
+                g.replace_all_uses_with(a, b)
+            elif kind == 2 and g.nodes:
+                g.nodes[i % len(g)].set_operand("other", b)
+            elif kind == 3 and g.nodes:
+                g.erase(g.nodes[i % len(g)])
+        except IRError:
+            pass  # refused (a cycle, a use before definition, a node still read): nothing changed
+        assert _edges(g) == _expected_edges(g)
+        assert all(g.num_uses(v) == len(g.uses(v)) for v in values if g.defines(v))
+    g.set_outputs([])

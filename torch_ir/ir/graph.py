@@ -564,7 +564,9 @@ class Graph:
         """Make every node (and graph output) that reads ``old`` read ``new``; return how many changed.
 
         O(uses of ``old``), and atomic: ``new`` must be defined in this graph and not computed by a node
-        that reads ``old`` (that would be a cycle); otherwise ``IRError`` and nothing changes.
+        that reads ``old`` (that would be a cycle); otherwise ``IRError`` and nothing changes. That ``new``
+        comes before every reader in the order is the caller's to ensure (``verify()`` checks it; the
+        rewriter inserts replacements before the matched node).
         """
         if old is new:
             return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from torch_ir import IRError, TensorType
 from torch_ir.analysis.dataflow import (
@@ -301,9 +303,6 @@ def test_create_op_writes_torch_literals_by_name() -> None:
 
 
 # ------------------------------------------------------------------ random mutation sequences
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

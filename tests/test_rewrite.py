@@ -244,6 +244,26 @@ def test_reproducer_plugins_include_the_modules_that_define_the_passes() -> None
     assert manager.plugins == ["my_pkg.extra", __name__]
 
 
+def test_replace_op_takes_none_for_unread_results_only() -> None:
+    g = parse_graph(
+        """
+graph(%x: f32[4,2]) {
+  %a, %b = aten.split.Tensor(%x) {split_size=2, dim=0} : (f32[4,2]) -> (f32[2,2], f32[2,2])
+  %c = aten.neg.default(%a) : (f32[2,2]) -> f32[2,2]
+  return %c
+}
+"""
+    )
+    split = g.value("a").producer
+    rewriter = PatternRewriter(g, split)
+    with pytest.raises(IRError, match="its result %a is read"):
+        rewriter.replace_matched_op([None, None])
+    first = rewriter.create_op("aten.slice.Tensor", g.inputs[0], 0, 0, 2)
+    rewriter.replace_matched_op([first.output, None])
+    assert [n.op_type for n in g.nodes] == ["aten.slice.Tensor", "aten.neg.default"]
+    g.verify()
+
+
 def test_replace_op_refuses_a_foreign_value_before_changing_anything() -> None:
     g, other = parse_graph(NEGS), parse_graph(NEGS)
     rewriter = PatternRewriter(g, g.value("b").producer)

@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir import Graph, Node, PassContext, PassResult, Weight, register_pass
+from torch_ir import Graph, Node, PassContext, PassResult, Value, Weight, register_pass
 from torch_ir.passes.hoist_weights import HoistWeights
 from torch_ir.passes.rewrite import Match, Op, PatternRewritePass, PatternRewriter, RewritePattern, RewriteRule, Var
 
-CONVS = ("aten.conv1d.default", "aten.conv2d.default", "aten.conv3d.default")
+CONVS = ("aten.conv1d.default", "aten.conv2d.default", "aten.conv3d.default", "aten.convolution.default")
+BATCH_NORMS = ("aten.batch_norm.default", "aten._native_batch_norm_legit_no_training.default")
+"""``batch_norm(..., training=False)``, and its core-ATen form (``--decompose core_aten``) with three results."""
 
 
 def _weight(value: Any) -> bool:
@@ -29,7 +31,7 @@ def _weight_or_none(value: Any) -> bool:
     return value is None or isinstance(value, Weight)
 
 
-def fold(found: Match, rewriter: PatternRewriter) -> Node | None:
+def fold(found: Match, rewriter: PatternRewriter) -> list[Value | None] | None:
     """The conv with folded weight and bias (its weight computations are ops the init graph takes over)."""
     conv: Node = found["conv"]
     bn: Node = found["bn"]
@@ -37,6 +39,9 @@ def fold(found: Match, rewriter: PatternRewriter) -> Node | None:
     gamma, beta, mean, var = found["gamma"], found["beta"], found["mean"], found["var"]
     if w.shape is None or not _weight_or_none(bias):
         return None
+    graph = rewriter.graph
+    if any(graph.num_uses(v) or graph.is_output(v) for v in bn.outputs[1:]):
+        return None  # the saved mean / invstd results of the core-ATen form are read
     op = rewriter.emit
     scale = op("aten.rsqrt.default", op("aten.add.Tensor", var, bn.operand("eps")))
     if gamma is not None:
@@ -47,20 +52,26 @@ def fold(found: Match, rewriter: PatternRewriter) -> Node | None:
     if beta is not None:
         new_b = op("aten.add.Tensor", new_b, beta)
     operands = {**conv.operands, "weight": new_w, "bias": new_b}
-    return rewriter.create_op(conv.op_type, name=f"{conv.name}_folded", **operands)
+    folded = rewriter.create_op(conv.op_type, name=f"{conv.name}_folded", **operands)
+    return [folded.output] + [None] * (len(bn.outputs) - 1)
 
 
-def _rule(conv_type: str) -> RewriteRule:
-    conv = Op(conv_type, Var("x"), Var("w", _weight), capture="conv")
+def _not_transposed(node: Node) -> bool:
+    return not node.operand("transposed", default=False)
+
+
+def _rule(conv_type: str, bn_type: str) -> RewriteRule:
+    conv = Op(conv_type, Var("x"), Var("w", _weight), capture="conv", where=_not_transposed)
+    eval_mode: dict[str, Any] = {"training": False} if bn_type == "aten.batch_norm.default" else {}
     bn = Op(
-        "aten.batch_norm.default",
+        bn_type,
         conv,
         Var("gamma", _weight_or_none),
         Var("beta", _weight_or_none),
         Var("mean", _weight),
         Var("var", _weight),
-        training=False,
         capture="bn",
+        **eval_mode,
     )
     return RewriteRule(bn, fold, name=f"fold-batchnorm-{conv_type.split('.')[1]}")
 
@@ -73,7 +84,7 @@ class FoldBatchNorm(PatternRewritePass):
     name: ClassVar[str] = "fold-batchnorm"
 
     def patterns(self) -> list[RewritePattern]:
-        return [_rule(c) for c in CONVS]
+        return [_rule(c, b) for c in CONVS for b in BATCH_NORMS]
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         result = super().run(graph, ctx)

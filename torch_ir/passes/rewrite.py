@@ -25,8 +25,9 @@ from torch_ir.ir.operands import MISSING, op_arguments
 from torch_ir.ir.types import ValueType
 from torch_ir.passes.base import Pass, PassContext, PassResult
 
-Replacement = Union[Value, Node, Sequence[Value]]
-"""What replaces a node: a value (its single result), a node (its results) or one value per result."""
+Replacement = Union[Value, Node, Sequence[Union[Value, None]]]
+"""What replaces a node: a value (its single result), a node (its results) or one value per result (None
+for a result that nothing reads)."""
 
 
 class RewritePattern:
@@ -123,17 +124,25 @@ class PatternRewriter:
 
     # -- replacing and erasing
     def replace_op(self, node: Node, new: Replacement) -> None:
-        """Make every use of ``node``'s results read ``new`` instead, then erase ``node`` and dead producers."""
+        """Make every use of ``node``'s results read ``new`` instead, then erase ``node`` and dead producers.
+
+        For a node with several results, give one value per result, None for a result nothing reads.
+        """
         values = _values_of(new)
         if len(values) != len(node.outputs):
             raise IRError(f"cannot replace {node.name}: it has {len(node.outputs)} results, given {len(values)}")
         for old, value in zip(node.outputs, values):
+            if value is None:
+                if self.graph.num_uses(old) or self.graph.is_output(old):
+                    raise IRError(f"cannot replace {node.name}: its result {old.ref} is read, give a value for it")
+                continue
             if value is old:
                 raise IRError(f"cannot replace {node.name} by its own result {value.ref}")
             if not isinstance(value, Value) or not self.graph.defines(value):
                 raise IRError(f"cannot replace {node.name} by {value!r}: not a value of this graph")
         for old, value in zip(node.outputs, values):
-            self.replace_all_uses_with(old, value)
+            if value is not None:
+                self.replace_all_uses_with(old, value)
         self.erase_op(node)
 
     def replace_matched_op(self, new: Replacement) -> None:
@@ -196,7 +205,7 @@ class PatternRewriter:
             self.erased += 1
 
 
-def _values_of(new: Replacement) -> list[Value]:
+def _values_of(new: Replacement) -> list[Value | None]:
     if isinstance(new, Value):
         return [new]
     if isinstance(new, Node):

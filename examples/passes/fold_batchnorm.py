@@ -82,6 +82,7 @@ class FoldBatchNorm(PatternRewritePass):
     """Fold eval-mode batch norms into the conv before them (weights computed in the init graph)."""
 
     name: ClassVar[str] = "fold-batchnorm"
+    rewrite_init: ClassVar[bool] = False  # the init graph computes weights; it has no conv + batch norm
 
     def patterns(self) -> list[RewritePattern]:
         return [_rule(c, b) for c in CONVS for b in BATCH_NORMS]

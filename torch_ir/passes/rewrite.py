@@ -321,10 +321,11 @@ def _requeue(graph: Graph, node: Node, rewriter: PatternRewriter) -> list[Node]:
 class PatternRewritePass(Pass):
     """Base of passes that are a pattern set: implement ``patterns()``; register like any pass.
 
-    The patterns run on the main graph, and on the init graph too when ``rewrite_init`` is true.
+    The patterns run on the main graph and then on the init graph (set ``rewrite_init = False`` for
+    patterns that only make sense on the main graph).
     """
 
-    rewrite_init: ClassVar[bool] = False
+    rewrite_init: ClassVar[bool] = True
     max_iterations: int = 10
     """Sweeps of the greedy driver at most."""
 

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from torch_ir.errors import PassError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.program import IR
-from torch_ir.passes.base import Pass, PassContext, PassResult
+from torch_ir.passes.base import Pass, PassContext, PassResult, check_contract
 from torch_ir.passes.pipeline import Pipeline, resolve_pipeline
 
 REPRODUCER_FORMAT = "torch-ir-reproducer"
@@ -120,7 +120,8 @@ class PassManager:
     ``pipeline`` is anything ``resolve_pipeline`` takes (text, file, ``Pipeline``, passes, "default");
     settings given here override those of a pipeline file. ``steps`` repeats the pipeline until no pass
     reports a change, at most that many times. ``reproducer`` is a file written when a pass fails: the
-    pipeline text and the input IR, which ``torch-ir opt --replay`` runs again.
+    pipeline text, the input IR and the plugin modules (the pipeline's, ``plugins`` given here as ``--plugin``
+    does, and those that define its passes), which ``torch-ir opt --replay`` runs again.
     """
 
     def __init__(
@@ -137,8 +138,10 @@ class PassManager:
         reproducer: str | os.PathLike[str] | None = None,
         context: PassContext | None = None,
         stream: TextIO | None = None,
+        plugins: Sequence[str] = (),
     ):
         self.pipeline: Pipeline = resolve_pipeline(pipeline)
+        self.extra_plugins: list[str] = list(plugins)
         settings = self.pipeline.settings
 
         def pick(value: Any, key: str, default: Any) -> Any:
@@ -161,6 +164,17 @@ class PassManager:
         if pick(timing, "timing", False):
             built.append(Timing(stream))
         self.instrumentations: list[Instrumentation] = [*built, *instrumentations]
+
+    @property
+    def plugins(self) -> list[str]:
+        """The plugin modules a replay needs: the pipeline's, those given here (``--plugin``), and the modules
+        that define the pipeline's passes outside torch-ir (``__main__`` excepted: it cannot be imported)."""
+        out: list[str] = []
+        defining = [type(p).__module__ for p in self.passes]
+        for name in [*self.pipeline.plugins, *self.extra_plugins, *defining]:
+            if name not in out and not name.startswith("torch_ir.") and name != "__main__":
+                out.append(name)
+        return out
 
     @property
     def passes(self) -> list[Pass]:
@@ -229,6 +243,7 @@ class PassManager:
             result = p.run(graph, ctx)
             if not isinstance(result, PassResult):
                 raise PassError(f"run() returned {type(result).__name__}, not a PassResult")
+            check_contract(p, graph, result)
             p.ensures(result.graph)
             seconds = time.perf_counter() - start
             stage = "verify"
@@ -243,7 +258,7 @@ class PassManager:
                     pass
             if snapshot is not None:
                 error.reproducer = str(self.reproducer)
-                write_reproducer(self.reproducer, str(self.pipeline), snapshot, self.pipeline.plugins, p.name)
+                write_reproducer(self.reproducer, str(self.pipeline), snapshot, self.plugins, p.name)
                 error.args = (f"{error.args[0]}\nreproducer written to {self.reproducer}",)
             raise error from exc
         self.log.append(

@@ -1,7 +1,8 @@
 """Run one measured operation in a fresh process and print its figures as one JSON line.
 
 ``python benchmarks/probe.py MODE CASE OUT_DIR`` with MODE ``export`` (torch.export alone), ``extract``
-(torch-ir extract: export, convert, default pipeline, JSON write) or ``onnx`` (torch.onnx.export with
+(torch-ir extract: export, convert, default pipeline, JSON write), ``trace`` (torch-ir's export stage
+traced as the CPU with fake tensors, functionalization included) or ``onnx`` (torch.onnx.export with
 dynamo=True). Each mode first warms up on a tiny model, so one-time imports are not timed; peak RSS is
 the process's ``ru_maxrss``, which includes building the model on meta.
 """
@@ -90,6 +91,31 @@ def extract(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
     return result
 
 
+def trace_as_cpu(bundle: Any) -> dict[str, Any]:
+    """``export_program(device="cpu")``: the model on meta presented as CPU fake tensors; then torch.export
+    on meta in the same process (paired). Peak RSS is taken before that second export."""
+    from torch_ir.frontends.torch_export import export_program
+
+    tiny = _tiny()
+    export_program(tiny.model, tiny.args, device="cpu")
+    before = current_rss_bytes()
+    start = time.perf_counter()
+    program = export_program(bundle.model, bundle.args, example_kwargs=bundle.kwargs, device="cpu")
+    seconds = time.perf_counter() - start
+    peak = peak_rss_bytes()
+    nodes = len(program.graph.nodes)
+    del program
+    start = time.perf_counter()
+    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
+    return {
+        "seconds": seconds,
+        "peak_rss": peak,
+        "rss_before": before,
+        "fx_nodes": nodes,
+        "paired_export": time.perf_counter() - start,
+    }
+
+
 def onnx(bundle: Any) -> dict[str, Any]:
     tiny = _tiny()
     torch.onnx.export(tiny.model, tiny.args, dynamo=True, optimize=False, verbose=False)
@@ -117,6 +143,8 @@ def main() -> None:
             result = export_only(bundle)
         elif mode == "extract":
             result = extract(bundle, out_dir, case_name)
+        elif mode == "trace":
+            result = trace_as_cpu(bundle)
         elif mode == "onnx":
             result = onnx(bundle)
         else:

@@ -199,3 +199,33 @@ def test_progress_is_live_on_a_terminal_and_quiet_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     assert not Progress(stream=_Terminal()).enabled
     assert not Progress(stream=_Terminal(), quiet=True, verbose=False).enabled
+
+
+DEVICE_NET = """
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h * 2.0 if x.device.type == "cpu" else h - 1.0
+"""
+
+
+def test_trace_device_is_cpu_by_default_and_meta_on_request(tmp_path, capsys):
+    path = tmp_path / "dnet.py"
+    path.write_text(DEVICE_NET)
+    spec = f"{path}:Net"
+    assert main(["extract", spec, "--input", "2x4:float32", "-o", str(tmp_path / "cpu.json"), "-q"]) == 0
+    cpu = load_ir(tmp_path / "cpu.json")
+    assert cpu.graph.meta["device"] == "cpu" and cpu.nodes[-1].op_type == "aten.mul.Tensor"
+    out = str(tmp_path / "meta.json")
+    assert main(["extract", spec, "--input", "2x4:float32", "--trace-device", "meta", "-o", out, "-q"]) == 0
+    meta = load_ir(out)
+    assert meta.graph.meta["device"] == "meta" and meta.nodes[-1].op_type == "aten.sub.Tensor"
+    capsys.readouterr()
+    assert main(["extract", spec, "--input", "2x4:float32", "--trace-device", "nowhere", "-q"]) == 2
+    assert "trace device 'nowhere'" in capsys.readouterr().err

@@ -55,7 +55,7 @@ def test_attrs_are_keyed_by_schema_name_and_json_typed() -> None:
     assert len(cat.args) == 1 and len(cat.args[0]) == 2 and cat.attrs == {"dim": -1}
     ir = _extract("embedding_mlp")
     arange = next(n for n in ir.nodes if n.op_type.startswith("aten.arange"))
-    assert arange.attrs["device"] == "meta" and arange.attrs["pin_memory"] is False
+    assert arange.attrs["device"] == "cpu" and arange.attrs["pin_memory"] is False  # traced as the CPU
     dropout = next(n for n in ir.nodes if n.op_type == "aten.dropout.default")
     assert dropout.attrs == {"p": 0.1, "train": False}
 
@@ -190,7 +190,7 @@ def test_no_grad_and_autocast_regions_are_inlined_with_explicit_casts() -> None:
     # autocast("cpu") acts on CPU tensors only: traced on meta its block stays float32, so trace on the CPU
     case = get_model("context_blocks")
     ir = extract_ir(case.build_real(), case.inputs("cpu")[0], pipeline="none")
-    assert "inline" in [s.name for s in ir.stages.stages]
+    assert "functionalize" in [s.name for s in ir.stages.stages]
     ops = [n.op_type for n in ir.nodes]
     assert not any("higher_order" in op or "wrap_with" in op for op in ops)
     casts = [n for n in ir.nodes if n.op_type == "aten._to_copy.default" and n.attrs.get("dtype") == "bfloat16"]

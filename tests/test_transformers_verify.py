@@ -1,5 +1,5 @@
-"""transformers GPT-2, Llama, BERT and ViT from tiny configs: extract on meta with the default pipeline,
-save, load, and verify against the real model with random weights."""
+"""transformers GPT-2, Llama, Mixtral, Qwen2-MoE, Falcon, BERT and ViT from tiny configs: extract on meta
+with the default pipeline, save, load, and verify against the real model with random weights."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def encoder_inputs(model_type: str, device: str) -> tuple[tuple[Any, ...], dict[
 CASES: dict[str, tuple[Callable[[str], torch.nn.Module], Callable[[str], Any]]] = {
     "gpt2": (lambda d: build_causal_lm("gpt2", d), causal_lm_inputs),
     "llama": (lambda d: build_causal_lm("llama", d), causal_lm_inputs),
+    "mixtral": (lambda d: build_causal_lm("mixtral", d), causal_lm_inputs),
+    "qwen2_moe": (lambda d: build_causal_lm("qwen2_moe", d), causal_lm_inputs),
+    "falcon": (lambda d: build_causal_lm("falcon", d), causal_lm_inputs),
     "bert": (lambda d: build_encoder("bert", d), lambda d: encoder_inputs("bert", d)),
     "vit": (lambda d: build_encoder("vit", d), lambda d: encoder_inputs("vit", d)),
 }

@@ -24,7 +24,65 @@ TINY: dict[str, dict[str, Any]] = {
         eos_token_id=2,
         pad_token_id=0,
     ),
+    "mixtral": dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=128,
+        max_position_embeddings=64,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    ),
+    "qwen2_moe": dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        intermediate_size=64,
+        moe_intermediate_size=32,
+        shared_expert_intermediate_size=32,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=128,
+        max_position_embeddings=64,
+        num_experts=4,
+        num_experts_per_tok=2,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    ),
+    "falcon": dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=4,
+        vocab_size=128,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    ),
+    **{
+        model_type: dict(
+            num_hidden_layers=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            vocab_size=128,
+            max_position_embeddings=64,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        )
+        for model_type in ("qwen2", "qwen3", "mistral", "gemma")
+    },
 }
+"""Tiny configs: the two classic decoders, two mixture-of-experts models (experts chosen by a CPU-only
+branch in transformers, so they test tracing as the CPU), Falcon (fused QKV, parallel attention), and
+Qwen2/Qwen3/Mistral/Gemma decoders for LLM programs."""
 
 
 def tiny_causal_lm(model_type: str, **overrides: Any) -> torch.nn.Module:

@@ -63,6 +63,10 @@ class ModelSpecError(TorchIRError):
     """A model or input spec (zoo:NAME, module:factory, hf:TYPE, 1x128:int64) could not be resolved."""
 
 
+class TorchIRWarning(UserWarning):
+    """Something the IR cannot promise, said at extraction: a constant whose value could not be known."""
+
+
 __all__ = [
     "ExportError",
     "IRError",
@@ -73,6 +77,7 @@ __all__ = [
     "SerializationError",
     "TextParseError",
     "TorchIRError",
+    "TorchIRWarning",
     "VerificationError",
     "WeightError",
 ]

@@ -546,7 +546,7 @@ def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int |
                 origin = root.get(value)
                 if origin is not None:
                     last_use[origin] = i
-        for value in graph.outputs:
+        for value in graph.live_values():
             if value in root:
                 last_use[root[value]] = math.inf
         live = peak = 0
@@ -632,3 +632,83 @@ __all__ = [
     "op_short_name",
     "unique_weights",
 ]
+
+
+@dataclass
+class EntryFigures:
+    """One entry of a program: its size, and the compute and memory traffic of one call."""
+
+    entry: str
+    num_nodes: int
+    flops: int | None
+    bytes_read: int | None
+    bindings: dict[str, int]
+
+
+@dataclass
+class ProgramStatistics:
+    """Figures of a program (an LLM's prefill + decode): per entry, the declared state, the weights once.
+
+    ``state_bytes`` is the KV cache at its full length (the declared state); ``weight_bytes`` counts every
+    parameter and buffer the entries read once, whichever entries read it (state excluded). For ``decode``
+    one call is one token, so its flops and bytes are per token.
+    """
+
+    model: str
+    entries: list[EntryFigures]
+    state_bytes: int
+    weight_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The statistics as a plain dict (JSON-typed)."""
+        return asdict(self)
+
+
+def program_statistics(ir: IR, *, bindings: Mapping[str, int] | None = None) -> ProgramStatistics:
+    """``ProgramStatistics`` of a program; symbolic dims (``seq`` of prefill) take ``bindings`` or, when not
+    given, their largest allowed value."""
+    state_bytes = sum(int(spec.type.nbytes or 0) for spec in ir.state.values())
+    weights: dict[str, int] = {}
+    entries: list[EntryFigures] = []
+    for name, graph in ir.entries.items():
+        binds = {s: r.max if r.max is not None else r.min for s, r in graph.symbols.items()}
+        binds.update(bindings or {})
+        flops, _, _, _ = _cost(graph.nodes, binds)
+        read = 0
+        for weight in graph.weights.values():
+            size = evaluate_bytes(weight.type, binds)
+            if weight.kind != "derived" and weight.name not in ir.state:
+                weights.setdefault(weight.name, size or 0)
+            read += size or 0
+        read += sum(evaluate_bytes(v.type, binds) or 0 for v in graph.inputs)
+        entries.append(EntryFigures(name, len(graph.nodes), flops, read, binds))
+    model = str(ir.graph.meta.get("model", "model"))
+    return ProgramStatistics(model, entries, state_bytes, sum(weights.values()))
+
+
+def evaluate_bytes(type_: Any, bindings: Mapping[str, int]) -> int | None:
+    """The byte size of a tensor type with its symbolic dims bound, or None when one is not."""
+    if not isinstance(type_, TensorType):
+        return None
+    numel = 1
+    for dim in type_.shape:
+        value = evaluate_dim(dim, bindings)
+        if value is None:
+            return None
+        numel *= value
+    return int(numel * ITEMSIZE[type_.dtype])
+
+
+def format_program_statistics(stats: ProgramStatistics) -> str:
+    """A few lines: per entry nodes, flops and bytes per call; the KV cache and the weights once."""
+    lines = [f"program     {stats.model}: {', '.join(e.entry for e in stats.entries)}"]
+    for e in stats.entries:
+        at = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
+        per = " per token" if e.entry == "decode" else " per call"
+        lines.append(
+            f"  {e.entry:<9} {e.num_nodes} nodes, {format_count(e.flops)} FLOPs{per}, "
+            f"{format_bytes(e.bytes_read)} read{per}" + (f" (at {at})" if at else "")
+        )
+    lines.append(f"state       {format_bytes(stats.state_bytes)} (KV cache at full length)")
+    lines.append(f"weights     {format_bytes(stats.weight_bytes)} (read by the entries, counted once)")
+    return "\n".join(lines)

@@ -15,7 +15,9 @@ from torch_ir.ir.types import TensorType
 
 
 def summarize(ir: Any, top_ops: int = 5) -> str:
-    """A short text summary of ``ir`` (an ``IR``)."""
+    """A short text summary of ``ir`` (an ``IR``; a program gets one line per entry)."""
+    if getattr(ir, "is_program", False):
+        return summarize_program(ir)
     graph: Graph = ir.graph
     nodes = graph.nodes
     histogram = Counter(n.op_type for n in nodes)
@@ -51,6 +53,20 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
     if pass_log:
         lines.append("passes:")
         lines.extend("  " + _pass_row(entry) for entry in pass_log)
+    return "\n".join(lines)
+
+
+def summarize_program(ir: Any) -> str:
+    """The summary of a program: per entry nodes, FLOPs and bytes per call, the state, the weights once."""
+    from torch_ir.analysis.statistics import format_program_statistics, program_statistics
+
+    lines = [format_program_statistics(program_statistics(ir))]
+    for name, graph in ir.entries.items():
+        lines.append(f"  {name:<9} inputs {_values(graph.inputs)} -> {_values(graph.outputs)}")
+    stages = getattr(ir, "stages", None)
+    if stages is not None and stages.stages:
+        lines.append("stages:")
+        lines.extend("  " + row for row in str(stages).splitlines())
     return "\n".join(lines)
 
 

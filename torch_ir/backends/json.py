@@ -17,17 +17,19 @@ from typing import Any
 from torch_ir.backends.files import atomic_write_text
 from torch_ir.errors import IRError, SerializationError
 from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.program import IR, StateSpec
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import Stage, StageReport, paused_gc
 
-SCHEMA_VERSION = 2
-"""Bumped on every change of the format; files of a newer version are refused.
+SCHEMA_VERSION = 4
+"""Bumped on every change of the format; files of a newer version are refused, older ones still load.
 
-2: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each
-pass did). Version 1 files (without them) still load.
-"""
+1: the first format. 2: explicit ``state_updates`` per graph (version-1 files recorded buffer mutations as
+extra outputs listed in ``meta.mutations``; they are read back as state updates). 3: programs: ``entries``
+(named graphs) over one top-level ``weights`` table, with declared ``state``; single-graph files unchanged.
+4: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each pass
+did); files without them load with both empty."""
 
 PASS_LOG_KEYS = ("pass", "seconds", "modified", "nodes_before", "nodes_after", "weights_before", "weights_after")
 """The fields of one ``pass_log`` entry, in the order they are written (``seconds`` only with timings)."""
@@ -78,7 +80,17 @@ def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
             for s in ir.stages.stages
         ]
     doc["pass_log"] = [_pass_entry_to_json(entry, timings) for entry in ir.pass_log]
-    doc["graph"] = graph_to_dict(ir.graph)
+    if not ir.is_program:
+        doc["graph"] = graph_to_dict(ir.graph)
+        return doc
+    table: dict[str, dict[str, Any]] = {}
+    for graph in ir.entries.values():
+        for weight in graph.weights.values():
+            if weight.kind != "derived":
+                table.setdefault(weight.name, _weight_to_json(weight))
+    doc["weights"] = list(table.values())
+    doc["state"] = [{"name": s.name, "type": _type_to_json(s.type), "init": s.init} for s in ir.state.values()]
+    doc["entries"] = {name: graph_to_dict(graph, shared=True) for name, graph in ir.entries.items()}
     return doc
 
 
@@ -92,11 +104,12 @@ def _pass_entry_to_json(entry: dict[str, Any], timings: bool) -> dict[str, Any]:
     return out
 
 
-def graph_to_dict(graph: Graph) -> dict[str, Any]:
-    """The JSON object for one graph (the init graph nested under ``init``)."""
+def graph_to_dict(graph: Graph, shared: bool = False) -> dict[str, Any]:
+    """The JSON object for one graph (the init graph nested under ``init``). With ``shared``, weights other
+    than derived ones are written by name, as references into the program's weight table."""
     return {
         "inputs": [{"name": v.name, "type": _type_to_json(v.type)} for v in graph.inputs],
-        "weights": [_weight_to_json(w) for w in graph.weights.values()],
+        "weights": [w.name if shared and w.kind != "derived" else _weight_to_json(w) for w in graph.weights.values()],
         "nodes": [
             {
                 "name": node.name,
@@ -109,6 +122,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
             for node in graph.nodes
         ],
         "outputs": [v.ref for v in graph.outputs],
+        "state_updates": [{"kind": u.kind, "target": u.target, "value": u.value.ref} for u in graph.state_updates],
         "input_structure": _literal_to_json(graph.input_structure),
         "output_structure": _literal_to_json(graph.output_structure),
         "symbols": {name: {"min": r.min, "max": r.max} for name, r in graph.symbols.items()},
@@ -124,7 +138,7 @@ def dumps_ir(ir: IR, *, timings: bool = True) -> str:
         return _dump(ir_to_dict(ir, timings=timings), "") + "\n"
 
 
-_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "stages", "pass_log"})
+_LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "state_updates", "state", "stages", "pass_log"})
 
 
 def _dump(value: Any, indent: str, key: str = "") -> str:
@@ -132,7 +146,7 @@ def _dump(value: Any, indent: str, key: str = "") -> str:
     if (
         isinstance(value, dict)
         and key not in ("meta", "input_structure", "output_structure", "symbols")
-        and ("graph" in value or "nodes" in value or key in ("producer", ""))
+        and ("graph" in value or "nodes" in value or key in ("producer", "", "entries"))
     ):
         inner = indent + "  "
         parts = [f"{inner}{_compact(k)}: {_dump(v, inner, k)}" for k, v in value.items()]
@@ -242,6 +256,7 @@ class _Reader:
 
     def __init__(self, source: str):
         self.source = source
+        self.shared: dict[str, Any] = {}
 
     def fail(self, path: str, message: str) -> SerializationError:
         return SerializationError(f"{self.source}: {path}: {message}")
@@ -280,14 +295,43 @@ class _Reader:
             raise self.fail("$.schema_version", f"unknown schema version {version}")
         if doc.get("format", FORMAT_NAME) != FORMAT_NAME:
             raise self.fail("$.format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
-        self.obj(doc, "$", ("graph",))
-        graph = self.read_graph(doc["graph"], "$.graph")
         if "model" in doc and not isinstance(doc["model"], str):
             raise self.fail("$.model", f"expected a string, got {_kind(doc['model'])}")
-        if "model" not in graph.meta and doc.get("model", "model") != "model":
-            graph.meta["model"] = doc["model"]
-        ir = IR(graph, self.read_stages(doc.get("stages"), "$.stages"))
+        if "entries" in doc and version >= 3:
+            ir = self.read_program(doc)
+        else:
+            self.obj(doc, "$", ("graph",))
+            graph = self.read_graph(doc["graph"], "$.graph")
+            if version == 1:
+                self.upgrade_mutations(graph, "$.graph.meta.mutations")
+            ir = IR(graph)
+        for graph in ir.entries.values():
+            if "model" not in graph.meta and doc.get("model", "model") != "model":
+                graph.meta["model"] = doc["model"]
+        ir.stages = self.read_stages(doc.get("stages"), "$.stages")
         ir.pass_log = self.read_pass_log(doc.get("pass_log"), "$.pass_log")
+        return ir
+
+    def read_program(self, doc: dict[str, Any]) -> IR:
+        self.shared = {}
+        for i, item in enumerate(self.lst(doc.get("weights", []), "$.weights")):
+            p = f"$.weights[{i}]"
+            item = self.obj(item, p, ("name", "kind"))
+            name = self.string(item["name"], f"{p}.name")
+            if name in self.shared:
+                raise self.fail(p, f"weight {name!r} is in the weight table twice")
+            self.shared[name] = item
+        state: dict[str, StateSpec] = {}
+        for i, item in enumerate(self.lst(doc.get("state", []), "$.state")):
+            p = f"$.state[{i}]"
+            item = self.obj(item, p, ("name", "type"))
+            name = self.string(item["name"], f"{p}.name")
+            type_ = self.read_type(item["type"], f"{p}.type")
+            init = item.get("init", "zeros")
+            state[name] = self.guard(p, lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
+        entries_data = self.obj(doc["entries"], "$.entries")
+        entries = {name: self.read_graph(g, f"$.entries.{name}") for name, g in entries_data.items()}
+        ir = self.guard("$.entries", lambda: IR.program(entries, state))
         return ir
 
     def read_stages(self, data: Any, path: str) -> StageReport:
@@ -350,6 +394,12 @@ class _Reader:
             for i, r in enumerate(self.lst(data["outputs"], f"{path}.outputs"))
         ]
         graph.set_outputs(outputs)
+        for i, item in enumerate(self.lst(data.get("state_updates", []), f"{path}.state_updates")):
+            p = f"{path}.state_updates[{i}]"
+            item = self.obj(item, p, ("kind", "target", "value"))
+            kind, target = item["kind"], self.string(item["target"], f"{p}.target")
+            value = self.ref(graph, item["value"], f"{p}.value")
+            self.guard(p, lambda: graph.add_state_update(kind, target, value))
         graph.input_structure = self.read_structure(data.get("input_structure"), f"{path}.input_structure", "input")
         graph.output_structure = self.read_structure(data.get("output_structure"), f"{path}.output_structure", "output")
         for name, rng in self.obj(data.get("symbols") or {}, f"{path}.symbols").items():
@@ -365,6 +415,24 @@ class _Reader:
         self.check_counts(graph, len(outputs), path)
         return graph
 
+    def upgrade_mutations(self, graph: Graph, path: str) -> None:
+        """Version 1 kept mutated buffers as trailing outputs named in ``meta.mutations``: make them updates."""
+        mutations = graph.meta.pop("mutations", None)
+        if not mutations:
+            return
+        outputs = graph.outputs
+        taken: set[int] = set()
+        for i, item in enumerate(self.lst(mutations, path)):
+            item = self.obj(item, f"{path}[{i}]", ("kind", "target", "output"))
+            index = item["output"]
+            if not _is_int(index) or not 0 <= index < len(outputs):
+                raise self.fail(f"{path}[{i}].output", f"output index {index!r} out of range")
+            kind = "input" if item["kind"] == "user_input_mutation" else "buffer"
+            target = self.string(item["target"], f"{path}[{i}].target")
+            self.guard(f"{path}[{i}]", lambda: graph.add_state_update(kind, target, outputs[index]))
+            taken.add(index)
+        graph.set_outputs([v for i, v in enumerate(outputs) if i not in taken])
+
     def check_counts(self, graph: Graph, n_outputs: int, path: str) -> None:
         for key, limit, kind in (
             ("input_structure", len(graph.inputs), "input"),
@@ -378,6 +446,10 @@ class _Reader:
                     raise self.fail(f"{path}.{key}", f"{kind} index {leaf['index']} out of range (0..{limit - 1})")
 
     def read_weight(self, graph: Graph, item: Any, path: str) -> None:
+        if isinstance(item, str):
+            if item not in self.shared:
+                raise self.fail(path, f"weight {item!r} is not in the program's weight table ($.weights)")
+            item = self.shared[item]
         item = self.obj(item, path, ("name", "kind"))
         name = self.string(item["name"], f"{path}.name")
         kind = item["kind"]

@@ -83,6 +83,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--decompose", choices=("core_aten",), help="decompose to core ATen after export")
     parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
     parser.add_argument("--device", default="meta", help="device to build the model on (default: meta)")
+    parser.add_argument(
+        "--trace-device",
+        default="cpu",
+        help="device the trace presents the model as, weight-free (default: cpu; 'meta' traces on meta as is)",
+    )
+    llm = parser.add_argument_group("LLM programs (prefill + decode with a KV cache)")
+    llm.add_argument(
+        "--kv-cache",
+        choices=("static",),
+        help="extract a transformers causal LM as a prefill + decode program over a KV cache of this kind",
+    )
+    llm.add_argument("--max-cache-len", type=int, help="positions the KV cache holds (with --kv-cache)")
+    llm.add_argument("--max-prefill-len", type=int, help="longest prompt prefill takes (default: --max-cache-len)")
+    llm.add_argument("--batch-size", type=int, default=1, help="sequences per call (with --kv-cache; default 1)")
     parser.add_argument("--list-zoo", action="store_true", help="list the built-in models and hf: presets, then exit")
     parser.add_argument("--list-presets", action="store_true", help="list the hf: presets, then exit")
     verbosity = parser.add_mutually_exclusive_group()
@@ -119,10 +133,28 @@ def run(args: argparse.Namespace) -> int:
         from torch_ir.passes.registry import load_plugins
 
         load_plugins(args.plugin)
+    _check_llm_flags(args)
     progress = Progress(verbose=args.verbose, quiet=args.quiet)
     stages = StageReport()
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
+    if args.kv_cache:
+        from torch_ir.frontends.llm import extract_llm
+
+        manager = _pass_manager(args.pipeline, progress)
+        with progress.stage("export", None, "(prefill + decode)"):
+            ir = extract_llm(
+                bundle.model,
+                max_cache_len=args.max_cache_len,
+                batch_size=args.batch_size,
+                max_prefill_len=args.max_prefill_len,
+                cache=args.kv_cache,
+                pipeline=manager if manager is not None else "none",
+                device=args.trace_device,
+                name=bundle.name,
+            )
+        ir.stages.stages[:0] = stages.stages
+        return _write(ir, args, formats, progress, bundle.name)
     model_args, model_kwargs, dynamic_shapes = example_inputs(
         bundle, _items(args.input), _items(args.dynamic), args.device
     )
@@ -138,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             dynamic_shapes=dynamic_shapes,
             decompose=args.decompose,
             stages=stages,
+            device=args.trace_device,
         )
     with progress.stage("convert", stages):
         graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
@@ -147,7 +180,28 @@ def run(args: argparse.Namespace) -> int:
     if manager is not None:
         with progress.stage("pipeline", stages, ticker=False):
             manager.run(ir)
-    output = Path(args.output) if args.output and not to_stdout else Path(f"{_file_stem(bundle.name)}.json")
+    return _write(ir, args, formats, progress, bundle.name)
+
+
+def _check_llm_flags(args: argparse.Namespace) -> None:
+    """``--kv-cache`` and its flags go together, and without the flags of a single-graph extraction."""
+    if args.kv_cache:
+        if args.max_cache_len is None:
+            raise UsageError("--kv-cache needs --max-cache-len N (the positions the KV cache holds)")
+        clashing = [flag for flag, given in (("--input", args.input), ("--dynamic", args.dynamic)) if given]
+        if args.decompose:
+            clashing.append("--decompose")
+        if clashing:
+            raise UsageError(f"--kv-cache builds its own prefill and decode inputs: drop {', '.join(clashing)}")
+    elif args.max_cache_len is not None or args.max_prefill_len is not None:
+        raise UsageError("--max-cache-len and --max-prefill-len need --kv-cache static")
+
+
+def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, name: str) -> int:
+    """Write the IR (and the other formats asked for) atomically; print the summary unless quiet."""
+    stages = ir.stages
+    to_stdout = args.output == STDIO
+    output = Path(args.output) if args.output and not to_stdout else Path(f"{_file_stem(name)}.json")
     written = [] if to_stdout else [output]
     with progress.stage("write", stages, "stdout" if to_stdout else str(output)):
         if to_stdout:

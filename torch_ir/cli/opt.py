@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         timing=True if args.timing else None,
         steps=args.steps,
         reproducer=args.reproducer,
+        plugins=[*args.plugin, *((doc.get("plugins") or []) if isinstance(doc, dict) else [])],
     )
     manager.run(ir)
     if args.output:

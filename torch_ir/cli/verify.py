@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir verify model.json --model my_pkg.models:build --weights model.safetensors\n"
             "  torch-ir extract hf:gpt2 --input 1x16:int64 -o gpt2.json\n"
             "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
+            "  torch-ir verify fused.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 \\\n"
+            "      --plugin examples.passes.gqa_attention\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
             "\n"
             "--input must match the shapes the IR was extracted with (or its --dynamic ranges).\n"
@@ -48,6 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights and inputs (default 0)")
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="config overrides for the model (hf: config keys, or factory keyword arguments), as in extract",
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (custom ops and their kernels a pass put in the IR); repeatable",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,13 +76,18 @@ def run(args: argparse.Namespace) -> int:
 
     from torch_ir.cli.streams import read_ir
     from torch_ir.errors import WeightError
-    from torch_ir.frontends.model_specs import resolve_model
+    from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
+    from torch_ir.passes.registry import load_plugins
     from torch_ir.runtime.verifier import verify_ir_with_state_dict
     from torch_ir.runtime.weights import as_source
 
+    overrides: dict[str, Any] = {}
+    for text in args.config:
+        overrides.update(parse_config_overrides(text))
+    load_plugins(args.plugin)
     ir = read_ir(args.ir)
     torch.manual_seed(args.seed)
-    bundle = resolve_model(args.model, device="cpu")
+    bundle = resolve_model(args.model, device="cpu", config_overrides=overrides)
     model = bundle.model.eval()
     test_args, test_kwargs = _inputs(bundle, args.input)
     if args.weights:

@@ -1,11 +1,15 @@
 """The torch.export frontend: ``nn.Module`` (on meta or not) -> ``ExportedProgram`` -> ``Graph``.
 
-Nothing here materializes a weight: the model and inputs may live on the ``meta`` device, and the
-converter reads only shapes, dtypes and names from the ExportedProgram.
+Nothing here materializes a weight: the model and inputs may live on the ``meta`` device. By default the
+trace presents them as CPU tensors (``frontends/fake_device.py``), so the IR computes what the model
+computes on the CPU; a graph that writes to a tensor is functionalized with torch's own machinery, and each
+write to a buffer, parameter or input becomes an explicit state update of the IR.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import inspect
 import math
 import operator
@@ -13,6 +17,7 @@ import os
 import re
 import site
 import sysconfig
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,8 @@ from torch.export.graph_signature import (
     OutputKind,
 )
 
-from torch_ir.errors import ExportError
+from torch_ir.errors import ExportError, IRError, TorchIRWarning
+from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_capable, traced_as
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.program import IR
@@ -35,7 +41,11 @@ from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, Value
 from torch_ir.profiling import StageReport, paused_gc
 
 INLINE_CONSTANT_LIMIT = 4096
-"""Lifted constants with a known value and at most this many elements are stored inline in the IR."""
+"""Lifted constants with a known value and at most this many elements are stored inline in the IR as a
+JSON list; larger ones as base64 of their bytes (``{"encoding": "base64", "bytes": ...}``)."""
+
+MAX_STORED_CONSTANT_BYTES = 256 * 2**20
+"""Constants larger than this are not stored in the IR (a warning names them; bind them from the module)."""
 
 _TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
 _LIBRARY_DIRS = tuple(
@@ -62,12 +72,16 @@ def extract_ir(
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
     pipeline: Any = "default",
     name: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> IR:
     """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
 
-    ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition table.
-    ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or ``"none"``/None.
-    The model is never changed and no weight is materialized. ``ir.stages`` holds per-stage figures.
+    ``device`` is the device the trace presents the model and inputs as (``"cpu"`` by default, so device
+    checks, constants made in forward and CPU-only kernels behave as on the CPU; ``"meta"`` traces on meta
+    as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
+    table. ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or
+    ``"none"``/None. The model is never changed and no weight is materialized. ``ir.stages`` holds
+    per-stage figures.
     """
     stages = StageReport()
     program = export_program(
@@ -77,6 +91,7 @@ def extract_ir(
         dynamic_shapes=dynamic_shapes,
         decompose=decompose,
         stages=stages,
+        device=device,
     )
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
@@ -96,9 +111,13 @@ def export_program(
     dynamic_shapes: Any = None,
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
     stages: StageReport | None = None,
+    device: str | torch.device = "cpu",
     torch_log: TorchLog | None = None,
 ) -> ExportedProgram:
-    """Run ``torch.export.export(strict=False)`` with checked arguments; errors become ``ExportError``.
+    """Run ``torch.export.export(strict=False)`` as ``device`` with checked arguments, then functionalize.
+
+    Errors become ``ExportError``. The program returned has no op that writes to a tensor: when the
+    exported graph has one, it goes through ``run_decompositions({})`` (and only then).
 
     What torch logs, warns or prints to stderr meanwhile is recorded (into ``torch_log`` when given)
     instead of printed; a failure's ``ExportError`` summarizes it and keeps it whole in ``torch_log``.
@@ -106,23 +125,28 @@ def export_program(
     stages = stages or StageReport()
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"extract_ir needs a torch.nn.Module, got {type(model).__name__}")
+    target = check_device(device)
     args = _as_args(example_inputs)
     kwargs = dict(example_kwargs or {})
     _check_call(model, args, kwargs)
+    fake = target.type != "meta" and fake_capable()
+    if fake:
+        args, kwargs = as_device_inputs((args, kwargs), target)
     log = torch_log if torch_log is not None else TorchLog()
-    with stages.measure("export"), capture_torch_log(log):
-        try:
-            program = torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
-        except Exception as exc:  # torch raises many types; each becomes one clear ExportError
-            error = ExportError(_explain_export_failure(model, exc) + _log_note(log))
-            error.torch_log = log.text
-            raise error from exc
-    with capture_torch_log(log):
+    with traced_as(target) if fake else contextlib.nullcontext(), capture_torch_log(log):
+        with stages.measure("export"):
+            try:
+                program = torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+            except Exception as exc:  # torch raises many types; each becomes one clear ExportError
+                error = ExportError(_explain_export_failure(model, exc) + _log_note(log))
+                error.torch_log = log.text
+                raise error from exc
         if decompose is not None:
             with stages.measure("decompose"):
                 program = _decompose(program, decompose)
-        elif _has_inlinable_regions(program):
-            with stages.measure("inline"):
+        elif _has_inlinable_regions(program) or _has_mutation(program):
+            with stages.measure("functionalize"), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
                 program = program.run_decompositions({})
     return program
 
@@ -147,6 +171,14 @@ def _has_inlinable_regions(program: ExportedProgram) -> bool:
         node.op == "call_function"
         and isinstance(node.target, torch._ops.HigherOrderOperator)
         and node.target.name() in INLINED_HIGHER_ORDER_OPS
+        for node in program.graph.nodes
+    )
+
+
+def _has_mutation(program: ExportedProgram) -> bool:
+    """Whether an op of the graph writes to one of its arguments (its schema says ``Tensor(a!)``)."""
+    return any(
+        node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and node.target._schema.is_mutable
         for node in program.graph.nodes
     )
 
@@ -307,7 +339,9 @@ class _Converter:
                 persistent = kind == InputKind.PARAMETER or bool(kind == InputKind.BUFFER and spec.persistent)
                 data = None
                 if kind == InputKind.CONSTANT_TENSOR:
-                    data = _inline_value(constants.get(target))
+                    data = stored_value(constants.get(target))
+                    if data is None:
+                        self._unknown_constant(node, target)
                 others = [a for a in aliases.get(target, ()) if a != target]
                 self.env[node] = self.graph.add_weight(target, type_, wkind, others, persistent, data)
             else:
@@ -318,6 +352,19 @@ class _Converter:
         in_spec = self.program.call_spec.in_spec
         if in_spec is not None:
             self.graph.input_structure = spec_to_structure(in_spec, iter(user_leaves))
+
+    def _unknown_constant(self, node: fx.Node, target: str) -> None:
+        """Mark and report a lifted constant whose value the IR cannot hold."""
+        source = next((s for s in (self._meta(u).get("source") for u in node.users) if s), None)
+        where = f"{source['file']}:{source['line']} ({source['code']})" if source else "an unknown line"
+        self.graph.meta.setdefault("unknown_constants", {})[target] = where
+        warnings.warn(
+            f"constant {target} made at {where} has no known value in the IR (it was built on the meta "
+            "device, or is too large to store); running the IR needs it from the module. Trace with "
+            "device='cpu' (the default) to capture it",
+            TorchIRWarning,
+            stacklevel=4,
+        )
 
     # -- calls
     def _multi_result_names(self) -> dict[fx.Node, dict[int, str]]:
@@ -344,8 +391,8 @@ class _Converter:
                 f"node {node.name}: higher-order op {target.name()} is not supported yet; "
                 "export without torch.cond/while_loop/checkpointing, or decompose it"
             )
-        elif callable(target) and getattr(target, "__module__", None) in ("_operator", "operator", "math", "builtins"):
-            module = "operator" if target.__module__ in ("_operator", "operator") else target.__module__
+        elif callable(target) and getattr(target, "__module__", None) in _PYTHON_MODULES:
+            module = _PYTHON_MODULES[target.__module__]
             op_type = f"{module}.{target.__name__}"
             args = [self._arg(a, node) for a in node.args]
             attrs = {}
@@ -436,7 +483,6 @@ class _Converter:
         specs = self.program.graph_signature.output_specs
         outputs: list[Value] = []
         leaves: list[dict[str, Any]] = []
-        mutations: list[dict[str, Any]] = []
         for raw, spec in zip(returned, specs, strict=True):  # type: ignore[arg-type]
             if isinstance(spec.arg, ConstantArgument) or raw is None or not isinstance(raw, fx.Node):
                 leaves.append({"kind": "constant", "value": _jsonify(getattr(spec.arg, "value", raw), "output")})
@@ -445,26 +491,55 @@ class _Converter:
             if spec.kind == OutputKind.USER_OUTPUT:
                 leaves.append({"kind": "output", "index": len(outputs)})
                 outputs.append(value)
-            elif spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
-                mutations.append({"kind": spec.kind.name.lower(), "target": str(spec.target), "output": len(outputs)})
-                outputs.append(value)
+            elif spec.kind in _STATE_KINDS:
+                self._add_state_update(_STATE_KINDS[spec.kind], str(spec.target), value, raw)
             else:
                 raise ExportError(f"output {raw.name}: output kind {spec.kind.name} is not supported")
         self.graph.set_outputs(outputs)
         out_spec = self.program.call_spec.out_spec
         if out_spec is not None:
             self.graph.output_structure = spec_to_structure(out_spec, iter(leaves))
-        if mutations:
-            self.graph.meta["mutations"] = mutations
+
+    def _add_state_update(self, kind: str, target: str, value: Value, raw: fx.Node) -> None:
+        if kind != "input" and not self.graph.has_weight(target):
+            weight = next((w for w in self.graph.weights.values() if target in w.aliases), None)
+            if weight is None:
+                raise ExportError(f"output {raw.name}: it updates {target}, which is not a weight of the graph")
+            target = weight.name
+        if kind != "input":
+            kind = self.graph.weight(target).kind
+        try:
+            self.graph.add_state_update(kind, target, value)
+        except IRError as exc:
+            raise ExportError(f"output {raw.name}: {exc}") from None
 
     def _device(self) -> str:
-        for value in self.program.state_dict.values():
-            return str(value.device)
+        """The device the trace presented the model as (its parameters' fake device): what the IR computes."""
         for node in self.program.graph.nodes:
             val = node.meta.get("val")
             if isinstance(val, torch.Tensor):
                 return str(val.device)
+        for value in self.program.state_dict.values():
+            return str(value.device)
         return "cpu"
+
+
+_STATE_KINDS = {
+    OutputKind.BUFFER_MUTATION: "buffer",
+    OutputKind.PARAMETER_MUTATION: "parameter",
+    OutputKind.USER_INPUT_MUTATION: "input",
+}
+"""Output kinds of a functionalized program that write state, and the state update kind of each."""
+
+_PYTHON_MODULES = {
+    "_operator": "operator",
+    "operator": "operator",
+    "math": "math",
+    "builtins": "builtins",
+    "torch": "torch",
+    "torch.fx.experimental.sym_node": "torch",
+}
+"""Python modules whose functions torch.export calls on symbolic values, and the op namespace of each."""
 
 
 def _holds_value(arg: Any) -> bool:
@@ -533,15 +608,27 @@ def _jsonify(value: Any, where: str) -> Any:
     raise ExportError(f"{where}: argument of type {type(value).__name__} cannot be stored as a JSON attribute")
 
 
-def _inline_value(tensor: Any) -> Any:
-    if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
-        return None
-    if tensor.numel() > INLINE_CONSTANT_LIMIT or tensor.is_complex():
+def stored_value(tensor: Any) -> Any:
+    """How the IR stores a constant's value: a JSON list when small, base64 of its bytes when larger, None
+    when it has no value (a meta tensor) or is larger than ``MAX_STORED_CONSTANT_BYTES``."""
+    if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta" or _is_fake_tensor(tensor):
         return None
     data = tensor.detach().cpu()
-    if data.dtype in (torch.bfloat16, torch.float16) or data.dtype.is_floating_point:
-        data = data.to(torch.float64)
-    return data.tolist()
+    if data.numel() <= INLINE_CONSTANT_LIMIT and not data.is_complex():
+        if data.dtype.is_floating_point:
+            data = data.to(torch.float64)
+        return data.tolist()
+    nbytes = data.numel() * data.element_size()
+    if nbytes > MAX_STORED_CONSTANT_BYTES:
+        return None
+    raw = data.contiguous().view(torch.uint8).numpy().tobytes()
+    return {"encoding": "base64", "bytes": base64.b64encode(raw).decode("ascii")}
+
+
+def _is_fake_tensor(tensor: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(tensor, FakeTensor)
 
 
 def _alias_table(model: torch.nn.Module | None) -> dict[str, list[str]]:

@@ -15,6 +15,8 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from torch_ir.errors import TorchIRWarning
+
 SUMMARY_LINES = 3
 """At most this many torch log lines go into an error message."""
 
@@ -102,20 +104,25 @@ def capture_torch_log(log: TorchLog | None = None) -> Iterator[TorchLog]:
             logger.handlers = [recorder] if name == "torch" else []
             logger.propagate = name != "torch"
     stderr = _StderrRecorder(log)
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr):
+        with warnings.catch_warnings(record=True) as recorded, contextlib.redirect_stderr(stderr):
             warnings.simplefilter("always")
             try:
                 yield log
             finally:
-                for w in caught:
-                    text = f"{w.category.__name__}: {w.message}"
-                    log.add(f"{w.filename}:{w.lineno}: {text}", f"warning: {text}")
+                caught = list(recorded or [])
     finally:
         stderr.flush_into_log()
         for logger, handlers, propagate in saved:
             logger.handlers = handlers
             logger.propagate = propagate
+        for w in caught:
+            if issubclass(w.category, TorchIRWarning):  # torch-ir's own warnings are for the user: re-issue
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                continue
+            text = f"{w.category.__name__}: {w.message}"
+            log.add(f"{w.filename}:{w.lineno}: {text}", f"warning: {text}")
 
 
 __all__ = ["SUMMARY_LINES", "TorchLog", "capture_torch_log"]

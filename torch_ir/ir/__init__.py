@@ -1,6 +1,6 @@
 """The graph IR: types, values, nodes, graphs, the text form and the structural verifier."""
 
-from torch_ir.ir.graph import Graph, Node, Value, Weight
+from torch_ir.ir.graph import Graph, Node, StateUpdate, Value, Weight
 from torch_ir.ir.program import IR
 from torch_ir.ir.text import parse_graph, print_graph
 from torch_ir.ir.types import ScalarType, SymbolRange, TensorType
@@ -10,6 +10,7 @@ __all__ = [
     "Graph",
     "Node",
     "ScalarType",
+    "StateUpdate",
     "SymbolRange",
     "TensorType",
     "Value",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Union
 
 import networkx as nx
 
 from torch_ir.errors import IRError
+from torch_ir.ir import operands as _operands
 from torch_ir.ir.types import SymbolRange, ValueType
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -96,6 +98,36 @@ class Weight(Value):
         return f"{self.ref}: {self.type} {self.kind}"
 
 
+STATE_KINDS = ("buffer", "parameter", "input")
+"""What a state update writes: a buffer or parameter (by weight name), or a graph input (by value name)."""
+
+
+class StateUpdate:
+    """An explicit write of model state: after a call, ``value`` is the new content of ``target``.
+
+    A buffer updated in ``forward`` (``self.count.add_(1)``, a KV cache), a parameter changed in place, or
+    an input the model writes to. The IR itself stays functional: the write happens after the call, and
+    the interpreter applies it there.
+    """
+
+    __slots__ = ("kind", "target", "value")
+
+    def __init__(self, kind: str, target: str, value: Value):
+        if kind not in STATE_KINDS:
+            raise IRError(f"state update of {target!r}: unknown kind {kind!r}; expected one of {STATE_KINDS}")
+        self.kind = kind
+        self.target = target
+        self.value = value
+
+    @property
+    def target_ref(self) -> str:
+        """How the text form names the target: ``@buffer`` or ``%input``."""
+        return f"{'%' if self.kind == 'input' else '@'}{self.target}"
+
+    def __repr__(self) -> str:
+        return f"<StateUpdate {self.target_ref} = {self.value.ref}>"
+
+
 Arg = Union[Value, list]
 """A positional operand of a node: a value, or a list of values and literals (``[%a, %b]``, ``[None, %i]``)."""
 
@@ -146,9 +178,54 @@ class Node:
         stack = self.meta.get("module_stack") or []
         return str(stack[-1][0]) if stack else ""
 
+    def operand(self, name: str, default: Any = _operands.MISSING) -> Any:
+        """The operand called ``name`` in the op's schema (a ``Value`` or a literal), wherever it is stored.
+
+        An absent operand gives ``default`` when one is passed, else the schema default, else ``IRError``.
+        """
+        return _operands.operand(self, name, default)
+
+    @property
+    def operands(self) -> dict[str, Any]:
+        """Every operand by schema name, in schema order (``{"input": %x, "weight": @w, "bias": None, ...}``)."""
+        return _operands.read_operands(self)
+
+    def set_operand(self, name: str, value: Any) -> None:
+        """Set the operand ``name`` to a ``Value`` or a literal; the graph's uses follow."""
+        self.set_operands(**{name: value})
+
+    def set_operands(self, **values: Any) -> None:
+        """Set several operands by schema name at once (checked first, then applied)."""
+        current = _operands.read_operands(self)
+        current.update(values)
+        args, attrs = _operands.split_operands(self.op_type, current, f"node {self.name}")
+        if self.graph is not None:
+            self.graph._set_args_and_attrs(self, args, attrs)
+        else:
+            self.args, self.attrs = list(args), attrs
+
     def __repr__(self) -> str:
         outs = ", ".join(v.ref for v in self.outputs)
         return f"<Node {self.name}: {outs} = {self.op_type}>"
+
+
+@dataclass(frozen=True)
+class Use:
+    """One use of a value: the node that reads it and the operand slot (index into ``node.inputs``)."""
+
+    node: Node
+    index: int
+
+    @property
+    def operand_name(self) -> str | None:
+        """The schema name of the operand that holds the value (for a list operand, the list's name)."""
+        slot = 0
+        for name, arg in self.node.operands.items():
+            count = sum(1 for _ in iter_arg_values([arg]))
+            if slot <= self.index < slot + count:
+                return name
+            slot += count
+        return None
 
 
 def iter_arg_values(args: Iterable[Any]) -> Iterator[Value]:
@@ -183,6 +260,7 @@ class Graph:
         self.inputs: list[Value] = []
         self._weights: dict[str, Weight] = {}
         self._outputs: list[Value] = []
+        self._state_updates: list[StateUpdate] = []
         self.input_structure: dict[str, Any] | None = None
         self.output_structure: dict[str, Any] | None = None
         self.symbols: dict[str, SymbolRange] = {}
@@ -233,6 +311,10 @@ class Graph:
         """Whether an input or node result is called ``name``."""
         return name in self._values
 
+    def defines(self, value: Value) -> bool:
+        """Whether ``value`` itself (not just its name) is an input, weight or node result of this graph."""
+        return value in self._uses
+
     def has_weight(self, name: str) -> bool:
         """Whether a weight is called ``name`` (without copying the weight table)."""
         return name in self._weights
@@ -255,6 +337,13 @@ class Graph:
         """The nodes that read ``value``, each once, in the order they started to use it."""
         return list(self._uses.get(value, ()))
 
+    def uses(self, value: Value) -> list[Use]:
+        """Every operand slot that reads ``value``: ``Use(node, index)``, ``index`` into ``node.inputs``."""
+        out: list[Use] = []
+        for user in self._uses.get(value, ()):
+            out.extend(Use(user, slot) for slot, v in enumerate(iter_arg_values(user.args)) if v is value)
+        return out
+
     def num_uses(self, value: Value) -> int:
         """How many operand slots read ``value`` (graph outputs not counted)."""
         return sum(self._uses.get(value, {}).values())
@@ -262,6 +351,23 @@ class Graph:
     def is_output(self, value: Value) -> bool:
         """Whether ``value`` is one of the graph's results."""
         return any(v is value for v in self._outputs)
+
+    @property
+    def state_updates(self) -> list[StateUpdate]:
+        """The explicit state writes of a call, in order (a copy: change with ``set_state_updates``)."""
+        return list(self._state_updates)
+
+    def live_values(self) -> list[Value]:
+        """What a call must produce: the outputs, then the values of the state updates."""
+        return [*self._outputs, *(u.value for u in self._state_updates)]
+
+    def is_live(self, value: Value) -> bool:
+        """Whether ``value`` is an output or the new content of some state (never dead code)."""
+        return self.is_output(value) or any(u.value is value for u in self._state_updates)
+
+    def is_state_target(self, name: str, kind: str = "") -> bool:
+        """Whether a state update writes the weight (or, with ``kind="input"``, the input) called ``name``."""
+        return any(u.target == name and (u.kind == "input") == (kind == "input") for u in self._state_updates)
 
     # ------------------------------------------------------------------ naming
 
@@ -319,8 +425,10 @@ class Graph:
         if self._uses.get(weight):
             users = ", ".join(n.name for n in self._uses[weight])
             raise IRError(f"cannot remove weight @{weight.name}: still used by {users}")
-        if self.is_output(weight):
-            raise IRError(f"cannot remove weight @{weight.name}: it is a graph output")
+        if self.is_live(weight):
+            raise IRError(f"cannot remove weight @{weight.name}: it is a graph output or a state value")
+        if self.is_state_target(weight.name):
+            raise IRError(f"cannot remove weight @{weight.name}: a state update writes it")
         if self._weights.get(weight.name) is not weight:
             raise IRError(f"weight @{weight.name} is not in this graph")
         del self._weights[weight.name]
@@ -338,6 +446,32 @@ class Graph:
     def set_outputs(self, values: Sequence[Value]) -> None:
         """Set the graph's results."""
         self._outputs = list(values)
+
+    def add_state_update(self, kind: str, target: str, value: Value) -> StateUpdate:
+        """Declare that after a call ``value`` is the new content of ``target`` (a weight or input name)."""
+        if kind == "input":
+            if not any(v.name == target for v in self.inputs):
+                raise IRError(f"state update of %{target}: the graph has no input called {target}")
+        elif not self.has_weight(target):
+            raise IRError(f"state update of @{target}: the graph has no weight called {target}")
+        if self.is_state_target(target, kind):
+            raise IRError(f"state {target!r} is updated twice")
+        if self._values.get(value.name) is not value and self._weights.get(value.name) is not value:
+            raise IRError(f"state update of {target!r} writes {value.ref}, which is not defined in this graph")
+        update = StateUpdate(kind, target, value)
+        self._state_updates.append(update)
+        return update
+
+    def set_state_updates(self, updates: Sequence[StateUpdate]) -> None:
+        """Replace the state updates (each is checked as by ``add_state_update``)."""
+        old = self._state_updates
+        self._state_updates = []
+        try:
+            for u in updates:
+                self.add_state_update(u.kind, u.target, u.value)
+        except IRError:
+            self._state_updates = old
+            raise
 
     # --------------------------------------------------------------- mutation
 
@@ -407,13 +541,41 @@ class Graph:
         return self.insert_before(anchor._next, node)
 
     def move_before(self, anchor: Node, node: Node) -> None:
-        """Move a node of this graph to just before ``anchor``."""
+        """Move a node of this graph to just before ``anchor`` (another node of this graph)."""
+        for what, n in (("node", node), ("anchor", anchor)):
+            if n.graph is not self:
+                raise IRError(f"cannot move {node.name} before {anchor.name}: the {what} {n.name} is not in this graph")
+        if node is anchor:
+            return
         self._unlink(node)
         prev = anchor._prev
         assert prev is not None
         node._prev, node._next = prev, anchor
         prev._next = node
         anchor._prev = node
+        self._nodes_cache = None
+
+    def move_after(self, anchor: Node, node: Node) -> None:
+        """Move a node of this graph to just after ``anchor`` (another node of this graph)."""
+        for what, n in (("node", node), ("anchor", anchor)):
+            if n.graph is not self:
+                raise IRError(f"cannot move {node.name} after {anchor.name}: the {what} {n.name} is not in this graph")
+        if node is anchor or anchor._next is node:
+            return
+        assert anchor._next is not None
+        nxt = anchor._next
+        if nxt is self._root:
+            self._unlink(node)
+            self._link_at_end(node)
+        else:
+            self.move_before(nxt, node)
+
+    def _link_at_end(self, node: Node) -> None:
+        prev = self._root._prev
+        assert prev is not None
+        node._prev, node._next = prev, self._root
+        prev._next = node
+        self._root._prev = node
         self._nodes_cache = None
 
     def _attach(self, node: Node) -> None:
@@ -452,26 +614,132 @@ class Graph:
             self._nx.remove_edges_from([(pred, node, k) for k in list(self._nx[pred][node])])
 
     def set_args(self, node: Node, args: Sequence[Arg]) -> None:
-        """Replace a node's operands, keeping the use lists and edges right."""
+        """Replace a node's operands, keeping the use lists and edges right.
+
+        Atomic: every value is checked (defined in this graph, not a result of ``node``) before anything changes.
+        """
+        self._set_args_and_attrs(node, args, None)
+
+    def _set_args_and_attrs(self, node: Node, args: Sequence[Arg], attrs: dict[str, Literal] | None) -> None:
+        if node.graph is not self:
+            raise IRError(f"cannot set the operands of {node.name}: it is not in this graph")
+        args = list(args)
+        for value in iter_arg_values(args):
+            if value not in self._uses:
+                raise IRError(f"node {node.name} cannot read {value.ref}: it is not defined in this graph")
+            if value.producer is node:
+                raise IRError(f"node {node.name} cannot read its own result {value.ref}")
         self._drop_uses(node)
-        node.args = list(args)
+        node.args = args
+        if attrs is not None:
+            node.attrs = dict(attrs)
         for slot, value in enumerate(node.inputs):
             self._add_use(value, node, slot)
 
     def replace_all_uses_with(self, old: Value, new: Value) -> int:
-        """Make every node (and graph output) that reads ``old`` read ``new``; return how many changed."""
+        """Make every node (and graph output) that reads ``old`` read ``new``; return how many changed.
+
+        O(uses of ``old``), and atomic: ``new`` must be defined in this graph and not computed by a node
+        that reads ``old`` (that would be a cycle); otherwise ``IRError`` and nothing changes. That ``new``
+        comes before every reader in the order is the caller's to ensure (``verify()`` checks it; the
+        rewriter inserts replacements before the matched node).
+        """
         if old is new:
             return 0
-        users = list(self._uses.get(old, ()))
-        for user in users:
-            new_args = [_replace_in_arg(a, old, new) for a in user.args]
-            self.set_args(user, new_args)
+        if old not in self._uses:
+            raise IRError(f"cannot replace the uses of {old.ref}: it is not defined in this graph")
+        if new not in self._uses:
+            raise IRError(f"cannot replace {old.ref} by {new.ref}: {new.ref} is not defined in this graph")
+        old_uses = self._uses[old]
+        if new.producer is not None and new.producer in old_uses:
+            raise IRError(
+                f"cannot replace {old.ref} by {new.ref}: {new.producer.name} computes {new.ref} from {old.ref}, "
+                "so the graph would have a cycle"
+            )
+        new_uses = self._uses[new]
+        users = list(old_uses.items())
+        for user, count in users:
+            user.args = [_replace_in_arg(a, old, new) for a in user.args]
+            new_uses[user] = new_uses.get(user, 0) + count
+            if old.producer is not None:
+                edges = self._nx[old.producer][user]
+                stale = [key for key, data in edges.items() if data.get("value") == old.name]
+                self._nx.remove_edges_from([(old.producer, user, key) for key in stale])
+            if new.producer is not None:
+                for slot, value in enumerate(iter_arg_values(user.args)):
+                    if value is new:
+                        self._nx.add_edge(new.producer, user, key=slot, value=new.name, slot=slot)
+        old_uses.clear()
         replaced = len(users)
         for i, out in enumerate(self._outputs):
             if out is old:
                 self._outputs[i] = new
                 replaced += 1
+        for update in self._state_updates:
+            if update.value is old:
+                update.value = new
+                replaced += 1
         return replaced
+
+    def create_op(
+        self,
+        op_type: str,
+        *args: Any,
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        before: Node | None = None,
+        after: Node | None = None,
+        output_types: Sequence[ValueType | None] | None = None,
+        **operands: Any,
+    ) -> Node:
+        """Build and insert a node called like the op (``create_op("aten.mul.Tensor", a, b)``).
+
+        Operands are given positionally or by schema name; literals become attributes and absent ones take
+        their schema defaults. Result types are inferred through the op's meta/fake kernel, or the shape
+        function of a custom op registered with ``torch_ir.ops.register_op``, unless ``output_types`` is given.
+        """
+        where = f"create_op({op_type})"
+        by_name = _operands.bind_operands(op_type, args, operands)
+        node_args, attrs = _operands.split_operands(op_type, by_name, where)
+        for value in iter_arg_values(node_args):
+            if value not in self._uses:
+                raise IRError(f"{where}: operand {value.ref} is not defined in this graph")
+        if output_types is None:
+            from torch_ir.passes.annotate_shapes import infer_result_types
+
+            output_types = infer_result_types(self, op_type, node_args, attrs)
+        return self.create_node(
+            op_type, node_args, attrs, output_types, name=name, meta=meta, before=before, after=after
+        )
+
+    def clone(self) -> Graph:
+        """A deep copy of the graph (nodes, values, weights, init graph), built iteratively: any size works.
+
+        Attributes and weight data are copied; ``meta`` dicts are copied one level deep.
+        """
+        new = Graph()
+        vmap: dict[Value, Value] = {}
+        for v in self.inputs:
+            vmap[v] = new.add_input(v.name, v.type)
+        for w in self._weights.values():
+            vmap[w] = new.add_weight(w.name, w.type, w.kind, w.aliases, w.persistent, _copy_literal(w.data))
+        for node in self.nodes:
+            args = [_map_arg(a, vmap) for a in node.args]
+            copy = Node(node.name, node.op_type, args, _copy_literal(node.attrs), dict(node.meta))
+            for v in node.outputs:
+                out = Value(v.name, v.type, copy, v.index)
+                copy.outputs.append(out)
+                vmap[v] = out
+            new.append(copy)
+        new._outputs = [vmap[v] for v in self._outputs]
+        new._state_updates = [StateUpdate(u.kind, u.target, vmap[u.value]) for u in self._state_updates]
+        new._name_counters = dict(self._name_counters)
+        new.input_structure = _copy_literal(self.input_structure)
+        new.output_structure = _copy_literal(self.output_structure)
+        new.symbols = dict(self.symbols)
+        new.init = None if self.init is None else self.init.clone()
+        new.meta = _copy_literal(self.meta)
+        return new
 
     def erase(self, node: Node) -> None:
         """Remove a node whose results nothing reads."""
@@ -481,13 +749,16 @@ class Graph:
             if self._uses.get(value):
                 users = ", ".join(n.name for n in self._uses[value])
                 raise IRError(f"cannot erase {node.name}: {value.ref} is still used by {users}")
-            if self.is_output(value):
-                raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output")
-        self._drop_uses(node)
+            if self.is_live(value):
+                raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output or a state value")
+        for value in iter_arg_values(node.args):
+            uses = self._uses.get(value)
+            if uses is not None:
+                uses.pop(node, None)
         for value in node.outputs:
             del self._values[value.name]
             del self._uses[value]
-        self._nx.remove_node(node)
+        self._nx.remove_node(node)  # and with it every edge into the node
         self._node_names.discard(node.name)
         self._unlink(node)
         node.graph = None
@@ -526,6 +797,7 @@ class Graph:
                 for n in self.nodes
             ),
             tuple(v.ref for v in self._outputs),
+            tuple((u.kind, u.target, u.value.ref) for u in self._state_updates),
             repr(self.input_structure),
             repr(self.output_structure),
             tuple(sorted(self.symbols.items())),
@@ -557,6 +829,36 @@ def _replace_in_arg(arg: Arg, old: Value, new: Value) -> Arg:
     if isinstance(arg, list):
         return [new if item is old else item for item in arg]
     return arg
+
+
+def _map_arg(arg: Arg, vmap: dict[Value, Value]) -> Arg:
+    if isinstance(arg, Value):
+        return vmap[arg]
+    if isinstance(arg, list):
+        return [vmap[a] if isinstance(a, Value) else _copy_literal(a) for a in arg]
+    return _copy_literal(arg)
+
+
+def _copy_literal(obj: Any) -> Any:
+    """A copy of a JSON-like literal (lists and dicts copied, iteratively; anything else shared)."""
+    if not isinstance(obj, (list, dict)):
+        return obj
+    root: Any = [] if isinstance(obj, list) else {}
+    stack: list[tuple[Any, Any]] = [(obj, root)]
+    while stack:
+        src, dst = stack.pop()
+        items = enumerate(src) if isinstance(src, list) else src.items()
+        for key, item in items:
+            if isinstance(item, (list, dict)):
+                child: Any = [] if isinstance(item, list) else {}
+                stack.append((item, child))
+            else:
+                child = item
+            if isinstance(dst, list):
+                dst.append(child)
+            else:
+                dst[key] = child
+    return root
 
 
 def _arg_key(arg: Any) -> Any:

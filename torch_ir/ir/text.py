@@ -11,7 +11,9 @@ graph(%x: f32[1,16]) {
 ```
 
 Operands are values (``%x``), weights (``@w``) or lists of values and JSON literals (``[%a, None, 3]``);
-attributes are ``{name=<JSON>}``; a node whose name differs from its first result's ends in ``loc(name)``.
+attributes are ``{name=<JSON>}``; ``update @buf = %v`` (or ``update %input = %v``) says that after a call
+``%v`` is the new content of that buffer, parameter or input (a state update); a node whose name differs
+from its first result's ends in ``loc(name)``.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
 from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
+from torch_ir.ir.program import IR, StateSpec
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -47,8 +50,21 @@ def print_graph(graph: Graph, indent: str = "") -> str:
         lines.append(print_graph(graph.init, inner))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
+    for update in graph.state_updates:
+        lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
     lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+def print_program(ir: IR) -> str:
+    """The text form of a program: its declared state, then each entry graph by name."""
+    lines = ["program {"]
+    for spec in ir.state.values():
+        lines.append(f"  state {_ref('@', spec.name)} : {format_type(spec.type)} {spec.init}")
+    for name, graph in ir.entries.items():
+        lines.append(f"  entry {name} " + print_graph(graph, "  ").lstrip())
+    lines.append("}")
     return "\n".join(lines)
 
 
@@ -125,6 +141,44 @@ def parse_graph(text: str) -> Graph:
     if not parser.at_end():
         parser.fail("unexpected text after the graph")
     return graph
+
+
+def parse_program(text: str) -> IR:
+    """Parse the text form of a program (``program { state ... entry NAME graph(...) {...} }``) into an IR."""
+    parser = _Parser(text)
+    parser.skip_space()
+    parser.expect("program")
+    parser.expect("{")
+    entries: dict[str, Graph] = {}
+    state: dict[str, StateSpec] = {}
+    while True:
+        parser.skip_space()
+        if parser.accept("}"):
+            break
+        if parser.at_end():
+            parser.fail("missing '}' at the end of the program")
+        if parser.accept("state "):
+            parser.expect("@")
+            name = parser.word("state name")
+            parser.expect(":")
+            type_ = parser.parse_type()
+            init = parser.word("state init")
+            if not isinstance(type_, TensorType):
+                parser.fail(f"state @{name} needs a tensor type")
+            state[name] = parser.wrap(lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
+            parser.end_of_line()
+        elif parser.accept("entry "):
+            name = parser.word("entry name")
+            if name in entries:
+                parser.fail(f"entry {name} is defined twice")
+            entries[name] = parser.parse_graph()
+            parser.end_of_line()
+        else:
+            parser.fail("expected 'state', 'entry' or '}'")
+    parser.skip_space()
+    if not parser.at_end():
+        parser.fail("unexpected text after the program")
+    return parser.wrap(lambda: IR.program(entries, state))
 
 
 class _Parser:
@@ -251,6 +305,17 @@ class _Parser:
             self.expect("init")
             self.end_of_line()
             graph.init = self.parse_graph()
+            self.end_of_line()
+        elif self.accept("update "):
+            self.skip_inline_space()
+            kind = "input" if self.peek("%") else "buffer"
+            self.expect("%" if kind == "input" else "@")
+            target = self.word("state name")
+            self.expect("=")
+            value = self.parse_value_ref(graph)
+            if kind != "input" and graph.has_weight(target):
+                kind = "parameter" if graph.weight(target).kind == "parameter" else "buffer"
+            self.wrap(lambda: graph.add_state_update(kind, target, value))
             self.end_of_line()
         elif self.accept("return"):
             outs: list[Value] = []

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-PYTHON_NAMESPACES = ("operator", "math", "builtins")
+PYTHON_NAMESPACES = ("operator", "math", "builtins", "torch")
 
 _OPERATOR = (
     "add",
@@ -71,6 +71,16 @@ _MATH = (
 )
 _BUILTINS = ("abs", "min", "max", "round", "int", "float", "bool", "pow", "divmod", "sum")
 
+_TORCH_SYM = ("sym_ite", "sym_max", "sym_min", "sym_not", "sym_float", "sym_int", "sym_sum", "sym_fresh_size")
+"""torch's functions on symbolic values, which torch.export calls for data-dependent sizes and checks."""
+
+
+def _torch_sym_functions() -> dict[str, Callable[..., Any]]:
+    import torch
+
+    return {f"torch.{name}": getattr(torch, name) for name in _TORCH_SYM if callable(getattr(torch, name, None))}
+
+
 PYTHON_OPS: dict[str, Callable[..., Any]] = {
     **{f"operator.{name}": getattr(operator, name) for name in _OPERATOR},
     **{f"math.{name}": getattr(math, name) for name in _MATH},
@@ -79,5 +89,9 @@ PYTHON_OPS: dict[str, Callable[..., Any]] = {
 
 
 def python_op(op_type: str) -> Callable[..., Any] | None:
-    """The allowed Python function for ``op_type`` (``operator.mul``), or None."""
-    return PYTHON_OPS.get(op_type)
+    """The allowed Python function for ``op_type`` (``operator.mul``, ``torch.sym_max``), or None."""
+    function = PYTHON_OPS.get(op_type)
+    if function is None and op_type.startswith("torch."):
+        PYTHON_OPS.update(_torch_sym_functions())
+        function = PYTHON_OPS.get(op_type)
+    return function

@@ -218,8 +218,8 @@ class _Inference:
                     skipped = True
                     continue
                 value = self.py_value(raw, fake)
-                if value is _MISSING:
-                    raise PassError(f"{self.where}: node {node.name}: an operand's value is unknown")
+                if value is _MISSING:  # a data-dependent scalar: the recorded types stand
+                    raise ValueError(f"operand {argument.name} is a scalar known only at run time")
             if argument.kwarg_only or skipped:
                 keywords[argument.name] = value
             else:
@@ -418,3 +418,62 @@ def _registered_shape_fn(op_type: str) -> Any:
         return get_shape_fn(op_type)
     except Exception:  # an unknown op in a registry that raises instead of returning None
         return None
+
+
+_INFERRED: dict[Any, list[ValueType | None]] = {}
+
+
+def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[str, Any]) -> list[ValueType | None]:
+    """The result types of a node ``op_type(args, attrs)`` that is about to be built in ``graph``.
+
+    Runs the op's shape function (``torch_ir.ops.register_op``) or its meta/fake kernel on the operand
+    types, as annotate-shapes does; results of static signatures are cached. ``IRError`` when it cannot.
+    """
+    from torch_ir.errors import IRError
+
+    fast = _static_key(op_type, args, attrs)
+    if fast is not None and fast in _INFERRED:
+        return list(_INFERRED[fast])
+    probe = Node("create_op", op_type, args, attrs)
+    inference = _Inference(graph, AnnotateShapes(fallback=True), "graph", PassContext())
+    for value in probe.inputs:
+        if value.type is None:
+            raise IRError(f"create_op({op_type}): operand {value.ref} has no type; pass output_types=")
+    try:
+        computed = inference.compute(probe)
+    except PassError as exc:
+        raise IRError(f"create_op({op_type}): {exc}") from None
+    if computed is None:
+        raise IRError(
+            f"create_op({op_type}): cannot infer the result types ({inference.last_reason}); import the library "
+            "that defines the op, register a shape function with torch_ir.ops.register_op, or pass output_types="
+        )
+    types = [t for t, _ in computed]
+    if fast is not None and len(_INFERRED) < 65536:
+        _INFERRED[fast] = types
+    return list(types)
+
+
+def _static_key(op_type: str, args: list[Any], attrs: dict[str, Any]) -> Any:
+    """A cache key for a call whose operands are all tensors of static shape (None otherwise)."""
+    parts: list[Any] = []
+    for arg in args:
+        if isinstance(arg, Value):
+            t = arg.type
+            if not isinstance(t, TensorType) or not t.is_static:
+                return None
+            parts.append(t)
+        elif isinstance(arg, list):
+            inner: list[Any] = []
+            for item in arg:
+                if isinstance(item, Value):
+                    t = item.type
+                    if not isinstance(t, TensorType) or not t.is_static:
+                        return None
+                    inner.append(t)
+                else:
+                    inner.append(("=", repr(item)))
+            parts.append(tuple(inner))
+        else:
+            parts.append(("=", repr(arg)))
+    return (op_type, tuple(parts), repr(attrs))

@@ -72,6 +72,10 @@ class Pass:
 
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    in_place: ClassVar[bool] = True
+    """The pass contract (as onnx-ir declares it): True when ``run`` changes the graph it is given and
+    returns it; False for a functional pass, which leaves its input alone and returns a new graph. The
+    pass manager checks the returned graph against this declaration."""
 
     def requires(self, graph: Graph) -> None:
         """Check the precondition of the pass (raise ``PassError``); by default nothing."""
@@ -90,6 +94,7 @@ class Pass:
         result = self.run(graph, ctx)
         if not isinstance(result, PassResult):
             raise PassError(f"pass {self.name}: run() returned {type(result).__name__}, not a PassResult")
+        check_contract(self, graph, result)
         self.ensures(result.graph)
         return result
 
@@ -135,6 +140,20 @@ class Pass:
             if opt.default is dataclasses.MISSING or value != opt.default:
                 out[opt.name] = value
         return out
+
+
+def check_contract(p: Pass, graph: Graph, result: PassResult) -> None:
+    """Raise ``PassError`` when the graph a pass returned contradicts its ``in_place`` declaration."""
+    if p.in_place and result.graph is not graph:
+        raise PassError(
+            f"pass {p.name} is declared in place (in_place = True) but returned a new graph; "
+            "return the graph it was given, or declare in_place: ClassVar[bool] = False"
+        )
+    if not p.in_place and result.graph is graph:
+        raise PassError(
+            f"pass {p.name} is declared functional (in_place = False) but returned the graph it was given; "
+            "return a new graph (graph.clone()), or declare it in place"
+        )
 
 
 def type_text(hint: Any) -> str:

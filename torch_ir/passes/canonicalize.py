@@ -90,7 +90,7 @@ class Canonicalize(Pass):
             if node.attrs.get("train") is not False and p not in (0, 0.0):
                 return False
             extra = node.outputs[1:]
-            if any(graph.users(v) or graph.is_output(v) for v in extra):
+            if any(graph.users(v) or graph.is_live(v) for v in extra):
                 return False
             return _forward(graph, node, source)
         if op in IDENTITIES:

@@ -52,10 +52,10 @@ def dedup(graph: Graph, state_dict: Mapping[str, Any] | None = None, by_value: b
             keeper_of.setdefault(n, keeper)
     if by_value:
         merges.extend(_equal_contents(graph, state_dict, {id(w) for w, _ in merges}))
-    outputs = {id(v) for v in graph.outputs}
+    outputs = {id(v) for v in graph.live_values()}
     for weight, keeper in merges:
-        if keeper.type != weight.type:
-            continue
+        if keeper.type != weight.type or graph.is_state_target(weight.name) or graph.is_state_target(keeper.name):
+            continue  # state changes between calls: equal now does not mean equal later
         graph.replace_all_uses_with(weight, keeper)
         names = [n for n in (*keeper.aliases, *weight.names) if n != keeper.name]
         keeper.aliases = tuple(dict.fromkeys(names))

@@ -47,7 +47,7 @@ class EliminateDeadNodes(Pass):
 
 def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
     """Remove dead nodes (and, if asked, unread weights) from ``graph``; say whether anything went."""
-    outputs = {id(v) for v in graph.outputs}
+    outputs = {id(v) for v in graph.live_values()}
     effects: dict[str, bool] = {}
     modified = False
     for node in reversed(graph.nodes):
@@ -65,7 +65,7 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
     if remove_weights:
         removed: list[str] = []
         for weight in graph.weights.values():
-            if id(weight) not in outputs and not graph.num_uses(weight):
+            if id(weight) not in outputs and not graph.num_uses(weight) and not graph.is_state_target(weight.name):
                 graph.remove_weight(weight)
                 if weight.kind != "derived":
                     removed.extend(weight.names)

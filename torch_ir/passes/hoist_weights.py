@@ -35,11 +35,12 @@ class HoistWeights(Pass):
         hoisted: list[Node] = []
         inside: set[int] = set()
         pure: dict[str, bool] = {}
+        mutable = {u.target for u in graph.state_updates if u.kind != "input"}
         for node in graph.nodes:
             inputs = node.inputs
             if not inputs or not node.outputs:
                 continue
-            if not all(isinstance(v, Weight) or id(v) in inside for v in inputs):
+            if not all((isinstance(v, Weight) and v.name not in mutable) or id(v) in inside for v in inputs):
                 continue
             ok = pure.get(node.op_type)
             if ok is None:
@@ -98,7 +99,7 @@ class _Hoister:
 
     def hoist(self, hoisted: list[Node], inside: set[int]) -> None:
         graph, init = self.graph, self.init
-        outputs = {id(v) for v in graph.outputs}
+        outputs = {id(v) for v in graph.live_values()}
         hoisted_ids = {id(n) for n in hoisted}
         frontier: list[Value] = []
         sources: set[int] = set()

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from torch_ir.errors import PassError, SerializationError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.program import IR
-from torch_ir.passes.base import Pass, PassContext, PassResult
+from torch_ir.passes.base import Pass, PassContext, PassResult, check_contract
 from torch_ir.passes.pipeline import Pipeline, resolve_pipeline
 
 REPRODUCER_FORMAT = "torch-ir-reproducer"
@@ -123,7 +123,8 @@ class PassManager:
     ``pipeline`` is anything ``resolve_pipeline`` takes (text, file, ``Pipeline``, passes, "default");
     settings given here override those of a pipeline file. ``steps`` repeats the pipeline until no pass
     reports a change, at most that many times. ``reproducer`` is a file written when a pass fails: the
-    pipeline text and the input IR, which ``torch-ir opt --replay`` runs again.
+    pipeline text, the input IR and the plugin modules (the pipeline's, ``plugins`` given here as ``--plugin``
+    does, and those that define its passes), which ``torch-ir opt --replay`` runs again.
     """
 
     def __init__(
@@ -140,8 +141,10 @@ class PassManager:
         reproducer: str | os.PathLike[str] | None = None,
         context: PassContext | None = None,
         stream: TextIO | None = None,
+        plugins: Sequence[str] = (),
     ):
         self.pipeline: Pipeline = resolve_pipeline(pipeline)
+        self.extra_plugins: list[str] = list(plugins)
         settings = self.pipeline.settings
 
         def pick(value: Any, key: str, default: Any) -> Any:
@@ -166,6 +169,17 @@ class PassManager:
         self.instrumentations: list[Instrumentation] = [*built, *instrumentations]
 
     @property
+    def plugins(self) -> list[str]:
+        """The plugin modules a replay needs: the pipeline's, those given here (``--plugin``), and the modules
+        that define the pipeline's passes outside torch-ir (``__main__`` excepted: it cannot be imported)."""
+        out: list[str] = []
+        defining = [type(p).__module__ for p in self.passes]
+        for name in [*self.pipeline.plugins, *self.extra_plugins, *defining]:
+            if name not in out and not name.startswith("torch_ir.") and name != "__main__":
+                out.append(name)
+        return out
+
+    @property
     def passes(self) -> list[Pass]:
         """The configured passes, in order."""
         return self.pipeline.passes
@@ -188,7 +202,19 @@ class PassManager:
         ctx = context or self.context
         self.log = []
         snapshot = self._snapshot(ir) if self.reproducer else None
-        graph = ir.graph
+        for name in list(ir.entries):
+            start = len(self.log)
+            ir.entries[name] = self._run_entry(ir.entries[name], ctx, snapshot)
+            if len(ir.entries) > 1:
+                for row in self.log[start:]:
+                    row["entry"] = name
+        ir.pass_log.extend(self.log)
+        if ir.is_program and any(VerifyEach is type(i) for i in self.instrumentations):
+            ir.verify()
+        return ir if isinstance(target, IR) else ir.graph
+
+    def _run_entry(self, graph: Graph, ctx: PassContext, snapshot: Any) -> Graph:
+        """The pipeline on one entry graph (every entry of a program gets the same pipeline)."""
         for inst in self.instrumentations:
             inst.before_pipeline(graph, self)
         index = 0
@@ -198,15 +224,13 @@ class PassManager:
             for p in self.passes:
                 index += 1
                 graph, modified = self._run_one(p, graph, index, ctx, done, snapshot)
-                ir.graph = graph
                 changed = changed or modified
                 done.append(p.name)
             if not changed:
                 break
         for inst in self.instrumentations:
             inst.after_pipeline(graph, self)
-        ir.pass_log.extend(self.log)
-        return ir if isinstance(target, IR) else graph
+        return graph
 
     def _run_one(
         self, p: Pass, graph: Graph, index: int, ctx: PassContext, done: list[str], snapshot: Any
@@ -222,6 +246,7 @@ class PassManager:
             result = p.run(graph, ctx)
             if not isinstance(result, PassResult):
                 raise PassError(f"run() returned {type(result).__name__}, not a PassResult")
+            check_contract(p, graph, result)
             p.ensures(result.graph)
             seconds = time.perf_counter() - start
             stage = "verify"
@@ -236,7 +261,7 @@ class PassManager:
                     pass
             if snapshot is not None:
                 error.reproducer = str(self.reproducer)
-                write_reproducer(self.reproducer, str(self.pipeline), snapshot, self.pipeline.plugins, p.name)
+                write_reproducer(self.reproducer, str(self.pipeline), snapshot, self.plugins, p.name)
                 error.args = (f"{error.args[0]}\nreproducer written to {self.reproducer}",)
             raise error from exc
         self.log.append(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import os
+import sys
 from collections.abc import Iterable
 
 from torch_ir.errors import PassError, PipelineSpecError
@@ -71,15 +73,34 @@ def load_builtins() -> None:
 
 
 def load_plugins(names: Iterable[str]) -> None:
-    """Import each module in ``names`` so the passes it defines register; a failed import is an error."""
+    """Import each module in ``names`` so the passes it defines register; a failed import is an error.
+
+    A module that is not importable from ``sys.path`` is looked up from the current directory too (as
+    ``python -m`` does), so ``--plugin examples.passes.gqa_attention`` works from a checkout without
+    PYTHONPATH.
+    """
     for name in names:
         try:
-            importlib.import_module(name)
+            _import_plugin(name)
         except Exception as exc:  # any import failure becomes one clear error
             raise PipelineSpecError(
                 f"plugin {name!r} could not be imported: {type(exc).__name__}: {exc}. "
-                "Check that the module is on PYTHONPATH and imports without errors"
+                "Check that the module is on PYTHONPATH (or under the current directory) and imports without errors"
             ) from exc
+
+
+def _import_plugin(name: str) -> None:
+    try:
+        importlib.import_module(name)
+        return
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        cwd = os.getcwd()
+        if not (name == missing or name.startswith(missing + ".")) or cwd in sys.path or "" in sys.path:
+            raise  # the plugin itself imports something missing, or the current directory was searched
+    sys.path.append(cwd)
+    importlib.invalidate_caches()
+    importlib.import_module(name)
 
 
 def load_entry_points() -> None:
@@ -121,4 +142,11 @@ def all_passes() -> dict[str, type[Pass]]:
     return dict(sorted(_PASSES.items()))
 
 
-__all__ = ["all_passes", "get_pass", "load_builtins", "load_entry_points", "load_plugins", "register_pass"]
+__all__ = [
+    "all_passes",
+    "get_pass",
+    "load_builtins",
+    "load_entry_points",
+    "load_plugins",
+    "register_pass",
+]

@@ -3,6 +3,11 @@
 It needs only the IR (in memory or loaded from JSON): no ExportedProgram and no torch.fx at run time.
 A plan is built once per IR (resolved op, argument builders rebuilt from the op schema, last-use lists),
 so a call is a tight loop over it; each intermediate is freed after its last use.
+
+It is the executable definition of the IR's value semantics: values have no strides and never alias, so
+``view`` / ``_unsafe_view`` / ``as_strided`` read their operand as if it were contiguous (a view of a
+permuted value works as a reshape), and after a call each state update is applied: a buffer or parameter
+gets its new value for the next call, and an input the model writes to is written in the caller's tensor.
 """
 
 from __future__ import annotations
@@ -58,6 +63,20 @@ NONDETERMINISTIC_OPS = frozenset(
 )
 """Ops whose results are not reproducible (uninitialized memory, random numbers)."""
 
+STRIDE_READING_OPS = frozenset(
+    {
+        "aten.view.default",
+        "aten._unsafe_view.default",
+        "aten.view.dtype",
+        "aten.as_strided.default",
+        "aten.view_as_complex.default",
+        "aten.view_as_real.default",
+        "aten._reshape_alias.default",
+    }
+)
+"""Ops whose eager result depends on the strides of their first operand. IR values have none (they are
+contiguous by definition), so the interpreter gives these ops a contiguous operand."""
+
 
 @dataclass
 class _Step:
@@ -74,6 +93,8 @@ class _Step:
     unpack: bool | None
     frees: list[int]
     keep: list[tuple[str, int]]
+    kw_list_fills: list[tuple[str, list[Any], list[tuple[int, int]]]]
+    contiguous_first: bool
 
 
 def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema | None]:
@@ -196,7 +217,7 @@ class Interpreter:
             for value in node.outputs:
                 last_use.setdefault(slot(value), index)
             steps.append(step)
-        pinned = {slots[id(v)] for v in graph.outputs} | set(self._weight_slots.values())
+        pinned = {slots[id(v)] for v in graph.live_values()} | set(self._weight_slots.values())
         by_step: dict[int, list[int]] = {}
         for s, index in last_use.items():
             if s not in pinned:
@@ -205,6 +226,11 @@ class Interpreter:
             step.frees = by_step.get(index, [])
         self._steps = steps
         self._output_slots = [slots[id(v)] for v in graph.outputs]
+        input_index = {v.name: i for i, v in enumerate(graph.inputs)}
+        self._input_updates = [
+            (input_index[u.target], slots[id(u.value)]) for u in graph.state_updates if u.kind == "input"
+        ]
+        self._weight_updates = [(u.target, slots[id(u.value)]) for u in graph.state_updates if u.kind != "input"]
         self._num_slots = len(slots)
         self._base_env: list[Any] = [None] * self._num_slots
 
@@ -215,6 +241,7 @@ class Interpreter:
         list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]] = []
         kwargs: dict[str, Any] = {}
         kw_fills: list[tuple[str, int]] = []
+        kw_list_fills: list[tuple[str, list[Any], list[tuple[int, int]]]] = []
 
         def put(raw: Any, keyword: str | None, type_name: str) -> None:
             if isinstance(raw, Value):
@@ -232,7 +259,8 @@ class Interpreter:
                     list_fills.append((len(args), template, inner))
                     args.append(None)
                 else:
-                    raise InterpreterError(f"node {node.name} ({node.op_type}): keyword list {keyword} holds values")
+                    kw_list_fills.append((keyword, template, inner))
+                    kwargs[keyword] = None
                 return
             converted = convert_attr(raw, type_name, self.device)
             if keyword is None:
@@ -268,7 +296,10 @@ class Interpreter:
             unpack = len(returns) > 1 or (len(returns) == 1 and str(returns[0].type).startswith("List["))
         outs = [slot(v) for v in node.outputs]
         keep = [(v.name, slot(v)) for v in node.outputs if self.keep_all or v.name in self.keep_names]
-        return _Step(node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep)
+        contiguous_first = node.op_type in STRIDE_READING_OPS
+        return _Step(
+            node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep, kw_list_fills, contiguous_first
+        )
 
     # -------------------------------------------------------------- weights
 
@@ -290,6 +321,15 @@ class Interpreter:
         for name, s in self._weight_slots.items():
             base[s] = self.weights[name]
         self._base_env = base
+
+    def assign(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Replace some bound weights by name (a program's state before a call), without rebinding."""
+        for name, tensor in tensors.items():
+            slot = self._weight_slots.get(name)
+            if slot is None:
+                raise InterpreterError(f"cannot assign @{name}: the IR has no weight of that name")
+            self.weights[name] = tensor
+            self._base_env[slot] = tensor
 
     # ------------------------------------------------------------------ run
 
@@ -360,9 +400,11 @@ class Interpreter:
         return out
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
-        """Run on the flat graph inputs; return the flat graph outputs."""
+        """Run on the flat graph inputs; return the flat graph outputs. State updates are applied after
+        the call: bound buffers and parameters take their new values, inputs are written in place."""
         if self._weight_slots and not self.weights:
             raise InterpreterError("no weights are bound: pass weights= or call bind() first")
+        given = list(inputs)
         inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
@@ -380,7 +422,7 @@ class Interpreter:
                 for s in step.frees:
                     env[s] = None
         outputs = [env[s] for s in self._output_slots]
-        self._apply_mutations(outputs)
+        self._apply_state_updates(env, given)
         return outputs
 
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
@@ -408,10 +450,17 @@ class Interpreter:
                 items[j] = env[s]
             args[i] = items
         kwargs = step.kwargs
-        if step.kw_fills:
+        if step.kw_fills or step.kw_list_fills:
             kwargs = dict(kwargs)
             for k, s in step.kw_fills:
                 kwargs[k] = env[s]
+            for k, template, inner in step.kw_list_fills:
+                items = template.copy()
+                for j, s in inner:
+                    items[j] = env[s]
+                kwargs[k] = items
+        if step.contiguous_first and args and isinstance(args[0], torch.Tensor):
+            args[0] = args[0].contiguous()
         try:
             result = step.fn(*args, **kwargs)
         except Exception as exc:
@@ -427,13 +476,16 @@ class Interpreter:
             env[s] = r
         return values
 
-    def _apply_mutations(self, outputs: list[Any]) -> None:
-        for mutation in self.graph.meta.get("mutations") or ():
-            target = mutation.get("target")
-            if mutation.get("kind") == "buffer_mutation" and target in self._weight_slots:
-                value = outputs[mutation["output"]]
-                self.weights[target] = value
-                self._base_env[self._weight_slots[target]] = value
+    def _apply_state_updates(self, env: list[Any], given: list[Any]) -> None:
+        """Write each state update's value: into the bound weight, or into the caller's input tensor."""
+        for index, s in self._input_updates:
+            destination = given[index]
+            if isinstance(destination, torch.Tensor):
+                with torch.no_grad():
+                    destination.copy_(env[s])
+        for name, s in self._weight_updates:
+            self.weights[name] = env[s]
+            self._base_env[self._weight_slots[name]] = env[s]
 
     def _node_error(self, step: _Step, args: list[Any], kwargs: dict[str, Any], exc: Exception) -> InterpreterError:
         node = step.node

@@ -7,6 +7,7 @@ differs from eager PyTorch: the real model is re-exported with torch.export and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -271,26 +272,33 @@ def verify_ir_with_state_dict(
     if unused:
         shown = ", ".join(unused[:8]) + (", ..." if len(unused) > 8 else "")
         report.notes.append(f"{len(unused)} weight(s) the IR does not read were ignored: {shown}")
-    flat_inputs = interp.flatten_inputs(args, kwargs)  # bad inputs raise here, naming the input
-    with torch.no_grad():
-        try:
-            expected = original_model(*args, **kwargs)
-        except Exception as exc:
-            raise VerificationError(
-                f"{type(original_model).__name__} itself failed on the test inputs: {type(exc).__name__}: {exc}"
-            ) from exc
+    interp.flatten_inputs(args, kwargs)  # bad inputs raise here, naming the input
+    ir_args, ir_kwargs = _cloned((args, kwargs))
+    flat_inputs = interp.flatten_inputs(ir_args, ir_kwargs)
+    bound_before = {name: t.clone() for name, t in interp.weights.items() if graph.is_state_target(name)}
+    with torch.no_grad(), _restored_state(original_model):
         try:
             got = interp.run_flat(flat_inputs)
         except TorchIRError as exc:
             report.error = str(exc)
             return False, report
-    report.outputs = _compare_outputs(graph, got, expected, rtol, atol)
+        eager_args, eager_kwargs = _cloned((args, kwargs))
+        try:
+            expected = original_model(*eager_args, **eager_kwargs)
+        except Exception as exc:
+            raise VerificationError(
+                f"{type(original_model).__name__} itself failed on the test inputs: {type(exc).__name__}: {exc}"
+            ) from exc
+        state_checks = _compare_state(interp, original_model, flat_inputs, eager_args, eager_kwargs, rtol, atol)
+    interp.set_weights({**interp.weights, **bound_before})
+    report.outputs = _compare_outputs(graph, got, expected, rtol, atol) + state_checks
     report.passed = bool(report.outputs) and all(o.passed for o in report.outputs)
     if not report.outputs:
         report.error = "the IR has no outputs to compare"
     if not report.passed and localize:
         try:
-            report.divergence = find_divergence(interp, original_model, args, kwargs, rtol, atol)
+            with _restored_state(original_model):
+                report.divergence = find_divergence(interp, original_model, args, kwargs, rtol, atol)
             if report.divergence is None:
                 report.notes.append("no intermediate value differs beyond tolerance; only the outputs do")
         except Exception as exc:  # localization is best effort: the verdict stands without it
@@ -387,9 +395,66 @@ def _compare_outputs(
     return checks
 
 
+def _cloned(value: Any) -> Any:
+    """A copy of a call's inputs, so that a model that writes to its inputs cannot change the caller's."""
+    return pytree.tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, value)
+
+
+@contextlib.contextmanager
+def _restored_state(model: torch.nn.Module) -> Iterator[None]:
+    """Put the model's parameters and buffers back as they were: verifying a model does not change it."""
+    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    saved = {name: t.detach().clone() for name, t in named.items() if t.device.type != "meta"}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, tensor in saved.items():
+                named[name].copy_(tensor)
+
+
+def _compare_state(
+    interp: Interpreter,
+    model: torch.nn.Module,
+    ir_inputs: list[Any],
+    eager_args: tuple[Any, ...],
+    eager_kwargs: dict[str, Any],
+    rtol: float | None,
+    atol: float | None,
+) -> list[OutputCheck]:
+    """Each state update of the IR against eager's state after the call: buffers, parameters, inputs."""
+    graph = interp.graph
+    if not graph.state_updates:
+        return []
+    named = {
+        **dict(model.named_parameters(remove_duplicate=False)),
+        **dict(model.named_buffers(remove_duplicate=False)),
+    }
+    eager_inputs = interp.flatten_inputs(eager_args, eager_kwargs)
+    index = {v.name: i for i, v in enumerate(graph.inputs)}
+    checks: list[OutputCheck] = []
+    for update in graph.state_updates:
+        label = f"state {update.target_ref}"
+        if update.kind == "input":
+            got, expected = ir_inputs[index[update.target]], eager_inputs[index[update.target]]
+        else:
+            weight = graph.weight(update.target)
+            key = next((n for n in weight.names if n in named), None)
+            if key is None:
+                checks.append(OutputCheck(label, None, False, f"the model has no parameter or buffer {update.target}"))
+                continue
+            got, expected = interp.weights[update.target], named[key]
+        cmp = compare_tensors(got, expected, rtol, atol)
+        checks.append(OutputCheck(label, cmp, cmp.passed, cmp.problem))
+    return checks
+
+
 def _eager_values(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Re-export the real model and run its FX graph, yielding ``(node name, value)`` as they are produced."""
-    program = torch.export.export(model, args, kwargs=kwargs, strict=False)
+    """Re-export the real model as extraction does (functionalized when it writes to tensors, so node names
+    line up with the IR's) and run its FX graph, yielding ``(node name, value)`` as they are produced."""
+    from torch_ir.frontends.torch_export import export_program
+
+    program = export_program(model, args, example_kwargs=kwargs)
     gm = program.graph_module
     in_spec = program.call_spec.in_spec
     try:

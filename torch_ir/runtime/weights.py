@@ -8,7 +8,9 @@ when present, and every problem (missing, unexpected, wrong shape, wrong dtype) 
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -234,12 +236,38 @@ def required_weights(ir: IR | Graph) -> list[Weight]:
 
 
 def inline_value(weight: Weight) -> torch.Tensor:
-    """The tensor of a weight whose value is stored inline (``Weight.data``)."""
+    """The tensor of a weight whose value is stored in the IR (``Weight.data``: a JSON list, or base64 bytes)."""
     dtype = getattr(torch, weight.dtype) if weight.dtype else None
-    tensor = torch.tensor(weight.data, dtype=dtype)
+    data = weight.data
+    if isinstance(data, dict):
+        return _decode_bytes(weight, data, dtype)
+    tensor = torch.tensor(data, dtype=dtype)
     if weight.type is not None and all(isinstance(d, int) for d in weight.shape or ()):
         tensor = tensor.reshape(weight.shape)  # type: ignore[arg-type]
     return tensor
+
+
+def _decode_bytes(weight: Weight, data: dict[str, Any], dtype: torch.dtype | None) -> torch.Tensor:
+    shape = weight.shape
+    if (
+        data.get("encoding") != "base64"
+        or not isinstance(data.get("bytes"), str)
+        or dtype is None
+        or shape is None
+        or not all(isinstance(d, int) for d in shape)
+    ):
+        raise WeightError(f"weight @{weight.name}: stored data must be base64 bytes of a statically shaped tensor")
+    try:
+        raw = base64.b64decode(data["bytes"], validate=True)
+    except (ValueError, TypeError) as exc:
+        raise WeightError(f"weight @{weight.name}: stored data is not valid base64 ({exc})") from None
+    numel = math.prod(shape)  # type: ignore[arg-type]
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if len(raw) != numel * itemsize:
+        raise WeightError(
+            f"weight @{weight.name}: stored data has {len(raw)} bytes, {weight.type} needs {numel * itemsize}"
+        )
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)  # type: ignore[arg-type]
 
 
 def resolve_weights(
@@ -261,6 +289,12 @@ def resolve_weights(
         if key is None:
             aka = f" (aliases: {', '.join(weight.aliases)})" if weight.aliases else ""
             kind = "" if weight.persistent else " [non-persistent: not in a state_dict; pass the module]"
+            made_at = _graph_of(ir).meta.get("unknown_constants", {}).get(weight.name)
+            if made_at:
+                kind = (
+                    f" [a constant made in forward at {made_at}; the IR was traced without its value: "
+                    "extract again with device='cpu' (the default)]"
+                )
             missing.append(f"{weight.name}{aka}{kind}")
         else:
             keys[weight.name] = key

@@ -1,0 +1,1 @@
+"""Examples of using torch-ir; ``examples.passes`` holds plugin passes (``--plugin examples.passes.NAME``)."""

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         from torch_ir.frontends.llm import extract_llm
 
         manager = _pass_manager(args.pipeline, progress)
-        with progress.stage("export", None, "(prefill + decode)"):
+        with progress.stage("export", None, "(prefill + decode)"), layer_progress(progress, bundle.model):
             ir = extract_llm(
                 bundle.model,
                 max_cache_len=args.max_cache_len,

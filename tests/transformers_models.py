@@ -70,7 +70,7 @@ TINY: dict[str, dict[str, Any]] = {
             intermediate_size=64,
             num_attention_heads=4,
             num_key_value_heads=2,
-            head_dim=8,
+            **({} if model_type == "qwen2" else {"head_dim": 8}),  # Qwen2's config derives it, others default to more
             vocab_size=128,
             max_position_embeddings=64,
             bos_token_id=1,

@@ -1,5 +1,7 @@
 """torch-ir: extract a compiler-backend IR from PyTorch models, weight-free."""
 
+from typing import Any
+
 from torch_ir.errors import (
     ExportError,
     InterpreterError,
@@ -33,6 +35,13 @@ from torch_ir.passes import Pass, PassContext, PassManager, PassResult, register
 from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
 
 __version__ = "0.1.0"
+
+
+def extract_llm(model: Any, **options: Any) -> IR:
+    """The ``prefill`` + ``decode`` program of a transformers causal LM (see ``torch_ir.frontends.llm``)."""
+    from torch_ir.frontends.llm import extract_llm as _extract
+
+    return _extract(model, **options)
 
 
 def load_ir(path: str) -> IR:
@@ -70,6 +79,7 @@ __all__ = [
     "WeightError",
     "__version__",
     "extract_ir",
+    "extract_llm",
     "load_ir",
     "parse_graph",
     "print_graph",

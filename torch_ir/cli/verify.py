@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir verify model.json --model my_pkg.models:build --weights model.safetensors\n"
             "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
             "  torch-ir verify fused.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 \\\n"
-            "      --plugin examples.passes.gqa_attention"
+            "      --plugin examples.passes.gqa_attention\n"
+            "  torch-ir verify llm.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 --generate 8"
         ),
     )
     parser.add_argument("ir", help="the IR file (JSON written by torch-ir extract / IR.save)")
@@ -59,13 +60,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODULE",
         help="import MODULE first (custom ops and their kernels a pass put in the IR); repeatable",
     )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        metavar="N",
+        help="for a prefill/decode program: greedy-decode N tokens through the IR against eager transformers",
+    )
+    parser.add_argument("--prompt-len", type=int, default=8, help="random prompt length for --generate (default 8)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
     from torch_ir.backends.json import load_ir
-    from torch_ir.errors import WeightError
+    from torch_ir.errors import VerificationError, WeightError
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.passes.registry import load_plugins
     from torch_ir.runtime.verifier import verify_ir_with_state_dict
@@ -76,10 +84,15 @@ def run(args: argparse.Namespace) -> int:
         overrides.update(parse_config_overrides(text))
     load_plugins(args.plugin)
     ir = load_ir(args.ir)
+    if args.generate is not None and args.input:
+        raise VerificationError("--generate makes its own prompt: drop --input (use --prompt-len)")
+    if ir.is_program and args.generate is None:
+        raise VerificationError(
+            f"{args.ir} is a program with entries {', '.join(ir.entries)}: verify it with --generate N"
+        )
     torch.manual_seed(args.seed)
     bundle = resolve_model(args.model, device="cpu", config_overrides=overrides)
     model = bundle.model.eval()
-    test_args, test_kwargs = _inputs(bundle, args.input)
     if args.weights:
         source = as_source(args.weights)
         state = model.state_dict()
@@ -90,12 +103,39 @@ def run(args: argparse.Namespace) -> int:
             raise WeightError(f"{args.weights} does not fit {type(model).__name__}: {exc}") from None
     else:
         source = as_source(model)
+    if args.generate is not None:
+        return _generate(ir, model, source, args)
+    test_args, test_kwargs = _inputs(bundle, args.input)
     _, report = verify_ir_with_state_dict(
         ir=ir,
         state_dict=source,
         original_model=model,
         test_inputs=test_args,
         test_kwargs=test_kwargs,
+        rtol=args.rtol,
+        atol=args.atol,
+        device=args.device,
+    )
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        print(report)
+    return 0 if report.passed else 1
+
+
+def _generate(ir: Any, model: Any, source: Any, args: argparse.Namespace) -> int:
+    """``--generate N``: greedy decoding through the program against eager; 0 when every step matches."""
+    from torch_ir.runtime.generation import verify_generation
+
+    _, report = verify_generation(
+        ir,
+        model,
+        steps=args.generate,
+        weights=source,
+        prompt_len=args.prompt_len,
+        seed=args.seed,
         rtol=args.rtol,
         atol=args.atol,
         device=args.device,

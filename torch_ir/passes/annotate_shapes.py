@@ -125,6 +125,8 @@ class _Inference:
                 value.type = new
                 modified = True
             elif not _same_type(old, new):
+                if self.agrees_on_trace_device(node, value.index, old):
+                    continue  # the meta kernel differs from the device the model was traced as, which stands
                 if self.options.strict:
                     raise PassError(
                         f"{self.where}: node {node.name} ({node.op_type}): result {value.ref} is recorded as "
@@ -145,6 +147,21 @@ class _Inference:
         if isinstance(arg, list):
             return tuple(self.arg_key(a) if isinstance(a, Value) else ("=", repr(a)) for a in arg)
         return ("=", repr(arg))
+
+    def agrees_on_trace_device(self, node: Node, index: int, recorded: ValueType) -> bool:
+        """Whether the op on fake tensors of the trace device (the graph's ``device``) gives the recorded type:
+        some kernels differ by device (CPU batch norm in eval mode returns empty saved statistics)."""
+        device = str(self.graph.meta.get("device", "meta"))
+        target = resolve_op(node.op_type)
+        if device == "meta" or target is None or not hasattr(target, "_schema"):
+            return False
+        try:
+            with self.mode():
+                computed = self.outputs(self.call(node, target, fake=True, device=device), node)
+        except Exception:  # no fake kernel on that device either: the mismatch stands
+            return False
+        new = computed[index][0] if index < len(computed) else None
+        return new is not None and _same_type(recorded, new)
 
     # -- computing one signature
     def compute(self, node: Node) -> list[tuple[ValueType | None, Any]] | None:
@@ -204,7 +221,7 @@ class _Inference:
         except Exception as exc:
             return self.give_up(node, f"{type(exc).__name__}: {exc}")
 
-    def call(self, node: Node, op: Any, fake: bool) -> Any:
+    def call(self, node: Node, op: Any, fake: bool, device: str = "meta") -> Any:
         args_iter = iter(node.args)
         positional: list[Any] = []
         keywords: dict[str, Any] = {}
@@ -217,7 +234,7 @@ class _Inference:
                 if raw is _MISSING:
                     skipped = True
                     continue
-                value = self.py_value(raw, fake)
+                value = self.py_value(raw, fake, device)
                 if value is _MISSING:  # a data-dependent scalar: the recorded types stand
                     raise ValueError(f"operand {argument.name} is a scalar known only at run time")
             if argument.kwarg_only or skipped:
@@ -226,17 +243,17 @@ class _Inference:
                 positional.append(value)
         return op(*positional, **keywords)
 
-    def py_value(self, arg: Any, fake: bool) -> Any:
+    def py_value(self, arg: Any, fake: bool, device: str = "meta") -> Any:
         import torch
 
         if isinstance(arg, list):
-            return [self.py_value(a, fake) for a in arg]
+            return [self.py_value(a, fake, device) for a in arg]
         if not isinstance(arg, Value):
             return arg
         t = arg.type
         if isinstance(t, TensorType):
             shape = [d if isinstance(d, int) else self.symint(d) for d in t.shape]
-            return torch.empty(shape, dtype=getattr(torch, t.dtype), device="meta")
+            return torch.empty(shape, dtype=getattr(torch, t.dtype), device=device)
         expr = self.scalars.get(arg, _MISSING)
         if isinstance(expr, str):
             return self.symint(expr)

@@ -23,6 +23,7 @@ from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
 from torch_ir.ops.python_ops import python_op
+from torch_ir.runtime.sandbox import ExecutionPolicy, check_device
 
 _NON_FINITE = {
     "inf": math.inf,
@@ -144,6 +145,8 @@ class Interpreter:
     ``weights`` is a state_dict, a module, a ``.safetensors`` path (see ``torch_ir.runtime.weights``);
     the init graph runs once when they are bound. ``keep=[names]`` / ``keep_all=True`` keep those
     intermediates in ``kept`` after each call. Call it like the model: ``interp(*args, **kwargs)``.
+    Ops with effects outside their tensors are refused unless ``allow_side_effects=True``, and no value
+    may be declared larger than ``memory_budget`` bytes (see ``torch_ir.runtime.sandbox``).
     """
 
     def __init__(
@@ -155,13 +158,16 @@ class Interpreter:
         keep: Sequence[str] = (),
         keep_all: bool = False,
         strict: bool = True,
+        allow_side_effects: bool = False,
+        memory_budget: int | None = None,
     ):
         if isinstance(ir, (str, os.PathLike)):
             from torch_ir.backends.json import load_ir
 
             ir = load_ir(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
-        self.device = torch.device(device)
+        self.policy = ExecutionPolicy(allow_side_effects=allow_side_effects, memory_budget=memory_budget)
+        self.device = _device(device)
         self.keep_all = keep_all
         self.keep_names = set(keep)
         self.kept: dict[str, Any] = {}
@@ -210,6 +216,7 @@ class Interpreter:
 
     def _plan_node(self, node: Node, slot: Callable[[Value], int]) -> _Step:
         fn, schema = resolve_op(node.op_type)
+        fn = self.policy.guard(node, fn, schema)
         args: list[Any] = []
         fills: list[tuple[int, int]] = []
         list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]] = []
@@ -276,7 +283,7 @@ class Interpreter:
         """Bind weights (state_dict, module, safetensors path or source); runs the init graph once."""
         from torch_ir.runtime.weights import bind_weights
 
-        self.set_weights(bind_weights(self.graph, weights, device=self.device, strict=strict))
+        self.set_weights(bind_weights(self.graph, weights, device=self.device, strict=strict, policy=self.policy))
 
     def set_weights(self, tensors: dict[str, torch.Tensor]) -> None:
         """Bind already resolved tensors by IR name, unchecked (``bind`` checks)."""
@@ -323,6 +330,7 @@ class Interpreter:
         if len(inputs) != len(graph.inputs):
             names = ", ".join(v.name for v in graph.inputs)
             raise InterpreterError(f"the IR takes {len(graph.inputs)} input(s) ({names}), got {len(inputs)}")
+        self.policy.check_run(graph, inputs)
         symbols: dict[str, int] = {}
         out = []
         for value, given in zip(graph.inputs, inputs):
@@ -454,6 +462,15 @@ class Interpreter:
         return InterpreterError(f"{where} failed on ({operands}): {type(exc).__name__}: {text}")
 
 
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InterpreterError(f"device {device!r} is not a device torch knows: {exc}") from None
+    check_device(resolved)
+    return resolved
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
@@ -467,10 +484,17 @@ def _shape_text(shape: Sequence[Any]) -> str:
 
 
 def run_init_graph(
-    init: Graph, tensors: dict[str, torch.Tensor], *, device: str | torch.device = "cpu"
+    init: Graph,
+    tensors: dict[str, torch.Tensor],
+    *,
+    device: str | torch.device = "cpu",
+    policy: ExecutionPolicy | None = None,
 ) -> dict[str, Any]:
     """Run an init graph on resolved weights; return its results by name (the derived weights)."""
-    interp = Interpreter(init, device=device)
+    policy = policy or ExecutionPolicy()
+    interp = Interpreter(
+        init, device=device, allow_side_effects=policy.allow_side_effects, memory_budget=policy.memory_budget
+    )
     interp.set_weights({name: tensors[name] for name in init.weights})
     results = interp.run_flat([])
     return {value.name: result for value, result in zip(init.outputs, results)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -98,14 +97,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SerializationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SerializationError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise SerializationError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+    from torch_ir.backends.json import load_json_document
+
+    return load_json_document(path)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import InterpreterError
-from torch_ir.ir.graph import Graph, Node
+from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
 from torch_ir.ops.python_ops import PYTHON_NAMESPACES
 from torch_ir.runtime.declared_types import SymbolBindings, bind_inputs, declared_nbytes
@@ -134,7 +134,13 @@ class ExecutionPolicy:
                 )
         self.check_static_memory(node)
         if node.op_type.split(".")[0] in PYTHON_NAMESPACES and schema is None:
-            return _bounded(node, fn)
+            bounded = _bounded(node, fn)
+            if not any(
+                isinstance(a, Value) or (isinstance(a, list) and any(isinstance(v, Value) for v in a))
+                for a in [*node.args, *node.attrs.values()]
+            ):
+                bounded.check(*node.args, **node.attrs)  # literal operands: refuse while planning
+            return bounded
         return fn
 
     def check_static_memory(self, node: Node) -> None:
@@ -236,10 +242,10 @@ def _result_bits(name: str, args: Sequence[Any]) -> int:
     return 0
 
 
-def _bounded(node: Node, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _bounded(node: Node, fn: Callable[..., Any]) -> _BoundedOp:
     name = node.op_type.split(".")[-1]
 
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def check(*args: Any, **kwargs: Any) -> None:
         _check_arguments(node, [*args, *kwargs.values()])
         if name in ("mul", "imul") and any(isinstance(a, (list, tuple)) for a in args):
             raise InterpreterError(f"node {node.name} ({node.op_type}) is refused: it would repeat a sequence")
@@ -249,9 +255,20 @@ def _bounded(node: Node, fn: Callable[..., Any]) -> Callable[..., Any]:
                 f"node {node.name} ({node.op_type}) is refused: its result would need about {bits} bits, over "
                 f"the {MAX_RESULT_BITS}-bit limit of Python-level ops"
             )
-        return fn(*args, **kwargs)
 
-    return call
+    return _BoundedOp(fn, check)
+
+
+class _BoundedOp:
+    """A Python-level op that checks its arguments against the bounds before it runs."""
+
+    def __init__(self, fn: Callable[..., Any], check: Callable[..., None]):
+        self.fn = fn
+        self.check = check
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.check(*args, **kwargs)
+        return self.fn(*args, **kwargs)
 
 
 def check_device(device: torch.device) -> None:

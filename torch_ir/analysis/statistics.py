@@ -252,6 +252,9 @@ class IRStatistics:
     constant_count: int
     constant_bytes: int
     weight_bytes: int
+    derived_count: int
+    derived_bytes: int
+    held_bytes: int
     weights_by_dtype: dict[str, dict[str, int]]
     tied_weights: list[list[str]]
     params_by_top_module: dict[str, int]
@@ -318,6 +321,38 @@ def unique_weights(graph: Graph) -> list[Weight]:
     return out
 
 
+def model_weights(graph: Graph) -> list[Weight]:
+    """The model's own weights, whatever passes ran: the main graph's weights that are not derived, and
+    the init graph's (the originals ``hoist-weights`` moved there); tied storages once."""
+    seen: set[str] = set()
+    out: list[Weight] = []
+    sources = [w for w in graph.weights.values() if w.kind != "derived"]
+    if graph.init is not None:
+        sources.extend(graph.init.weights.values())
+    for weight in sources:
+        if weight.name in seen:
+            continue
+        seen.update(weight.names)
+        out.append(weight)
+    return out
+
+
+def held_weight_figures(graph: Graph) -> dict[str, int]:
+    """What a backend holds after running the init graph, apart from what the model has.
+
+    ``derived_count`` / ``derived_bytes``: the tensors the init graph computes; ``held_bytes``: the
+    originals the main graph still reads plus the derived tensors (0 derived: the model's own weights).
+    """
+    derived_count = derived_bytes = held = 0
+    for weight in unique_weights(graph):
+        numel, size = _static_size(weight)
+        held += size
+        if weight.kind == "derived":
+            derived_count += numel
+            derived_bytes += size
+    return {"derived_count": derived_count, "derived_bytes": derived_bytes, "held_bytes": held}
+
+
 def _weight_figures(graph: Graph) -> dict[str, Any]:
     counts = {"parameter": 0, "buffer": 0, "constant": 0}
     nbytes = {"parameter": 0, "buffer": 0, "constant": 0}
@@ -325,9 +360,9 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
     by_top: dict[str, int] = {}
     by_module: dict[str, int] = {}
     total_bytes = 0
-    for weight in unique_weights(graph):
+    for weight in model_weights(graph):
         numel, size = _static_size(weight)
-        kind = "constant" if weight.kind in ("constant", "derived") else weight.kind
+        kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"
         counts[kind] += numel
         nbytes[kind] += size
         total_bytes += size
@@ -339,7 +374,7 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
             module = weight.name.rsplit(".", 1)[0] if "." in weight.name else ""
             by_top[top] = by_top.get(top, 0) + numel
             by_module[module] = by_module.get(module, 0) + numel
-    tied = [list(w.names) for w in graph.weights.values() if w.aliases]
+    tied = [list(w.names) for w in model_weights(graph) if w.aliases]
     unique_tied: list[list[str]] = []
     for names in tied:
         if not any(set(names) & set(t) for t in unique_tied):
@@ -352,6 +387,7 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
         "constant_count": counts["constant"],
         "constant_bytes": nbytes["constant"],
         "weight_bytes": total_bytes,
+        **held_weight_figures(graph),
         "weights_by_dtype": dict(sorted(by_dtype.items())),
         "tied_weights": unique_tied,
         "params_by_top_module": by_top,
@@ -586,17 +622,29 @@ def format_statistics(stats: IRStatistics, top: int = 15) -> str:
         f"inputs/outputs   {stats.num_inputs} / {stats.num_outputs}",
         f"weights          {stats.num_weights} ({format_bytes(stats.weight_bytes)})",
         f"parameters       {format_count(stats.parameter_count)} ({format_bytes(stats.parameter_bytes)})",
+        f"buffers          {format_count(stats.buffer_count)} ({format_bytes(stats.buffer_bytes)}), "
+        f"constants {format_count(stats.constant_count)} ({format_bytes(stats.constant_bytes)})",
         f"FLOPs / MACs     {format_count(stats.flops)} / {format_count(stats.macs)}",
         f"activations      {format_bytes(stats.activation_bytes)} total, "
         f"{format_bytes(stats.peak_activation_bytes)} peak live",
         f"depth            {stats.depth}",
     ]
+    if stats.derived_count:
+        lines.insert(6, f"after init graph {held_text(stats.derived_count, stats.derived_bytes, stats.held_bytes)}")
     if stats.symbols:
         lines.append(f"symbols          {', '.join(stats.symbols)} (bindings: {stats.bindings or 'none'})")
     lines.append("top ops:")
     for op, count in list(stats.op_histogram.items())[:top]:
         lines.append(f"  {count:>6}  {op}")
     return "\n".join(lines)
+
+
+def held_text(derived_count: int, derived_bytes: int, held_bytes: int) -> str:
+    """``derived 1.2M (4.6 MiB); a backend holds 9.1 MiB`` for the summary lines."""
+    return (
+        f"derived {format_count(derived_count)} ({format_bytes(derived_bytes)}); "
+        f"a backend holds {format_bytes(held_bytes)} (originals still read + derived)"
+    )
 
 
 def format_count(n: int | float | None) -> str:
@@ -628,6 +676,9 @@ __all__ = [
     "format_bytes",
     "format_count",
     "format_statistics",
+    "held_text",
+    "held_weight_figures",
+    "model_weights",
     "node_cost",
     "op_short_name",
     "unique_weights",

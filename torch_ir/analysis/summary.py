@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from torch_ir.analysis.statistics import format_bytes, format_count, unique_weights
+from torch_ir.analysis.statistics import format_bytes, format_count, held_text, held_weight_figures, model_weights
 from torch_ir.ir.graph import Graph, Weight
 from torch_ir.ir.types import TensorType
 
@@ -43,6 +43,8 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
         )
     if graph.init is not None:
         lines.append(f"init graph  {len(graph.init.nodes)} nodes")
+    if totals["derived_count"]:
+        lines.append("held        " + held_text(totals["derived_count"], totals["derived_bytes"], totals["held_bytes"]))
     stages = getattr(ir, "stages", None)
     if stages is not None and stages.stages:
         lines.append("stages:")
@@ -55,7 +57,9 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
 
 
 def weight_totals(graph: Graph) -> dict[str, int]:
-    """Element and byte counts per weight kind, each storage counted once (tied names share one)."""
+    """Element and byte counts per weight kind of the model's own weights (``model_weights``: the init
+    graph's originals included, derived tensors not), each storage counted once; plus what a backend
+    holds after the init graph (``held_weight_figures``)."""
     totals = dict.fromkeys(
         (
             "parameter_count",
@@ -69,7 +73,8 @@ def weight_totals(graph: Graph) -> dict[str, int]:
         ),
         0,
     )
-    for weight in unique_weights(graph):
+    totals.update(held_weight_figures(graph))
+    for weight in model_weights(graph):
         totals["unique"] += 1
         totals["tied"] += bool(weight.aliases)
         kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"

@@ -187,3 +187,14 @@ def test_opt_reads_through_the_hardened_loader(tmp_path: Path, capsys: pytest.Ca
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "torch-ir", "schema_version": 1, "graph": {"nodes": "x"}}))
     assert main(["opt", str(bad), "-p", "none"]) == 2
+
+
+def test_dimension_expressions_are_evaluated_with_bounded_arithmetic() -> None:
+    from torch_ir.analysis.statistics import evaluate_dim
+
+    start = time.perf_counter()
+    assert evaluate_dim("2**10**10", {}) is None
+    assert evaluate_dim("s0**s0", {"s0": 10**6}) is None
+    assert evaluate_dim("2*s0+1", {"s0": 3}) == 7 and evaluate_dim("2**10", {}) == 1024
+    assert evaluate_dim("Max(1, s0)", {"s0": 0}) == 1
+    assert time.perf_counter() - start < 1.0

@@ -499,38 +499,58 @@ _BINOPS = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
     ast.Div: operator.floordiv,
-    ast.Pow: operator.pow,
 }
+MAX_DIM_MAGNITUDE = 1 << 126
+"""The largest magnitude a dimension expression may reach while it is evaluated; beyond it, it is unknown."""
 
 
 def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
-    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound."""
+    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound.
+
+    Arithmetic is bounded (an expression in a crafted file such as ``"2**10**10"`` is unknown, not a
+    hang): no step may exceed ``MAX_DIM_MAGNITUDE``, and overly long texts are unknown.
+    """
     if isinstance(expr, int):
         return expr
+    if len(expr) > 4096:
+        return None
     try:
         tree = ast.parse(expr.replace("//", " // "), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+    def bounded(value: int) -> int:
+        if abs(value) > MAX_DIM_MAGNITUDE:
+            raise _Unknown(expr)
+        return value
 
     def walk(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
             return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return bounded(node.value)
         if isinstance(node, ast.Name) and node.id in bindings:
-            return int(bindings[node.id])
+            return bounded(int(bindings[node.id]))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
+            return bounded(_BINOPS[type(node.op)](walk(node.left), walk(node.right)))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            base, exponent = walk(node.left), walk(node.right)
+            if exponent < 0 or (abs(base) > 1 and exponent * abs(base).bit_length() > 127):
+                raise _Unknown(expr)
+            return bounded(base**exponent)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = walk(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Max", "Min"):
-            vals = [walk(a) for a in node.args]
-            return max(vals) if node.func.id == "Max" else min(vals)
+            values = [walk(a) for a in node.args]
+            if not values:
+                raise _Unknown(expr)
+            return max(values) if node.func.id == "Max" else min(values)
         raise _Unknown(expr)
 
     try:
         return walk(tree)
-    except (_Unknown, ZeroDivisionError):
+    except (_Unknown, ZeroDivisionError, RecursionError):
         return None
 
 

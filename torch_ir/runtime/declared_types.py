@@ -2,87 +2,20 @@
 
 A declared shape may hold symbols (``"s0"``) and expressions of them (``"2*s0+1"``). ``SymbolBindings``
 binds each bare symbol to the size it first meets (graph inputs first) and then requires every later
-occurrence to agree; expressions are evaluated under the bindings with bounded integer arithmetic, so an
-expression in a crafted file cannot make the evaluator do unbounded big-integer work.
+occurrence to agree; expressions are evaluated under the bindings by ``analysis.statistics.evaluate_dim``,
+whose integer arithmetic is bounded, so an expression in a crafted file cannot make it do unbounded work.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from torch_ir.ir.types import ITEMSIZE, Dim, TensorType
-
-MAX_DIM_MAGNITUDE = 1 << 126
-"""The largest magnitude a dimension expression may reach while it is evaluated; beyond it, it is unknown."""
-
-
-class _Unknown(Exception):
-    pass
-
-
-_BINOPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Div: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-}
-
-
-def evaluate_dim(expr: Dim, bindings: dict[str, int]) -> int | None:
-    """The value of ``expr`` (an int, ``"s0"``, ``"2*s0+1"``, ``"Max(1, s0)"``), or None when unknown.
-
-    Unknown means: a symbol is unbound, the text is no dimension expression, or a step would exceed
-    ``MAX_DIM_MAGNITUDE`` (a power whose result would, too).
-    """
-    if isinstance(expr, int):
-        return expr
-    if len(expr) > 4096:
-        return None
-    try:
-        tree = ast.parse(expr.replace("//", " // "), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-    def bounded(value: int) -> int:
-        if abs(value) > MAX_DIM_MAGNITUDE:
-            raise _Unknown
-        return value
-
-    def walk(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-            return bounded(node.value)
-        if isinstance(node, ast.Name) and node.id in bindings:
-            return bounded(int(bindings[node.id]))
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return bounded(_BINOPS[type(node.op)](walk(node.left), walk(node.right)))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            base, exponent = walk(node.left), walk(node.right)
-            if exponent < 0 or (abs(base) > 1 and exponent * max(abs(base).bit_length(), 1) > 127):
-                raise _Unknown
-            return bounded(base**exponent)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = walk(node.operand)
-            return -value if isinstance(node.op, ast.USub) else value
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Max", "Min"):
-            values = [walk(a) for a in node.args]
-            if not values:
-                raise _Unknown
-            return max(values) if node.func.id == "Max" else min(values)
-        raise _Unknown
-
-    try:
-        return walk(tree)
-    except (_Unknown, ZeroDivisionError, RecursionError):
-        return None
+from torch_ir.analysis.statistics import evaluate_dim
+from torch_ir.ir.types import ITEMSIZE, TensorType
 
 
 class SymbolBindings:
@@ -142,4 +75,4 @@ def declared_nbytes(declared: TensorType, bindings: SymbolBindings) -> int | Non
     return math.prod(max(int(d), 0) for d in dims if d is not None) * int(ITEMSIZE.get(declared.dtype, 8))
 
 
-__all__ = ["MAX_DIM_MAGNITUDE", "SymbolBindings", "bind_inputs", "declared_nbytes", "evaluate_dim"]
+__all__ = ["SymbolBindings", "bind_inputs", "declared_nbytes"]

@@ -198,3 +198,23 @@ def test_dimension_expressions_are_evaluated_with_bounded_arithmetic() -> None:
     assert evaluate_dim("2*s0+1", {"s0": 3}) == 7 and evaluate_dim("2**10", {}) == 1024
     assert evaluate_dim("Max(1, s0)", {"s0": 0}) == 1
     assert time.perf_counter() - start < 1.0
+
+
+def test_in_place_ops_never_write_the_callers_tensors() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,2]) {\n"
+        "  weight @w : f32[2,2] parameter\n"
+        "  weight @u : f32[2,2] parameter\n"
+        "  weight @b : f32[2,2] parameter\n"
+        "  %v = aten.view.default(@w, [4]) : (f32[2,2]) -> f32[4]\n"
+        "  %f = aten.fill_.Scalar(%v) {value=0} : (f32[4]) -> f32[4]\n"
+        "  %a = aten.add_.Tensor(%x, @u) {alpha=1} : (f32[2,2], f32[2,2]) -> f32[2,2]\n"
+        "  %s = aten.add.Tensor(%a, @w) {alpha=1} : (f32[2,2], f32[2,2]) -> f32[2,2]\n"
+        "  %y = aten.mul.Tensor(%s, @b) : (f32[2,2], f32[2,2]) -> f32[2,2]\n"
+        "  return %y\n}"
+    )
+    w, u, b, x = torch.ones(2, 2), torch.full((2, 2), 2.0), torch.ones(2, 2), torch.full((2, 2), 3.0)
+    interp = Interpreter(ir, {"w": w, "u": u, "b": b})
+    assert interp(x).tolist() == [[5.0, 5.0], [5.0, 5.0]]  # w was zeroed inside the run, x + u = 5
+    assert w.tolist() == [[1.0, 1.0], [1.0, 1.0]] and x.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    assert b.data_ptr() == interp.weights["b"].data_ptr()  # what no in-place op can reach is not copied

@@ -9,7 +9,9 @@ while it builds its plan, whether each op may run:
 - Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments, so no node can
   start unbounded big-integer work (``math.factorial(50000000)``, ``2 ** 10 ** 9``);
 - every value whose declared type (symbols bound from the inputs) or ``size`` attribute exceeds the memory
-  budget is refused before anything runs.
+  budget is refused before anything runs;
+- inputs and weights an in-place op may write are copied first (``WriteTracker``), so a run never changes
+  the caller's tensors.
 
 ``allow_side_effects=True`` lifts the first rule for IRs the caller trusts.
 """
@@ -178,6 +180,52 @@ class ExecutionPolicy:
         return bindings
 
 
+class WriteTracker:
+    """Which graph inputs and weights an IR may write in place, so the interpreter can copy them first.
+
+    An IR that still holds in-place ops (``add_``, ``index_copy_``, ``out=``) would otherwise write into
+    the caller's tensors: a state_dict, a module's buffers, the inputs. Fed each node with its schema in
+    topological order, it follows aliases conservatively: an op whose schema writes an argument writes
+    every tensor its operands may alias; an op whose schema returns an alias (a view), or a Python op,
+    makes its results alias every operand.
+    """
+
+    def __init__(self, graph: Graph):
+        self._roots: dict[int, frozenset[str]] = {id(v): frozenset({v.name}) for v in graph.inputs}
+        self._roots.update((id(w), frozenset({name})) for name, w in graph.weights.items())
+        self.input_names = frozenset(v.name for v in graph.inputs)
+        self.written: set[str] = set()
+
+    def see(self, node: Node, schema: torch.FunctionSchema | None) -> None:
+        """Account for ``node``: record what it writes and what its results alias."""
+        operands: set[str] = set()
+        for value in node.inputs:
+            operands |= self._roots.get(id(value), frozenset())
+        if not operands:
+            return
+        if schema is None:
+            aliased = True
+        else:
+            if any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments):
+                self.written |= operands
+            aliased = any(r.alias_info is not None for r in schema.returns)
+        if aliased:
+            for value in node.outputs:
+                self._roots[id(value)] = frozenset(operands)
+
+    def protect(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        """``tensors`` (weights by name) with a private copy of each one the IR may write."""
+        return {k: (v.clone() if k in self.written and isinstance(v, torch.Tensor) else v) for k, v in tensors.items()}
+
+    def protect_inputs(self, names: Sequence[str], inputs: list[Any]) -> list[Any]:
+        """``inputs`` (in graph input order) with a private copy of each one the IR may write."""
+        if not self.written & self.input_names:
+            return inputs
+        return [
+            v.clone() if name in self.written and isinstance(v, torch.Tensor) else v for name, v in zip(names, inputs)
+        ]
+
+
 def _too_big(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
     return InterpreterError(
         f"node {node.name} ({node.op_type}) is refused before running: {what}, {_bytes(nbytes)}, over the "
@@ -301,6 +349,7 @@ __all__ = [
     "SIDE_EFFECT_NAMESPACES",
     "SIDE_EFFECT_OPS",
     "ExecutionPolicy",
+    "WriteTracker",
     "check_device",
     "default_memory_budget",
     "side_effect_reason",

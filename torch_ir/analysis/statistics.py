@@ -10,6 +10,7 @@ elementwise ops cost one FLOP per output element; softmax and normalizations cos
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections import Counter
@@ -504,6 +505,16 @@ MAX_DIM_MAGNITUDE = 1 << 126
 """The largest magnitude a dimension expression may reach while it is evaluated; beyond it, it is unknown."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_dim(expr: str) -> ast.Expression | None:
+    if len(expr) > 4096:
+        return None
+    try:
+        return ast.parse(expr.replace("//", " // "), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
 def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
     """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound.
 
@@ -512,11 +523,8 @@ def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
     """
     if isinstance(expr, int):
         return expr
-    if len(expr) > 4096:
-        return None
-    try:
-        tree = ast.parse(expr.replace("//", " // "), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _parse_dim(expr)
+    if tree is None:
         return None
 
     def bounded(value: int) -> int:

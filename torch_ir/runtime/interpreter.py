@@ -23,7 +23,7 @@ from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
 from torch_ir.ops.python_ops import python_op
-from torch_ir.runtime.sandbox import ExecutionPolicy, WriteTracker, check_device
+from torch_ir.runtime.sandbox import ExecutionPolicy, PlanGuard, check_device
 
 _NON_FINITE = {
     "inf": math.inf,
@@ -185,7 +185,7 @@ class Interpreter:
         def slot(value: Value) -> int:
             return slots.setdefault(id(value), len(slots))
 
-        self._writes = WriteTracker(graph)
+        self._guard = PlanGuard(graph, self.policy)
         self._input_slots = [slot(v) for v in graph.inputs]
         self._weight_slots = {name: slot(w) for name, w in graph.weights.items()}
         nodes = graph.nodes
@@ -218,7 +218,7 @@ class Interpreter:
     def _plan_node(self, node: Node, slot: Callable[[Value], int]) -> _Step:
         fn, schema = resolve_op(node.op_type)
         fn = self.policy.guard(node, fn, schema)
-        self._writes.see(node, schema)
+        self._guard.see(node, schema)
         args: list[Any] = []
         fills: list[tuple[int, int]] = []
         list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]] = []
@@ -294,7 +294,7 @@ class Interpreter:
             from torch_ir.errors import WeightError
 
             raise WeightError(f"no tensor for weight(s): {', '.join(missing)}")
-        self.weights = self._writes.protect({name: tensors[name] for name in self._weight_slots})
+        self.weights = self._guard.protect({name: tensors[name] for name in self._weight_slots})
         base: list[Any] = [None] * self._num_slots
         for name, s in self._weight_slots.items():
             base[s] = self.weights[name]
@@ -332,7 +332,6 @@ class Interpreter:
         if len(inputs) != len(graph.inputs):
             names = ", ".join(v.name for v in graph.inputs)
             raise InterpreterError(f"the IR takes {len(graph.inputs)} input(s) ({names}), got {len(inputs)}")
-        self.policy.check_run(graph, inputs)
         symbols: dict[str, int] = {}
         out = []
         for value, given in zip(graph.inputs, inputs):
@@ -367,7 +366,7 @@ class Interpreter:
                 if given.device != self.device:
                     given = given.to(self.device)
             out.append(given)
-        return self._writes.protect_inputs([v.name for v in graph.inputs], out)
+        return self._guard.check_inputs(out)
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
         """Run on the flat graph inputs; return the flat graph outputs."""

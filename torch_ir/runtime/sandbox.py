@@ -10,7 +10,7 @@ while it builds its plan, whether each op may run:
   start unbounded big-integer work (``math.factorial(50000000)``, ``2 ** 10 ** 9``);
 - every value whose declared type (symbols bound from the inputs) or ``size`` attribute exceeds the memory
   budget is refused before anything runs;
-- inputs and weights an in-place op may write are copied first (``WriteTracker``), so a run never changes
+- inputs and weights an in-place op may write are copied first (``PlanGuard``), so a run never changes
   the caller's tensors.
 
 ``allow_side_effects=True`` lifts the first rule for IRs the caller trusts.
@@ -162,42 +162,56 @@ class ExecutionPolicy:
             if nbytes > budget:
                 raise _too_big(node, f"size={size}", nbytes, budget)
 
-    def check_run(self, graph: Graph, inputs: Sequence[Any]) -> SymbolBindings:
-        """Before a run: bind symbols from the inputs, refuse any declared value over the budget."""
+    def check_run(
+        self, graph: Graph, inputs: Sequence[Any], symbolic: dict[TensorType, tuple[Node, Value]] | None = None
+    ) -> SymbolBindings:
+        """Before a run: bind symbols from the inputs, refuse any declared value over the budget.
+
+        ``symbolic`` maps each distinct symbolic result type to the first node declaring it (what
+        ``PlanGuard`` collects); without it the graph's nodes are walked.
+        """
         bindings = bind_inputs([v.type for v in graph.inputs], inputs)
-        if not graph.symbols and all(
-            isinstance(v.type, TensorType) and v.type.is_static for v in graph.inputs if v.type is not None
-        ):
-            return bindings
-        budget = self.budget
-        for node in graph.nodes:
-            for value in node.outputs:
-                type_ = value.type
-                if isinstance(type_, TensorType) and not type_.is_static:
-                    nbytes = declared_nbytes(type_, bindings)
-                    if nbytes is not None and nbytes > budget:
-                        raise _too_big(node, f"result %{value.name} is declared {type_}", nbytes, budget)
+        if symbolic is None:
+            symbolic = {}
+            for node in graph.nodes:
+                for value in node.outputs:
+                    if isinstance(value.type, TensorType) and not value.type.is_static:
+                        symbolic.setdefault(value.type, (node, value))
+        if symbolic:
+            budget = self.budget
+            for type_, (node, value) in symbolic.items():
+                nbytes = declared_nbytes(type_, bindings)
+                if nbytes is not None and nbytes > budget:
+                    raise _too_big(node, f"result %{value.name} is declared {type_}", nbytes, budget)
         return bindings
 
 
-class WriteTracker:
-    """Which graph inputs and weights an IR may write in place, so the interpreter can copy them first.
+class PlanGuard:
+    """What the interpreter learns about an IR while it plans, for the checks at bind and run time.
 
-    An IR that still holds in-place ops (``add_``, ``index_copy_``, ``out=``) would otherwise write into
-    the caller's tensors: a state_dict, a module's buffers, the inputs. Fed each node with its schema in
-    topological order, it follows aliases conservatively: an op whose schema writes an argument writes
-    every tensor its operands may alias; an op whose schema returns an alias (a view), or a Python op,
-    makes its results alias every operand.
+    Fed each node with its schema in topological order, it collects the distinct symbolic result types
+    (checked against the memory budget once the inputs bind their symbols) and which graph inputs and
+    weights the IR may write in place, so the interpreter can copy them first: an IR that still holds
+    in-place ops (``add_``, ``index_copy_``, ``out=``) would otherwise write into the caller's tensors (a
+    state_dict, a module's buffers, the inputs). Aliases are followed conservatively: an op whose schema
+    writes an argument writes every tensor its operands may alias; an op whose schema returns an alias (a
+    view), or a Python op, makes its results alias every operand.
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, policy: ExecutionPolicy):
+        self.graph = graph
+        self.policy = policy
         self._roots: dict[int, frozenset[str]] = {id(v): frozenset({v.name}) for v in graph.inputs}
         self._roots.update((id(w), frozenset({name})) for name, w in graph.weights.items())
         self.input_names = frozenset(v.name for v in graph.inputs)
         self.written: set[str] = set()
+        self.symbolic: dict[TensorType, tuple[Node, Value]] = {}
 
     def see(self, node: Node, schema: torch.FunctionSchema | None) -> None:
-        """Account for ``node``: record what it writes and what its results alias."""
+        """Account for ``node``: its symbolic result types, what it writes, what its results alias."""
+        for value in node.outputs:
+            if isinstance(value.type, TensorType) and not value.type.is_static:
+                self.symbolic.setdefault(value.type, (node, value))
         operands: set[str] = set()
         for value in node.inputs:
             operands |= self._roots.get(id(value), frozenset())
@@ -217,10 +231,13 @@ class WriteTracker:
         """``tensors`` (weights by name) with a private copy of each one the IR may write."""
         return {k: (v.clone() if k in self.written and isinstance(v, torch.Tensor) else v) for k, v in tensors.items()}
 
-    def protect_inputs(self, names: Sequence[str], inputs: list[Any]) -> list[Any]:
-        """``inputs`` (in graph input order) with a private copy of each one the IR may write."""
+    def check_inputs(self, inputs: list[Any]) -> list[Any]:
+        """Before a run on ``inputs`` (graph input order): the memory budget under their bindings; returns
+        them with a private copy of each one the IR may write."""
+        self.policy.check_run(self.graph, inputs, self.symbolic)
         if not self.written & self.input_names:
             return inputs
+        names = [v.name for v in self.graph.inputs]
         return [
             v.clone() if name in self.written and isinstance(v, torch.Tensor) else v for name, v in zip(names, inputs)
         ]
@@ -349,7 +366,7 @@ __all__ = [
     "SIDE_EFFECT_NAMESPACES",
     "SIDE_EFFECT_OPS",
     "ExecutionPolicy",
-    "WriteTracker",
+    "PlanGuard",
     "check_device",
     "default_memory_budget",
     "side_effect_reason",

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from torch_ir import InterpreterError, load_ir, parse_graph
+from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.cli import main
 from torch_ir.runtime.interpreter import Interpreter
-from torch_ir.runtime.sandbox import ExecutionPolicy, side_effect_reason
+from torch_ir.runtime.sandbox import ExecutionPolicy
 
 
 def _doc(nodes: list[dict[str, Any]], inputs: list[dict[str, Any]], outputs: list[str]) -> dict[str, Any]:
@@ -218,3 +219,18 @@ def test_in_place_ops_never_write_the_callers_tensors() -> None:
     assert interp(x).tolist() == [[5.0, 5.0], [5.0, 5.0]]  # w was zeroed inside the run, x + u = 5
     assert w.tolist() == [[1.0, 1.0], [1.0, 1.0]] and x.tolist() == [[3.0, 3.0], [3.0, 3.0]]
     assert b.data_ptr() == interp.weights["b"].data_ptr()  # what no in-place op can reach is not copied
+
+
+def test_opt_runs_no_side_effect_op_and_no_unbounded_python_op(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"keep")
+    path = _from_file_ir(tmp_path, victim)
+    doc = json.loads(path.read_text())
+    doc["graph"]["nodes"][0]["attrs"]["device"] = "cpu"
+    doc["graph"]["nodes"].append(_node("n", "math.factorial", [50000000], {}, {"scalar": "int"}))
+    doc["graph"]["outputs"].append("%n")
+    path.write_text(json.dumps(doc))
+    start = time.perf_counter()
+    assert main(["opt", str(path), "-p", "annotate-shapes", "-o", str(tmp_path / "out.json")]) == 0
+    assert time.perf_counter() - start < 5.0
+    assert victim.read_bytes() == b"keep"

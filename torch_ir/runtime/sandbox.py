@@ -4,10 +4,10 @@ Loading an IR never runs code; running one executes the ops it names. The interp
 while it builds its plan, whether each op may run:
 
 - ops with effects outside their tensors are refused (file I/O such as ``aten.from_file`` / ``aten.save``,
-  printing and warnings, profiler and RNG-state ops, collectives and RPC): a deny list of namespaces and
-  names, plus a rule on the schema (an argument that names a file or a path, or a ``Storage``);
-- Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments, so no node can
-  start unbounded big-integer work (``math.factorial(50000000)``, ``2 ** 10 ** 9``);
+  printing and warnings, profiler and RNG-state ops, collectives and RPC): the rule is
+  ``torch_ir.analysis.op_effects.side_effect_reason``;
+- Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments
+  (``python_call_problem``), so no node can start unbounded big-integer work (``math.factorial(50000000)``);
 - every value whose declared type (symbols bound from the inputs) or ``size`` attribute exceeds the memory
   budget is refused before anything runs;
 - inputs and weights an in-place op may write are copied first (``PlanGuard``), so a run never changes
@@ -26,63 +26,15 @@ from typing import Any
 
 import torch
 
+from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.errors import InterpreterError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
-from torch_ir.ops.python_ops import PYTHON_NAMESPACES
+from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_call_problem
 from torch_ir.runtime.declared_types import SymbolBindings, bind_inputs, declared_nbytes
 
 DEFAULT_MEMORY_BUDGET = 64 << 30
 """Bytes one value may take, by default: 64 GiB, or ``TORCH_IR_MEMORY_BUDGET`` (bytes) when set."""
-
-SIDE_EFFECT_NAMESPACES = frozenset(
-    {
-        "profiler",
-        "c10d",
-        "c10d_functional",
-        "_c10d_functional",
-        "_c10d_functional_autograd",
-        "symm_mem",
-        "_dtensor",
-        "debugprims",
-        "debug_mode_ops",
-        "prim",
-        "rngprims",
-        "inductor_prims",
-        "_test",
-    }
-)
-"""Op namespaces whose ops reach outside their tensors (profiling, communication, RNG state, debugging)."""
-
-SIDE_EFFECT_OPS = frozenset(
-    {
-        "from_file",
-        "save",
-        "load",
-        "_print",
-        "print",
-        "warn",
-        "_test_warn_in_autograd",
-        "record_stream",
-        "wait",
-        "seed",
-        "manual_seed",
-        "initial_seed",
-        "set_rng_state",
-        "get_rng_state",
-        "_record_function_enter",
-        "_record_function_enter_new",
-        "_record_function_exit",
-    }
-)
-"""Op names (in any namespace) with effects outside their tensors: I/O, printing, RNG state, streams."""
-
-_PATH_WORDS = ("file", "path", "dir")
-
-MAX_INT_BITS = 256
-"""The widest integer a Python-level op accepts as an argument."""
-MAX_RESULT_BITS = 4096
-"""The widest integer a Python-level op may be asked to produce (a power, a shift, a factorial)."""
 
 
 def default_memory_budget() -> int:
@@ -91,25 +43,6 @@ def default_memory_budget() -> int:
     if text.isdigit() and int(text) > 0:
         return int(text)
     return DEFAULT_MEMORY_BUDGET
-
-
-def side_effect_reason(op_type: str, schema: torch.FunctionSchema | None) -> str:
-    """Why running ``op_type`` would reach outside its tensors, or '' when it would not."""
-    parts = op_type.split(".")
-    namespace = parts[0]
-    name = parts[1] if len(parts) > 1 else ""
-    if namespace in SIDE_EFFECT_NAMESPACES:
-        return f"ops of namespace {namespace!r} act outside their tensors (profiling, communication, RNG, debug)"
-    if name in SIDE_EFFECT_OPS or name.removesuffix("_") in SIDE_EFFECT_OPS:
-        return f"{name} acts outside its tensors (file I/O, printing, RNG state or streams)"
-    if schema is not None:
-        for argument in schema.arguments:
-            type_text = str(argument.type)
-            if "Storage" in type_text:
-                return f"argument {argument.name!r} is a Storage, which may map a file"
-            if "str" in type_text and any(word in argument.name.lower() for word in _PATH_WORDS):
-                return f"argument {argument.name!r} names a file or path"
-    return ""
 
 
 @dataclass(frozen=True)
@@ -260,66 +193,11 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _int_bits(value: Any) -> int:
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, int):
-        return value.bit_length()
-    if isinstance(value, (list, tuple)):
-        return max((_int_bits(v) for v in value), default=0)
-    return 0
-
-
-def _check_arguments(node: Node, args: Sequence[Any]) -> None:
-    for arg in args:
-        if isinstance(arg, (str, bytes)):
-            kind = type(arg).__name__
-            raise InterpreterError(f"node {node.name} ({node.op_type}): Python ops take numbers, not {kind}")
-        if isinstance(arg, (list, tuple)):
-            if len(arg) > 1 << 16:
-                raise InterpreterError(f"node {node.name} ({node.op_type}): a list of {len(arg)} items is too long")
-            _check_arguments(node, [a for a in arg if not isinstance(a, torch.Tensor)])
-            continue
-        if _int_bits(arg) > MAX_INT_BITS:
-            raise InterpreterError(
-                f"node {node.name} ({node.op_type}): an integer of {_int_bits(arg)} bits is over the "
-                f"{MAX_INT_BITS}-bit limit of Python-level ops"
-            )
-
-
-def _result_bits(name: str, args: Sequence[Any]) -> int:
-    """An upper bound on the bits of the integer ``name(*args)`` produces (0 when it is small by nature)."""
-    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
-    if name in ("pow",) and len(ints) >= 2 and len(args) == 2:
-        base, exponent = ints[0], ints[1]
-        return 0 if exponent <= 0 or abs(base) <= 1 else exponent * abs(base).bit_length()
-    if name == "lshift" and len(ints) == 2:
-        return ints[0].bit_length() + max(ints[1], 0)
-    if name == "factorial" and ints:
-        n = ints[0]
-        return 0 if n < 2 else int(n * math.log2(n)) + 1
-    if name == "round" and len(args) == 2 and isinstance(args[1], int):
-        return 4 * abs(args[1])
-    if name in ("mul", "prod") and ints:
-        return sum(_int_bits(a) for a in args)
-    if name == "prod" and args and isinstance(args[0], (list, tuple)):
-        return sum(_int_bits(a) for a in args[0])
-    return 0
-
-
 def _bounded(node: Node, fn: Callable[..., Any]) -> _BoundedOp:
-    name = node.op_type.split(".")[-1]
-
     def check(*args: Any, **kwargs: Any) -> None:
-        _check_arguments(node, [*args, *kwargs.values()])
-        if name in ("mul", "imul") and any(isinstance(a, (list, tuple)) for a in args):
-            raise InterpreterError(f"node {node.name} ({node.op_type}) is refused: it would repeat a sequence")
-        bits = _result_bits(name, [*args, *kwargs.values()])
-        if bits > MAX_RESULT_BITS:
-            raise InterpreterError(
-                f"node {node.name} ({node.op_type}) is refused: its result would need about {bits} bits, over "
-                f"the {MAX_RESULT_BITS}-bit limit of Python-level ops"
-            )
+        problem = python_call_problem(node.op_type, args, kwargs)
+        if problem:
+            raise InterpreterError(f"node {node.name} ({node.op_type}) is refused: {problem}")
 
     return _BoundedOp(fn, check)
 
@@ -361,13 +239,8 @@ def check_device(device: torch.device) -> None:
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
-    "MAX_INT_BITS",
-    "MAX_RESULT_BITS",
-    "SIDE_EFFECT_NAMESPACES",
-    "SIDE_EFFECT_OPS",
     "ExecutionPolicy",
     "PlanGuard",
     "check_device",
     "default_memory_budget",
-    "side_effect_reason",
 ]

@@ -234,3 +234,31 @@ def test_opt_runs_no_side_effect_op_and_no_unbounded_python_op(tmp_path: Path) -
     assert main(["opt", str(path), "-p", "annotate-shapes", "-o", str(tmp_path / "out.json")]) == 0
     assert time.perf_counter() - start < 5.0
     assert victim.read_bytes() == b"keep"
+
+
+def test_replaying_a_reproducer_imports_no_plugin_the_user_did_not_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    marker = tmp_path / "imported"
+    (tmp_path / "evil_plugin_for_test.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ir_doc = json.loads((_python_op_ir(tmp_path, "operator.add", [1, 2])).read_text())
+    repro = tmp_path / "repro.json"
+    repro.write_text(
+        json.dumps(
+            {
+                "format": "torch-ir-reproducer",
+                "pipeline": "canonicalize",
+                "plugins": ["evil_plugin_for_test"],
+                "ir": ir_doc,
+                "failed_pass": "canonicalize",
+            }
+        )
+    )
+    from torch_ir.passes.manager import REPRODUCER_FORMAT
+
+    assert REPRODUCER_FORMAT == "torch-ir-reproducer"
+    assert main(["opt", "--replay", str(repro)]) == 2
+    assert "--plugin evil_plugin_for_test" in capsys.readouterr().err and not marker.exists()
+    assert main(["opt", "--replay", str(repro), "--plugin", "evil_plugin_for_test"]) == 0
+    assert marker.exists()

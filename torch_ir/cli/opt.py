@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     doc = _read_json(source)
     pipeline = args.pipeline
     if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
-        load_plugins(doc.get("plugins") or [])
+        _check_reproducer_plugins(source, doc.get("plugins"), args.plugin)
         ir = ir_from_dict(doc.get("ir"), source)
         pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
         print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
@@ -94,6 +94,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(ir.to_text())
     return 0
+
+
+def _check_reproducer_plugins(source: str, named: Any, trusted: list[str]) -> None:
+    """A reproducer file lists the plugins of the run that failed; a file never imports code on its own,
+    so each must also be given with ``--plugin`` (which has imported it already)."""
+    if named is None:
+        return
+    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+        raise SerializationError(f"{source}: $.plugins must be a list of module names")
+    untrusted = [name for name in named if name not in trusted]
+    if untrusted:
+        flags = " ".join(f"--plugin {name}" for name in untrusted)
+        raise PipelineSpecError(
+            f"{source} was written with plugin module(s) {', '.join(untrusted)}; an IR or reproducer file never "
+            f"imports code by itself. If you trust them, replay with {flags}"
+        )
 
 
 def _read_json(path: str) -> Any:

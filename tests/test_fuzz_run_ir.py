@@ -82,6 +82,22 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
             "init": None,
         },
     }
+    if draw(st.booleans()):  # an inline constant whose data may not fit its declared type
+        data = draw(st.one_of(st.lists(st.floats(-2, 2), max_size=4), st.just("abc"), st.just([[1.0], [2.0, 3.0]])))
+        declared_c = _tensor_type(draw(st.sampled_from([shape, [len(data)] if isinstance(data, list) else [1]])))
+        doc["graph"]["weights"] = [
+            {"name": "c", "type": declared_c, "kind": "constant", "persistent": False, "data": data}
+        ]
+        nodes.append(
+            {
+                "name": "wc",
+                "op": "aten.add.Tensor",
+                "args": [tensors[0], "@c"],
+                "attrs": {},
+                "outputs": [{"name": "wc", "type": _tensor_type(shape)}],
+            }
+        )
+        doc["graph"]["outputs"] = [*outputs, "%wc"]
     return doc, [list(shape)] * n_inputs
 
 
@@ -94,7 +110,7 @@ def test_random_ir_files_run_or_raise_torch_ir_errors(tmp_path: Path, data: st.D
     path = tmp_path / "fuzzed.json"
     path.write_text(json.dumps(doc))
     try:
-        interp = Interpreter(load_ir(path), memory_budget=1 << 30)
+        interp = Interpreter(load_ir(path), {}, memory_budget=1 << 30)
         interp.run(*(torch.randn(s) for s in shapes))
     except TorchIRError:
         pass

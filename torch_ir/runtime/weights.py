@@ -236,9 +236,15 @@ def required_weights(ir: IR | Graph) -> list[Weight]:
 def inline_value(weight: Weight) -> torch.Tensor:
     """The tensor of a weight whose value is stored inline (``Weight.data``)."""
     dtype = getattr(torch, weight.dtype) if weight.dtype else None
-    tensor = torch.tensor(weight.data, dtype=dtype)
-    if weight.type is not None and all(isinstance(d, int) for d in weight.shape or ()):
-        tensor = tensor.reshape(weight.shape)  # type: ignore[arg-type]
+    try:
+        tensor = torch.tensor(weight.data, dtype=dtype)
+        if weight.type is not None and all(isinstance(d, int) for d in weight.shape or ()):
+            tensor = tensor.reshape(weight.shape)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        raise WeightError(
+            f"weight {weight.name}: its inline data does not make a tensor of type {weight.type}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
     return tensor
 
 

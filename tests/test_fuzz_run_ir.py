@@ -54,7 +54,8 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
             attrs = {"filename": victim, "shared": True, "size": 4, "dtype": "uint8"}
         elif kind == "factory":
             size = draw(st.lists(st.sampled_from([0, 1, 3, 10**6, 10**9, 10**18]), min_size=1, max_size=3))
-            op, args, attrs = "aten.zeros.default", [], {"size": size, "dtype": "float32"}
+            dtype = draw(st.sampled_from(["float32", "int64", "nonexistent", "load", "__class__"]))
+            op, args, attrs = "aten.zeros.default", [], {"size": size, "dtype": dtype}
             declared = _tensor_type(draw(st.sampled_from([size, [2], shape])))
         else:  # a declared type that lies about the result
             op, args = draw(st.sampled_from(UNARY)), [draw(st.sampled_from(tensors))]

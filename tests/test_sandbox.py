@@ -262,3 +262,21 @@ def test_replaying_a_reproducer_imports_no_plugin_the_user_did_not_name(
     assert "--plugin evil_plugin_for_test" in capsys.readouterr().err and not marker.exists()
     assert main(["opt", "--replay", str(repro), "--plugin", "evil_plugin_for_test"]) == 0
     assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("attrs", "message"),
+    [
+        ({"size": [2], "dtype": "nonexistent"}, "attribute dtype: attribute value 'nonexistent' is not a torch dtype"),
+        ({"size": [2], "dtype": "load"}, "'load' is not a torch dtype"),
+        ({"size": [2], "layout": "nope"}, "'nope' is not a torch layout"),
+        ({"memory_format": "__class__"}, "'__class__' is not a torch memory_format"),
+    ],
+)
+def test_enum_attributes_must_name_torch_enums(tmp_path: Path, attrs: dict[str, Any], message: str) -> None:
+    op, args = ("aten.zeros.default", []) if "size" in attrs else ("aten.clone.default", ["%x"])
+    doc = _doc([_node("y", op, args, attrs, _tensor([2]))], [{"name": "x", "type": _tensor([2])}], ["%y"])
+    path = tmp_path / "enum.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InterpreterError, match=rf"node y \({op}\): .*{message}"):
+        Interpreter(path)

@@ -23,7 +23,7 @@ from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
 from torch_ir.ops.python_ops import python_op
-from torch_ir.runtime.sandbox import ExecutionPolicy, PlanGuard, check_device
+from torch_ir.runtime.sandbox import TORCH_ENUMS, ExecutionPolicy, PlanGuard, check_device, torch_enum
 
 _NON_FINITE = {
     "inf": math.inf,
@@ -125,10 +125,8 @@ def convert_attr(value: Any, type_name: str, device: torch.device) -> Any:
     """Turn a JSON-typed attribute into what the op takes, by its schema type."""
     if value is None:
         return None
-    if type_name == "ScalarType" and isinstance(value, str):
-        return getattr(torch, value)
-    if type_name in ("Layout", "MemoryFormat") and isinstance(value, str):
-        return getattr(torch, value)
+    if type_name in TORCH_ENUMS and isinstance(value, str):
+        return torch_enum(value, type_name)
     if type_name == "Device":
         return device
     if type_name in ("float", "number", "Scalar") and isinstance(value, str) and value in _NON_FINITE:

@@ -37,6 +37,19 @@ DEFAULT_MEMORY_BUDGET = 64 << 30
 """Bytes one value may take, by default: 64 GiB, or ``TORCH_IR_MEMORY_BUDGET`` (bytes) when set."""
 
 
+TORCH_ENUMS: dict[str, type] = {"ScalarType": torch.dtype, "Layout": torch.layout, "MemoryFormat": torch.memory_format}
+"""Schema types whose attribute values are names of torch objects (``"float32"``, ``"strided"``)."""
+
+
+def torch_enum(name: str, type_name: str) -> Any:
+    """The torch object ``name`` names (``torch.float32``), checked to be a ``type_name``; else InterpreterError."""
+    kind = TORCH_ENUMS[type_name]
+    value = getattr(torch, name, None) if name.isidentifier() and not name.startswith("_") else None
+    if not isinstance(value, kind):
+        raise InterpreterError(f"attribute value {name!r} is not a torch {kind.__name__} ({type_name})")
+    return value
+
+
 def default_memory_budget() -> int:
     """``TORCH_IR_MEMORY_BUDGET`` (bytes) when set to a positive integer, else ``DEFAULT_MEMORY_BUDGET``."""
     text = os.environ.get("TORCH_IR_MEMORY_BUDGET", "").strip()
@@ -68,6 +81,8 @@ class ExecutionPolicy:
                     "the command line) only for an IR you trust"
                 )
         self.check_static_memory(node)
+        if schema is not None:
+            _check_enum_attrs(node, schema)
         if node.op_type.split(".")[0] in PYTHON_NAMESPACES and schema is None:
             bounded = _bounded(node, fn)
             if not any(
@@ -176,6 +191,17 @@ class PlanGuard:
         ]
 
 
+def _check_enum_attrs(node: Node, schema: torch.FunctionSchema) -> None:
+    for argument in schema.arguments:
+        raw = node.attrs.get(argument.name)
+        type_name = str(argument.real_type).removeprefix("Optional[").removesuffix("]")
+        if isinstance(raw, str) and type_name in TORCH_ENUMS:
+            try:
+                torch_enum(raw, type_name)
+            except InterpreterError as exc:
+                raise InterpreterError(f"node {node.name} ({node.op_type}): attribute {argument.name}: {exc}") from None
+
+
 def _too_big(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
     return InterpreterError(
         f"node {node.name} ({node.op_type}) is refused before running: {what}, {_bytes(nbytes)}, over the "
@@ -239,8 +265,10 @@ def check_device(device: torch.device) -> None:
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "TORCH_ENUMS",
     "ExecutionPolicy",
     "PlanGuard",
     "check_device",
     "default_memory_budget",
+    "torch_enum",
 ]

@@ -202,3 +202,13 @@ def test_unavailable_device_is_an_interpreter_error(tmp_path: Path, capsys: pyte
     ir.save(tmp_path / "tiny.json")
     assert main(["verify", str(tmp_path / "tiny.json"), "--model", f"{__name__}:build_tiny", "--device", "cuda"]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_runs_and_a_missing_cuda_index_is_an_interpreter_error() -> None:
+    ir = _tiny_ir()
+    model = build_tiny()
+    ok, report = verify_ir(ir, model, (torch.randn(2, 4),), device="cuda")
+    assert ok, str(report)
+    with pytest.raises(InterpreterError, match="does not exist"):
+        Interpreter(ir, model, device=f"cuda:{torch.cuda.device_count()}")

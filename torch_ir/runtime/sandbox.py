@@ -247,6 +247,8 @@ def check_device(device: torch.device) -> None:
         return
     module = getattr(torch, kind, None)
     is_available = getattr(module, "is_available", None)
+    if kind == "mps":
+        is_available = torch.backends.mps.is_available
     try:
         available = bool(is_available()) if callable(is_available) else False
     except Exception:  # a backend that cannot even answer is not available

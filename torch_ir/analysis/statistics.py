@@ -235,7 +235,10 @@ class IRStatistics:
 
     ``flops``/``macs`` are None when some op's count depends on an unbound symbolic dim;
     ``flops_by_op`` totals per op type (None where unknown); ``uncounted_ops`` lists op types this module
-    has no cost model for (counted as 0).
+    has no cost model for (counted as 0). Parameter, buffer and constant figures and ``weight_bytes``
+    count the model's own weights (``model_weights``: init-graph originals included, tied storages once);
+    ``derived_count``/``derived_bytes`` are what the init graph computes and ``held_bytes`` what a backend
+    holds after running it (``held_weight_figures``).
     """
 
     model: str
@@ -648,7 +651,7 @@ def format_statistics(stats: IRStatistics, top: int = 15) -> str:
         f"model            {stats.model}",
         f"nodes            {stats.num_nodes} ({len(stats.op_histogram)} op types), edges {stats.num_edges}",
         f"inputs/outputs   {stats.num_inputs} / {stats.num_outputs}",
-        f"weights          {stats.num_weights} ({format_bytes(stats.weight_bytes)})",
+        f"weights          {stats.num_weights} in the graph; the model's own: {format_bytes(stats.weight_bytes)}",
         f"parameters       {format_count(stats.parameter_count)} ({format_bytes(stats.parameter_bytes)})",
         f"buffers          {format_count(stats.buffer_count)} ({format_bytes(stats.buffer_bytes)}), "
         f"constants {format_count(stats.constant_count)} ({format_bytes(stats.constant_bytes)})",

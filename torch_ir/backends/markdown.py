@@ -110,7 +110,7 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
         ("ops", f"{stats.num_nodes} ({len(stats.op_histogram)} op types)"),
         ("edges", str(stats.num_edges)),
         ("inputs / outputs", f"{stats.num_inputs} / {stats.num_outputs}"),
-        ("weights", f"{stats.num_weights} ({format_bytes(stats.weight_bytes)})"),
+        ("weights", f"{stats.num_weights} in the graph; the model's own: {format_bytes(stats.weight_bytes)}"),
         ("parameters", f"{stats.parameter_count:,} ({format_bytes(stats.parameter_bytes)})"),
         ("buffers / constants", f"{stats.buffer_count:,} / {stats.constant_count:,} elements"),
         *(

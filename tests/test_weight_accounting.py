@@ -64,3 +64,29 @@ def test_deepseek_v3_statistics_count_every_parameter(deepseek, tmp_path: Path, 
     assert main(["report", str(tmp_path / "ds.json"), "-o", str(tmp_path / "ds.md")]) == 0
     report = (tmp_path / "ds.md").read_text()
     assert f"{expected:,}" in report and "after the init graph" in report
+
+
+class _Unused(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = torch.nn.Linear(4, 4)
+        self.unused = torch.nn.Linear(4, 8)
+        self.norm = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.used(x))
+
+
+def test_weights_nothing_reads_still_count_after_save_and_load(tmp_path: Path) -> None:
+    from torch_ir import load_ir
+
+    with torch.device("meta"):
+        meta = _Unused().eval()
+    ir = extract_ir(meta, (torch.randn(2, 4, device="meta"),))
+    assert "unused.weight" in ir.graph.meta["unused_weights"] and "unused.weight" not in ir.weights
+    ir.save(tmp_path / "u.json")
+    stats = compute_statistics(load_ir(tmp_path / "u.json"))
+    model = _Unused()
+    assert stats.parameter_count == sum(p.numel() for p in model.parameters())
+    assert stats.buffer_count == sum(b.numel() for b in model.buffers())  # num_batches_tracked too
+    assert stats.held_bytes < stats.weight_bytes  # a backend does not hold what nothing reads

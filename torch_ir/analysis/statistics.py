@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch_ir.errors import IRError
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.program import IR
 from torch_ir.ir.types import ITEMSIZE, TensorType
@@ -326,18 +327,34 @@ def unique_weights(graph: Graph) -> list[Weight]:
 
 
 def model_weights(graph: Graph) -> list[Weight]:
-    """The model's own weights, whatever passes ran: the main graph's weights that are not derived, and
-    the init graph's (the originals ``hoist-weights`` moved there); tied storages once."""
+    """The model's own weights, whatever passes ran: the main graph's weights that are not derived, the
+    init graph's (the originals ``hoist-weights`` moved there), and those ``eliminate-dead-nodes`` removed
+    because nothing read them (``graph.meta["unused_weight_types"]``); tied storages once."""
     seen: set[str] = set()
     out: list[Weight] = []
     sources = [w for w in graph.weights.values() if w.kind != "derived"]
     if graph.init is not None:
         sources.extend(graph.init.weights.values())
+    sources.extend(_removed_weights(graph))
     for weight in sources:
         if weight.name in seen:
             continue
         seen.update(weight.names)
         out.append(weight)
+    return out
+
+
+def _removed_weights(graph: Graph) -> list[Weight]:
+    recorded = graph.meta.get("unused_weight_types")
+    if not isinstance(recorded, dict):
+        return []
+    out = []
+    for name, info in recorded.items():
+        try:
+            type_ = TensorType(tuple(info["shape"]), info["dtype"])
+            out.append(Weight(name, type_, info.get("kind", "parameter"), info.get("aliases") or ()))
+        except (IRError, KeyError, TypeError):  # a hand-edited entry: not counted
+            continue
     return out
 
 

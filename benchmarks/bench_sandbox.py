@@ -2,8 +2,9 @@
 
 The checks (``torch_ir.runtime.sandbox``) run while the plan is built (side-effect rule, static memory
 budget, in-place write tracking) and, for IRs with symbolic dims, once per call (the memory budget under
-the inputs' bindings). Measured on a small transformers GPT-2 exported with a dynamic sequence length;
-the ratios (checked / unchecked) go to ``benchmark.extra_info``. Run with ``pytest benchmarks
+the inputs' bindings); the dry run on fake tensors (``torch_ir.runtime.dry_run``, on for IRs loaded from
+a path) once per distinct input signature. Measured on a small transformers GPT-2 exported with a dynamic
+sequence length; the figures go to ``benchmark.extra_info``. Run with ``pytest benchmarks
 --benchmark-only -k sandbox``.
 """
 
@@ -19,6 +20,7 @@ import torch
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import extract_ir
 from torch_ir.runtime import sandbox
+from torch_ir.runtime.dry_run import dry_run
 from torch_ir.runtime.interpreter import Interpreter
 
 pytest.importorskip("transformers")
@@ -70,6 +72,7 @@ def test_sandbox_overhead_gpt2(benchmark, dynamic_gpt2, monkeypatch: pytest.Monk
     call_checked = _best_of(lambda: checked(*args, **kwargs))
     flat = checked.flatten_inputs(args, kwargs)
     run_checks = _best_of(lambda: checked._guard.check_inputs(flat), number=100)
+    dry = _best_of(lambda: dry_run(checked, flat, checked.policy.budget), rounds=3, number=3)
     monkeypatch.setattr("torch_ir.runtime.interpreter.ExecutionPolicy", _Unchecked)
     unchecked = Interpreter(ir, real, strict=False)
     plan_unchecked = _best_of(lambda: Interpreter(ir))
@@ -85,10 +88,12 @@ def test_sandbox_overhead_gpt2(benchmark, dynamic_gpt2, monkeypatch: pytest.Monk
             "call_checked_ms": call_checked * 1e3,
             "call_unchecked_ms": call_unchecked * 1e3,
             "run_checks_ms": run_checks * 1e3,
+            "dry_run_ms": dry * 1e3,
         }
     )
     print(
         f"\n{len(ir.nodes)} nodes: plan {plan_checked * 1e3:.2f} ms checked vs {plan_unchecked * 1e3:.2f} ms; "
         f"call {call_checked * 1e3:.3f} ms checked vs {call_unchecked * 1e3:.3f} ms; "
-        f"the per-call checks alone {run_checks * 1e3:.3f} ms"
+        f"the per-call checks alone {run_checks * 1e3:.3f} ms; a dry run (once per input signature) "
+        f"{dry * 1e3:.1f} ms"
     )

@@ -38,7 +38,7 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
     outputs: list[str] = []
     for k in range(draw(st.integers(1, 6))):
         name = f"n{k}"
-        kind = draw(st.sampled_from(["unary", "binary", "python", "refused", "factory", "lying"]))
+        kind = draw(st.sampled_from(["unary", "binary", "python", "refused", "factory", "lying", "broadcast"]))
         declared: dict[str, Any] | None = _tensor_type(shape)
         attrs: dict[str, Any] = {}
         if kind == "unary":
@@ -57,6 +57,18 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
             dtype = draw(st.sampled_from(["float32", "int64", "nonexistent", "load", "__class__"]))
             op, args, attrs = "aten.zeros.default", [], {"size": size, "dtype": dtype}
             declared = _tensor_type(draw(st.sampled_from([size, [2], shape])))
+        elif kind == "broadcast":  # an expand whose result is declared small, then an op that allocates it
+            size = [*draw(st.lists(st.sampled_from([1, 3, 5000]), min_size=1, max_size=2)), *([-1] * len(shape))]
+            nodes.append(
+                {
+                    "name": f"e{k}",
+                    "op": "aten.expand.default",
+                    "args": [draw(st.sampled_from(tensors)), size],
+                    "attrs": {},
+                    "outputs": [{"name": f"e{k}", "type": _tensor_type(shape)}],
+                }
+            )
+            op, args = draw(st.sampled_from(UNARY)), [f"%e{k}"]
         else:  # a declared type that lies about the result
             op, args = draw(st.sampled_from(UNARY)), [draw(st.sampled_from(tensors))]
             declared = _tensor_type(draw(DIMS), draw(st.sampled_from(["float32", "int64", "float16"])))
@@ -113,7 +125,7 @@ def test_random_ir_files_run_or_raise_torch_ir_errors(tmp_path: Path, data: st.D
     try:
         saved = tmp_path / "saved.json"
         load_ir(path).save(saved)  # the IR's own writer, then its reader again
-        interp = Interpreter(load_ir(saved), {}, memory_budget=1 << 30)
+        interp = Interpreter(load_ir(saved), {}, memory_budget=64 << 20, dry_run=True)
         interp.run(*(torch.randn(s) for s in shapes))
     except TorchIRError:
         pass

@@ -13,6 +13,7 @@ import torch
 from torch_ir import InterpreterError, load_ir, parse_graph
 from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.cli import main
+from torch_ir.ir.program import IR
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.sandbox import ExecutionPolicy
 
@@ -280,3 +281,35 @@ def test_enum_attributes_must_name_torch_enums(tmp_path: Path, attrs: dict[str, 
     path.write_text(json.dumps(doc))
     with pytest.raises(InterpreterError, match=rf"node y \({op}\): .*{message}"):
         Interpreter(path)
+
+
+def test_dry_run_refuses_a_value_whose_declared_type_lies(tmp_path: Path) -> None:
+    ir = parse_graph(
+        "graph(%a: f32[1000,1], %b: f32[1,1000]) {\n"
+        "  %y = aten.mul.Tensor(%a, %b) : (f32[1000,1], f32[1,1000]) -> f32[1]\n"
+        "  return %y\n}"
+    )
+    a, b = torch.ones(1000, 1), torch.ones(1, 1000)
+    with pytest.raises(InterpreterError, match=r"node y .*would be float32\[1000, 1000\].*memory budget of 1 MiB"):
+        Interpreter(ir, memory_budget=1 << 20, dry_run=True)(a, b)
+    assert Interpreter(ir, memory_budget=1 << 20)(a, b).shape == (1000, 1000)  # declared types alone miss it
+    arange = parse_graph(
+        'graph() {\n  %r = aten.arange.default() {end=100000000, dtype="float32"} : () -> f32[1]\n  return %r\n}'
+    )
+    IR(arange).save(tmp_path / "lying.json")
+    interp = Interpreter(tmp_path / "lying.json", memory_budget=4 << 20)  # from a file: dry run by default
+    with pytest.raises(InterpreterError, match=r"node r .*would be float32\[100000000\]"):
+        interp()
+
+
+def test_dry_run_leaves_honest_irs_and_data_dependent_ops_alone() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[6]) {\n"
+        "  %m = aten.gt.Scalar(%x) {other=0} : (f32[6]) -> i1[6]\n"
+        "  %n = aten.nonzero.default(%m) : (i1[6]) -> i64[u0,1]\n"
+        "  %y = aten.relu.default(%x) : (f32[6]) -> f32[6]\n"
+        "  return %y, %n\n}"
+    )
+    x = torch.tensor([1.0, -1.0, 2.0, -2.0, 3.0, -3.0])
+    y, n = Interpreter(ir, dry_run=True)(x)
+    assert y.tolist() == [1.0, 0.0, 2.0, 0.0, 3.0, 0.0] and n.flatten().tolist() == [0, 2, 4]

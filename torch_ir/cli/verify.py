@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         fill_missing_from_model=args.fill_from_model,
         check_types=args.check_types,
         allow_side_effects=args.allow_side_effects,
+        dry_run=True,
     )
     if args.json:
         import json

@@ -144,7 +144,9 @@ class Interpreter:
     the init graph runs once when they are bound. ``keep=[names]`` / ``keep_all=True`` keep those
     intermediates in ``kept`` after each call. Call it like the model: ``interp(*args, **kwargs)``.
     Ops with effects outside their tensors are refused unless ``allow_side_effects=True``, and no value
-    may be declared larger than ``memory_budget`` bytes (see ``torch_ir.runtime.sandbox``).
+    may be declared larger than ``memory_budget`` bytes (see ``torch_ir.runtime.sandbox``); with
+    ``dry_run`` (the default for an IR given as a path) the plan first runs on fake tensors, so a value
+    truly over the budget is refused even when its declared type lies.
     """
 
     def __init__(
@@ -158,13 +160,19 @@ class Interpreter:
         strict: bool = True,
         allow_side_effects: bool = False,
         memory_budget: int | None = None,
+        dry_run: bool | None = None,
     ):
+        from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
             from torch_ir.backends.json import load_ir
 
             ir = load_ir(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
-        self.policy = ExecutionPolicy(allow_side_effects=allow_side_effects, memory_budget=memory_budget)
+        self.policy = ExecutionPolicy(
+            allow_side_effects=allow_side_effects,
+            memory_budget=memory_budget,
+            dry_run=from_file if dry_run is None else dry_run,
+        )
         self.device = _device(device)
         self.keep_all = keep_all
         self.keep_names = set(keep)
@@ -183,7 +191,7 @@ class Interpreter:
         def slot(value: Value) -> int:
             return slots.setdefault(id(value), len(slots))
 
-        self._guard = PlanGuard(graph, self.policy)
+        self._guard = PlanGuard(graph, self.policy, self)
         self._input_slots = [slot(v) for v in graph.inputs]
         self._weight_slots = {name: slot(w) for name, w in graph.weights.items()}
         nodes = graph.nodes
@@ -492,7 +500,11 @@ def run_init_graph(
     """Run an init graph on resolved weights; return its results by name (the derived weights)."""
     policy = policy or ExecutionPolicy()
     interp = Interpreter(
-        init, device=device, allow_side_effects=policy.allow_side_effects, memory_budget=policy.memory_budget
+        init,
+        device=device,
+        allow_side_effects=policy.allow_side_effects,
+        memory_budget=policy.memory_budget,
+        dry_run=policy.dry_run,
     )
     interp.set_weights({name: tensors[name] for name in init.weights})
     results = interp.run_flat([])

@@ -60,10 +60,15 @@ def default_memory_budget() -> int:
 
 @dataclass(frozen=True)
 class ExecutionPolicy:
-    """What the interpreter lets an IR do: side effects (off by default) and the memory one value may take."""
+    """What the interpreter lets an IR do: side effects (off by default) and the memory one value may take.
+
+    With ``dry_run`` the plan first runs on fake tensors (``torch_ir.runtime.dry_run``) once per distinct
+    input signature, so a value over the budget is refused even when its declared type lies.
+    """
 
     allow_side_effects: bool = False
     memory_budget: int | None = None
+    dry_run: bool = False
 
     @property
     def budget(self) -> int:
@@ -101,14 +106,14 @@ class ExecutionPolicy:
             if isinstance(type_, TensorType) and type_.is_static:
                 nbytes = math.prod(int(d) for d in type_.shape) * int(ITEMSIZE.get(type_.dtype, 8))
                 if nbytes > budget:
-                    raise _too_big(node, f"result %{value.name} is declared {type_}", nbytes, budget)
+                    raise budget_error(node, f"result %{value.name} is declared {type_}", nbytes, budget)
         size = node.attrs.get("size")
         if isinstance(size, list) and size and all(isinstance(d, int) and not isinstance(d, bool) for d in size):
             numel = math.prod(max(d, 0) for d in size)
             dtype = node.attrs.get("dtype")
             nbytes = numel * int(ITEMSIZE.get(dtype if isinstance(dtype, str) else "float32", 4))
             if nbytes > budget:
-                raise _too_big(node, f"size={size}", nbytes, budget)
+                raise budget_error(node, f"size={size}", nbytes, budget)
 
     def check_run(
         self, graph: Graph, inputs: Sequence[Any], symbolic: dict[TensorType, tuple[Node, Value]] | None = None
@@ -130,7 +135,7 @@ class ExecutionPolicy:
             for type_, (node, value) in symbolic.items():
                 nbytes = declared_nbytes(type_, bindings)
                 if nbytes is not None and nbytes > budget:
-                    raise _too_big(node, f"result %{value.name} is declared {type_}", nbytes, budget)
+                    raise budget_error(node, f"result %{value.name} is declared {type_}", nbytes, budget)
         return bindings
 
 
@@ -146,9 +151,11 @@ class PlanGuard:
     view), or a Python op, makes its results alias every operand.
     """
 
-    def __init__(self, graph: Graph, policy: ExecutionPolicy):
+    def __init__(self, graph: Graph, policy: ExecutionPolicy, interpreter: Any = None):
         self.graph = graph
         self.policy = policy
+        self.interpreter = interpreter
+        self._dry_runs: set[tuple[Any, ...]] = set()
         self._roots: dict[int, frozenset[str]] = {id(v): frozenset({v.name}) for v in graph.inputs}
         self._roots.update((id(w), frozenset({name})) for name, w in graph.weights.items())
         self.input_names = frozenset(v.name for v in graph.inputs)
@@ -183,6 +190,13 @@ class PlanGuard:
         """Before a run on ``inputs`` (graph input order): the memory budget under their bindings; returns
         them with a private copy of each one the IR may write."""
         self.policy.check_run(self.graph, inputs, self.symbolic)
+        if self.policy.dry_run and self.interpreter is not None:
+            signature = tuple((tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else v for v in inputs)
+            if signature not in self._dry_runs:
+                from torch_ir.runtime.dry_run import dry_run
+
+                dry_run(self.interpreter, inputs, self.policy.budget)
+                self._dry_runs.add(signature)
         if not self.written & self.input_names:
             return inputs
         names = [v.name for v in self.graph.inputs]
@@ -202,7 +216,8 @@ def _check_enum_attrs(node: Node, schema: torch.FunctionSchema) -> None:
                 raise InterpreterError(f"node {node.name} ({node.op_type}): attribute {argument.name}: {exc}") from None
 
 
-def _too_big(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
+def budget_error(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
+    """The error that refuses ``node`` because ``what`` takes ``nbytes``, over ``budget``."""
     return InterpreterError(
         f"node {node.name} ({node.op_type}) is refused before running: {what}, {_bytes(nbytes)}, over the "
         f"memory budget of {_bytes(budget)}. Raise it with Interpreter(..., memory_budget=BYTES) or "
@@ -268,6 +283,7 @@ def check_device(device: torch.device) -> None:
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "TORCH_ENUMS",
+    "budget_error",
     "ExecutionPolicy",
     "PlanGuard",
     "check_device",

@@ -293,6 +293,7 @@ def verify_ir_with_state_dict(
     fill_missing_from_model: bool = False,
     check_types: bool = False,
     allow_side_effects: bool = False,
+    dry_run: bool = False,
 ) -> tuple[bool, VerificationReport]:
     """Run ``ir`` with ``state_dict`` and compare with ``original_model(*test_inputs, **test_kwargs)``.
 
@@ -302,7 +303,8 @@ def verify_ir_with_state_dict(
     ``original_model``. ``report.weight_sources`` names every weight that did not come from
     ``state_dict`` and where it came from. Every output's shape and dtype is compared with the type the
     IR declares (with ``check_types=True``, every intermediate's too); a mismatch fails the verification
-    and names the node. Returns ``(is_valid, report)``; ``str(report)`` prints a table,
+    and names the node. ``allow_side_effects`` and ``dry_run`` go to the ``Interpreter`` (the command line
+    dry-runs, as the IR comes from a file). Returns ``(is_valid, report)``; ``str(report)`` prints a table,
     ``report.to_dict()`` gives plain data. Weights of the wrong shape or dtype, and keys the IR does not
     know, raise ``WeightError``. Weights a pass removed because nothing read them
     (``graph.meta["unused_weights"]``, e.g. BatchNorm's ``num_batches_tracked``) are expected and
@@ -318,7 +320,9 @@ def verify_ir_with_state_dict(
     extra, report.weight_sources = _weights_from_model(graph, source, original_model, fill_missing_from_model)
     if extra:
         source = ChainSource(source, MappingSource(extra, f"module {type(original_model).__name__}"))
-    interp = Interpreter(graph, source, device=device, strict=strict, allow_side_effects=allow_side_effects)
+    interp = Interpreter(
+        graph, source, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run
+    )
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in source.keys() if k not in known]
     if unused:

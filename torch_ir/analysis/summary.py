@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from torch_ir.analysis.statistics import format_bytes, format_count, held_text, held_weight_figures, model_weights
+from torch_ir.analysis.statistics import (
+    format_bytes,
+    format_count,
+    held_text,
+    held_weight_figures,
+    model_weights,
+    unique_weights,
+)
 from torch_ir.ir.graph import Graph, Weight
 from torch_ir.ir.types import TensorType
 
@@ -59,7 +66,8 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
 def weight_totals(graph: Graph) -> dict[str, int]:
     """Element and byte counts per weight kind of the model's own weights (``model_weights``: the init
     graph's originals included, derived tensors not), each storage counted once; plus what a backend
-    holds after the init graph (``held_weight_figures``)."""
+    holds after the init graph (``held_weight_figures``). ``unique`` and ``tied`` count the graph's own
+    weight storages."""
     totals = dict.fromkeys(
         (
             "parameter_count",
@@ -74,9 +82,10 @@ def weight_totals(graph: Graph) -> dict[str, int]:
         0,
     )
     totals.update(held_weight_figures(graph))
-    for weight in model_weights(graph):
+    for weight in unique_weights(graph):  # the graph's own storages, as the weights line counts them
         totals["unique"] += 1
         totals["tied"] += bool(weight.aliases)
+    for weight in model_weights(graph):
         kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"
         numel, nbytes = _size(weight)
         totals[f"{kind}_count"] += numel

@@ -411,11 +411,11 @@ def _weights_from_model(
             if name in named:
                 out[name] = named[name]
                 why = (
-                    "filled from the model (fill_missing_from_model)"
+                    f"{weight.kind} filled in from the model (fill_missing_from_model)"
                     if must_be_given
                     else ("non-persistent buffer" if weight.kind == "buffer" or not weight.persistent else weight.kind)
                 )
-                sources[weight.name] = f"module {model_name} ({why})"
+                sources[weight.name] = f"module {model_name}: {why}"
                 break
     if required:
         raise WeightError(

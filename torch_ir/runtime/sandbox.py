@@ -8,8 +8,10 @@ while it builds its plan, whether each op may run:
   ``torch_ir.analysis.op_effects.side_effect_reason``;
 - Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments
   (``python_call_problem``), so no node can start unbounded big-integer work (``math.factorial(50000000)``);
+- attributes of dtype, layout and memory-format type must name such torch objects;
 - every value whose declared type (symbols bound from the inputs) or ``size`` attribute exceeds the memory
-  budget is refused before anything runs;
+  budget is refused before anything runs; with a dry run (``torch_ir.runtime.dry_run``) so is every value
+  whose true size does, whatever its declared type says;
 - inputs and weights an in-place op may write are copied first (``PlanGuard``), so a run never changes
   the caller's tensors.
 

@@ -114,7 +114,7 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
     return doc, [list(shape)] * n_inputs
 
 
-@settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=20000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_ir_files_run_or_raise_torch_ir_errors(tmp_path: Path, data: st.DataObject) -> None:
     victim = tmp_path / "victim.bin"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     doc = _read_json(source)
     pipeline = args.pipeline
     if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
-        load_plugins(doc.get("plugins") or [])
+        _check_reproducer_plugins(source, doc.get("plugins"), args.plugin)
         ir = ir_from_dict(doc.get("ir"), source)
         pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
         print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
@@ -98,15 +97,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_reproducer_plugins(source: str, named: Any, trusted: list[str]) -> None:
+    """A reproducer file lists the plugins of the run that failed; a file never imports code on its own,
+    so each must also be given with ``--plugin`` (which has imported it already)."""
+    if named is None:
+        return
+    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+        raise SerializationError(f"{source}: $.plugins must be a list of module names")
+    untrusted = [name for name in named if name not in trusted]
+    if untrusted:
+        flags = " ".join(f"--plugin {name}" for name in untrusted)
+        raise PipelineSpecError(
+            f"{source} was written with plugin module(s) {', '.join(untrusted)}; an IR or reproducer file never "
+            f"imports code by itself. If you trust them, replay with {flags}"
+        )
+
+
 def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise SerializationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SerializationError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise SerializationError(
-            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+    from torch_ir.backends.json import load_json_document
+
+    return load_json_document(path)

@@ -2,7 +2,9 @@
 
 The model is built on the CPU from its spec (random weights, seed 0) unless ``--weights`` gives a
 ``.safetensors`` file (or a sharded ``model.safetensors.index.json``), which then feeds both the IR
-and the eager model. Prints the report; exits 0 when every output matches, 1 when one does not.
+and the eager model; a parameter or persistent buffer the file lacks is an error (exit 2) unless
+``--fill-from-model`` takes it from the model, and the report then names it. Prints the report; exits
+0 when every output matches, 1 when one does not.
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: by dtype)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights and inputs (default 0)")
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
+    parser.add_argument(
+        "--fill-from-model",
+        action="store_true",
+        help="take parameters and buffers --weights lacks from the model's own (random) ones instead of failing; "
+        "the report lists each one",
+    )
+    parser.add_argument(
+        "--check-types",
+        action="store_true",
+        help="compare every intermediate's shape and dtype with its declared type, not only the outputs'",
+    )
+    parser.add_argument(
+        "--allow-side-effects",
+        action="store_true",
+        help="let the IR run ops that act outside their tensors (file I/O, printing, RNG state); "
+        "only for an IR you trust",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--config",
@@ -115,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         atol=args.atol,
         device=args.device,
+        fill_missing_from_model=args.fill_from_model,
+        check_types=args.check_types,
+        allow_side_effects=args.allow_side_effects,
+        dry_run=True,
     )
     if args.json:
         import json

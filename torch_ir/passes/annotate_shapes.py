@@ -16,10 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.analysis.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import DTYPES, ScalarType, TensorType, ValueType
+from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -171,6 +173,9 @@ class _Inference:
         target = resolve_op(node.op_type)
         if target is None:
             return self.give_up(node, "the op is not known to torch (is its library imported?)")
+        effect = side_effect_reason(node.op_type, getattr(target, "_schema", None))
+        if effect:  # never run an op that acts outside its tensors to learn its type
+            return self.give_up(node, f"not run: {effect}")
         symbolic = self.is_symbolic(node)
         if node.op_type.split(".", 1)[0] in PURE_NAMESPACES:
             return self.call_python(node, target)
@@ -216,6 +221,9 @@ class _Inference:
         args = [self.py_value(a, fake=True) for a in node.args]
         if any(a is _MISSING for a in args):
             return self.give_up(node, "an operand's value is unknown")
+        problem = python_call_problem(node.op_type, args)
+        if problem:
+            return self.give_up(node, f"not run: {problem}")
         try:
             return self.outputs(fn(*args), node)
         except Exception as exc:

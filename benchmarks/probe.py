@@ -2,7 +2,9 @@
 
 ``python benchmarks/probe.py MODE CASE OUT_DIR`` with MODE ``export`` (torch.export alone), ``extract``
 (torch-ir extract: export, convert, default pipeline, JSON write), ``trace`` (torch-ir's export stage
-traced as the CPU with fake tensors, functionalization included) or ``onnx`` (torch.onnx.export with
+traced as the CPU with fake tensors, functionalization included), ``llm`` (``extract_llm``: the prefill +
+decode program with a 4,096-position static cache, then torch.export of the same two graphs, paired) or
+``onnx`` (torch.onnx.export with
 dynamo=True). Each mode first warms up on a tiny model, so one-time imports are not timed; peak RSS is
 the process's ``ru_maxrss``, which includes building the model on meta.
 """
@@ -116,6 +118,49 @@ def trace_as_cpu(bundle: Any) -> dict[str, Any]:
     }
 
 
+LLM_CACHE_LEN = 4096
+
+
+def llm_program(bundle: Any) -> dict[str, Any]:
+    """``extract_llm`` (two traces as the CPU, functionalization, convert, default pipeline), then torch.export
+    of the same prefill and decode graphs on meta in the same process (paired). Peak RSS before the exports."""
+    from torch_ir.frontends.llm import build_cache_module, extract_llm
+
+    tiny = resolve_model(
+        "hf:llama",
+        config_overrides=dict(
+            num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2
+        ),
+    )
+    extract_llm(tiny.model, max_cache_len=16)
+    before = current_rss_bytes()
+    start = time.perf_counter()
+    ir = extract_llm(bundle.model, max_cache_len=LLM_CACHE_LEN)
+    seconds = time.perf_counter() - start
+    peak = peak_rss_bytes()
+    nodes = {name: len(graph) for name, graph in ir.entries.items()}
+    del ir
+    wrapper = build_cache_module(bundle.model, 1, LLM_CACHE_LEN, "meta")
+    ids, positions = torch.zeros(1, 8, dtype=torch.long, device="meta"), torch.arange(8, device="meta")
+    seq = torch.export.Dim("seq", min=2, max=LLM_CACHE_LEN)
+    start = time.perf_counter()
+    torch.export.export(
+        wrapper,
+        (),
+        {"input_ids": ids, "cache_position": positions},
+        dynamic_shapes={"input_ids": {1: seq}, "cache_position": {0: seq}},
+        strict=False,
+    )
+    torch.export.export(wrapper, (), {"input_ids": ids[:, :1], "cache_position": positions[:1]}, strict=False)
+    return {
+        "seconds": seconds,
+        "peak_rss": peak,
+        "rss_before": before,
+        "nodes": nodes,
+        "paired_export": time.perf_counter() - start,
+    }
+
+
 def onnx(bundle: Any) -> dict[str, Any]:
     tiny = _tiny()
     torch.onnx.export(tiny.model, tiny.args, dynamo=True, optimize=False, verbose=False)
@@ -143,6 +188,8 @@ def main() -> None:
             result = export_only(bundle)
         elif mode == "extract":
             result = extract(bundle, out_dir, case_name)
+        elif mode == "llm":
+            result = llm_program(bundle)
         elif mode == "trace":
             result = trace_as_cpu(bundle)
         elif mode == "onnx":

@@ -133,6 +133,29 @@ def _cases(tmp: Path) -> list[tuple[str, Callable[[], object], type[TorchIRError
         ),
         ("verify_ir: wrong number of inputs", lambda: verify_ir(ir, model, (x[0],)), TorchIRError, ["input"]),
         (
+            "verify_ir_with_state_dict: missing parameter",
+            lambda: verify_ir_with_state_dict(
+                ir=ir,
+                state_dict={k: v for k, v in state.items() if k != "head.bias"},
+                original_model=model,
+                test_inputs=x,
+            ),
+            WeightError,
+            ["head.bias", "fill_missing_from_model"],
+        ),
+        (
+            "Interpreter: meta weights",
+            lambda: Interpreter(ir, {k: torch.empty_like(v, device="meta") for k, v in state.items()}),
+            WeightError,
+            ["meta device"],
+        ),
+        (
+            "Interpreter: refused op",
+            lambda: Interpreter(parse_graph("graph() {\n  %s = aten.seed.default() : () -> i64[]\n  return %s\n}")),
+            InterpreterError,
+            ["node s", "aten.seed.default", "allow_side_effects"],
+        ),
+        (
             "Interpreter: missing weight",
             lambda: Interpreter(ir, {k: v for k, v in state.items() if k != "head.bias"}).run(*x),
             WeightError,

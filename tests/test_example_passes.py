@@ -178,6 +178,8 @@ def test_reproducer_keeps_plugins_given_with_plugin(
         sys.modules.pop("failplug", None)
         capsys.readouterr()
         assert cli_main(["opt", "--replay", str(repro)]) == 2
+        assert "replay with --plugin failplug" in capsys.readouterr().err
+        assert cli_main(["opt", "--replay", str(repro), "--plugin", "failplug"]) == 2
         err = capsys.readouterr().err
         assert "broken on purpose" in err and "unknown pass" not in err
     finally:

@@ -84,6 +84,13 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
+def extract_llm(model: Any, **options: Any) -> IR:
+    """The ``prefill`` + ``decode`` program of a transformers causal LM (see ``torch_ir.frontends.llm``)."""
+    from torch_ir.frontends.llm import extract_llm as _extract
+
+    return _extract(model, **options)
+
+
 def load_ir(path: str) -> IR:
     """Load an IR saved with ``IR.save`` (JSON; no torch needed, no code executed)."""
     from torch_ir.backends.json import load_ir as _load
@@ -119,6 +126,7 @@ __all__ = [
     "WeightError",
     "__version__",
     "extract_ir",
+    "extract_llm",
     "load_ir",
     "parse_graph",
     "print_graph",

@@ -10,6 +10,7 @@ elementwise ops cost one FLOP per output element; softmax and normalizations cos
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections import Counter
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch_ir.errors import IRError
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.program import IR
 from torch_ir.ir.types import ITEMSIZE, TensorType
@@ -234,7 +236,10 @@ class IRStatistics:
 
     ``flops``/``macs`` are None when some op's count depends on an unbound symbolic dim;
     ``flops_by_op`` totals per op type (None where unknown); ``uncounted_ops`` lists op types this module
-    has no cost model for (counted as 0).
+    has no cost model for (counted as 0). Parameter, buffer and constant figures and ``weight_bytes``
+    count the model's own weights (``model_weights``: init-graph originals included, tied storages once);
+    ``derived_count``/``derived_bytes`` are what the init graph computes and ``held_bytes`` what a backend
+    holds after running it (``held_weight_figures``).
     """
 
     model: str
@@ -252,6 +257,9 @@ class IRStatistics:
     constant_count: int
     constant_bytes: int
     weight_bytes: int
+    derived_count: int
+    derived_bytes: int
+    held_bytes: int
     weights_by_dtype: dict[str, dict[str, int]]
     tied_weights: list[list[str]]
     params_by_top_module: dict[str, int]
@@ -318,6 +326,54 @@ def unique_weights(graph: Graph) -> list[Weight]:
     return out
 
 
+def model_weights(graph: Graph) -> list[Weight]:
+    """The model's own weights, whatever passes ran: the main graph's weights that are not derived, the
+    init graph's (the originals ``hoist-weights`` moved there), and those ``eliminate-dead-nodes`` removed
+    because nothing read them (``graph.meta["unused_weight_types"]``); tied storages once."""
+    seen: set[str] = set()
+    out: list[Weight] = []
+    sources = [w for w in graph.weights.values() if w.kind != "derived"]
+    if graph.init is not None:
+        sources.extend(graph.init.weights.values())
+    sources.extend(_removed_weights(graph))
+    for weight in sources:
+        if weight.name in seen:
+            continue
+        seen.update(weight.names)
+        out.append(weight)
+    return out
+
+
+def _removed_weights(graph: Graph) -> list[Weight]:
+    recorded = graph.meta.get("unused_weight_types")
+    if not isinstance(recorded, dict):
+        return []
+    out = []
+    for name, info in recorded.items():
+        try:
+            type_ = TensorType(tuple(info["shape"]), info["dtype"])
+            out.append(Weight(name, type_, info.get("kind", "parameter"), info.get("aliases") or ()))
+        except (IRError, KeyError, TypeError):  # a hand-edited entry: not counted
+            continue
+    return out
+
+
+def held_weight_figures(graph: Graph) -> dict[str, int]:
+    """What a backend holds after running the init graph, apart from what the model has.
+
+    ``derived_count`` / ``derived_bytes``: the tensors the init graph computes; ``held_bytes``: the
+    originals the main graph still reads plus the derived tensors (0 derived: the model's own weights).
+    """
+    derived_count = derived_bytes = held = 0
+    for weight in unique_weights(graph):
+        numel, size = _static_size(weight)
+        held += size
+        if weight.kind == "derived":
+            derived_count += numel
+            derived_bytes += size
+    return {"derived_count": derived_count, "derived_bytes": derived_bytes, "held_bytes": held}
+
+
 def _weight_figures(graph: Graph) -> dict[str, Any]:
     counts = {"parameter": 0, "buffer": 0, "constant": 0}
     nbytes = {"parameter": 0, "buffer": 0, "constant": 0}
@@ -325,9 +381,9 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
     by_top: dict[str, int] = {}
     by_module: dict[str, int] = {}
     total_bytes = 0
-    for weight in unique_weights(graph):
+    for weight in model_weights(graph):
         numel, size = _static_size(weight)
-        kind = "constant" if weight.kind in ("constant", "derived") else weight.kind
+        kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"
         counts[kind] += numel
         nbytes[kind] += size
         total_bytes += size
@@ -339,7 +395,7 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
             module = weight.name.rsplit(".", 1)[0] if "." in weight.name else ""
             by_top[top] = by_top.get(top, 0) + numel
             by_module[module] = by_module.get(module, 0) + numel
-    tied = [list(w.names) for w in graph.weights.values() if w.aliases]
+    tied = [list(w.names) for w in model_weights(graph) if w.aliases]
     unique_tied: list[list[str]] = []
     for names in tied:
         if not any(set(names) & set(t) for t in unique_tied):
@@ -352,6 +408,7 @@ def _weight_figures(graph: Graph) -> dict[str, Any]:
         "constant_count": counts["constant"],
         "constant_bytes": nbytes["constant"],
         "weight_bytes": total_bytes,
+        **held_weight_figures(graph),
         "weights_by_dtype": dict(sorted(by_dtype.items())),
         "tied_weights": unique_tied,
         "params_by_top_module": by_top,
@@ -463,38 +520,65 @@ _BINOPS = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
     ast.Div: operator.floordiv,
-    ast.Pow: operator.pow,
 }
+MAX_DIM_MAGNITUDE = 1 << 126
+"""The largest magnitude a dimension expression may reach while it is evaluated; beyond it, it is unknown."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_dim(expr: str) -> ast.Expression | None:
+    if len(expr) > 4096:
+        return None
+    try:
+        return ast.parse(expr.replace("//", " // "), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
-    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound."""
+    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound.
+
+    Arithmetic is bounded (an expression in a crafted file such as ``"2**10**10"`` is unknown, not a
+    hang): no step may exceed ``MAX_DIM_MAGNITUDE``, and overly long texts are unknown.
+    """
     if isinstance(expr, int):
         return expr
-    try:
-        tree = ast.parse(expr.replace("//", " // "), mode="eval")
-    except SyntaxError:
+    tree = _parse_dim(expr)
+    if tree is None:
         return None
+
+    def bounded(value: int) -> int:
+        if abs(value) > MAX_DIM_MAGNITUDE:
+            raise _Unknown(expr)
+        return value
 
     def walk(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
             return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return bounded(node.value)
         if isinstance(node, ast.Name) and node.id in bindings:
-            return int(bindings[node.id])
+            return bounded(int(bindings[node.id]))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
+            return bounded(_BINOPS[type(node.op)](walk(node.left), walk(node.right)))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            base, exponent = walk(node.left), walk(node.right)
+            if exponent < 0 or (abs(base) > 1 and exponent * abs(base).bit_length() > 127):
+                raise _Unknown(expr)
+            return bounded(base**exponent)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = walk(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Max", "Min"):
-            vals = [walk(a) for a in node.args]
-            return max(vals) if node.func.id == "Max" else min(vals)
+            values = [walk(a) for a in node.args]
+            if not values:
+                raise _Unknown(expr)
+            return max(values) if node.func.id == "Max" else min(values)
         raise _Unknown(expr)
 
     try:
         return walk(tree)
-    except (_Unknown, ZeroDivisionError):
+    except (_Unknown, ZeroDivisionError, RecursionError):
         return None
 
 
@@ -584,19 +668,31 @@ def format_statistics(stats: IRStatistics, top: int = 15) -> str:
         f"model            {stats.model}",
         f"nodes            {stats.num_nodes} ({len(stats.op_histogram)} op types), edges {stats.num_edges}",
         f"inputs/outputs   {stats.num_inputs} / {stats.num_outputs}",
-        f"weights          {stats.num_weights} ({format_bytes(stats.weight_bytes)})",
+        f"weights          {stats.num_weights} in the graph; the model's own: {format_bytes(stats.weight_bytes)}",
         f"parameters       {format_count(stats.parameter_count)} ({format_bytes(stats.parameter_bytes)})",
+        f"buffers          {format_count(stats.buffer_count)} ({format_bytes(stats.buffer_bytes)}), "
+        f"constants {format_count(stats.constant_count)} ({format_bytes(stats.constant_bytes)})",
         f"FLOPs / MACs     {format_count(stats.flops)} / {format_count(stats.macs)}",
         f"activations      {format_bytes(stats.activation_bytes)} total, "
         f"{format_bytes(stats.peak_activation_bytes)} peak live",
         f"depth            {stats.depth}",
     ]
+    if stats.derived_count:
+        lines.insert(6, f"after init graph {held_text(stats.derived_count, stats.derived_bytes, stats.held_bytes)}")
     if stats.symbols:
         lines.append(f"symbols          {', '.join(stats.symbols)} (bindings: {stats.bindings or 'none'})")
     lines.append("top ops:")
     for op, count in list(stats.op_histogram.items())[:top]:
         lines.append(f"  {count:>6}  {op}")
     return "\n".join(lines)
+
+
+def held_text(derived_count: int, derived_bytes: int, held_bytes: int) -> str:
+    """``derived 1.2M (4.6 MiB); a backend holds 9.1 MiB`` for the summary lines."""
+    return (
+        f"derived {format_count(derived_count)} ({format_bytes(derived_bytes)}); "
+        f"a backend holds {format_bytes(held_bytes)} (originals still read + derived)"
+    )
 
 
 def format_count(n: int | float | None) -> str:
@@ -628,6 +724,9 @@ __all__ = [
     "format_bytes",
     "format_count",
     "format_statistics",
+    "held_text",
+    "held_weight_figures",
+    "model_weights",
     "node_cost",
     "op_short_name",
     "unique_weights",

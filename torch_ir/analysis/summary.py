@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from torch_ir.analysis.statistics import format_bytes, format_count, unique_weights
+from torch_ir.analysis.statistics import (
+    format_bytes,
+    format_count,
+    held_text,
+    held_weight_figures,
+    model_weights,
+    unique_weights,
+)
 from torch_ir.ir.graph import Graph, Weight
 from torch_ir.ir.types import TensorType
 
@@ -45,6 +52,8 @@ def summarize(ir: Any, top_ops: int = 5) -> str:
         )
     if graph.init is not None:
         lines.append(f"init graph  {len(graph.init.nodes)} nodes")
+    if totals["derived_count"]:
+        lines.append("held        " + held_text(totals["derived_count"], totals["derived_bytes"], totals["held_bytes"]))
     stages = getattr(ir, "stages", None)
     if stages is not None and stages.stages:
         lines.append("stages:")
@@ -71,7 +80,10 @@ def summarize_program(ir: Any) -> str:
 
 
 def weight_totals(graph: Graph) -> dict[str, int]:
-    """Element and byte counts per weight kind, each storage counted once (tied names share one)."""
+    """Element and byte counts per weight kind of the model's own weights (``model_weights``: the init
+    graph's originals included, derived tensors not), each storage counted once; plus what a backend
+    holds after the init graph (``held_weight_figures``). ``unique`` and ``tied`` count the graph's own
+    weight storages."""
     totals = dict.fromkeys(
         (
             "parameter_count",
@@ -85,9 +97,11 @@ def weight_totals(graph: Graph) -> dict[str, int]:
         ),
         0,
     )
-    for weight in unique_weights(graph):
+    totals.update(held_weight_figures(graph))
+    for weight in unique_weights(graph):  # the graph's own storages, as the weights line counts them
         totals["unique"] += 1
         totals["tied"] += bool(weight.aliases)
+    for weight in model_weights(graph):
         kind = weight.kind if weight.kind in ("parameter", "buffer") else "constant"
         numel, nbytes = _size(weight)
         totals[f"{kind}_count"] += numel

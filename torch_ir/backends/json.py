@@ -210,6 +210,12 @@ def _literal_to_json(value: Any) -> Any:
 
 def load_ir(path: str | os.PathLike[str]) -> IR:
     """Read an IR file; a malformed file raises ``SerializationError`` naming the problem and its path."""
+    return ir_from_dict(load_json_document(path), str(path))
+
+
+def load_json_document(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file the way IR files are read: any problem (missing, unreadable, invalid, non-finite
+    constants, nested too deeply) is a ``SerializationError`` naming the file."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -217,11 +223,16 @@ def load_ir(path: str | os.PathLike[str]) -> IR:
         raise SerializationError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SerializationError(f"{path}: cannot read: {exc}") from None
-    return loads_ir(text, source=str(path))
+    return loads_json_document(text, str(path))
 
 
 def loads_ir(text: str, source: str = "<string>") -> IR:
     """Parse the JSON text of an IR file."""
+    return ir_from_dict(loads_json_document(text, source), source)
+
+
+def loads_json_document(text: str, source: str = "<string>") -> Any:
+    """Parse JSON text as ``load_json_document`` does."""
     try:
         with paused_gc():
             doc = json.loads(text, parse_constant=_refuse_constant)
@@ -234,7 +245,7 @@ def loads_ir(text: str, source: str = "<string>") -> IR:
         raise SerializationError(f"{source}: JSON nested too deeply") from None
     except ValueError as exc:
         raise SerializationError(f"{source}: {exc}") from None
-    return ir_from_dict(doc, source)
+    return doc
 
 
 def _refuse_constant(name: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from torch_ir.analysis.statistics import IRStatistics, compute_statistics, format_bytes, format_count
+from torch_ir.analysis.statistics import IRStatistics, compute_statistics, format_bytes, format_count, held_text
 from torch_ir.backends.files import atomic_write_text
 from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 from torch_ir.backends.templating import load_template
@@ -113,9 +113,14 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
         ("ops", f"{stats.num_nodes} ({len(stats.op_histogram)} op types)"),
         ("edges", str(stats.num_edges)),
         ("inputs / outputs", f"{stats.num_inputs} / {stats.num_outputs}"),
-        ("weights", f"{stats.num_weights} ({format_bytes(stats.weight_bytes)})"),
+        ("weights", f"{stats.num_weights} in the graph; the model's own: {format_bytes(stats.weight_bytes)}"),
         ("parameters", f"{stats.parameter_count:,} ({format_bytes(stats.parameter_bytes)})"),
         ("buffers / constants", f"{stats.buffer_count:,} / {stats.constant_count:,} elements"),
+        *(
+            [("after the init graph", held_text(stats.derived_count, stats.derived_bytes, stats.held_bytes))]
+            if stats.derived_count
+            else []
+        ),
         ("FLOPs / MACs", f"{flops} / {format_count(stats.macs)}"),
         (
             "activations",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from torch_ir.cli import UsageError
 from torch_ir.cli.streams import STDIO, read_text, write_ir, write_text
-from torch_ir.errors import SerializationError
+from torch_ir.errors import PipelineSpecError, SerializationError
 
 
 def register(subparsers: Any) -> None:
@@ -96,7 +95,7 @@ def check_usage(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result."""
-    from torch_ir.backends.json import ir_from_dict, loads_ir
+    from torch_ir.backends.json import ir_from_dict, loads_json_document
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
 
@@ -106,17 +105,17 @@ def run(args: argparse.Namespace) -> int:
     if not source:
         raise UsageError("give an IR file (torch-ir opt IN.json -p PIPELINE; '-' for stdin) or --replay FILE")
     text, name = read_text(source)
-    doc = _parse_json(text, name)
+    doc = loads_json_document(text, name)
     pipeline = args.pipeline
     if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
-        load_plugins(doc.get("plugins") or [])
+        _check_reproducer_plugins(name, doc.get("plugins"), args.plugin)
         ir = ir_from_dict(doc.get("ir"), name)
         pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
         print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
     elif args.replay:
         raise SerializationError(f"{source}: not a torch-ir reproducer file (format {doc.get('format')!r})")
     else:
-        ir = loads_ir(text, source=name)
+        ir = ir_from_dict(doc, name)
     manager = PassManager(
         pipeline if pipeline is not None else "default",
         verify_each=False if args.no_verify_each else None,
@@ -136,12 +135,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SerializationError(
-            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise SerializationError(f"{source}: JSON nested too deeply") from None
+def _check_reproducer_plugins(source: str, named: Any, trusted: list[str]) -> None:
+    """A reproducer file lists the plugins of the run that failed; a file never imports code on its own,
+    so each must also be given with ``--plugin`` (which has imported it already)."""
+    if named is None:
+        return
+    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+        raise SerializationError(f"{source}: $.plugins must be a list of module names")
+    untrusted = [name for name in named if name not in trusted]
+    if untrusted:
+        flags = " ".join(f"--plugin {name}" for name in untrusted)
+        raise PipelineSpecError(
+            f"{source} was written with plugin module(s) {', '.join(untrusted)}; an IR or reproducer file never "
+            f"imports code by itself. If you trust them, replay with {flags}"
+        )

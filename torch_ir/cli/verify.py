@@ -2,7 +2,9 @@
 
 The model is built on the CPU from its spec (random weights, seed 0) unless ``--weights`` gives a
 ``.safetensors`` file (or a sharded ``model.safetensors.index.json``), which then feeds both the IR
-and the eager model. Prints the report; exits 0 when every output matches, 1 when one does not.
+and the eager model; a parameter or persistent buffer the file lacks is an error (exit 2) unless
+``--fill-from-model`` takes it from the model, and the report then names it. Prints the report; exits
+0 when every output matches, 1 when one does not.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
             "  torch-ir verify fused.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 \\\n"
             "      --plugin examples.passes.gqa_attention\n"
+            "  torch-ir verify llm.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 --generate 8\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
             "\n"
             "--input must match the shapes the IR was extracted with (or its --dynamic ranges).\n"
@@ -49,6 +52,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: by dtype)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights and inputs (default 0)")
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
+    parser.add_argument(
+        "--fill-from-model",
+        action="store_true",
+        help="take parameters and buffers --weights lacks from the model's own (random) ones instead of failing; "
+        "the report lists each one",
+    )
+    parser.add_argument(
+        "--check-types",
+        action="store_true",
+        help="compare every intermediate's shape and dtype with its declared type, not only the outputs'",
+    )
+    parser.add_argument(
+        "--allow-side-effects",
+        action="store_true",
+        help="let the IR run ops that act outside their tensors (file I/O, printing, RNG state); "
+        "only for an IR you trust",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--config",
@@ -64,6 +84,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODULE",
         help="import MODULE first (custom ops and their kernels a pass put in the IR); repeatable",
     )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        metavar="N",
+        help="for a prefill/decode program: greedy-decode N tokens through the IR against eager transformers",
+    )
+    parser.add_argument("--prompt-len", type=int, default=8, help="random prompt length for --generate (default 8)")
     parser.set_defaults(func=run)
 
 
@@ -75,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from torch_ir.cli.streams import read_ir
-    from torch_ir.errors import WeightError
+    from torch_ir.errors import VerificationError, WeightError
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.passes.registry import load_plugins
     from torch_ir.runtime.verifier import verify_ir_with_state_dict
@@ -86,10 +113,15 @@ def run(args: argparse.Namespace) -> int:
         overrides.update(parse_config_overrides(text))
     load_plugins(args.plugin)
     ir = read_ir(args.ir)
+    if args.generate is not None and args.input:
+        raise VerificationError("--generate makes its own prompt: drop --input (use --prompt-len)")
+    if ir.is_program and args.generate is None:
+        raise VerificationError(
+            f"{args.ir} is a program with entries {', '.join(ir.entries)}: verify it with --generate N"
+        )
     torch.manual_seed(args.seed)
     bundle = resolve_model(args.model, device="cpu", config_overrides=overrides)
     model = bundle.model.eval()
-    test_args, test_kwargs = _inputs(bundle, args.input)
     if args.weights:
         source = as_source(args.weights)
         state = model.state_dict()
@@ -100,12 +132,43 @@ def run(args: argparse.Namespace) -> int:
             raise WeightError(f"{args.weights} does not fit {type(model).__name__}: {exc}") from None
     else:
         source = as_source(model)
+    if args.generate is not None:
+        return _generate(ir, model, source, args)
+    test_args, test_kwargs = _inputs(bundle, args.input)
     _, report = verify_ir_with_state_dict(
         ir=ir,
         state_dict=source,
         original_model=model,
         test_inputs=test_args,
         test_kwargs=test_kwargs,
+        rtol=args.rtol,
+        atol=args.atol,
+        device=args.device,
+        fill_missing_from_model=args.fill_from_model,
+        check_types=args.check_types,
+        allow_side_effects=args.allow_side_effects,
+        dry_run=True,
+    )
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        print(report)
+    return 0 if report.passed else 1
+
+
+def _generate(ir: Any, model: Any, source: Any, args: argparse.Namespace) -> int:
+    """``--generate N``: greedy decoding through the program against eager; 0 when every step matches."""
+    from torch_ir.runtime.generation import verify_generation
+
+    _, report = verify_generation(
+        ir,
+        model,
+        steps=args.generate,
+        weights=source,
+        prompt_len=args.prompt_len,
+        seed=args.seed,
         rtol=args.rtol,
         atol=args.atol,
         device=args.device,

@@ -2,7 +2,8 @@
 
 An IR file names its ops by string, so a crafted file could name ``builtins.exec`` or ``builtins.open``.
 Only the functions listed here are ever resolved: arithmetic, comparisons and math, nothing that reaches
-the file system, imports, or evaluates code.
+the file system, imports, or evaluates code. Their arguments are bounded too (``python_call_problem``), so
+a node such as ``math.factorial(50000000)`` is refused instead of running for hours.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 PYTHON_NAMESPACES = ("operator", "math", "builtins", "torch")
@@ -95,3 +96,77 @@ def python_op(op_type: str) -> Callable[..., Any] | None:
         PYTHON_OPS.update(_torch_sym_functions())
         function = PYTHON_OPS.get(op_type)
     return function
+
+
+MAX_INT_BITS = 256
+"""The widest integer a Python-level op accepts as an argument."""
+MAX_RESULT_BITS = 4096
+"""The widest integer a Python-level op may be asked to produce (a power, a shift, a factorial)."""
+
+
+def _int_bits(value: Any) -> int:
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        return value.bit_length()
+    if isinstance(value, (list, tuple)):
+        return max((_int_bits(v) for v in value), default=0)
+    return 0
+
+
+def _argument_problem(args: Sequence[Any]) -> str:
+    for arg in args:
+        if isinstance(arg, (str, bytes)):
+            return f"Python-level ops take numbers, not {type(arg).__name__}"
+        if isinstance(arg, (list, tuple)):
+            if len(arg) > 1 << 16:
+                return f"a list of {len(arg)} items is too long for a Python-level op"
+            problem = _argument_problem(arg)
+            if problem:
+                return problem
+        elif _int_bits(arg) > MAX_INT_BITS:
+            return f"an integer of {_int_bits(arg)} bits is over the {MAX_INT_BITS}-bit limit of Python-level ops"
+    return ""
+
+
+def python_call_problem(op_type: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> str:
+    """Why calling the Python op ``op_type`` on these arguments is refused ('' when it may run).
+
+    Arguments are numbers (or lists of them, or tensors) of at most ``MAX_INT_BITS`` bits; an integer
+    result may need at most ``MAX_RESULT_BITS`` bits (powers, shifts, factorials, ``round`` to huge
+    negative digits); sequences are never repeated (``[0] * 10**9``).
+    """
+    values = [*args, *(kwargs or {}).values()]
+    problem = _argument_problem(values)
+    if problem:
+        return problem
+    name = op_type.split(".")[-1]
+    if name in ("mul", "imul") and any(isinstance(a, (list, tuple)) for a in values):
+        return "it would repeat a sequence"
+    bits = _result_bits(name, values)
+    if bits > MAX_RESULT_BITS:
+        return f"its result would need about {bits} bits, over the {MAX_RESULT_BITS}-bit limit of Python-level ops"
+    return ""
+
+
+def _result_bits(name: str, args: Sequence[Any]) -> int:
+    """An upper bound on the bits of the integer ``name(*args)`` produces (0 when it is small by nature)."""
+    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    if name in ("pow",) and len(ints) >= 2 and len(args) == 2:
+        base, exponent = ints[0], ints[1]
+        return 0 if exponent <= 0 or abs(base) <= 1 else exponent * abs(base).bit_length()
+    if name == "lshift" and len(ints) == 2:
+        return ints[0].bit_length() + max(ints[1], 0)
+    if name == "factorial" and ints:
+        n = ints[0]
+        return 0 if n < 2 else int(n * math.log2(n)) + 1
+    if name == "round" and len(args) == 2 and isinstance(args[1], int):
+        return 4 * abs(args[1])
+    if name in ("mul", "prod") and ints:
+        return sum(_int_bits(a) for a in args)
+    if name == "prod" and args and isinstance(args[0], (list, tuple)):
+        return sum(_int_bits(a) for a in args[0])
+    return 0
+
+
+__all__ = ["MAX_INT_BITS", "MAX_RESULT_BITS", "PYTHON_NAMESPACES", "PYTHON_OPS", "python_call_problem", "python_op"]

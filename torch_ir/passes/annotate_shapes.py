@@ -16,10 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.analysis.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import DTYPES, ScalarType, TensorType, ValueType
+from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -125,6 +127,8 @@ class _Inference:
                 value.type = new
                 modified = True
             elif not _same_type(old, new):
+                if self.agrees_on_trace_device(node, value.index, old):
+                    continue  # the meta kernel differs from the device the model was traced as, which stands
                 if self.options.strict:
                     raise PassError(
                         f"{self.where}: node {node.name} ({node.op_type}): result {value.ref} is recorded as "
@@ -146,6 +150,21 @@ class _Inference:
             return tuple(self.arg_key(a) if isinstance(a, Value) else ("=", repr(a)) for a in arg)
         return ("=", repr(arg))
 
+    def agrees_on_trace_device(self, node: Node, index: int, recorded: ValueType) -> bool:
+        """Whether the op on fake tensors of the trace device (the graph's ``device``) gives the recorded type:
+        some kernels differ by device (CPU batch norm in eval mode returns empty saved statistics)."""
+        device = str(self.graph.meta.get("device", "meta"))
+        target = resolve_op(node.op_type)
+        if device == "meta" or target is None or not hasattr(target, "_schema"):
+            return False
+        try:
+            with self.mode():
+                computed = self.outputs(self.call(node, target, fake=True, device=device), node)
+        except Exception:  # no fake kernel on that device either: the mismatch stands
+            return False
+        new = computed[index][0] if index < len(computed) else None
+        return new is not None and _same_type(recorded, new)
+
     # -- computing one signature
     def compute(self, node: Node) -> list[tuple[ValueType | None, Any]] | None:
         shape_fn = _registered_shape_fn(node.op_type)
@@ -154,6 +173,9 @@ class _Inference:
         target = resolve_op(node.op_type)
         if target is None:
             return self.give_up(node, "the op is not known to torch (is its library imported?)")
+        effect = side_effect_reason(node.op_type, getattr(target, "_schema", None))
+        if effect:  # never run an op that acts outside its tensors to learn its type
+            return self.give_up(node, f"not run: {effect}")
         symbolic = self.is_symbolic(node)
         if node.op_type.split(".", 1)[0] in PURE_NAMESPACES:
             return self.call_python(node, target)
@@ -199,12 +221,15 @@ class _Inference:
         args = [self.py_value(a, fake=True) for a in node.args]
         if any(a is _MISSING for a in args):
             return self.give_up(node, "an operand's value is unknown")
+        problem = python_call_problem(node.op_type, args)
+        if problem:
+            return self.give_up(node, f"not run: {problem}")
         try:
             return self.outputs(fn(*args), node)
         except Exception as exc:
             return self.give_up(node, f"{type(exc).__name__}: {exc}")
 
-    def call(self, node: Node, op: Any, fake: bool) -> Any:
+    def call(self, node: Node, op: Any, fake: bool, device: str = "meta") -> Any:
         args_iter = iter(node.args)
         positional: list[Any] = []
         keywords: dict[str, Any] = {}
@@ -217,7 +242,7 @@ class _Inference:
                 if raw is _MISSING:
                     skipped = True
                     continue
-                value = self.py_value(raw, fake)
+                value = self.py_value(raw, fake, device)
                 if value is _MISSING:  # a data-dependent scalar: the recorded types stand
                     raise ValueError(f"operand {argument.name} is a scalar known only at run time")
             if argument.kwarg_only or skipped:
@@ -226,17 +251,17 @@ class _Inference:
                 positional.append(value)
         return op(*positional, **keywords)
 
-    def py_value(self, arg: Any, fake: bool) -> Any:
+    def py_value(self, arg: Any, fake: bool, device: str = "meta") -> Any:
         import torch
 
         if isinstance(arg, list):
-            return [self.py_value(a, fake) for a in arg]
+            return [self.py_value(a, fake, device) for a in arg]
         if not isinstance(arg, Value):
             return arg
         t = arg.type
         if isinstance(t, TensorType):
             shape = [d if isinstance(d, int) else self.symint(d) for d in t.shape]
-            return torch.empty(shape, dtype=getattr(torch, t.dtype), device="meta")
+            return torch.empty(shape, dtype=getattr(torch, t.dtype), device=device)
         expr = self.scalars.get(arg, _MISSING)
         if isinstance(expr, str):
             return self.symint(expr)

@@ -10,10 +10,11 @@ first; an init graph left empty is dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch_ir.analysis.op_info import has_side_effects
 from torch_ir.ir.graph import Graph
+from torch_ir.ir.types import TensorType
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -64,12 +65,21 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
         modified = True
     if remove_weights:
         removed: list[str] = []
+        types: dict[str, Any] = dict(graph.meta.get("unused_weight_types") or {})
         for weight in graph.weights.values():
             if id(weight) not in outputs and not graph.num_uses(weight) and not graph.is_state_target(weight.name):
                 graph.remove_weight(weight)
                 if weight.kind != "derived":
                     removed.extend(weight.names)
+                    if isinstance(weight.type, TensorType):
+                        types[weight.name] = {
+                            "kind": weight.kind,
+                            "shape": list(weight.type.shape),
+                            "dtype": weight.type.dtype,
+                            "aliases": list(weight.aliases),
+                        }
                 modified = True
         if removed:
             graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
+            graph.meta["unused_weight_types"] = dict(sorted(types.items()))
     return modified

@@ -28,6 +28,7 @@ from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
 from torch_ir.ops.python_ops import python_op
+from torch_ir.runtime.sandbox import TORCH_ENUMS, ExecutionPolicy, PlanGuard, check_device, torch_enum
 
 _NON_FINITE = {
     "inf": math.inf,
@@ -145,10 +146,8 @@ def convert_attr(value: Any, type_name: str, device: torch.device) -> Any:
     """Turn a JSON-typed attribute into what the op takes, by its schema type."""
     if value is None:
         return None
-    if type_name == "ScalarType" and isinstance(value, str):
-        return getattr(torch, value)
-    if type_name in ("Layout", "MemoryFormat") and isinstance(value, str):
-        return getattr(torch, value)
+    if type_name in TORCH_ENUMS and isinstance(value, str):
+        return torch_enum(value, type_name)
     if type_name == "Device":
         return device
     if type_name in ("float", "number", "Scalar") and isinstance(value, str) and value in _NON_FINITE:
@@ -165,6 +164,10 @@ class Interpreter:
     ``weights`` is a state_dict, a module, a ``.safetensors`` path (see ``torch_ir.runtime.weights``);
     the init graph runs once when they are bound. ``keep=[names]`` / ``keep_all=True`` keep those
     intermediates in ``kept`` after each call. Call it like the model: ``interp(*args, **kwargs)``.
+    Ops with effects outside their tensors are refused unless ``allow_side_effects=True``, and no value
+    may be declared larger than ``memory_budget`` bytes (see ``torch_ir.runtime.sandbox``); with
+    ``dry_run`` (the default for an IR given as a path) the plan first runs on fake tensors, so a value
+    truly over the budget is refused even when its declared type lies.
     """
 
     def __init__(
@@ -176,13 +179,22 @@ class Interpreter:
         keep: Sequence[str] = (),
         keep_all: bool = False,
         strict: bool = True,
+        allow_side_effects: bool = False,
+        memory_budget: int | None = None,
+        dry_run: bool | None = None,
     ):
+        from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
             from torch_ir.backends.json import load_ir
 
             ir = load_ir(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
-        self.device = torch.device(device)
+        self.policy = ExecutionPolicy(
+            allow_side_effects=allow_side_effects,
+            memory_budget=memory_budget,
+            dry_run=from_file if dry_run is None else dry_run,
+        )
+        self.device = _device(device)
         self.keep_all = keep_all
         self.keep_names = set(keep)
         self.kept: dict[str, Any] = {}
@@ -200,6 +212,7 @@ class Interpreter:
         def slot(value: Value) -> int:
             return slots.setdefault(id(value), len(slots))
 
+        self._guard = PlanGuard(graph, self.policy, self)
         self._input_slots = [slot(v) for v in graph.inputs]
         self._weight_slots = {name: slot(w) for name, w in graph.weights.items()}
         nodes = graph.nodes
@@ -236,6 +249,8 @@ class Interpreter:
 
     def _plan_node(self, node: Node, slot: Callable[[Value], int]) -> _Step:
         fn, schema = resolve_op(node.op_type)
+        fn = self.policy.guard(node, fn, schema)
+        self._guard.see(node, schema)
         args: list[Any] = []
         fills: list[tuple[int, int]] = []
         list_fills: list[tuple[int, list[Any], list[tuple[int, int]]]] = []
@@ -307,7 +322,7 @@ class Interpreter:
         """Bind weights (state_dict, module, safetensors path or source); runs the init graph once."""
         from torch_ir.runtime.weights import bind_weights
 
-        self.set_weights(bind_weights(self.graph, weights, device=self.device, strict=strict))
+        self.set_weights(bind_weights(self.graph, weights, device=self.device, strict=strict, policy=self.policy))
 
     def set_weights(self, tensors: dict[str, torch.Tensor]) -> None:
         """Bind already resolved tensors by IR name, unchecked (``bind`` checks)."""
@@ -316,7 +331,7 @@ class Interpreter:
             from torch_ir.errors import WeightError
 
             raise WeightError(f"no tensor for weight(s): {', '.join(missing)}")
-        self.weights = {name: tensors[name] for name in self._weight_slots}
+        self.weights = self._guard.protect({name: tensors[name] for name in self._weight_slots})
         base: list[Any] = [None] * self._num_slots
         for name, s in self._weight_slots.items():
             base[s] = self.weights[name]
@@ -397,7 +412,7 @@ class Interpreter:
                 if given.device != self.device:
                     given = given.to(self.device)
             out.append(given)
-        return out
+        return self._guard.check_inputs(out)
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
         """Run on the flat graph inputs; return the flat graph outputs. State updates are applied after
@@ -506,6 +521,15 @@ class Interpreter:
         return InterpreterError(f"{where} failed on ({operands}): {type(exc).__name__}: {text}")
 
 
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise InterpreterError(f"device {device!r} is not a device torch knows: {exc}") from None
+    check_device(resolved)
+    return resolved
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"{str(value.dtype).removeprefix('torch.')}{list(value.shape)}"
@@ -519,10 +543,21 @@ def _shape_text(shape: Sequence[Any]) -> str:
 
 
 def run_init_graph(
-    init: Graph, tensors: dict[str, torch.Tensor], *, device: str | torch.device = "cpu"
+    init: Graph,
+    tensors: dict[str, torch.Tensor],
+    *,
+    device: str | torch.device = "cpu",
+    policy: ExecutionPolicy | None = None,
 ) -> dict[str, Any]:
     """Run an init graph on resolved weights; return its results by name (the derived weights)."""
-    interp = Interpreter(init, device=device)
+    policy = policy or ExecutionPolicy()
+    interp = Interpreter(
+        init,
+        device=device,
+        allow_side_effects=policy.allow_side_effects,
+        memory_budget=policy.memory_budget,
+        dry_run=policy.dry_run,
+    )
     interp.set_weights({name: tensors[name] for name in init.weights})
     results = interp.run_flat([])
     return {value.name: result for value, result in zip(init.outputs, results)}

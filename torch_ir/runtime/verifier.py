@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from torch_ir.errors import TorchIRError, VerificationError
-from torch_ir.ir.graph import Graph
+from torch_ir.errors import TorchIRError, VerificationError, WeightError
+from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.program import IR
+from torch_ir.ir.types import TensorType
+from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS, Interpreter
 from torch_ir.runtime.weights import ChainSource, MappingSource, WeightSource, as_source, required_weights
 
@@ -83,12 +85,27 @@ def compare_tensors(got: Any, expected: Any, rtol: float | None = None, atol: fl
     if not bool((finite | same_inf).all()):
         return Comparison(shape, dtype, math.inf, math.inf, r, a, False, "inf in different places")
     diff = torch.where(finite, (g - e).abs(), torch.zeros((), dtype=torch.float64))
-    scale = e.abs().where(finite, torch.ones((), dtype=torch.float64))
+    scale = e.abs().where(finite, torch.zeros((), dtype=torch.float64))
     max_abs = float(diff.max())
-    rel = diff / scale.clamp_min(torch.finfo(torch.float64).tiny)
-    max_rel = float(rel.max())
+    max_rel = relative_error(diff, scale)
     passed = bool((diff <= a + r * scale).all())
     return Comparison(shape, dtype, max_abs, max_rel, r, a, passed)
+
+
+def relative_error(diff: torch.Tensor, scale: torch.Tensor) -> float:
+    """The largest ``|got - expected| / |expected|`` over the elements whose reference is not 0.
+
+    Where the reference is 0 a relative error means nothing (only the absolute one counts there). When
+    every differing element has a zero reference the answer is ``inf``; when nothing differs it is 0.
+    """
+    nonzero = scale > 0
+    if bool(nonzero.any()):
+        rel = float((diff[nonzero] / scale[nonzero]).max())
+    else:
+        rel = 0.0
+    if rel == 0.0 and bool((diff > 0).any()):
+        return math.inf
+    return rel
 
 
 @dataclass
@@ -144,6 +161,19 @@ class Divergence:
 
 
 @dataclass
+class TypeMismatch:
+    """A value whose shape or dtype at run time is not the type the IR declares for it."""
+
+    node: str
+    op_type: str
+    value: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"node {self.node} ({self.op_type}), value %{self.value}: {self.problem}"
+
+
+@dataclass
 class VerificationReport:
     """The result of a numeric verification: per-output checks, the first divergence, and any error."""
 
@@ -153,6 +183,8 @@ class VerificationReport:
     divergence: Divergence | None = None
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    weight_sources: dict[str, str] = field(default_factory=dict)
+    type_mismatches: list[TypeMismatch] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -189,6 +221,11 @@ class VerificationReport:
                 "max_rel": self.divergence.comparison.max_rel,
             },
             "notes": list(self.notes),
+            "weight_sources": dict(self.weight_sources),
+            "type_mismatches": [
+                {"node": m.node, "op_type": m.op_type, "value": m.value, "problem": m.problem}
+                for m in self.type_mismatches
+            ],
         }
 
     def __str__(self) -> str:
@@ -225,6 +262,14 @@ class VerificationReport:
                 f"max rel error {_num(d.comparison.max_rel)}"
                 + (f" ({d.comparison.problem})" if d.comparison.problem else "")
             )
+        for mismatch in self.type_mismatches[:10]:
+            lines.append(f"  type mismatch: {mismatch}")
+        if len(self.type_mismatches) > 10:
+            lines.append(f"  ... and {len(self.type_mismatches) - 10} more type mismatch(es)")
+        if self.weight_sources:
+            lines.append(f"  weights not from the given weights ({len(self.weight_sources)}):")
+            for name, where in self.weight_sources.items():
+                lines.append(f"    {name}: {where}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
@@ -246,15 +291,25 @@ def verify_ir_with_state_dict(
     device: str | torch.device = "cpu",
     localize: bool = True,
     strict: bool = True,
+    fill_missing_from_model: bool = False,
+    check_types: bool = False,
+    allow_side_effects: bool = False,
+    dry_run: bool = False,
 ) -> tuple[bool, VerificationReport]:
     """Run ``ir`` with ``state_dict`` and compare with ``original_model(*test_inputs, **test_kwargs)``.
 
-    Non-persistent buffers (not in a state_dict) are taken from ``original_model``. Returns
-    ``(is_valid, report)``; ``str(report)`` prints a table, ``report.to_dict()`` gives plain data.
-    Missing weights, weights of the wrong shape or dtype, and keys the IR does not know raise
-    ``WeightError``. Weights a pass removed because nothing read them (``graph.meta["unused_weights"]``,
-    e.g. BatchNorm's ``num_batches_tracked``) are expected and ignored; ``strict=False`` also accepts any
-    other extra key, listing it in the report's notes.
+    Parameters and persistent buffers must come from ``state_dict``: any that is missing raises a
+    ``WeightError`` listing every missing name, unless ``fill_missing_from_model=True`` takes them from
+    ``original_model``. Non-persistent buffers and constants (never in a state_dict) are taken from
+    ``original_model``. ``report.weight_sources`` names every weight that did not come from
+    ``state_dict`` and where it came from. Every output's shape and dtype is compared with the type the
+    IR declares (with ``check_types=True``, every intermediate's too); a mismatch fails the verification
+    and names the node. ``allow_side_effects`` and ``dry_run`` go to the ``Interpreter`` (the command line
+    dry-runs, as the IR comes from a file). Returns ``(is_valid, report)``; ``str(report)`` prints a table,
+    ``report.to_dict()`` gives plain data. Weights of the wrong shape or dtype, and keys the IR does not
+    know, raise ``WeightError``. Weights a pass removed because nothing read them
+    (``graph.meta["unused_weights"]``, e.g. BatchNorm's ``num_batches_tracked``) are expected and
+    ignored; ``strict=False`` also accepts any other extra key, listing it in the report's notes.
     """
     if original_model is None:
         raise VerificationError("verify_ir_with_state_dict needs original_model= to compute the expected outputs")
@@ -262,11 +317,13 @@ def verify_ir_with_state_dict(
     args = tuple(test_inputs) if isinstance(test_inputs, (tuple, list)) else (test_inputs,)
     kwargs = dict(test_kwargs or {})
     source = as_source(state_dict)
-    extra = _non_persistent(graph, source, original_model)
-    if extra:
-        source = ChainSource(source, MappingSource(extra, f"non-persistent buffers of {type(original_model).__name__}"))
     report = VerificationReport(str(graph.meta.get("model", type(original_model).__name__)), False)
-    interp = Interpreter(graph, source, device=device, strict=strict)
+    extra, report.weight_sources = _weights_from_model(graph, source, original_model, fill_missing_from_model)
+    if extra:
+        source = ChainSource(source, MappingSource(extra, f"module {type(original_model).__name__}"))
+    interp = Interpreter(
+        graph, source, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run
+    )
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in source.keys() if k not in known]
     if unused:
@@ -290,11 +347,15 @@ def verify_ir_with_state_dict(
                 f"{type(original_model).__name__} itself failed on the test inputs: {type(exc).__name__}: {exc}"
             ) from exc
         state_checks = _compare_state(interp, original_model, flat_inputs, eager_args, eager_kwargs, rtol, atol)
+    report.type_mismatches = check_declared_types(interp, flat_inputs, got, intermediates=check_types)
     interp.set_weights({**interp.weights, **bound_before})
     report.outputs = _compare_outputs(graph, got, expected, rtol, atol) + state_checks
-    report.passed = bool(report.outputs) and all(o.passed for o in report.outputs)
+    report.passed = bool(report.outputs) and all(o.passed for o in report.outputs) and not report.type_mismatches
     if not report.outputs:
         report.error = "the IR has no outputs to compare"
+    elif report.type_mismatches and not report.error:
+        first = report.type_mismatches[0]
+        report.error = f"a value does not have the type the IR declares: {first}"
     if not report.passed and localize:
         try:
             with _restored_state(original_model):
@@ -316,6 +377,7 @@ def verify_ir(
     atol: float | None = None,
     device: str | torch.device = "cpu",
     localize: bool = True,
+    check_types: bool = False,
 ) -> tuple[bool, VerificationReport]:
     """Verify ``ir`` against ``model`` with the model's own weights (non-persistent buffers included)."""
     return verify_ir_with_state_dict(
@@ -328,21 +390,91 @@ def verify_ir(
         atol=atol,
         device=device,
         localize=localize,
+        check_types=check_types,
     )
 
 
-def _non_persistent(graph: Graph, source: WeightSource, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _weights_from_model(
+    graph: Graph, source: WeightSource, model: torch.nn.Module, fill: bool
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors taken from ``model`` for weights ``source`` lacks, and where each came from.
+
+    Non-persistent buffers and constants may come from the model; parameters and persistent buffers only
+    when ``fill``; otherwise their absence is a ``WeightError`` naming all of them.
+    """
     named = dict(model.named_buffers(remove_duplicate=False))
     named.update(model.named_parameters(remove_duplicate=False))
+    model_name = type(model).__name__
     out: dict[str, torch.Tensor] = {}
+    sources: dict[str, str] = {}
+    required: list[str] = []
     for weight in required_weights(graph):
         if weight.data is not None or any(n in source for n in weight.names):
+            continue
+        must_be_given = weight.kind == "parameter" or (weight.kind == "buffer" and weight.persistent)
+        if must_be_given and not fill:
+            required.append(weight.name)
             continue
         for name in weight.names:
             if name in named:
                 out[name] = named[name]
+                why = (
+                    f"{weight.kind} filled in from the model (fill_missing_from_model)"
+                    if must_be_given
+                    else ("non-persistent buffer" if weight.kind == "buffer" or not weight.persistent else weight.kind)
+                )
+                sources[weight.name] = f"module {model_name}: {why}"
                 break
-    return out
+    if required:
+        raise WeightError(
+            f"the given weights ({source.description}) lack {len(required)} parameter(s) or persistent "
+            f"buffer(s) the IR reads: {', '.join(required)}. Verification compares the IR run with these "
+            "weights, so they must be given; pass fill_missing_from_model=True (--fill-from-model) to take "
+            "them from the model instead"
+        )
+    return out, sources
+
+
+def check_declared_types(
+    interp: Interpreter, inputs: Sequence[Any], outputs: Sequence[Any], *, intermediates: bool = False
+) -> list[TypeMismatch]:
+    """Every value whose run-time shape or dtype differs from its declared type, symbols bound consistently.
+
+    Outputs are checked from ``outputs`` (the results of a run on ``inputs``); with ``intermediates``
+    the IR runs once more node by node and every node result is checked as it is produced.
+    """
+    graph = interp.graph
+    bindings = bind_inputs([v.type for v in graph.inputs], inputs)
+    mismatches: list[TypeMismatch] = []
+
+    def check(value: Value, result: Any) -> None:
+        if not isinstance(value.type, TensorType):
+            return
+        problem = bindings.mismatch(value.type, result)
+        if problem:
+            node = value.producer
+            mismatches.append(
+                TypeMismatch(
+                    node.name if node is not None else value.name,
+                    node.op_type if node is not None else "input",
+                    value.name,
+                    problem,
+                )
+            )
+
+    if intermediates:
+        seen: set[str] = set()
+        for node, results in interp.iter_values(inputs):
+            for value, result in zip(node.outputs, results):
+                seen.add(value.name)
+                check(value, result)
+        for value, result in zip(graph.outputs, outputs):
+            if value.name not in seen:
+                check(value, result)
+    else:
+        for value, result in zip(graph.outputs, outputs):
+            check(value, result)
+    return mismatches
 
 
 def _leaf_paths(structure: dict[str, Any] | None, count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -607,6 +739,9 @@ def _check(
 __all__ = [
     "TOLERANCES",
     "Comparison",
+    "TypeMismatch",
+    "check_declared_types",
+    "relative_error",
     "Divergence",
     "OutputCheck",
     "VerificationReport",

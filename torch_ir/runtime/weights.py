@@ -241,9 +241,15 @@ def inline_value(weight: Weight) -> torch.Tensor:
     data = weight.data
     if isinstance(data, dict):
         return _decode_bytes(weight, data, dtype)
-    tensor = torch.tensor(data, dtype=dtype)
-    if weight.type is not None and all(isinstance(d, int) for d in weight.shape or ()):
-        tensor = tensor.reshape(weight.shape)  # type: ignore[arg-type]
+    try:
+        tensor = torch.tensor(data, dtype=dtype)
+        if weight.type is not None and all(isinstance(d, int) for d in weight.shape or ()):
+            tensor = tensor.reshape(weight.shape)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        raise WeightError(
+            f"weight {weight.name}: its inline data does not make a tensor of type {weight.type}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
     return tensor
 
 
@@ -327,22 +333,35 @@ def resolve_weights(
         raise WeightError(f"weights from {source.description} do not fit the IR:\n  " + "\n  ".join(problems))
     device = torch.device(device)
     out: dict[str, torch.Tensor] = {}
+    no_data: list[str] = []
     for weight in needed:
         tensor = inline_value(weight) if weight.data is not None else source.load(keys[weight.name])
+        if tensor.is_meta and device.type != "meta":
+            no_data.append(keys.get(weight.name, weight.name))
+            continue
         out[weight.name] = tensor.detach().to(device)
+    if no_data:
+        raise WeightError(
+            f"weights from {source.description} have no data: {len(no_data)} tensor(s) are on the meta device "
+            f"({', '.join(no_data[:8])}{', ...' if len(no_data) > 8 else ''}). Pass real weights: a state_dict of "
+            "a model built on the CPU, or a .safetensors file"
+        )
     return out
 
 
 def bind_weights(
-    ir: IR | Graph, weights: Any, *, device: str | torch.device = "cpu", strict: bool = True
+    ir: IR | Graph, weights: Any, *, device: str | torch.device = "cpu", strict: bool = True, policy: Any = None
 ) -> dict[str, torch.Tensor]:
-    """Every weight the main graph reads, by IR name: resolved from ``weights``, derived ones by the init graph."""
+    """Every weight the main graph reads, by IR name: resolved from ``weights``, derived ones by the init graph.
+
+    ``policy`` (a ``torch_ir.runtime.sandbox.ExecutionPolicy``) governs what the init graph may do.
+    """
     graph = _graph_of(ir)
     resolved = resolve_weights(graph, weights, device=device, strict=strict)
     if graph.init is not None:
         from torch_ir.runtime.interpreter import run_init_graph
 
-        resolved.update(run_init_graph(graph.init, resolved, device=device))
+        resolved.update(run_init_graph(graph.init, resolved, device=device, policy=policy))
     return {name: resolved[name] for name in graph.weights}
 
 

@@ -171,6 +171,7 @@ def registries() -> Iterator[None]:
         table.update(before)
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
 @pytest.mark.usefixtures("registries")
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

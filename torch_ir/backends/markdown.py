@@ -45,6 +45,8 @@ def render_markdown(
     """
     if isinstance(ir, Graph):
         ir = IR(ir)
+    if ir.is_program:
+        return _render_program(ir, depth=depth, max_nodes=max_nodes, fold_repeats=fold_repeats, title=title)
     graph = ir.graph
     stats = statistics or compute_statistics(ir, bindings=bindings)
     rows = max(1, max_table_rows)
@@ -85,6 +87,35 @@ def render_markdown(
         mermaid=diagram,
     )
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _render_program(ir: IR, *, title: str | None, **mermaid: Any) -> str:
+    """A program's report: its figures and declared state, then one section per entry (each a full report
+    of that entry graph, its headings one level down)."""
+    from torch_ir.analysis.statistics import format_program_statistics, program_statistics
+
+    lines = [
+        f"# {title or f'{ir.name}: torch-ir report'}",
+        "",
+        f"A program of {len(ir.entries)} entries ({', '.join(ir.entries)}) over one weight table and "
+        f"{len(ir.state)} declared state tensors.",
+        "",
+        "```",
+        format_program_statistics(program_statistics(ir)),
+        "```",
+        "",
+        "## State",
+        "",
+        "| state | type | init |",
+        "|---|---|---|",
+        *(f"| `{s.name}` | `{s.type}` | {s.init} |" for s in ir.state.values()),
+    ]
+    for name, graph in ir.entries.items():
+        entry = IR(graph)
+        entry.pass_log = [row for row in ir.pass_log if row.get("entry", name) == name]
+        body = render_markdown(entry, title=f"Entry {name}", **mermaid)
+        lines += ["", *(("#" + line) if line.startswith("#") else line for line in body.splitlines())]
+    return "\n".join(lines) + "\n"
 
 
 def write_report(ir: IR | Graph, path: str | os.PathLike[str], **options: Any) -> None:

@@ -10,7 +10,8 @@ eager PyTorch on the real CPU tensors:
 
 An op's category is ``pass``, ``export-fails`` (the baseline fails: not torch-ir's problem),
 ``extract-fails``, ``run-fails``, ``mismatch`` (torch-ir's), or ``skipped`` (no float32 CPU sample, or
-eager itself fails). Random and uninitialized results compare shape and dtype only.
+eager itself fails). Outputs are compared, and so are the inputs after the call (an op that writes to
+its inputs must do so in torch-ir too). Random and uninitialized results compare shape and dtype only.
 
 ``check_op`` runs one op in this process (the fast test subset); ``run_sweep`` runs many, each in a
 worker subprocess with a timeout, so that an op that hangs or crashes costs only itself.
@@ -203,13 +204,16 @@ def ir_is_random(ir: Any) -> bool:
     return False
 
 
-def difference(actual: Any, expected: Any, *, shape_only: bool) -> str | None:
-    """None when ``actual`` matches ``expected`` (same structure, close values), else what differs."""
+def difference(actual: Any, expected: Any, *, shape_only: bool, what: str = "output") -> str | None:
+    """None when ``actual`` matches ``expected`` (same structure, close values), else what differs.
+
+    ``what`` names the leaves in the message (``output 0``, ``input 1 after the call``).
+    """
     got, want = tree_leaves(actual), tree_leaves(expected)
     if len(got) != len(want):
-        return f"{len(got)} output(s), eager gives {len(want)}"
+        return f"{len(got)} {what}(s), eager gives {len(want)}"
     for index, (a, e) in enumerate(zip(got, want)):
-        where = f"output {index}"
+        where = f"{what} {index}" if what == "output" else f"{what} {index} after the call"
         if isinstance(e, torch.Tensor) != isinstance(a, torch.Tensor):
             return f"{where}: {type(a).__name__}, eager gives {type(e).__name__}"
         if isinstance(e, torch.Tensor):
@@ -275,9 +279,23 @@ def _extract_kwargs(device: str | None) -> dict[str, Any]:
     return {}
 
 
-def _eager(module: OpModule) -> Any:
+Run = tuple[Any, tuple[torch.Tensor, ...]]
+"""What one call gives: its outputs, and its inputs after the call (an op may write to them)."""
+
+
+def call(fn: Callable[..., Any], module: OpModule) -> Run:
+    """Call ``fn`` on fresh copies of the module's inputs, seeded; outputs and the inputs after the call."""
+    inputs = fresh(module.example_inputs)
     torch.manual_seed(0)
-    return module(*fresh(module.example_inputs))
+    return fn(*inputs), inputs
+
+
+def run_difference(actual: Run, expected: Run, *, shape_only: bool) -> str | None:
+    """``difference`` of the outputs, then of the inputs after the call (state updates of inputs)."""
+    problem = difference(actual[0], expected[0], shape_only=shape_only)
+    if problem is None:
+        problem = difference(actual[1], expected[1], shape_only=shape_only, what="input")
+    return problem
 
 
 def check_op(
@@ -317,11 +335,11 @@ def check_op(
         try:
             module = OpModule(op, sample).eval()
             stage("eager")
-            expected = _eager(module)
-            again = _eager(module)
+            expected = call(module, module)
+            again = call(module, module)
         except Exception as exc:
             return done(OpResult(name, "skipped", stage="eager", reason=error_text(exc)))
-        shape_only = is_random_name(name) or difference(again, expected, shape_only=False) is not None
+        shape_only = is_random_name(name) or run_difference(again, expected, shape_only=False) is not None
 
         stage("export")
         baseline, baseline_reason, ep = _baseline(module, expected, shape_only, stage)
@@ -339,18 +357,17 @@ def check_op(
         return done(OpResult(name, category, baseline, outcome, where, reason, baseline_reason, compare))
 
 
-def _baseline(module: OpModule, expected: Any, shape_only: bool, stage: Callable[[str], None]) -> tuple[str, str, Any]:
+def _baseline(module: OpModule, expected: Run, shape_only: bool, stage: Callable[[str], None]) -> tuple[str, str, Any]:
     try:
         ep = torch.export.export(module, fresh(module.example_inputs), strict=False)
     except Exception as exc:
         return "export-fails", f"export: {error_text(exc)}", None
     stage("export-run")
     try:
-        torch.manual_seed(0)
-        actual = ep.module()(*fresh(module.example_inputs))
+        actual = call(ep.module(), module)
     except Exception as exc:
         return "run-fails", f"ep.module(): {error_text(exc)}", ep
-    problem = difference(actual, expected, shape_only=shape_only)
+    problem = run_difference(actual, expected, shape_only=shape_only)
     if problem is not None:
         return "mismatch", f"ep.module(): {problem}", ep
     return "pass", "", ep
@@ -358,7 +375,7 @@ def _baseline(module: OpModule, expected: Any, shape_only: bool, stage: Callable
 
 def _torch_ir(
     module: OpModule,
-    expected: Any,
+    expected: Run,
     shape_only: bool,
     device: str | None,
     workdir: str | Path | None,
@@ -392,11 +409,10 @@ def _torch_ir(
         return "run-fails", "interpreter", error_text(exc), shape_only
     stage("run")
     try:
-        torch.manual_seed(0)
-        actual = interpreter(*fresh(module.example_inputs))
+        actual = call(interpreter, module)
     except Exception as exc:
         return "run-fails", "run", error_text(exc), shape_only
-    problem = difference(actual, expected, shape_only=shape_only)
+    problem = run_difference(actual, expected, shape_only=shape_only)
     if problem is not None:
         return "mismatch", "compare", problem, shape_only
     return "pass", "", "", shape_only

@@ -42,23 +42,43 @@ RTOL = 1e-4
 ATOL = 1e-5
 """float32 tolerances: both paths run the same ATen kernels, so only reassociation may differ."""
 
-RANDOM_NAME_PARTS = (
-    "rand",
-    "normal",
-    "bernoulli",
-    "dropout",
-    "multinomial",
-    "uniform",
-    "empty",
-    "exponential",
-    "cauchy",
-    "geometric",
-    "log_normal",
-    "fractional_max_pool",
-    "rrelu",
-    "resize_",
+RANDOM_NAME_WORDS = frozenset(
+    {
+        "bernoulli",
+        "cauchy",
+        "exponential",
+        "fractional",
+        "geometric",
+        "lowrank",
+        "multinomial",
+        "normal",
+        "resize",
+        "rrelu",
+        "uniform",
+    }
 )
-"""Parts of OpInfo names whose results are random or uninitialized memory."""
+RANDOM_NAME_PREFIXES = ("rand", "dropout", "empty")
+"""Words of OpInfo names (split at ``.`` and ``_``) whose results are random or uninitialized memory:
+a word in ``RANDOM_NAME_WORDS`` or starting with one of ``RANDOM_NAME_PREFIXES`` (``log_normal``,
+``randn_like``, ``dropout2d``; not ``normalize``)."""
+
+RANDOM_OPS = frozenset(
+    {
+        "alpha_dropout",
+        "cauchy",
+        "dropout",
+        "feature_alpha_dropout",
+        "feature_dropout",
+        "fractional_max_pool2d",
+        "fractional_max_pool3d",
+        "geometric",
+        "log_normal",
+        "poisson",
+        "random",
+        "rrelu_with_noise",
+    }
+)
+"""ATen ops with random results besides the interpreter's ``NONDETERMINISTIC_OPS``."""
 
 Progress = Callable[[str, dict[str, str] | None], None]
 
@@ -167,41 +187,32 @@ def to_meta(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
 
 def is_random_name(name: str) -> bool:
     """Whether the OpInfo's name says its results are random or uninitialized."""
-    return any(part in name for part in RANDOM_NAME_PARTS)
+    if name.startswith(("signal.windows.", "__")) or name.endswith("_backward"):
+        return False
+    words = re.split(r"[._]", name)
+    return any(w in RANDOM_NAME_WORDS or w.startswith(RANDOM_NAME_PREFIXES) for w in words)
 
 
-def _is_random_target(target: Any) -> bool:
+def is_random_op(op_name: str) -> bool:
+    """Whether an ATen op (by name, ``exponential_`` or ``exponential``) has random or uninitialized results."""
     from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS
 
-    tags = getattr(target, "tags", ())
-    if torch.Tag.nondeterministic_seeded in tags:
-        return True
-    packet = getattr(target, "_overloadpacket", None)
-    name = getattr(packet, "__name__", "") or getattr(target, "__name__", "")
-    return name.rstrip("_") in NONDETERMINISTIC_OPS
+    base = op_name.rstrip("_")
+    return base in NONDETERMINISTIC_OPS or base in RANDOM_OPS
 
 
 def program_is_random(ep: Any) -> bool:
     """Whether an ExportedProgram calls a random or uninitialized-memory op."""
-    return any(node.op == "call_function" and _is_random_target(node.target) for node in ep.graph.nodes)
+    for node in ep.graph.nodes:
+        packet = getattr(node.target, "_overloadpacket", None)
+        if node.op == "call_function" and packet is not None and is_random_op(packet.__name__):
+            return True
+    return False
 
 
 def ir_is_random(ir: Any) -> bool:
     """Whether an IR calls a random or uninitialized-memory op."""
-    from torch_ir.analysis.op_info import resolve_op
-    from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS
-
-    for node in ir.graph.nodes:
-        parts = node.op_type.split(".")
-        if len(parts) > 1 and parts[1].rstrip("_") in NONDETERMINISTIC_OPS:
-            return True
-        try:
-            target = resolve_op(node.op_type)
-        except Exception:
-            continue
-        if _is_random_target(target):
-            return True
-    return False
+    return any(is_random_op(node.op_type.split(".")[1]) for node in ir.graph.nodes if "." in node.op_type)
 
 
 def difference(actual: Any, expected: Any, *, shape_only: bool, what: str = "output") -> str | None:

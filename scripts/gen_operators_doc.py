@@ -164,7 +164,11 @@ def run_opinfo_sweep(ops: list[str] | None, timeout: float, device: str | None) 
     def report(result: Any) -> None:
         nonlocal done
         done += 1
-        detail = f"  {result.stage}: {result.reason}" if result.category != "pass" else ""
+        detail = ""
+        if result.category == "export-fails":
+            detail = f"  baseline: {result.baseline_reason}"
+        elif result.category != "pass":
+            detail = f"  {result.stage}: {result.reason}"
         print(f"[{done}/{total}] {result.op}: {result.category} ({result.seconds:.1f} s){detail}", file=sys.stderr)
 
     results = run_sweep(names, timeout=timeout, device=device, on_result=report)

@@ -88,8 +88,9 @@ class OpResult:
     """The outcome of one OpInfo: its category, and what the baseline and torch-ir each did.
 
     ``baseline`` and ``torch_ir`` use the category names for their own path alone (``pass``,
-    ``export-fails`` / ``extract-fails``, ``run-fails``, ``mismatch``, or ``not-run``); ``stage`` is where
-    the deciding failure happened and ``reason`` its error class and first line.
+    ``export-fails`` / ``extract-fails``, ``run-fails``, ``mismatch``, or ``not-run``). ``stage`` and
+    ``reason`` say where torch-ir failed and its error class and first line (``baseline_reason`` the same for
+    the baseline), whatever the category.
     """
 
     op: str
@@ -361,10 +362,7 @@ def check_op(
 
         outcome, where, reason, shape_only = _torch_ir(module, expected, shape_only, device, workdir, stage)
         compare = "shape-dtype" if shape_only else "values"
-        if baseline != "pass":
-            category, where, reason = "export-fails", "baseline", baseline_reason
-        else:
-            category = outcome
+        category = outcome if baseline == "pass" else "export-fails"
         return done(OpResult(name, category, baseline, outcome, where, reason, baseline_reason, compare))
 
 
@@ -555,13 +553,18 @@ def _run_one(worker: _Worker, name: str, timeout: float) -> tuple[OpResult, bool
         stage, info = payload
         if info:
             baseline, baseline_reason = info["baseline"], info["baseline_reason"]
-    category = _TIMEOUT_CATEGORY.get(stage, "skipped")
-    if baseline not in ("pass", "not-run"):
-        category = "export-fails"
-    if category == "export-fails" and baseline == "not-run":
-        baseline, baseline_reason = "export-fails", problem
-    outcome = category if category not in ("export-fails", "skipped") else "not-run"
-    result = OpResult(name, category, baseline, outcome, stage, problem, baseline_reason)
+    stage_category = _TIMEOUT_CATEGORY.get(stage, "skipped")
+    reason = problem
+    if stage in ("export", "export-run"):
+        baseline = "export-fails" if stage == "export" else "run-fails"
+        baseline_reason, outcome, reason = problem, "not-run", ""
+    else:
+        outcome = stage_category if stage_category != "skipped" else "not-run"
+    if stage_category == "skipped":
+        category = "skipped"
+    else:
+        category = outcome if baseline == "pass" else "export-fails"
+    result = OpResult(name, category, baseline, outcome, stage, reason, baseline_reason)
     result.seconds = time.perf_counter() - started
     return result, False
 

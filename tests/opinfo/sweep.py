@@ -268,16 +268,17 @@ def _assert_text(exc: AssertionError) -> str:
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _TMP = re.compile(r"/tmp/[^\s'\"]*")
+_LOCATION = re.compile(r" at /\S+:\d+")
 
 
 def error_text(exc: BaseException) -> str:
-    """``ErrorClass: first line`` (and the second, when the first ends in a colon), with addresses and
-    temporary paths masked (reproducible)."""
+    """``ErrorClass: first line`` (and the second, when the first ends in a colon), with addresses,
+    temporary paths and source locations masked (reproducible)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     first = lines[0] if lines else ""
     if first.endswith(":") and len(lines) > 1:
         first = f"{first} {lines[1]}"
-    first = _TMP.sub("<tmp>", _ADDRESS.sub("0x…", first))
+    first = _LOCATION.sub("", _TMP.sub("<tmp>", _ADDRESS.sub("0x…", first)))
     if len(first) > 300:
         first = first[:297] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench fuzz docs clean
+.PHONY: install demo test optest lint bench fuzz docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Every OpInfo of PyTorch's op database through torch-ir, against torch.export itself; rewrites
+# docs/opinfo-results.json and docs/operators.md.
+optest: $(STAMP)
+	$(PY) scripts/gen_operators_doc.py --opinfo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts

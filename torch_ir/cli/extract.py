@@ -193,7 +193,6 @@ def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, 
         if "mermaid" in formats:
             from torch_ir.backends.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
-
             from torch_ir.ir.program import IR
 
             diagrams = {f".{n}.mmd": IR(g) for n, g in ir.entries.items()} if ir.is_program else {".mmd": ir}

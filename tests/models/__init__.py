@@ -60,6 +60,7 @@ MODEL_FILES = (
     "custom_op",
     "dynamic_batch",
     "context_managers",
+    "control_flow",
 )
 
 

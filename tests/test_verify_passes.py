@@ -17,6 +17,7 @@ PASS_NAMES = [m.replace("_", "-") for m in BUILTIN_MODULES]
 """The built-in passes, by registry name (module ``hoist_weights`` registers ``hoist-weights``)."""
 
 CASE_NAMES = ["tied_embedding_lm", "residual_mlp", "manual_attention", "buffers", "kwargs_dict", "dynamic_batch"]
+CASE_NAMES += ["cond_router", "while_double", "scan_rnn", "map_rows", "cond_in_scan", "diagonal_ssm"]  # regions
 
 
 def test_every_built_in_pass_is_registered() -> None:

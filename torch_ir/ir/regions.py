@@ -21,13 +21,14 @@ and no weights. ``check_region_op`` says whether a node keeps its op's contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torch_ir.ir.types import TensorType, ValueType
 
 if TYPE_CHECKING:
-    from torch_ir.ir.graph import Node, Value
+    from torch_ir.ir.graph import Graph, Node, Value
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,48 @@ def check_region_op(node: Node) -> str | None:
     return None
 
 
+def nested_regions(graph: Graph) -> list[tuple[str, Graph]]:
+    """Every region of ``graph`` and of its init graph, at any depth, innermost first: ``(path, region)``.
+
+    Passes that work graph by graph run over these, then over the graph itself; the order lets a pass
+    see a region op after it has simplified the op's regions.
+    """
+    found: list[tuple[str, Graph]] = []
+    for prefix, owner in (("init/", graph.init), ("", graph)):
+        if owner is not None:
+            found.extend((prefix + path, region) for path, region in owner.regions())
+    found.sort(key=lambda item: -item[0].count("/"))
+    return found
+
+
+def region_result_types(node: Node) -> list[ValueType | None] | None:
+    """The result types a region op's contract gives from its regions (None for an unknown op)."""
+    if node.op_type not in REGION_OPS or not node.regions:
+        return None
+    region = node.regions[-1]
+    outputs = [v.type for v in region.outputs]
+    if node.op_type == "higher_order.cond":
+        return outputs
+    if node.op_type == "higher_order.while_loop":
+        return [v.type for v in operand_group(node, "carried")]
+    if node.op_type == "higher_order.scan":
+        init = operand_group(node, "init")
+        length = _length(operand_group(node, "xs"), [])
+        return [v.type for v in init] + [stacked(t, length) for t in outputs[len(init) :]]
+    return [stacked(t, _length(operand_group(node, "xs"), [])) for t in outputs]
+
+
+def has_nested_side_effects(node: Node, side_effects: Callable[[str], bool]) -> bool:
+    """Whether any node in ``node``'s regions (at any depth) has side effects, by ``side_effects(op_type)``."""
+    for region in node.regions:
+        for _, inner in region.walk():
+            if inner.regions:
+                continue
+            if side_effects(inner.op_type):
+                return True
+    return False
+
+
 def _length(xs: list[Value], results: list[ValueType | None]) -> int | str:
     for type_ in [v.type for v in xs] + results:
         if isinstance(type_, TensorType) and type_.shape:
@@ -185,8 +228,11 @@ __all__ = [
     "REGION_OPS",
     "RegionOpContract",
     "check_region_op",
+    "has_nested_side_effects",
+    "nested_regions",
     "operand_group",
     "region_name",
+    "region_result_types",
     "sliced",
     "stacked",
     "types_compatible",

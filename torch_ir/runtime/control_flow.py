@@ -30,10 +30,13 @@ def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
     problem = check_region_op(node)
     if problem:
         raise InterpreterError(f"node {node.name} ({node.op_type}): {problem}")
-    runners = [
-        _RegionRunner(Interpreter(region, device=device), node, region_name(node.op_type, i))
-        for i, region in enumerate(node.regions)
-    ]
+    runners = []
+    for index, region in enumerate(node.regions):
+        where = f"region {region_name(node.op_type, index)} of node {node.name} ({node.op_type})"
+        try:
+            runners.append(_RegionRunner(Interpreter(region, device=device), where))
+        except InterpreterError as exc:
+            raise InterpreterError(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
         return _cond(*runners)
@@ -47,9 +50,9 @@ def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
 class _RegionRunner:
     """Runs one region on flat inputs; errors inside it name the op and the region."""
 
-    def __init__(self, interp: Interpreter, node: Node, name: str):
+    def __init__(self, interp: Interpreter, where: str):
         self.interp = interp
-        self.where = f"region {name} of node {node.name} ({node.op_type})"
+        self.where = where
 
     @property
     def graph(self) -> Graph:

@@ -1,0 +1,278 @@
+"""Control flow as regions: cond, while_loop, scan and map through every layer of torch-ir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.models import get_model
+from tests.models.control_flow import DoubleUntil, cond_inputs, while_inputs
+from torch_ir import (
+    ExportError,
+    InterpreterError,
+    SerializationError,
+    VerificationError,
+    extract_ir,
+    load_ir,
+    parse_graph,
+    print_graph,
+    verify_ir_with_state_dict,
+)
+from torch_ir.backends.json import dumps_ir, load_schema, loads_ir
+from torch_ir.ir.regions import REGION_OPS, check_region_op
+from torch_ir.passes.manager import PassManager
+from torch_ir.runtime.interpreter import Interpreter
+
+CASES = ["cond_router", "while_double", "scan_rnn", "map_rows", "cond_in_scan", "diagonal_ssm"]
+
+
+def _extract(name: str, pipeline: str = "default"):
+    case = get_model(name)
+    args, kwargs = case.inputs("meta")
+    return extract_ir(case.build_meta(), args, example_kwargs=kwargs, pipeline=pipeline, name=name)
+
+
+def _verify(ir, name: str, args: tuple | None = None) -> None:
+    case = get_model(name)
+    real = case.build_real()
+    if args is None:
+        args = case.inputs("cpu")[0]
+    ok, report = verify_ir_with_state_dict(ir, real.state_dict(), real, args, rtol=case.rtol, atol=case.atol)
+    assert ok, str(report)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_extract_on_meta_save_load_verify(name: str, tmp_path: Path) -> None:
+    ir = _extract(name)
+    region_ops = [node for _, node in ir.graph.walk() if node.op_type in REGION_OPS]
+    assert region_ops and all(node.regions for node in region_ops)
+    path = tmp_path / f"{name}.json"
+    ir.save(path)
+    loaded = load_ir(path)
+    assert loaded.graph == ir.graph
+    _verify(loaded, name)
+
+
+def test_cond_takes_both_branches_on_data() -> None:
+    ir = load_ir_roundtrip(_extract("cond_router"))
+    real = get_model("cond_router").build_real()
+    interp = Interpreter(ir, real)
+    results = []
+    for positive in (True, False):
+        (x,), _ = cond_inputs(positive)
+        _verify(ir, "cond_router", (x,))
+        with torch.no_grad():
+            torch.testing.assert_close(interp(x), real(x))
+            results.append(interp(x))
+    heavy = real.down(torch.relu(real.up(results[0]))).shape  # both branches ran: same shape, other values
+    assert heavy == results[1].shape
+
+
+def load_ir_roundtrip(ir):
+    return loads_ir(dumps_ir(ir))
+
+
+def test_while_loop_trip_count_follows_the_data() -> None:
+    ir = load_ir_roundtrip(_extract("while_double"))
+    real = get_model("while_double").build_real()
+    interp = Interpreter(ir, real)
+    steps = []
+    for scale in (0.5, 3.0, 100.0):
+        args = while_inputs(scale)[0]
+        got_steps, got = interp(*args)
+        want_steps, want = DoubleUntil.forward(real, *args)
+        assert int(got_steps) == int(want_steps)
+        torch.testing.assert_close(got, want)
+        steps.append(int(got_steps))
+        _verify(ir, "while_double", args)
+    assert steps[0] > steps[1] > steps[2] == 0
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_text_form_round_trips(name: str) -> None:
+    ir = _extract(name)
+    text = print_graph(ir.graph)
+    assert "regions {" in text
+    parsed = parse_graph(text)
+    assert print_graph(parsed) == text
+    parsed.verify()
+    parsed.input_structure, parsed.output_structure = ir.graph.input_structure, ir.graph.output_structure
+    _verify(parsed, name)
+
+
+def test_text_form_names_regions_and_scopes_values() -> None:
+    text = print_graph(_extract("cond_router", pipeline="none").graph)
+    assert "higher_order.cond(" in text
+    assert "    true: graph(%x: f32[2,8]" in text and "    false: graph(%x: f32[2,8]" in text
+    with pytest.raises(Exception, match="called 'true', not 'yes'"):
+        parse_graph(text.replace("true: graph", "yes: graph"))
+
+
+def test_json_matches_the_shipped_schema_and_is_deterministic() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    for name in ("cond_in_scan", "while_double"):
+        text = dumps_ir(_extract(name))
+        jsonschema.validate(json.loads(text), load_schema())
+        assert dumps_ir(_extract(name)) == text
+        assert '"regions": [' in text
+
+
+def test_json_region_signature_mismatch_names_node_and_region() -> None:
+    doc = json.loads(dumps_ir(_extract("cond_router", pipeline="none")))
+    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.cond")
+    node["regions"][1]["inputs"].append({"name": "extra", "type": {"shape": [2], "dtype": "float32"}})
+    with pytest.raises(
+        SerializationError, match=rf"node {node['name']} \(higher_order.cond\): region false: has \d+ inputs"
+    ):
+        loads_ir(json.dumps(doc))
+    del node["regions"][1]
+    with pytest.raises(SerializationError, match=r"regions: node .*needs 2 region\(s\) \(true, false\), has 1"):
+        loads_ir(json.dumps(doc))
+
+
+def test_json_region_refuses_weights() -> None:
+    doc = json.loads(dumps_ir(_extract("map_rows", pipeline="none")))
+    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.map_impl")
+    node["regions"][0]["weights"] = []
+    with pytest.raises(SerializationError, match=r"regions\[0\]: a region holds only .*unexpected key 'weights'"):
+        loads_ir(json.dumps(doc))
+
+
+def test_schema_version_1_files_still_load() -> None:
+    doc = json.loads(
+        dumps_ir(extract_ir(get_model("two_tower").build_meta(), get_model("two_tower").inputs("meta")[0]))
+    )
+    doc["schema_version"] = 1
+    assert loads_ir(json.dumps(doc)).graph.nodes
+
+
+def test_structural_verifier_checks_the_region_contract() -> None:
+    ir = _extract("while_double", pipeline="none")
+    node = next(n for n in ir.graph.nodes if n.regions)
+    ir.graph.verify()
+    cond_region = node.regions[0]
+    node.regions.reverse()
+    with pytest.raises(VerificationError, match=rf"node {node.name} \(higher_order.while_loop\): region cond"):
+        ir.graph.verify()
+    node.regions[:] = [cond_region]
+    assert check_region_op(node) == "needs 2 region(s) (cond, body), has 1"
+
+
+def test_walk_reaches_nested_nodes_with_their_path() -> None:
+    graph = _extract("cond_in_scan", pipeline="none").graph
+    scan = next(n for n in graph.nodes if n.op_type == "higher_order.scan")
+    paths = {(path, node.op_type) for path, node in graph.walk()}
+    cond = next(n for _, n in graph.walk() if n.op_type == "higher_order.cond")
+    assert ("", "higher_order.scan") in paths
+    assert (f"{scan.name}/combine/", "higher_order.cond") in paths
+    assert (f"{scan.name}/combine/{cond.name}/true/", "aten.tanh.default") in paths
+    assert [p for p, _ in graph.regions()] == [
+        f"{scan.name}/combine/",
+        f"{scan.name}/combine/{cond.name}/true/",
+        f"{scan.name}/combine/{cond.name}/false/",
+    ]
+
+
+def test_passes_recurse_into_regions() -> None:
+    ir = _extract("scan_rnn", pipeline="none")
+    region = next(n for n in ir.graph.nodes if n.regions).regions[0]
+    assert any(n.op_type == "aten.clone.default" for n in region.nodes)
+    PassManager("canonicalize").run(ir)
+    assert not any(n.op_type == "aten.clone.default" for n in region.nodes)
+    _verify(ir, "scan_rnn")
+
+
+_DEAD_AND_DUPLICATE = """graph(%p: i1[], %x: f32[4]) {
+  %r = higher_order.cond(%p, [%x]) : (i1[], f32[4]) -> f32[4] regions {
+    true: graph(%x: f32[4]) {
+      %a = aten.sin.default(%x) : (f32[4]) -> f32[4]
+      %b = aten.sin.default(%x) : (f32[4]) -> f32[4]
+      %dead = aten.cos.default(%x) : (f32[4]) -> f32[4]
+      %c = aten.add.Tensor(%a, %b) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+      return %c
+    }
+    false: graph(%x: f32[4]) {
+      %n = aten.neg.default(%x) : (f32[4]) -> f32[4]
+      return %n
+    }
+  }
+  %unused = higher_order.cond(%p, [%x]) : (i1[], f32[4]) -> f32[4] regions {
+    true: graph(%x: f32[4]) {
+      return %x
+    }
+    false: graph(%x: f32[4]) {
+      %n = aten.neg.default(%x) : (f32[4]) -> f32[4]
+      return %n
+    }
+  }
+  return %r
+}"""
+
+
+def test_dce_and_cse_work_within_regions() -> None:
+    graph = parse_graph(_DEAD_AND_DUPLICATE)
+    x = torch.randn(4)
+    expected = [Interpreter(graph).run_flat([torch.tensor(b), x])[0] for b in (True, False)]
+    from torch_ir import IR
+
+    ir = IR(graph)
+    PassManager("cse,eliminate-dead-nodes").run(ir)
+    true_region = graph.nodes[0].regions[0]
+    assert [n.op_type for n in true_region.nodes] == ["aten.sin.default", "aten.add.Tensor"]
+    assert len(graph.nodes) == 1, "the unused cond with pure regions goes"
+    got = [Interpreter(graph).run_flat([torch.tensor(b), x])[0] for b in (True, False)]
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+
+
+def test_dce_keeps_a_region_op_with_side_effects() -> None:
+    text = _DEAD_AND_DUPLICATE.replace("%n = aten.neg.default(%x)", "%n = aten.relu_.default(%x)")
+    graph = parse_graph(text)
+    from torch_ir import IR
+
+    PassManager("eliminate-dead-nodes").run(IR(graph))
+    assert len(graph.nodes) == 2
+
+
+def test_annotate_shapes_types_region_ops_from_their_regions() -> None:
+    for name in ("cond_router", "scan_rnn", "map_rows", "while_double"):
+        ir = _extract(name, pipeline="none")
+        for _, node in ir.graph.walk():
+            if node.regions:
+                for value in node.outputs:
+                    value.type = None
+        PassManager("annotate-shapes{fallback=false}").run(ir)
+        ir.graph.verify()
+        assert all(v.type is not None for _, n in ir.graph.walk() for v in n.outputs)
+
+
+def test_hoist_weights_leaves_region_work_in_place() -> None:
+    ir = _extract("diagonal_ssm", pipeline="none")
+    before = [(p, n.op_type) for p, n in ir.graph.walk() if p]
+    PassManager("hoist-weights").run(ir)
+    assert [(p, n.op_type) for p, n in ir.graph.walk() if p] == before
+    assert ir.graph.init is not None  # the weight-only work outside the scan (exp of log_dt ...) moved
+    _verify(ir, "diagonal_ssm")
+
+
+def test_interpreter_error_inside_a_region_names_it() -> None:
+    ir = _extract("map_rows", pipeline="none")
+    node = next(n for n in ir.graph.nodes if n.regions)
+    inner = next(n for n in node.regions[0].nodes if n.op_type == "aten.linear.default")
+    inner.op_type = "mylib.missing.default"
+    with pytest.raises(InterpreterError, match=rf"region body of node {node.name} \(higher_order.map_impl\)"):
+        Interpreter(ir, get_model("map_rows").build_real())(torch.randn(3, 5))
+
+
+def test_export_rejection_of_a_region_op_gives_torchs_reason() -> None:
+    class Mismatch(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cond(x.sum() > 0, lambda x: x.sum(dim=0), lambda x: x * 2, (x,))
+
+    with pytest.raises(
+        ExportError, match=r"(?s)torch.export could not trace Mismatch: .*merging two branches' output in torch.cond"
+    ):
+        extract_ir(Mismatch(), (torch.randn(2, 3, device="meta"),))

@@ -276,3 +276,26 @@ def test_export_rejection_of_a_region_op_gives_torchs_reason() -> None:
         ExportError, match=r"(?s)torch.export could not trace Mismatch: .*merging two branches' output in torch.cond"
     ):
         extract_ir(Mismatch(), (torch.randn(2, 3, device="meta"),))
+
+
+@pytest.mark.parametrize(
+    ("name", "op", "bad"),
+    [
+        ("cond_in_scan", "aten.tanh.default", "aten.sigmoid.default"),
+        ("while_double", "aten.mul.Tensor", "aten.add.Tensor"),
+        ("map_rows", "aten.sigmoid.default", "aten.tanh.default"),
+    ],
+)
+def test_first_divergence_inside_a_region_has_its_path(name: str, op: str, bad: str) -> None:
+    ir = _extract(name, pipeline="none")
+    path, node = next((p, n) for p, n in ir.graph.walk() if p and n.op_type == op)
+    node.op_type = bad
+    case = get_model(name)
+    real = case.build_real()
+    args = case.inputs("cpu")[0]
+    ok, report = verify_ir_with_state_dict(ir, real.state_dict(), real, args)
+    assert not ok
+    divergence = report.divergence
+    assert divergence is not None, str(report)
+    assert (divergence.node, divergence.region, divergence.op_type) == (path + node.name, path, bad)
+    assert f"node {path}{node.name} ({bad})" in str(report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,16 @@ def test_first_divergence_inside_a_region_has_its_path(name: str, op: str, bad: 
     assert divergence is not None, str(report)
     assert (divergence.node, divergence.region, divergence.op_type) == (path + node.name, path, bad)
     assert f"node {path}{node.name} ({bad})" in str(report)
+
+
+def test_mermaid_draws_regions_as_nested_subgraphs() -> None:
+    from tests.testing.mermaid import check_mermaid
+    from torch_ir.backends.mermaid import render_mermaid
+
+    text = render_mermaid(_extract("cond_router"))
+    check_mermaid(text)
+    cond = next(n for n in _extract("cond_router").graph.nodes if n.regions)
+    assert f'subgraph r1s["{cond.name}: true"]' in text and f'subgraph r2s["{cond.name}: false"]' in text
+    nested = render_mermaid(_extract("cond_in_scan", pipeline="none"))
+    check_mermaid(nested)
+    assert re.search(r'subgraph r1s\["scan\w*: combine"\]\n(.*\n)*?\s+subgraph r2s\["cond\w*: true"\]', nested)

@@ -313,3 +313,37 @@ def test_mermaid_draws_regions_as_nested_subgraphs() -> None:
     nested = render_mermaid(_extract("cond_in_scan", pipeline="none"))
     check_mermaid(nested)
     assert re.search(r'subgraph r1s\["scan\w*: combine"\]\n(.*\n)*?\s+subgraph r2s\["cond\w*: true"\]', nested)
+
+
+def test_statistics_cost_control_flow_from_regions() -> None:
+    from torch_ir.analysis.statistics import compute_statistics, node_cost
+
+    def region_flops(name: str):
+        graph = _extract(name, pipeline="none").graph
+        node = next(n for n in graph.nodes if n.regions)
+        costs = [sum(node_cost(n)[0] or 0 for n in region.nodes) for region in node.regions]
+        return graph, node, costs
+
+    graph, node, (true_cost, false_cost) = region_flops("cond_router")
+    assert true_cost > false_cost > 0
+    assert node_cost(node)[0] == true_cost
+    graph, node, (step,) = region_flops("scan_rnn")
+    stats = compute_statistics(graph)
+    assert node_cost(node)[0] == 5 * step and stats.flops is not None and stats.flops >= 5 * step
+    assert stats.region_ops == [
+        {
+            "node": node.name,
+            "op": "higher_order.scan",
+            "flops_per_iteration": step,
+            "macs_per_iteration": node_cost(node)[1] // 5,
+            "trip_count": 5,
+            "flops": 5 * step,
+        }
+    ]
+    graph, node, (cond_cost, body_cost) = region_flops("while_double")
+    stats = compute_statistics(graph)
+    assert stats.flops is None and stats.region_ops[0]["trip_count"] is None
+    assert stats.region_ops[0]["flops_per_iteration"] == cond_cost + body_cost > 0
+    nested = compute_statistics(_extract("cond_in_scan", pipeline="none").graph)
+    assert [e["op"] for e in nested.region_ops] == ["higher_order.scan", "higher_order.cond"]
+    assert nested.region_ops[1]["node"].endswith("/combine/" + nested.region_ops[1]["node"].rsplit("/", 1)[-1])

@@ -347,3 +347,14 @@ def test_statistics_cost_control_flow_from_regions() -> None:
     nested = compute_statistics(_extract("cond_in_scan", pipeline="none").graph)
     assert [e["op"] for e in nested.region_ops] == ["higher_order.scan", "higher_order.cond"]
     assert nested.region_ops[1]["node"].endswith("/combine/" + nested.region_ops[1]["node"].rsplit("/", 1)[-1])
+
+
+def test_every_built_in_pass_says_how_it_treats_regions() -> None:
+    from torch_ir.cli.passes import describe_passes
+    from torch_ir.passes.registry import BUILTIN_MODULES, get_pass
+
+    listing = describe_passes()
+    for module in BUILTIN_MODULES:
+        cls = get_pass(module.replace("_", "-"))
+        assert cls.regions, cls.name
+        assert f"    regions: {cls.regions}" in listing

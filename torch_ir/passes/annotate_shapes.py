@@ -36,6 +36,9 @@ class AnnotateShapes(Pass):
 
     name: ClassVar[str] = "annotate-shapes"
     aliases: ClassVar[tuple[str, ...]] = ("shape-inference",)
+    regions: ClassVar[str] = (
+        "recurses: annotates each region (innermost first), then types each region op from its regions"
+    )
 
     strict: bool = True
     """Fail on a computed type that differs from the recorded one (else the computed type wins)."""

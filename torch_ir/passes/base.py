@@ -72,6 +72,9 @@ class Pass:
 
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    regions: ClassVar[str] = ""
+    """How the pass treats the regions of control-flow ops (shown by ``torch-ir passes``); '' when it does
+    not say. A pass that should work inside regions walks them itself (``torch_ir.ir.regions.nested_regions``)."""
 
     def requires(self, graph: Graph) -> None:
         """Check the precondition of the pass (raise ``PassError``); by default nothing."""

@@ -61,6 +61,7 @@ class Canonicalize(Pass):
     """Remove export leftovers: metadata asserts, eval-mode dropout, no-op alias/clone/to/view."""
 
     name: ClassVar[str] = "canonicalize"
+    regions: ClassVar[str] = "recurses: simplifies inside every region"
 
     remove_asserts: bool = True
     """Remove ``aten._assert_tensor_metadata`` nodes."""

@@ -26,6 +26,7 @@ class CSE(Pass):
     """Merge pure nodes with the same op, operands and attributes into one."""
 
     name: ClassVar[str] = "cse"
+    regions: ClassVar[str] = "recurses: merges within each region, never across regions or with the enclosing graph"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         modified = False

@@ -28,6 +28,10 @@ class EliminateDeadNodes(Pass):
 
     name: ClassVar[str] = "eliminate-dead-nodes"
     aliases: ClassVar[tuple[str, ...]] = ("dce",)
+    regions: ClassVar[str] = (
+        "recurses: removes dead nodes inside regions (inputs and outputs stay); "
+        "removes an unused region op whose regions have no side effects"
+    )
 
     remove_weights: bool = True
     """Also remove weights that no node and no output reads."""

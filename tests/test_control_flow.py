@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from torch_ir import (
     ExportError,
     InterpreterError,
     SerializationError,
+    TextParseError,
     VerificationError,
     extract_ir,
     load_ir,
@@ -358,3 +360,57 @@ def test_every_built_in_pass_says_how_it_treats_regions() -> None:
         cls = get_pass(module.replace("_", "-"))
         assert cls.regions, cls.name
         assert f"    regions: {cls.regions}" in listing
+
+
+def test_text_parser_checks_the_region_contract() -> None:
+    text = _DEAD_AND_DUPLICATE.replace(
+        "    false: graph(%x: f32[4]) {\n      %n", "    false: graph(%x: f32[4], %y: f32[4]) {\n      %n", 1
+    )
+    with pytest.raises(TextParseError, match=r"node r \(higher_order.cond\): region false: has 2 inputs"):
+        parse_graph(text)
+
+
+class _CountingCond(torch.nn.Module):
+    """Mutates a buffer, runs a no_grad block, then a cond that reads the updated buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros(4))
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count.add_(1)
+        with torch.no_grad():
+            y = x * 2
+        return torch.cond(x.sum() > 0, lambda x, c: self.lin(x) + c, lambda x, c: x - c, (y, self.count))
+
+
+@pytest.mark.parametrize("decompose", [None, "core_aten"])
+def test_regions_after_functionalization_with_the_init_graph(decompose: str | None) -> None:
+    with torch.device("meta"):
+        model = _CountingCond()
+    ir = loads_ir(dumps_ir(extract_ir(model, (torch.randn(2, 4, device="meta"),), decompose=decompose)))
+    assert ir.graph.init is not None and ir.graph.meta.get("mutations")
+    assert any(n.regions for n in ir.graph.nodes)
+    torch.manual_seed(0)
+    real = _CountingCond()
+    for sign in (1.0, -1.0):
+        x = sign * (torch.rand(2, 4) + 0.1)
+        ok, report = verify_ir_with_state_dict(ir, real.state_dict(), copy.deepcopy(real), (x,))
+        assert ok, str(report)
+
+
+def test_scan_with_a_dynamic_sequence_length() -> None:
+    from torch.export import Dim
+
+    from torch_ir.analysis.statistics import compute_statistics
+
+    case = get_model("scan_rnn")
+    ir = extract_ir(case.build_meta(), case.inputs("meta")[0], dynamic_shapes=({0: Dim("seq")}, None))
+    ir = loads_ir(dumps_ir(ir))
+    assert "f32[seq,2,6]" in print_graph(ir.graph)
+    for length in (1, 9):
+        _verify(ir, "scan_rnn", (torch.randn(length, 2, 6), torch.zeros(2, 8)))
+    stats = compute_statistics(ir, bindings={"seq": 4})
+    assert stats.region_ops[0]["trip_count"] == 4
+    assert compute_statistics(ir).region_ops[0]["trip_count"] is None

@@ -27,7 +27,7 @@ from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
 from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
-from torch_ir.ir.regions import region_name
+from torch_ir.ir.regions import check_region_op, region_name
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -473,6 +473,9 @@ class _Parser:
                 self.fail(f"region {len(node.regions)} of {node.op_type} is called {expected!r}, not {label!r}")
             self.expect(":")
             node.regions.append(self.parse_graph())
+        problem = check_region_op(node)
+        if problem:
+            self.fail(f"node {node.name} ({node.op_type}): {problem}")
 
     def wrap(self, action: Any) -> Any:
         try:

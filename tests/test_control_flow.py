@@ -414,3 +414,14 @@ def test_scan_with_a_dynamic_sequence_length() -> None:
     stats = compute_statistics(ir, bindings={"seq": 4})
     assert stats.region_ops[0]["trip_count"] == 4
     assert compute_statistics(ir).region_ops[0]["trip_count"] is None
+
+
+def test_divergence_search_leaves_grad_mode_as_it_was() -> None:
+    ir = _extract("cond_router", pipeline="none")
+    next(n for _, n in ir.graph.walk() if n.op_type == "aten.relu.default").op_type = "aten.sigmoid.default"
+    case = get_model("cond_router")
+    real = case.build_real()
+    assert torch.is_grad_enabled()
+    ok, report = verify_ir_with_state_dict(ir, real.state_dict(), real, case.inputs("cpu")[0])
+    assert not ok and report.divergence is not None and report.divergence.region
+    assert torch.is_grad_enabled()

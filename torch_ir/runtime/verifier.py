@@ -465,6 +465,21 @@ def find_divergence(
     Values only one side has (renamed or removed by passes) and values of different shapes are skipped;
     each value is dropped as soon as it has been compared, so memory stays bounded.
     """
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        return _find_divergence(interp, model, args, kwargs, rtol, atol)
+    finally:  # both value streams suspend inside no_grad blocks; finishing them out of order leaks the mode
+        torch.set_grad_enabled(grad_enabled)
+
+
+def _find_divergence(
+    interp: Interpreter,
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    rtol: float | None,
+    atol: float | None,
+) -> Divergence | None:
     graph = interp.graph
     ir_names: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):

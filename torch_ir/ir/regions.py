@@ -100,6 +100,12 @@ def check_region_op(node: Node) -> str | None:
     if len(node.args) != len(contract.operand_groups):
         groups = ", ".join(contract.operand_groups)
         return f"takes {len(contract.operand_groups)} operand groups ({groups}), has {len(node.args)}"
+    for name, arg in zip(contract.operand_groups, node.args):
+        if name == "pred":
+            if not _is_value(arg):
+                return f"operand pred must be a value, got {arg!r}"
+        elif not isinstance(arg, list) or not all(_is_value(a) for a in arg):
+            return f"operand group {name} must be a list of values, got {arg!r}"
     if len(node.regions) != len(contract.region_names):
         names = ", ".join(contract.region_names)
         return f"needs {len(contract.region_names)} region(s) ({names}), has {len(node.regions)}"
@@ -185,6 +191,12 @@ def has_nested_side_effects(node: Node, side_effects: Callable[[str], bool]) -> 
             if side_effects(inner.op_type):
                 return True
     return False
+
+
+def _is_value(arg: object) -> bool:
+    from torch_ir.ir.graph import Value
+
+    return isinstance(arg, Value)
 
 
 def _length(xs: list[Value], results: list[ValueType | None]) -> int | str:

@@ -425,3 +425,18 @@ def test_divergence_search_leaves_grad_mode_as_it_was() -> None:
     ok, report = verify_ir_with_state_dict(ir, real.state_dict(), real, case.inputs("cpu")[0])
     assert not ok and report.divergence is not None and report.divergence.region
     assert torch.is_grad_enabled()
+
+
+def test_markdown_report_lists_control_flow() -> None:
+    from torch_ir.backends.markdown import render_markdown
+
+    text = render_markdown(_extract("while_double"), include_mermaid=False)
+    assert "## Control flow" in text and "| `higher_order.while_loop` |" in text and "data-dependent" in text
+    text = render_markdown(_extract("scan_rnn"), include_mermaid=False)
+    assert re.search(r"\| `higher_order.scan` \| [\d.]+ \| 5 \| [\d.]+", text)
+    assert "## Control flow" not in render_markdown(_extract_plain(), include_mermaid=False)
+
+
+def _extract_plain():
+    case = get_model("two_tower")
+    return extract_ir(case.build_meta(), case.inputs("meta")[0])

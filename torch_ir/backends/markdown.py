@@ -141,7 +141,10 @@ def _control_flow_note(stats: IRStatistics) -> list[tuple[str, str]]:
             f"{trips} | {_flops(entry['flops'])} |"
         )
     lines.append("")
-    lines.append("A cond counts its larger branch; a while_loop's trip count depends on the data.")
+    lines.append(
+        "A cond counts its larger branch; a while_loop's trip count depends on the data; a nested op's figures "
+        "are per run of the region that holds it."
+    )
     return [("Control flow", "\n".join(lines))]
 
 

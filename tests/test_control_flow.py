@@ -172,7 +172,7 @@ def test_walk_reaches_nested_nodes_with_their_path() -> None:
     assert ("", "higher_order.scan") in paths
     assert (f"{scan.name}/combine/", "higher_order.cond") in paths
     assert (f"{scan.name}/combine/{cond.name}/true/", "aten.tanh.default") in paths
-    assert [p for p, _ in graph.regions()] == [
+    assert [p for p, _ in graph.walk_regions()] == [
         f"{scan.name}/combine/",
         f"{scan.name}/combine/{cond.name}/true/",
         f"{scan.name}/combine/{cond.name}/false/",
@@ -440,3 +440,20 @@ def test_markdown_report_lists_control_flow() -> None:
 def _extract_plain():
     case = get_model("two_tower")
     return extract_ir(case.build_meta(), case.inputs("meta")[0])
+
+
+def test_a_region_op_without_regions_is_refused_by_both_readers() -> None:
+    text = (
+        "graph(%p: i1[], %x: f32[4]) {\n  %r = higher_order.cond(%p, [%x]) : (i1[], f32[4]) -> f32[4]\n  return %r\n}"
+    )
+    with pytest.raises(TextParseError, match=r"node r \(higher_order.cond\): needs 2 region\(s\) \(true, false\)"):
+        parse_graph(text)
+    doc = json.loads(dumps_ir(_extract("cond_router", pipeline="none")))
+    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.cond")
+    del node["regions"]
+    with pytest.raises(SerializationError, match=r"regions: node .* needs 2 region\(s\) \(true, false\), has 0"):
+        loads_ir(json.dumps(doc))
+    node["op"], node["regions"] = "aten.add.Tensor", []
+    with pytest.raises(SerializationError, match=r"aten.add.Tensor is not a known region op"):
+        node["regions"] = [{"inputs": [], "nodes": [], "outputs": []}]
+        loads_ir(json.dumps(doc))

@@ -18,7 +18,7 @@ from torch_ir.backends.files import atomic_write_text
 from torch_ir.errors import IRError, SerializationError
 from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Node, Value, Weight
 from torch_ir.ir.program import IR
-from torch_ir.ir.regions import check_region_op
+from torch_ir.ir.regions import REGION_OPS, check_region_op
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import paused_gc
@@ -362,8 +362,8 @@ class _Reader:
         node = self.guard(
             path, lambda: graph.create_node(op_type, args, attrs, types, name=name, output_names=names, meta=meta)
         )
-        if "regions" in item:
-            self.read_regions(node, item["regions"], f"{path}.regions")
+        if "regions" in item or op_type in REGION_OPS:
+            self.read_regions(node, item.get("regions", []), f"{path}.regions")
 
     def read_regions(self, node: Node, data: Any, path: str) -> None:
         """A region op's nested graphs (schema version 2), checked against the op's contract."""

@@ -261,7 +261,7 @@ class Graph:
                 for path, inner in region.walk():
                     yield prefix + path, inner
 
-    def regions(self) -> Iterator[tuple[str, Graph]]:
+    def walk_regions(self) -> Iterator[tuple[str, Graph]]:
         """Every region nested in this graph, at any depth: ``(path, region)``, outermost first."""
         from torch_ir.ir.regions import region_name
 
@@ -269,7 +269,7 @@ class Graph:
             for index, region in enumerate(node.regions):
                 path = f"{node.name}/{region_name(node.op_type, index)}/"
                 yield path, region
-                for inner_path, inner in region.regions():
+                for inner_path, inner in region.walk_regions():
                     yield path + inner_path, inner
 
     def values(self) -> Iterator[Value]:

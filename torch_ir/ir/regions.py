@@ -160,7 +160,7 @@ def nested_regions(graph: Graph) -> list[tuple[str, Graph]]:
     found: list[tuple[str, Graph]] = []
     for prefix, owner in (("init/", graph.init), ("", graph)):
         if owner is not None:
-            found.extend((prefix + path, region) for path, region in owner.regions())
+            found.extend((prefix + path, region) for path, region in owner.walk_regions())
     found.sort(key=lambda item: -item[0].count("/"))
     return found
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
 from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
-from torch_ir.ir.regions import check_region_op, region_name
+from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -456,6 +456,8 @@ class _Parser:
         node = self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
         if self.accept("regions"):
             self.parse_regions(node)
+        elif op_type in REGION_OPS:
+            self.fail(f"node {node_name} ({op_type}): {check_region_op(node)}; write its regions {{ ... }}")
 
     def parse_regions(self, node: Node) -> None:
         """``regions { name: graph(...) {...} ... }`` after a region op: its nested graphs, in order."""

@@ -457,3 +457,14 @@ def test_a_region_op_without_regions_is_refused_by_both_readers() -> None:
     with pytest.raises(SerializationError, match=r"aten.add.Tensor is not a known region op"):
         node["regions"] = [{"inputs": [], "nodes": [], "outputs": []}]
         loads_ir(json.dumps(doc))
+
+
+def test_mermaid_draws_a_large_region_as_one_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.testing.mermaid import check_mermaid
+    from torch_ir.backends import mermaid_regions
+    from torch_ir.backends.mermaid import render_mermaid
+
+    monkeypatch.setattr(mermaid_regions, "MAX_REGION_NODES", 2)
+    text = render_mermaid(_extract("scan_rnn", pipeline="none"))
+    check_mermaid(text)
+    assert re.search(r'r1m1\[\["\d+ ops"\]\]', text) and "r1m1" in text.split("end\n", 1)[1]

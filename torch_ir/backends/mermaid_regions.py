@@ -39,7 +39,7 @@ def _regions_of(node: Node, owner: str, edges: dict[tuple[str, str], list[str]],
         if len(region) > MAX_REGION_NODES:
             box = f"{prefix}m1"
             block.items.append(_Item(box, "module", _lines(f"{len(region)} ops")))
-            edges.setdefault((owner, box), [])
+            edges.setdefault((owner, box), []).append("")
             continue
         source: dict[Value, str] = {}
         for k, inner in enumerate(region.nodes):

@@ -468,3 +468,16 @@ def test_mermaid_draws_a_large_region_as_one_box(monkeypatch: pytest.MonkeyPatch
     text = render_mermaid(_extract("scan_rnn", pipeline="none"))
     check_mermaid(text)
     assert re.search(r'r1m1\[\["\d+ ops"\]\]', text) and "r1m1" in text.split("end\n", 1)[1]
+
+
+def test_cond_with_a_dynamic_batch_annotates_and_verifies() -> None:
+    from torch.export import Dim
+
+    case = get_model("cond_router")
+    ir = extract_ir(case.build_meta(), case.inputs("meta")[0], dynamic_shapes=({0: Dim("batch")},), pipeline="none")
+    PassManager("annotate-shapes{fallback=false}").run(ir)
+    PassManager("default").run(ir)
+    assert "true: graph(%x: f32[batch,8]" in print_graph(ir.graph)
+    for batch in (1, 5):
+        (x,), _ = cond_inputs(batch % 2 == 1)
+        _verify(ir, "cond_router", (x.repeat(batch, 1)[:batch],))

@@ -481,3 +481,11 @@ def test_cond_with_a_dynamic_batch_annotates_and_verifies() -> None:
     for batch in (1, 5):
         (x,), _ = cond_inputs(batch % 2 == 1)
         _verify(ir, "cond_router", (x.repeat(batch, 1)[:batch],))
+
+
+def test_statistics_text_lists_control_flow() -> None:
+    from torch_ir.analysis.statistics import compute_statistics, format_statistics
+
+    text = format_statistics(compute_statistics(_extract("scan_rnn")))
+    assert "control flow (FLOPs per iteration x trip count):" in text
+    assert re.search(r"  scan \(higher_order.scan\): \S+ x 5 = \S+", text)

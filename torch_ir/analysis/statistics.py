@@ -614,6 +614,14 @@ def format_statistics(stats: IRStatistics, top: int = 15) -> str:
     lines.append("top ops:")
     for op, count in list(stats.op_histogram.items())[:top]:
         lines.append(f"  {count:>6}  {op}")
+    if stats.region_ops:
+        lines.append("control flow (FLOPs per iteration x trip count):")
+        for entry in stats.region_ops:
+            trips = "?" if entry["trip_count"] is None else entry["trip_count"]
+            lines.append(
+                f"  {entry['node']} ({entry['op']}): {format_count(entry['flops_per_iteration'])} x {trips}"
+                f" = {format_count(entry['flops'])}"
+            )
     return "\n".join(lines)
 
 

@@ -302,6 +302,7 @@ def test_first_divergence_inside_a_region_has_its_path(name: str, op: str, bad: 
     assert divergence is not None, str(report)
     assert (divergence.node, divergence.region, divergence.op_type) == (path + node.name, path, bad)
     assert f"node {path}{node.name} ({bad})" in str(report)
+    assert report.to_dict()["divergence"]["region"] == path
 
 
 def test_mermaid_draws_regions_as_nested_subgraphs() -> None:

@@ -182,6 +182,7 @@ class VerificationReport:
             if self.divergence is None
             else {
                 "node": self.divergence.node,
+                "region": self.divergence.region,
                 "op_type": self.divergence.op_type,
                 "value": self.divergence.value,
                 "module_path": self.divergence.module_path,

@@ -1,18 +1,14 @@
 """Region ops: nodes that own closed nested graphs (regions), and the contract each op's regions obey.
 
 Four ops come from torch's control-flow higher-order operators. Their operands are grouped in lists
-(``args``), their regions are positional:
+(``args``); their regions are positional:
 
-=========================  ==========================================  =========================================
-op type                    args                                        regions (inputs -> outputs)
-=========================  ==========================================  =========================================
-``higher_order.cond``      ``pred, [operands]``                        ``true``, ``false``: operands -> results
-``higher_order.while_loop`` ``[carried], [additional]``                ``cond``: carried + additional -> bool[];
-                                                                       ``body``: carried + additional -> carried
-``higher_order.scan``      ``[init], [xs], [additional]``              ``combine``: init + xs[i] + additional
-                                                                       -> carry + ys[i]
-``higher_order.map_impl``  ``[xs], [args]``                            ``body``: xs[i] + args -> ys[i]
-=========================  ==========================================  =========================================
+- ``higher_order.cond(pred, [operands])``: regions ``true`` and ``false``, each operands -> results.
+- ``higher_order.while_loop([carried], [additional])``: ``cond``: carried + additional -> ``bool[]``;
+  ``body``: carried + additional -> carried; results: the final carried values.
+- ``higher_order.scan([init], [xs], [additional])``: ``combine``: carry + xs[i] + additional -> new carry
+  + ys[i]; results: the final carry, then the ys stacked along dimension 0.
+- ``higher_order.map_impl([xs], [args])``: ``body``: xs[i] + args -> ys[i]; results: the ys stacked.
 
 A region reads nothing of the enclosing graph: weights and outer values it needs are operands of the
 op (torch.export passes them explicitly), so each region is a graph of its own with inputs, outputs

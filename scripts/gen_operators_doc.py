@@ -36,7 +36,7 @@ def collect_op_types() -> dict[str, set[str]]:
     def add(ir, name: str) -> None:
         graph = ir.graph
         while graph is not None:
-            for node in graph.nodes:
+            for _, node in graph.walk():  # region ops and the ops inside their regions
                 used.setdefault(node.op_type, set()).add(name)
             graph = graph.init
 

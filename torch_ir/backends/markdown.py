@@ -60,7 +60,7 @@ def render_markdown(
         title=title or f"{ir.name}: torch-ir report",
         description=_description(graph),
         summary=_summary(ir, stats),
-        notes=list(notes),
+        notes=list(notes) + _control_flow_note(stats),
         inputs=graph.inputs,
         outputs=graph.outputs,
         ops=[(op, n, _flops(flops_by_op.get(op, 0))) for op, n in ops[:rows]],
@@ -158,6 +158,30 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
         ("passes run", str(len(ir.pass_log))),
         ("extraction time", f"{ir.stages.total_seconds:.3f} s"),
     ]
+
+
+def _control_flow_note(stats: IRStatistics) -> list[tuple[str, str]]:
+    """A "Control flow" section listing the region ops with their FLOPs per iteration and in total."""
+    if not stats.region_ops:
+        return []
+    lines = [
+        "| node | op | FLOPs per iteration | trip count | FLOPs |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for entry in stats.region_ops:
+        trips = entry["trip_count"]
+        if trips is None:
+            trips = "data-dependent" if entry["op"].endswith("while_loop") else "symbolic"
+        lines.append(
+            f"| `{_cell(entry['node'])}` | `{entry['op']}` | {_flops(entry['flops_per_iteration'])} | "
+            f"{trips} | {_flops(entry['flops'])} |"
+        )
+    lines.append("")
+    lines.append(
+        "A cond counts its larger branch; a while_loop's trip count depends on the data; a nested op's figures "
+        "are per run of the region that holds it."
+    )
+    return [("Control flow", "\n".join(lines))]
 
 
 def _weights_note(stats: IRStatistics) -> str:

@@ -372,7 +372,7 @@ def test_text_parser_checks_the_region_contract() -> None:
 
 
 class _CountingCond(torch.nn.Module):
-    """Mutates a buffer, runs a no_grad block, then a cond that reads the updated buffer."""
+    """Mutates a buffer, runs a no_grad block, then a cond that reads the updated buffer and a hoisted weight."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -383,7 +383,8 @@ class _CountingCond(torch.nn.Module):
         self.count.add_(1)
         with torch.no_grad():
             y = x * 2
-        return torch.cond(x.sum() > 0, lambda x, c: self.lin(x) + c, lambda x, c: x - c, (y, self.count))
+        w = self.lin.weight.t() * 0.5  # weight-only: hoisted into the init graph
+        return torch.cond(x.sum() > 0, lambda x, c, w: x @ w + c, lambda x, c, w: x - c, (y, self.count, w))
 
 
 @pytest.mark.parametrize("decompose", [None, "core_aten"])
@@ -391,7 +392,8 @@ def test_regions_after_functionalization_with_the_init_graph(decompose: str | No
     with torch.device("meta"):
         model = _CountingCond()
     ir = loads_ir(dumps_ir(extract_ir(model, (torch.randn(2, 4, device="meta"),), decompose=decompose)))
-    assert ir.graph.init is not None and ir.graph.meta.get("mutations")
+    assert ir.graph.init is not None and [u.target for u in ir.graph.state_updates] == ["count"]
+    assert "count" not in ir.graph.init.weights  # a buffer written every call is never hoisted
     assert any(n.regions for n in ir.graph.nodes)
     torch.manual_seed(0)
     real = _CountingCond()

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install demo test lint bench fuzz docs clean mermaid-js
+.PHONY: install demo test optest lint bench fuzz docs clean mermaid-js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ mermaid-js: $(MERMAID_STAMP)
 test: $(STAMP) mermaid-js
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	TORCH_IR_MERMAID_JS=$(CURDIR)/$(MERMAID_JS) $(PY) -m pytest -q -p no:cacheprovider
+
+# Every OpInfo of PyTorch's op database through torch-ir, against torch.export itself; rewrites
+# docs/opinfo-results.json and docs/operators.md.
+optest: $(STAMP)
+	$(PY) scripts/gen_operators_doc.py --opinfo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts

@@ -28,7 +28,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 @cache
 def _valid_documents() -> tuple[str, ...]:
     texts = []
-    for name in ("two_tower", "dynamic_batch", "kwargs_dict", "manual_attention"):
+    for name in ("two_tower", "dynamic_batch", "kwargs_dict", "manual_attention", "cond_in_scan", "while_double"):
         case = get_model(name)
         args, kwargs = case.inputs("meta")
         ir = extract_ir(

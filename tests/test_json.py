@@ -124,9 +124,8 @@ def test_future_schema_version(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     doc["schema_version"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(doc))
-    with pytest.raises(
-        SerializationError, match=rf"\$.schema_version: file has schema version {SCHEMA_VERSION + 1}.*upgrade"
-    ):
+    newer = SCHEMA_VERSION + 1
+    with pytest.raises(SerializationError, match=rf"\$.schema_version: file has schema version {newer}.*upgrade"):
         load_ir(path)
     doc["schema_version"] = "1"
     path.write_text(json.dumps(doc))

@@ -192,3 +192,15 @@ def test_program_verify_without_generate_says_how(llama_program: Path, capsys: p
     assert "verify it with --generate N" in capsys.readouterr().err
     with pytest.raises(VerificationError, match="steps must be"):
         verify_generation(load_ir(llama_program), build_causal_lm("llama", "cpu"), steps=-1)
+
+
+def test_program_reports_one_section_per_entry_and_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "llm.json"
+    cache = ["--kv-cache", "static", "--max-cache-len", "16", "--format", "json,mermaid,markdown"]
+    assert main(["extract", "hf:llama", "--config", LLAMA_CONFIG, *cache, "-o", str(path), "-q"]) == 0
+    report = (tmp_path / "llm.md").read_text()
+    assert "## State" in report and "| `key_cache_0` | `f32[1,2,16,8]` | zeros |" in report
+    assert "## Entry prefill" in report and "## Entry decode" in report
+    assert "decode    " in report and "FLOPs per token" in report
+    for entry in ("prefill", "decode"):
+        assert (tmp_path / f"llm.{entry}.mmd").read_text().startswith(("flowchart", "%%", "---"))

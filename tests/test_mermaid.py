@@ -53,7 +53,10 @@ def test_shapes_styles_and_edge_types() -> None:
     assert "subgraph s" in text and '["qkv: Linear"]' in text
 
 
-@pytest.mark.parametrize("name", ["two_tower", "tied_embedding_lm", "small_cnn", "kwargs_dict", "dynamic_batch"])
+@pytest.mark.parametrize(
+    "name",
+    ["two_tower", "tied_embedding_lm", "small_cnn", "kwargs_dict", "dynamic_batch", "cond_router", "cond_in_scan"],
+)
 def test_test_models_give_valid_mermaid(name: str) -> None:
     _check(render_mermaid(_extract(name)))
 

@@ -1,4 +1,4 @@
-"""The stage figures and pass log saved in the IR file (schema 4), and what reads it without torch."""
+"""The stage figures and pass log saved in the IR file (schema 5), and what reads it without torch."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_stages_and_pass_log_round_trip(tmp_path: Path) -> None:
     path = _saved(tmp_path)
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, load_schema())
-    assert doc["schema_version"] == SCHEMA_VERSION == 4
+    assert doc["schema_version"] == SCHEMA_VERSION == 5
     names = [s["stage"] for s in doc["stages"]]
     assert names[0] == "export" and "convert" in names
     assert [e["pass"] for e in doc["pass_log"]][:2] == ["annotate-shapes", "canonicalize"]
@@ -44,10 +44,10 @@ def test_stages_and_pass_log_round_trip(tmp_path: Path) -> None:
     assert dumps_ir(loaded) == path.read_text()
 
 
-def test_version_3_files_still_load(tmp_path: Path) -> None:
+def test_version_4_files_still_load(tmp_path: Path) -> None:
     path = _saved(tmp_path)
     doc = json.loads(path.read_text())
-    doc["schema_version"] = 3
+    doc["schema_version"] = 4
     del doc["stages"], doc["pass_log"]
     path.write_text(json.dumps(doc))
     loaded = load_ir(path)

@@ -30,6 +30,7 @@ CASE_NAMES = [
     "clone_inplace",
     "data_dependent_check",
 ]
+CASE_NAMES += ["cond_router", "while_double", "scan_rnn", "map_rows", "cond_in_scan", "diagonal_ssm"]  # regions
 
 
 def test_every_built_in_pass_is_registered() -> None:

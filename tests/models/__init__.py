@@ -61,6 +61,7 @@ MODEL_FILES = (
     "dynamic_batch",
     "context_managers",
     "faithful",
+    "control_flow",
 )
 
 

@@ -4,7 +4,10 @@
 by hand: a multiply-accumulate (MAC) counts as 2 FLOPs; a bias adds one FLOP per output element;
 elementwise ops cost one FLOP per output element; softmax and normalizations cost a few per element
 (``_PER_ELEMENT``); data movement (views, copies, indexing) costs nothing. Shapes with symbolic dims give
-``None`` FLOPs unless ``bindings`` (``{"seq": 128}``) say what each symbol is.
+``None`` FLOPs unless ``bindings`` (``{"seq": 128}``) say what each symbol is. Control-flow ops are costed
+from their regions (``analysis/region_cost``): a cond as its larger branch, scan and map per iteration
+times their static trip count, a while_loop as unknown in total; ``region_ops`` lists each with its
+per-iteration figure.
 """
 
 from __future__ import annotations
@@ -273,6 +276,8 @@ class IRStatistics:
     depth: int
     symbols: list[str] = field(default_factory=list)
     bindings: dict[str, int] = field(default_factory=dict)
+    region_ops: list[dict[str, Any]] = field(default_factory=list)
+    """Control-flow ops at any depth: FLOPs per iteration, trip count and total (see analysis/region_cost)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The statistics as a plain dict (JSON-typed)."""
@@ -307,8 +312,17 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
         depth=_depth(nodes),
         symbols=sorted(graph.symbols),
         bindings=binds,
+        region_ops=_region_ops(graph, binds),
         **weights,
     )
+
+
+def _region_ops(graph: Graph, bindings: Mapping[str, int]) -> list[dict[str, Any]]:
+    if not any(node.regions for node in graph.nodes):
+        return []
+    from torch_ir.analysis.region_cost import region_op_figures
+
+    return region_op_figures(graph, bindings, node_cost)
 
 
 # ---------------------------------------------------------------- weights
@@ -438,6 +452,10 @@ def node_cost(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[in
     ``known`` is False for op types without a cost model (then the figures are 0).
     """
     binds = bindings or {}
+    if node.regions:  # control flow: costed from its regions (analysis/region_cost.py)
+        from torch_ir.analysis.region_cost import region_op_cost
+
+        return region_op_cost(node, binds, node_cost)
     op = op_short_name(node.op_type)
     if op in _FREE:
         return 0, 0, True
@@ -684,6 +702,14 @@ def format_statistics(stats: IRStatistics, top: int = 15) -> str:
     lines.append("top ops:")
     for op, count in list(stats.op_histogram.items())[:top]:
         lines.append(f"  {count:>6}  {op}")
+    if stats.region_ops:
+        lines.append("control flow (FLOPs per iteration x trip count):")
+        for entry in stats.region_ops:
+            trips = "?" if entry["trip_count"] is None else entry["trip_count"]
+            lines.append(
+                f"  {entry['node']} ({entry['op']}): {format_count(entry['flops_per_iteration'])} x {trips}"
+                f" = {format_count(entry['flops'])}"
+            )
     return "\n".join(lines)
 
 

@@ -16,19 +16,21 @@ from typing import Any
 
 from torch_ir.backends.files import atomic_write_text
 from torch_ir.errors import IRError, SerializationError
-from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Value, Weight
+from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Node, Value, Weight
 from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.regions import REGION_OPS, check_region_op
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
 from torch_ir.profiling import Stage, StageReport, paused_gc
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped on every change of the format; files of a newer version are refused, older ones still load.
 
 1: the first format. 2: explicit ``state_updates`` per graph (version-1 files recorded buffer mutations as
 extra outputs listed in ``meta.mutations``; they are read back as state updates). 3: programs: ``entries``
 (named graphs) over one top-level ``weights`` table, with declared ``state``; single-graph files unchanged.
-4: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each pass
+4: nodes may own ``regions`` (control flow: cond, while_loop, scan, map).
+5: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each pass
 did); files without them load with both empty."""
 
 PASS_LOG_KEYS = ("pass", "seconds", "modified", "nodes_before", "nodes_after", "weights_before", "weights_after")
@@ -118,6 +120,7 @@ def graph_to_dict(graph: Graph, shared: bool = False) -> dict[str, Any]:
                 "attrs": {k: _literal_to_json(v) for k, v in node.attrs.items()},
                 "outputs": [{"name": v.name, "type": _type_to_json(v.type)} for v in node.outputs],
                 "meta": _literal_to_json(node.meta),
+                **_regions_to_json(node),
             }
             for node in graph.nodes
         ],
@@ -129,6 +132,21 @@ def graph_to_dict(graph: Graph, shared: bool = False) -> dict[str, Any]:
         "meta": _literal_to_json(graph.meta),
         "init": None if graph.init is None else graph_to_dict(graph.init),
     }
+
+
+def _regions_to_json(node: Node) -> dict[str, Any]:
+    """``{"regions": [...]}`` for a region op (each region: inputs, nodes, outputs), else nothing."""
+    if not node.regions:
+        return {}
+    regions = []
+    for region in node.regions:
+        data = graph_to_dict(region)
+        regions.append({key: data[key] for key in REGION_KEYS if key != "meta" or data[key]})
+    return {"regions": regions}
+
+
+REGION_KEYS = ("inputs", "nodes", "outputs", "meta")
+"""What a region holds in JSON: no weights (captured weights are operands of its op), no init graph."""
 
 
 def dumps_ir(ir: IR, *, timings: bool = True) -> str:
@@ -153,8 +171,18 @@ def _dump(value: Any, indent: str, key: str = "") -> str:
         return "{\n" + ",\n".join(parts) + f"\n{indent}}}" if parts else "{}"
     if isinstance(value, list) and key in _LINE_LISTS and value:
         inner = indent + "  "
-        return "[\n" + ",\n".join(inner + _compact(v) for v in value) + f"\n{indent}]"
+        return "[\n" + ",\n".join(inner + _dump_item(v, inner) for v in value) + f"\n{indent}]"
     return _compact(value)
+
+
+def _dump_item(value: Any, indent: str) -> str:
+    """One entry of a line list; a region op's regions follow its fields, one nested graph each."""
+    if not (isinstance(value, dict) and value.get("regions")):
+        return _compact(value)
+    head = _compact({k: v for k, v in value.items() if k != "regions"})[:-1]
+    inner = indent + "  "
+    regions = ",\n".join(inner + _dump(r, inner, "region") for r in value["regions"])
+    return f'{head}, "regions": [\n{regions}\n{indent}]}}'
 
 
 def _compact(value: Any) -> str:
@@ -492,9 +520,24 @@ class _Reader:
             names.append(self.string(out["name"], f"{p}.name"))
             types.append(self.read_type(out.get("type"), f"{p}.type"))
         meta = self.literal(self.obj(item.get("meta", {}), f"{path}.meta"))
-        self.guard(
+        node = self.guard(
             path, lambda: graph.create_node(op_type, args, attrs, types, name=name, output_names=names, meta=meta)
         )
+        if "regions" in item or op_type in REGION_OPS:
+            self.read_regions(node, item.get("regions", []), f"{path}.regions")
+
+    def read_regions(self, node: Node, data: Any, path: str) -> None:
+        """A region op's nested graphs (schema version 2), checked against the op's contract."""
+        for j, region in enumerate(self.lst(data, path)):
+            p = f"{path}[{j}]"
+            region = self.obj(region, p, ("inputs", "nodes", "outputs"))
+            extra = sorted(set(region) - set(REGION_KEYS))
+            if extra:
+                raise self.fail(p, f"a region holds only {', '.join(REGION_KEYS)}; unexpected key {extra[0]!r}")
+            node.regions.append(self.read_graph({"weights": [], **region}, p))
+        problem = check_region_op(node)
+        if problem:
+            raise self.fail(path, f"node {node.name} ({node.op_type}): {problem}")
 
     def arg(self, graph: Graph, value: Any, path: str, top: bool) -> Any:
         if isinstance(value, str):

@@ -46,6 +46,8 @@ def render_markdown(
     """
     if isinstance(ir, Graph):
         ir = IR(ir)
+    if ir.is_program:
+        return _render_program(ir, depth=depth, max_nodes=max_nodes, fold_repeats=fold_repeats, title=title)
     graph = ir.graph
     stats = statistics or compute_statistics(ir, bindings=bindings)
     rows = max(1, max_table_rows)
@@ -61,7 +63,7 @@ def render_markdown(
         title=title or f"{ir.name}: torch-ir report",
         description=_description(graph),
         summary=_summary(ir, stats),
-        notes=list(notes),
+        notes=list(notes) + _control_flow_note(stats),
         inputs=graph.inputs,
         outputs=graph.outputs,
         ops=[(op, n, _flops(flops_by_op.get(op, 0))) for op, n in ops[:rows]],
@@ -88,6 +90,35 @@ def render_markdown(
         mermaid=diagram,
     )
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _render_program(ir: IR, *, title: str | None, **mermaid: Any) -> str:
+    """A program's report: its figures and declared state, then one section per entry (each a full report
+    of that entry graph, its headings one level down)."""
+    from torch_ir.analysis.statistics import format_program_statistics, program_statistics
+
+    lines = [
+        f"# {title or f'{ir.name}: torch-ir report'}",
+        "",
+        f"A program of {len(ir.entries)} entries ({', '.join(ir.entries)}) over one weight table and "
+        f"{len(ir.state)} declared state tensors.",
+        "",
+        "```",
+        format_program_statistics(program_statistics(ir)),
+        "```",
+        "",
+        "## State",
+        "",
+        "| state | type | init |",
+        "|---|---|---|",
+        *(f"| `{s.name}` | `{s.type}` | {s.init} |" for s in ir.state.values()),
+    ]
+    for name, graph in ir.entries.items():
+        entry = IR(graph)
+        entry.pass_log = [row for row in ir.pass_log if row.get("entry", name) == name]
+        body = render_markdown(entry, title=f"Entry {name}", **mermaid)
+        lines += ["", *(("#" + line) if line.startswith("#") else line for line in body.splitlines())]
+    return "\n".join(lines) + "\n"
 
 
 def write_report(ir: IR | Graph, path: str | os.PathLike[str], **options: Any) -> None:
@@ -138,6 +169,30 @@ def _passes_run(ir: IR) -> str:
     names = [str(entry.get("pass", "?")) for entry in ir.pass_log]
     shown = ", ".join(names[:8]) + (f", … {len(names) - 8} more" if len(names) > 8 else "")
     return f"{len(names)} ({shown})"
+
+
+def _control_flow_note(stats: IRStatistics) -> list[tuple[str, str]]:
+    """A "Control flow" section listing the region ops with their FLOPs per iteration and in total."""
+    if not stats.region_ops:
+        return []
+    lines = [
+        "| node | op | FLOPs per iteration | trip count | FLOPs |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for entry in stats.region_ops:
+        trips = entry["trip_count"]
+        if trips is None:
+            trips = "data-dependent" if entry["op"].endswith("while_loop") else "symbolic"
+        lines.append(
+            f"| `{_cell(entry['node'])}` | `{entry['op']}` | {_flops(entry['flops_per_iteration'])} | "
+            f"{trips} | {_flops(entry['flops'])} |"
+        )
+    lines.append("")
+    lines.append(
+        "A cond counts its larger branch; a while_loop's trip count depends on the data; a nested op's figures "
+        "are per run of the region that holds it."
+    )
+    return [("Control flow", "\n".join(lines))]
 
 
 def _weights_note(stats: IRStatistics) -> str:

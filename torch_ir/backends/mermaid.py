@@ -2,7 +2,8 @@
 
 Ops are rectangles labelled with the op and its result type; graph inputs are stadiums, outputs
 parallelograms, weights cylinders, collapsed modules subroutine boxes and folded repeats hexagons.
-Edges carry the tensor type. Nodes are grouped into subgraphs by ``node.meta["module_stack"]``.
+Edges carry the tensor type. Nodes are grouped into subgraphs by ``node.meta["module_stack"]``. The
+regions of control-flow ops (cond, while_loop, scan, map) are nested subgraphs (``mermaid_regions``).
 
 - ``depth=N`` collapses every module deeper than N levels into one box (``depth=0``: top-level modules are
   boxes; None: no limit).
@@ -499,6 +500,10 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
                 edges[(src, dst)].append(label)
     if graph.init is not None and len(graph.init) <= MAX_INIT_NODES:
         plan.blocks.append(_init_block(graph.init, source, edges))
+    if any(node.regions for node in graph.nodes):  # control flow: regions as nested subgraphs
+        from torch_ir.backends.mermaid_regions import region_blocks
+
+        plan.blocks.extend(region_blocks(graph, plan.unit, kept_units, edges))
     output_items: list[_Item] = []
     for i, value in enumerate(graph.outputs):
         oid = f"o{i}"

@@ -211,9 +211,12 @@ def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, 
         if "mermaid" in formats:
             from torch_ir.backends.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
+            from torch_ir.ir.program import IR
 
-            written.append(output.with_suffix(".mmd"))
-            atomic_write_text(written[-1], render_mermaid(ir))
+            diagrams = {f".{n}.mmd": IR(g) for n, g in ir.entries.items()} if ir.is_program else {".mmd": ir}
+            for suffix, diagram in diagrams.items():  # a program: one diagram per entry
+                written.append(output.with_suffix(suffix))
+                atomic_write_text(written[-1], render_mermaid(diagram))
         if "markdown" in formats:
             from torch_ir.backends.markdown import write_report
 

@@ -34,6 +34,8 @@ def describe_passes() -> str:
         aliases = f" (alias: {', '.join(cls.aliases)})" if cls.aliases else ""
         lines.append(f"{name}{aliases}")
         lines.append(f"    {cls.summary()}")
+        if cls.regions:
+            lines.append(f"    regions: {cls.regions}")
         for opt in cls.options():
             default = "required" if opt.default is dataclasses.MISSING else f"default {_show(opt.default)}"
             help_text = f": {opt.help}" if opt.help else ""

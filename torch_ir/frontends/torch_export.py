@@ -32,6 +32,7 @@ from torch.export.graph_signature import (
 )
 
 from torch_ir.errors import ExportError, IRError, TorchIRWarning
+from torch_ir.frontends import control_flow
 from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_capable, traced_as
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
@@ -260,6 +261,8 @@ class _Converter:
                 self._add_call(node)
             elif node.op == "output":
                 self._add_outputs(node)
+            elif node.op == "get_attr":  # regions of control-flow ops (frontends/control_flow.py)
+                self.env[node] = control_flow.fetch_submodule(self.program.graph_module, node)
             elif node.op not in ("placeholder",):
                 raise ExportError(
                     f"node {node.name}: unsupported FX node kind {node.op!r} ({node.target}); "
@@ -383,9 +386,15 @@ class _Converter:
             if isinstance(source, list):
                 self.env[node] = source[node.args[1]]  # type: ignore[index]
                 return
+        regions: list[Graph] = []
         if isinstance(target, torch._ops.OpOverload):
             op_type, arguments = self._signature(target)
             args, attrs = self._split_arguments(node, arguments)
+        elif (
+            isinstance(target, torch._ops.HigherOrderOperator)
+            and target.name() in control_flow.CONVERTED_HIGHER_ORDER_OPS
+        ):
+            op_type, args, attrs, regions = control_flow.convert_region_op(self, node)
         elif isinstance(target, torch._ops.HigherOrderOperator):
             raise ExportError(
                 f"node {node.name}: higher-order op {target.name()} is not supported yet; "
@@ -411,6 +420,7 @@ class _Converter:
         ir_node = self.graph.create_node(
             op_type, args, attrs, types, name=node.name, output_names=out_names, meta=self._meta(node)
         )
+        ir_node.regions = regions
         if multi:
             self.env[node] = list(ir_node.outputs)
         elif ir_node.outputs:
@@ -562,7 +572,7 @@ def _type_name(cls: Any) -> str:
 
 
 def _source_of(trace: str) -> dict[str, Any] | None:
-    frames = _FRAME.findall(trace)
+    frames = [f for f in _FRAME.findall(trace) if not f[0].startswith("<eval_with_key>")]  # generated FX code
     if not frames:
         return None
     user = [f for f in frames if not f[0].startswith(_TORCH_DIR)]

@@ -140,7 +140,7 @@ class Node:
     anything else a backend may want.
     """
 
-    __slots__ = ("_next", "_prev", "args", "attrs", "graph", "meta", "name", "op_type", "outputs")
+    __slots__ = ("_next", "_prev", "args", "attrs", "graph", "meta", "name", "op_type", "outputs", "regions")
 
     def __init__(
         self,
@@ -159,6 +159,8 @@ class Node:
         self.graph: Graph | None = None
         self._prev: Node | None = None
         self._next: Node | None = None
+        self.regions: list[Graph] = []
+        """Nested graphs the node owns (``cond``'s branches, a loop's body); see ``torch_ir.ir.regions``."""
 
     @property
     def inputs(self) -> list[Value]:
@@ -325,6 +327,32 @@ class Graph:
             return self._weights[name]
         except KeyError:
             raise IRError(f"no weight @{name} in the graph") from None
+
+    def walk(self) -> Iterator[tuple[str, Node]]:
+        """Every node, nested ones included, in order: ``(path, node)``.
+
+        ``path`` names the regions that hold the node, outermost first (``"cond_1/true/"``, or ``""`` for
+        a node of this graph); a region op comes before the nodes of its regions.
+        """
+        from torch_ir.ir.regions import region_name
+
+        for node in self.nodes:
+            yield "", node
+            for index, region in enumerate(node.regions):
+                prefix = f"{node.name}/{region_name(node.op_type, index)}/"
+                for path, inner in region.walk():
+                    yield prefix + path, inner
+
+    def walk_regions(self) -> Iterator[tuple[str, Graph]]:
+        """Every region nested in this graph, at any depth: ``(path, region)``, outermost first."""
+        from torch_ir.ir.regions import region_name
+
+        for node in self.nodes:
+            for index, region in enumerate(node.regions):
+                path = f"{node.name}/{region_name(node.op_type, index)}/"
+                yield path, region
+                for inner_path, inner in region.walk_regions():
+                    yield path + inner_path, inner
 
     def values(self) -> Iterator[Value]:
         """Every input, weight and node result."""
@@ -726,6 +754,7 @@ class Graph:
         for node in self.nodes:
             args = [_map_arg(a, vmap) for a in node.args]
             copy = Node(node.name, node.op_type, args, _copy_literal(node.attrs), dict(node.meta))
+            copy.regions = [region.clone() for region in node.regions]  # regions are closed: nothing to map
             for v in node.outputs:
                 out = Value(v.name, v.type, copy, v.index)
                 copy.outputs.append(out)
@@ -793,6 +822,7 @@ class Graph:
                     repr(n.attrs),
                     tuple((v.name, v.type) for v in n.outputs),
                     repr(n.meta),
+                    tuple(r.signature() for r in n.regions),
                 )
                 for n in self.nodes
             ),

@@ -13,7 +13,9 @@ graph(%x: f32[1,16]) {
 Operands are values (``%x``), weights (``@w``) or lists of values and JSON literals (``[%a, None, 3]``);
 attributes are ``{name=<JSON>}``; ``update @buf = %v`` (or ``update %input = %v``) says that after a call
 ``%v`` is the new content of that buffer, parameter or input (a state update); a node whose name differs
-from its first result's ends in ``loc(name)``.
+from its first result's ends in ``loc(name)``. A region op (``higher_order.cond`` ...) is followed by
+``regions { true: graph(...) {...} ... }``: its nested graphs, each named as its op's contract names it
+(``torch_ir.ir.regions``), value names scoped to the region.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 from torch_ir.errors import IRError, TextParseError
 from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
 from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
@@ -50,6 +53,8 @@ def print_graph(graph: Graph, indent: str = "") -> str:
         lines.append(print_graph(graph.init, inner))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
+        if node.regions:
+            lines[-1] += " " + print_regions(node, inner)
     for update in graph.state_updates:
         lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
@@ -65,6 +70,17 @@ def print_program(ir: IR) -> str:
     for name, graph in ir.entries.items():
         lines.append(f"  entry {name} " + print_graph(graph, "  ").lstrip())
     lines.append("}")
+    return "\n".join(lines)
+
+
+def print_regions(node: Node, indent: str) -> str:
+    """The ``regions { true: graph(...) {...} ... }`` block that follows a region op's line."""
+    lines = ["regions {"]
+    inner = indent + "  "
+    for index, region in enumerate(node.regions):
+        text = print_graph(region, inner)
+        lines.append(f"{inner}{region_name(node.op_type, index)}: {text[len(inner) :]}")
+    lines.append(f"{indent}}}")
     return "\n".join(lines)
 
 
@@ -501,7 +517,31 @@ class _Parser:
             if declared is not None and operand.type is not None and declared != operand.type:
                 self.fail(f"{operand.ref} has type {operand.type}, not {declared}")
         assert node_name is not None
-        self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
+        node = self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
+        if self.accept("regions"):
+            self.parse_regions(node)
+        elif op_type in REGION_OPS:
+            self.fail(f"node {node_name} ({op_type}): {check_region_op(node)}; write its regions {{ ... }}")
+
+    def parse_regions(self, node: Node) -> None:
+        """``regions { name: graph(...) {...} ... }`` after a region op: its nested graphs, in order."""
+        self.expect("{")
+        self.end_of_line()
+        while True:
+            self.skip_space()
+            if self.accept("}"):
+                break
+            if self.at_end():
+                self.fail(f"missing '}}' at the end of the regions of {node.name}")
+            label = self.word("region name")
+            expected = region_name(node.op_type, len(node.regions))
+            if label != expected:
+                self.fail(f"region {len(node.regions)} of {node.op_type} is called {expected!r}, not {label!r}")
+            self.expect(":")
+            node.regions.append(self.parse_graph())
+        problem = check_region_op(node)
+        if problem:
+            self.fail(f"node {node.name} ({node.op_type}): {problem}")
 
     def wrap(self, action: Any) -> Any:
         try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from torch_ir.errors import VerificationError
-from torch_ir.ir.graph import Graph, Value, Weight
+from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.program import IR
+from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 
 
 def verify_graph(graph: Graph, where: str = "graph") -> None:
@@ -13,7 +14,8 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
     Rules: names are unique; every value is defined once; every operand is defined before the node that
     reads it; outputs are defined; state updates write an input, buffer or parameter of the same type
     with a defined value; every value has a type; the use lists agree with the operands; the
-    networkx mirror is acyclic; derived weights are produced by the init graph, which is itself valid.
+    networkx mirror is acyclic; derived weights are produced by the init graph, which is itself valid;
+    region ops keep their op's contract and their regions are valid, closed graphs.
     """
     defined: set[int] = set()
     names: set[str] = set()
@@ -53,6 +55,8 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
         for key in node.attrs:
             if not isinstance(key, str) or not key:
                 raise VerificationError(f"{where}: node {node.name} has an attribute with no name")
+        if node.regions or node.op_type in REGION_OPS:
+            verify_regions(node, where)
 
     for index, value in enumerate(graph.outputs):
         if id(value) not in defined:
@@ -129,3 +133,17 @@ def verify_program(ir: IR) -> None:
                 f"declared state @{spec.name} is {spec.type}, but entry {entry[0]} has it as "
                 f"{entry[1].type} {entry[1].kind}"
             )
+
+
+def verify_regions(node: Node, where: str) -> None:
+    """A region op keeps its contract (``torch_ir.ir.regions``); each region is closed and itself valid."""
+    problem = check_region_op(node)
+    if problem:
+        raise VerificationError(f"{where}: node {node.name} ({node.op_type}): {problem}")
+    for index, region in enumerate(node.regions):
+        inner = f"{where}/{node.name}/{region_name(node.op_type, index)}"
+        if region.weights or region.init is not None:
+            raise VerificationError(
+                f"{inner}: a region holds no weights or init graph; pass captured weights as operands of its op"
+            )
+        verify_graph(region, inner)

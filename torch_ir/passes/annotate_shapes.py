@@ -4,7 +4,8 @@ Each node's call is rebuilt from the IR by walking the op's schema (an argument 
 else it is the next entry of ``args``) and run on meta tensors, or on fake tensors with a ``ShapeEnv``
 when a shape is symbolic (the graph's symbols become symbolic sizes, so ``seq`` dims propagate). Results
 are cached per (op, operand types, attributes), so 32 identical layers cost one. A shape function
-registered with ``torch_ir.ops`` takes precedence, for ops torch cannot run.
+registered with ``torch_ir.ops`` takes precedence, for ops torch cannot run. Regions are annotated first,
+innermost first; a region op's result types then follow from its regions by its contract.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.analysis.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
+from torch_ir.ir.regions import nested_regions, region_result_types
 from torch_ir.ir.types import DTYPES, ScalarType, TensorType, ValueType
 from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -36,6 +38,9 @@ class AnnotateShapes(Pass):
 
     name: ClassVar[str] = "annotate-shapes"
     aliases: ClassVar[tuple[str, ...]] = ("shape-inference",)
+    regions: ClassVar[str] = (
+        "recurses: annotates each region (innermost first), then types each region op from its regions"
+    )
 
     strict: bool = True
     """Fail on a computed type that differs from the recorded one (else the computed type wins)."""
@@ -44,7 +49,8 @@ class AnnotateShapes(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         modified = False
-        for g, where in ((graph.init, "init graph"), (graph, "graph")):
+        regions = [(region, f"region {path.rstrip('/')}") for path, region in nested_regions(graph)]
+        for g, where in (*regions, (graph.init, "init graph"), (graph, "graph")):
             if g is not None:
                 modified = _Inference(g, self, where, ctx).run() or modified
         return PassResult(graph, modified)
@@ -92,7 +98,12 @@ class _Inference:
 
     def annotate(self, node: Node) -> bool:
         try:
-            key = (node.op_type, tuple(self.arg_key(a) for a in node.args), repr(node.attrs))
+            key = (
+                node.op_type,
+                tuple(self.arg_key(a) for a in node.args),
+                repr(node.attrs),
+                id(node) if node.regions else 0,
+            )
         except KeyError as exc:
             raise PassError(
                 f"{self.where}: node {node.name} ({node.op_type}) reads {exc.args[0]}, whose type is unknown"
@@ -167,6 +178,10 @@ class _Inference:
 
     # -- computing one signature
     def compute(self, node: Node) -> list[tuple[ValueType | None, Any]] | None:
+        if node.regions:  # region ops: result types follow from their regions (annotated before)
+            types = region_result_types(node)
+            if types is not None:
+                return [(t, None) for t in types]
         shape_fn = _registered_shape_fn(node.op_type)
         if shape_fn is not None:
             return self.from_shape_fn(node, shape_fn)

@@ -77,6 +77,10 @@ class Pass:
     returns it; False for a functional pass, which leaves its input alone and returns a new graph. The
     pass manager checks the returned graph against this declaration."""
 
+    regions: ClassVar[str] = ""
+    """How the pass treats the regions of control-flow ops (shown by ``torch-ir passes``); '' when it does
+    not say. A pass that should work inside regions walks them itself (``torch_ir.ir.regions.nested_regions``)."""
+
     def requires(self, graph: Graph) -> None:
         """Check the precondition of the pass (raise ``PassError``); by default nothing."""
 

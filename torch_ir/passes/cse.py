@@ -2,7 +2,9 @@
 
 Two nodes are the same when they have the same op type, read the same values (by identity) in the same
 slots and have equal attributes. Side-effecting and random ops (rand*, dropout, bernoulli, empty*, ops
-tagged nondeterministic_seeded) are never merged.
+tagged nondeterministic_seeded) are never merged. Each region (control-flow body or branch) is a scope
+of its own: nodes merge within it, never across regions or with the enclosing graph; region ops
+themselves are not merged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, ClassVar
 
 from torch_ir.analysis.op_info import is_pure
 from torch_ir.ir.graph import Graph, Value
+from torch_ir.ir.regions import nested_regions
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -23,10 +26,11 @@ class CSE(Pass):
     """Merge pure nodes with the same op, operands and attributes into one."""
 
     name: ClassVar[str] = "cse"
+    regions: ClassVar[str] = "recurses: merges within each region, never across regions or with the enclosing graph"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         modified = False
-        for g in (graph.init, graph):
+        for g in (*(region for _, region in nested_regions(graph)), graph.init, graph):
             if g is not None:
                 modified = _cse(g) or modified
         return PassResult(graph, modified)

@@ -24,6 +24,7 @@ class DedupWeights(Pass):
     """Merge weights that share a storage (tied embeddings), or identical contents when values are known."""
 
     name: ClassVar[str] = "dedup-weights"
+    regions: ClassVar[str] = "nothing to do inside: regions hold no weights (their operands are rewired with the op's)"
 
     by_value: bool = True
     """Also merge weights with identical contents (needs a state_dict in the context, or inline data)."""

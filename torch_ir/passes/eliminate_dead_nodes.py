@@ -4,7 +4,9 @@ Nodes are visited once, in reverse order, so a chain of dead nodes goes in one w
 lowers the use counts of its operands). Side-effecting nodes (asserts, in-place and ``out=`` ops, ops
 with mutable schemas, ops torch-ir cannot resolve) and nodes without results stay; graph inputs and
 outputs are never removed. In the init graph, results no derived weight of the main graph reads go
-first; an init graph left empty is dropped.
+first; an init graph left empty is dropped. Inside regions (control-flow bodies and branches) dead nodes
+go too, innermost region first, while a region's inputs and outputs stay as its op's contract needs; a
+region op whose results nothing reads goes when no node in its regions has side effects.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 
 from torch_ir.analysis.op_info import has_side_effects
 from torch_ir.ir.graph import Graph
+from torch_ir.ir.regions import has_nested_side_effects, nested_regions
 from torch_ir.ir.types import TensorType
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
@@ -26,12 +29,19 @@ class EliminateDeadNodes(Pass):
 
     name: ClassVar[str] = "eliminate-dead-nodes"
     aliases: ClassVar[tuple[str, ...]] = ("dce",)
+    regions: ClassVar[str] = (
+        "recurses: removes dead nodes inside regions (inputs and outputs stay); "
+        "removes an unused region op whose regions have no side effects"
+    )
 
     remove_weights: bool = True
     """Also remove weights that no node and no output reads."""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        modified = eliminate(graph, self.remove_weights)
+        modified = False
+        for _, region in nested_regions(graph):  # innermost first; a region keeps its inputs and outputs
+            modified = eliminate(region, False) or modified
+        modified = eliminate(graph, self.remove_weights) or modified
         init = graph.init
         if init is not None:
             wanted = {w.name for w in graph.weights.values() if w.kind == "derived"}
@@ -57,7 +67,9 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
         if any(id(v) in outputs or graph.num_uses(v) for v in node.outputs):
             continue
         effect = effects.get(node.op_type)
-        if effect is None:
+        if node.regions:  # a region op is dead when nothing in its regions has side effects
+            effect = has_nested_side_effects(node, has_side_effects)
+        elif effect is None:
             effect = effects[node.op_type] = has_side_effects(node.op_type)
         if effect:
             continue

@@ -27,6 +27,7 @@ class HoistWeights(Pass):
     """Move computations that depend only on weights into the init graph (derived weights)."""
 
     name: ClassVar[str] = "hoist-weights"
+    regions: ClassVar[str] = "does not enter: work inside regions stays there, and region ops are never hoisted"
 
     min_numel: int = 0
     """Only hoist nodes whose results have at least this many elements (0: hoist every one)."""

@@ -248,7 +248,12 @@ class Interpreter:
         self._base_env: list[Any] = [None] * self._num_slots
 
     def _plan_node(self, node: Node, slot: Callable[[Value], int]) -> _Step:
-        fn, schema = resolve_op(node.op_type)
+        if node.regions:  # region ops run their nested graphs (runtime/control_flow.py)
+            from torch_ir.runtime.control_flow import region_kernel
+
+            fn, schema = region_kernel(node, self.device), None
+        else:
+            fn, schema = resolve_op(node.op_type)
         fn = self.policy.guard(node, fn, schema)
         self._guard.see(node, schema)
         args: list[Any] = []

@@ -149,6 +149,8 @@ class Divergence:
     source: dict[str, Any] | None
     comparison: Comparison
     index: int
+    region: str = ""
+    """The regions that hold the node (``scan/combine/``), '' for a node of the top-level graph."""
 
     @property
     def location(self) -> str:
@@ -213,6 +215,7 @@ class VerificationReport:
             if self.divergence is None
             else {
                 "node": self.divergence.node,
+                "region": self.divergence.region,
                 "op_type": self.divergence.op_type,
                 "value": self.divergence.value,
                 "module_path": self.divergence.module_path,
@@ -660,6 +663,21 @@ def find_divergence(
     Values only one side has (renamed or removed by passes) and values of different shapes are skipped;
     each value is dropped as soon as it has been compared, so memory stays bounded.
     """
+    grad_enabled = torch.is_grad_enabled()
+    try:
+        return _find_divergence(interp, model, args, kwargs, rtol, atol)
+    finally:  # both value streams suspend inside no_grad blocks; finishing them out of order leaks the mode
+        torch.set_grad_enabled(grad_enabled)
+
+
+def _find_divergence(
+    interp: Interpreter,
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    rtol: float | None,
+    atol: float | None,
+) -> Divergence | None:
     graph = interp.graph
     ir_names: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
@@ -706,7 +724,35 @@ def find_divergence(
             pending_eager.clear()
         if eager_done:
             pending_ir.clear()
+    if best is not None:  # a region op: look for the first differing value inside its regions
+        best = _inside_regions(best, interp, model, args, kwargs, rtol, atol)
     return best
+
+
+def _inside_regions(
+    best: Divergence,
+    interp: Interpreter,
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    rtol: float | None,
+    atol: float | None,
+) -> Divergence:
+    node = interp.graph.value(best.value).producer
+    if node is None or not node.regions:
+        return best
+    from torch_ir.runtime.region_divergence import locate_in_model
+
+    found = locate_in_model(node, interp, model, args, kwargs, lambda a, b: compare_tensors(a, b, rtol, atol))
+    if found is None:
+        return best
+    path, value, cmp = found
+    inner = value.producer
+    assert inner is not None
+    source = inner.meta.get("source") if isinstance(inner.meta.get("source"), dict) else None
+    return Divergence(
+        path + inner.name, inner.op_type, path + value.name, inner.module_path, source, cmp, best.index, path
+    )
 
 
 def _check(

@@ -139,6 +139,8 @@ def test_program_text_round_trips() -> None:
     assert "\n  entry prefill graph(%input_ids: i64[1,seq], %cache_position: i64[seq]) {\n" in text
     assert "update @key_cache_0 = " in text
     assert print_program(parse_program(text)) == text
+    # the pipeline ran on every entry, and its log says which
+    assert {row["entry"] for row in ir.pass_log} == {"prefill", "decode"}
 
 
 def test_program_statistics_count_weights_once_and_the_cache() -> None:

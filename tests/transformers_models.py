@@ -10,99 +10,54 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+_DECODER: dict[str, Any] = dict(
+    num_hidden_layers=2,
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=128,
+    max_position_embeddings=64,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=0,
+)
+"""The shape every tiny decoder config starts from (token ids inside the vocabulary)."""
+
 TINY: dict[str, dict[str, Any]] = {
     "gpt2": dict(n_layer=2, n_embd=32, n_head=4, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=1),
-    "llama": dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=128,
-        max_position_embeddings=64,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
-    "mixtral": dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=128,
-        max_position_embeddings=64,
-        num_local_experts=4,
-        num_experts_per_tok=2,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
-    "deepseek_v3": dict(
-        num_hidden_layers=2,
-        first_k_dense_replace=1,
-        hidden_size=32,
-        intermediate_size=64,
-        moe_intermediate_size=16,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        n_routed_experts=4,
-        n_shared_experts=1,
-        num_experts_per_tok=2,
-        n_group=1,
-        topk_group=1,
-        q_lora_rank=16,
-        kv_lora_rank=16,
-        qk_rope_head_dim=8,
-        qk_nope_head_dim=8,
-        v_head_dim=8,
-        vocab_size=128,
-        max_position_embeddings=64,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
-    "qwen2_moe": dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        intermediate_size=64,
-        moe_intermediate_size=32,
-        shared_expert_intermediate_size=32,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=128,
-        max_position_embeddings=64,
-        num_experts=4,
-        num_experts_per_tok=2,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
-    "falcon": dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        num_attention_heads=4,
-        vocab_size=128,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
-    **{
-        model_type: dict(
-            num_hidden_layers=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            **({} if model_type == "qwen2" else {"head_dim": 8}),  # Qwen2's config derives it, others default to more
-            vocab_size=128,
-            max_position_embeddings=64,
-            bos_token_id=1,
-            eos_token_id=2,
-            pad_token_id=0,
-        )
-        for model_type in ("qwen2", "qwen3", "mistral", "gemma")
+    "llama": dict(_DECODER),
+    "mixtral": {**_DECODER, "num_local_experts": 4, "num_experts_per_tok": 2},
+    "deepseek_v3": {
+        **_DECODER,
+        "first_k_dense_replace": 1,
+        "moe_intermediate_size": 16,
+        "num_key_value_heads": 4,
+        "n_routed_experts": 4,
+        "n_shared_experts": 1,
+        "num_experts_per_tok": 2,
+        "n_group": 1,
+        "topk_group": 1,
+        "q_lora_rank": 16,
+        "kv_lora_rank": 16,
+        "qk_rope_head_dim": 8,
+        "qk_nope_head_dim": 8,
+        "v_head_dim": 8,
     },
+    "qwen2_moe": {
+        **_DECODER,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 32,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+    },
+    "falcon": {
+        k: v
+        for k, v in _DECODER.items()
+        if k not in ("intermediate_size", "num_key_value_heads", "max_position_embeddings")
+    },
+    "qwen2": dict(_DECODER),  # its config derives head_dim; the others default to more than 8
+    **{model_type: {**_DECODER, "head_dim": 8} for model_type in ("qwen3", "mistral", "gemma")},
 }
 """Tiny configs: the two classic decoders, two mixture-of-experts models (experts chosen by a CPU-only
 branch in transformers, so they test tracing as the CPU), Falcon (fused QKV, parallel attention), and

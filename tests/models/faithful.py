@@ -101,8 +101,9 @@ class DataDependentCheck(nn.Module):
         k = n.item()
         torch._check(k >= 1)
         torch._check(k <= x.shape[0])
-        scale = torch.sym_ite(k > 2, 2.0, 0.5)
-        return x[:k].sum(0) * scale + torch.sym_max(k, 3)
+        scale = torch.sym_ite(torch.sym_not(k <= 2), 2.0, 0.5)
+        shift = torch.sym_float(torch.sym_min(k, 4)) / torch.sym_int(torch.sym_float(torch.sym_max(k, 3)))
+        return x[:k].sum(0) * scale + shift
 
 
 class TiedHead(nn.Module):
@@ -178,7 +179,7 @@ for case in (
         "faithful",
         DataDependentCheck,
         lambda device: ((torch.randn(5, 3, device=device), torch.tensor(4, device=device)), {}),
-        "a size read from data, checked with torch._check, and sym_ite / sym_max on it",
+        "a size read from data, checked with torch._check, and torch's sym_* functions on it",
         tags=("sym",),
     ),
     ModelCase(

@@ -465,20 +465,14 @@ class Interpreter:
         for i, s in step.fills:
             args[i] = env[s]
         for i, template, inner in step.list_fills:
-            items = template.copy()
-            for j, s in inner:
-                items[j] = env[s]
-            args[i] = items
+            args[i] = _filled(template, inner, env)
         kwargs = step.kwargs
         if step.kw_fills or step.kw_list_fills:
             kwargs = dict(kwargs)
             for k, s in step.kw_fills:
                 kwargs[k] = env[s]
             for k, template, inner in step.kw_list_fills:
-                items = template.copy()
-                for j, s in inner:
-                    items[j] = env[s]
-                kwargs[k] = items
+                kwargs[k] = _filled(template, inner, env)
         if step.contiguous_first and args and isinstance(args[0], torch.Tensor):
             args[0] = args[0].contiguous()
         try:
@@ -533,6 +527,14 @@ def _device(device: str | torch.device) -> torch.device:
         raise InterpreterError(f"device {device!r} is not a device torch knows: {exc}") from None
     check_device(resolved)
     return resolved
+
+
+def _filled(template: list[Any], inner: list[tuple[int, int]], env: list[Any]) -> list[Any]:
+    """A list operand: its literals from ``template``, its values from ``env`` at their positions."""
+    items = template.copy()
+    for j, s in inner:
+        items[j] = env[s]
+    return items
 
 
 def _describe(value: Any) -> str:

@@ -148,3 +148,14 @@ def test_help_does_not_import_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "usage: torch-ir" in result.stdout
+
+
+def test_program_pass_log_keeps_each_rows_entry(tmp_path: Path) -> None:
+    from torch_ir import IR
+
+    path = _saved(tmp_path, "none")
+    ir = load_ir(path)
+    ir.pass_log = [{"pass": "cse", "entry": "prefill", "seconds": 0.5, "modified": True}]
+    ir.save(path)
+    assert load_ir(path).pass_log == ir.pass_log
+    assert isinstance(ir, IR)

@@ -33,7 +33,16 @@ extra outputs listed in ``meta.mutations``; they are read back as state updates)
 5: optional top-level ``stages`` (time and memory of each extraction stage) and ``pass_log`` (what each pass
 did); files without them load with both empty."""
 
-PASS_LOG_KEYS = ("pass", "seconds", "modified", "nodes_before", "nodes_after", "weights_before", "weights_after")
+PASS_LOG_KEYS = (
+    "pass",
+    "entry",
+    "seconds",
+    "modified",
+    "nodes_before",
+    "nodes_after",
+    "weights_before",
+    "weights_after",
+)
 """The fields of one ``pass_log`` entry, in the order they are written (``seconds`` only with timings)."""
 
 FORMAT_NAME = "torch-ir"
@@ -397,6 +406,8 @@ class _Reader:
             p = f"{path}[{i}]"
             item = self.obj(item, p, ("pass",))
             entry: dict[str, Any] = {"pass": self.string(item["pass"], f"{p}.pass")}
+            if "entry" in item:
+                entry["entry"] = self.string(item["entry"], f"{p}.entry")
             if "seconds" in item:
                 entry["seconds"] = self.number(item["seconds"], f"{p}.seconds")
             if "modified" in item:

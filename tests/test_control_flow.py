@@ -492,3 +492,15 @@ def test_statistics_text_lists_control_flow() -> None:
     text = format_statistics(compute_statistics(_extract("scan_rnn")))
     assert "control flow (FLOPs per iteration x trip count):" in text
     assert re.search(r"  scan \(higher_order.scan\): \S+ x 5 = \S+", text)
+
+
+def test_a_loop_that_never_ends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    case = get_model("while_double")
+    ir = extract_ir(case.build_meta(), case.inputs("meta")[0])
+    interp = Interpreter(ir, {"bias": torch.zeros(4)})
+    monkeypatch.setenv("TORCH_IR_MAX_LOOP_ITERATIONS", "200")
+    # zeros doubled plus a zero bias never reach the loop's bound: it would run forever
+    with pytest.raises(InterpreterError, match=r"node while_loop .* still running after 200 iterations"):
+        interp(torch.zeros(4))
+    count, _ = interp(torch.full((4,), 3.0))  # a loop that ends within the bound runs as before
+    assert int(count) == 3  # |x| sums 12, 24, 48, then 96 >= 50

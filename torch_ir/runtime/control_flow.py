@@ -7,6 +7,7 @@ as long as their data says: a ``while_loop`` evaluates its ``cond`` region befor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,17 @@ from torch_ir.ir.types import TensorType
 
 if TYPE_CHECKING:
     from torch_ir.runtime.interpreter import Interpreter
+
+
+MAX_LOOP_ITERATIONS = 1_000_000
+"""How many iterations a ``while_loop`` may run before the interpreter refuses to go on (an IR from a file
+could loop forever); ``TORCH_IR_MAX_LOOP_ITERATIONS`` changes it."""
+
+
+def max_loop_iterations() -> int:
+    """The iteration bound in force: ``TORCH_IR_MAX_LOOP_ITERATIONS`` when set to a positive integer."""
+    text = os.environ.get("TORCH_IR_MAX_LOOP_ITERATIONS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else MAX_LOOP_ITERATIONS
 
 
 def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
@@ -41,7 +53,7 @@ def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
     if kind == "cond":
         return _cond(*runners)
     if kind == "while_loop":
-        return _while_loop(*runners)
+        return _while_loop(runners[0], runners[1], f"node {node.name} ({node.op_type})")
     if kind == "scan":
         return _scan(runners[0])
     return _map(runners[0])
@@ -72,12 +84,20 @@ def _cond(true: _RegionRunner, false: _RegionRunner) -> Callable[..., list[Any]]
     return cond
 
 
-def _while_loop(cond: _RegionRunner, body: _RegionRunner) -> Callable[..., list[Any]]:
+def _while_loop(cond: _RegionRunner, body: _RegionRunner, where: str) -> Callable[..., list[Any]]:
     def while_loop(carried: list[Any], additional: list[Any]) -> list[Any]:
         values = list(carried)
-        while bool(cond(values + additional)[0]):
+        limit = max_loop_iterations()
+        for _ in range(limit):
+            if not bool(cond(values + additional)[0]):
+                return values
             values = body(values + additional)
-        return values
+        if not bool(cond(values + additional)[0]):
+            return values
+        raise InterpreterError(
+            f"{where}: the loop is still running after {limit} iterations; set TORCH_IR_MAX_LOOP_ITERATIONS "
+            "higher for an IR you trust"
+        )
 
     return while_loop
 

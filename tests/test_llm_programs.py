@@ -206,3 +206,18 @@ def test_program_reports_one_section_per_entry_and_the_state(tmp_path: Path) -> 
     assert "decode    " in report and "FLOPs per token" in report
     for entry in ("prefill", "decode"):
         assert (tmp_path / f"llm.{entry}.mmd").read_text().startswith(("flowchart", "%%", "---"))
+
+
+def test_report_of_a_program(llama_program: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(llama_program), "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("program     ") and "FLOPs per token" in out and "KV cache at full length" in out
+    assert main(["report", str(llama_program), "--stats", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [e["entry"] for e in doc["entries"]] == ["prefill", "decode"] and doc["state_bytes"] > 0
+    assert main(["report", str(llama_program), "--format", "mermaid"]) == 2
+    assert "give --entry (prefill or decode)" in capsys.readouterr().err
+    assert main(["report", str(llama_program), "--format", "mermaid", "--entry", "decode"]) == 0
+    assert capsys.readouterr().out.startswith(("flowchart", "%%", "---"))
+    assert main(["report", str(llama_program), "--entry", "encode"]) == 2
+    assert "no entry 'encode'" in capsys.readouterr().err

@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--mermaid-only", action="store_true", help="same as --format mermaid")
     parser.add_argument("--stats", action="store_true", help="print statistics instead of a report")
+    parser.add_argument("--entry", metavar="NAME", help="for a program (prefill/decode): report only this entry graph")
     parser.add_argument("--json", action="store_true", help="with --stats: print them as JSON")
     parser.add_argument("--depth", type=int, default=None, help="collapse modules deeper than this in the diagram")
     parser.add_argument("--max-nodes", type=int, default=None, help="the diagram's node limit (at least 1)")
@@ -104,20 +105,37 @@ def check_usage(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the IR, render what was asked for, write it (atomically) or print it."""
-    from torch_ir.analysis.statistics import compute_statistics, format_statistics
+    from torch_ir.analysis.statistics import (
+        compute_statistics,
+        format_program_statistics,
+        format_statistics,
+        program_statistics,
+    )
     from torch_ir.backends.markdown import render_markdown
     from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 
     what = check_usage(args)
     ir = read_ir(args.ir)
-    bindings = _bindings(args.bind, ir.graph.symbols)
+    if args.entry is not None:
+        from torch_ir.ir.program import IR
+
+        ir = IR(ir.entry(args.entry))
+    elif ir.is_program and what == "mermaid":
+        raise UsageError(f"a program has one diagram per entry: give --entry ({' or '.join(ir.entries)})")
+    symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}
+    bindings = _bindings(args.bind, symbols)
     options = {
         "depth": args.depth,
         "max_nodes": args.max_nodes or DEFAULT_MAX_NODES,
         "fold_repeats": not args.no_fold,
         "expand_folded": args.expand_folded,
     }
-    if what == "stats":
+    if what == "stats" and ir.is_program:
+        program = program_statistics(ir, bindings=bindings)
+        text = (
+            json.dumps(program.to_dict(), indent=2) + "\n" if args.json else format_program_statistics(program) + "\n"
+        )
+    elif what == "stats":
         stats = compute_statistics(ir, bindings=bindings)
         text = json.dumps(stats.to_dict(), indent=2) + "\n" if args.json else format_statistics(stats) + "\n"
     elif what == "mermaid":

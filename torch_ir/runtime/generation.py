@@ -149,12 +149,13 @@ def verify_generation(
     report = GenerationReport(str(ir.graph.meta.get("model", type(model).__name__)), False, prompt[0].tolist())
     eager = build_cache_module(model, batch, max_cache_len, "cpu")
     runner = ProgramRunner(ir, _with_non_persistent(weights, model), device=device, strict=False)
+    calls: list[tuple[str, dict[str, Any]]] = []
     with torch.no_grad():
         length = prompt.shape[1]
         kwargs = {"input_ids": prompt, "cache_position": torch.arange(length)}
         for step in range(steps + 1):
             entry = "prefill" if step == 0 else "decode"
-            before = (runner.snapshot(), {k: v.clone() for k, v in eager.named_buffers()})
+            calls.append((entry, kwargs))
             try:
                 got = runner(entry, **kwargs)
             except TorchIRError as exc:
@@ -165,11 +166,12 @@ def verify_generation(
             report.steps.append(check)
             if not check.passed and report.first_failure is None:
                 report.first_failure = check
-                if localize:
-                    report.divergence = _localize(runner, eager, entry, kwargs, before, rtol, atol, report)
             token = expected[:, -1:].argmax(-1)
             kwargs = {"input_ids": token, "cache_position": torch.tensor([length])}
             length += 1
+        if report.first_failure is not None and localize:
+            failed = calls[: report.first_failure.step + 1]
+            report.divergence = _localize(runner, model, batch, max_cache_len, failed, rtol, atol, report)
     report.passed = report.first_failure is None and not report.error
     return report.passed, report
 
@@ -214,34 +216,29 @@ def _token(logits: torch.Tensor) -> int:
 
 def _localize(
     runner: ProgramRunner,
-    eager: torch.nn.Module,
-    entry: str,
-    kwargs: dict[str, Any],
-    before: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]],
+    model: torch.nn.Module,
+    batch: int,
+    max_cache_len: int,
+    calls: list[tuple[str, dict[str, Any]]],
     rtol: float | None,
     atol: float | None,
     report: GenerationReport,
 ) -> Divergence | None:
-    """Replay the failing step node by node on both sides from the state before it."""
-    state, buffers = before
-    after = (runner.snapshot(), {k: v.clone() for k, v in eager.named_buffers()})
-    interp = runner.entries[entry]
+    """Replay the steps before the failing one on fresh state (the IR's and a fresh eager cache), then the
+    failing step node by node on both sides. Nothing is copied while generation runs."""
+    from torch_ir.frontends.llm import build_cache_module
+
+    *before, (entry, kwargs) = calls
     try:
-        interp.assign({name: value for name, value in state.items() if name in interp.weights})
-        _load_buffers(eager, buffers)
-        return find_divergence(interp, eager, (), kwargs, rtol, atol)
+        runner.reset()
+        eager = build_cache_module(model, batch, max_cache_len, "cpu")
+        for done_entry, done_kwargs in before:
+            runner(done_entry, **done_kwargs)
+            eager(**done_kwargs)
+        return find_divergence(runner.prepared(entry), eager, (), kwargs, rtol, atol)
     except Exception as exc:  # localization is best effort: the verdict stands without it
         report.notes.append(f"could not localize the divergence: {type(exc).__name__}: {exc}")
         return None
-    finally:
-        runner.restore(after[0])
-        _load_buffers(eager, after[1])
-
-
-def _load_buffers(module: torch.nn.Module, buffers: dict[str, torch.Tensor]) -> None:
-    named = dict(module.named_buffers())
-    for name, value in buffers.items():
-        named[name].copy_(value)
 
 
 __all__ = ["GenerationReport", "StepCheck", "verify_generation"]

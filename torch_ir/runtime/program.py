@@ -7,7 +7,6 @@ as the new state, whichever entry is called next.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -43,33 +42,21 @@ class ProgramRunner:
 
     def __call__(self, entry: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``entry`` on the current state like the model; its state updates become the state."""
-        interp = self._entry(entry)
-        interp.assign({name: value for name, value in self.state.items() if name in interp.weights})
+        interp = self.prepared(entry)
         out = interp(*args, **kwargs)
         for name in self.state:
             if name in interp.weights:
                 self.state[name] = interp.weights[name]
         return out
 
-    def _entry(self, name: str) -> Interpreter:
+    def prepared(self, name: str) -> Interpreter:
+        """The interpreter of entry ``name``, holding the current state (to call it, or to walk it node by
+        node as the divergence search does)."""
         interp = self.entries.get(name)
         if interp is None:
             raise InterpreterError(f"no entry {name!r} in this program; its entries: {', '.join(self.entries)}")
+        interp.assign({state: value for state, value in self.state.items() if state in interp.weights})
         return interp
-
-    def snapshot(self) -> dict[str, torch.Tensor]:
-        """A copy of the current state."""
-        return {name: value.clone() for name, value in self.state.items()}
-
-    def restore(self, state: dict[str, torch.Tensor]) -> None:
-        """Set the state (from ``snapshot``)."""
-        self.state.update({name: value.clone() for name, value in state.items()})
-
-    def iter_values(self, entry: str, inputs: Sequence[Any]) -> Iterator[tuple[Any, list[Any]]]:
-        """Run ``entry`` on flat inputs node by node on the current state (for divergence search)."""
-        interp = self._entry(entry)
-        interp.assign({name: value for name, value in self.state.items() if name in interp.weights})
-        return interp.iter_values(inputs)
 
 
 __all__ = ["ProgramRunner"]

@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.testing.crafted_ir import crafted_document
 from torch_ir import TorchIRError, load_ir
 from torch_ir.runtime.interpreter import Interpreter
 
@@ -79,22 +80,7 @@ def ir_documents(draw: st.DrawFn, victim: str) -> tuple[dict[str, Any], list[lis
             tensors.append(f"%{name}")
         outputs.append(f"%{name}")
     outputs = draw(st.lists(st.sampled_from(outputs), min_size=1, max_size=3))
-    doc = {
-        "format": "torch-ir",
-        "schema_version": 1,
-        "model": "fuzzed",
-        "graph": {
-            "inputs": inputs,
-            "weights": [],
-            "nodes": nodes,
-            "outputs": outputs,
-            "input_structure": None,
-            "output_structure": None,
-            "symbols": {},
-            "meta": {},
-            "init": None,
-        },
-    }
+    doc = crafted_document(nodes, inputs, outputs, model="fuzzed")
     if draw(st.booleans()):  # an inline constant whose data may not fit its declared type
         data = draw(st.one_of(st.lists(st.floats(-2, 2), max_size=4), st.just("abc"), st.just([[1.0], [2.0, 3.0]])))
         declared_c = _tensor_type(draw(st.sampled_from([shape, [len(data)] if isinstance(data, list) else [1]])))

@@ -10,31 +10,13 @@ from typing import Any
 import pytest
 import torch
 
+from tests.testing.crafted_ir import crafted_document
 from torch_ir import InterpreterError, load_ir, parse_graph
 from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.cli import main
 from torch_ir.ir.program import IR
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.sandbox import ExecutionPolicy
-
-
-def _doc(nodes: list[dict[str, Any]], inputs: list[dict[str, Any]], outputs: list[str]) -> dict[str, Any]:
-    return {
-        "format": "torch-ir",
-        "schema_version": 1,
-        "model": "crafted",
-        "graph": {
-            "inputs": inputs,
-            "weights": [],
-            "nodes": nodes,
-            "outputs": outputs,
-            "input_structure": None,
-            "output_structure": None,
-            "symbols": {},
-            "meta": {},
-            "init": None,
-        },
-    }
 
 
 def _tensor(shape: list[Any], dtype: str = "float32") -> dict[str, Any]:
@@ -58,7 +40,7 @@ def _from_file_ir(tmp_path: Path, victim: Path) -> Path:
         _node("g", "aten.fill_.Scalar", ["%f"], {"value": 0}, _tensor([4], "uint8")),
     ]
     path = tmp_path / "from_file.json"
-    path.write_text(json.dumps(_doc(nodes, [], ["%g"])))
+    path.write_text(json.dumps(crafted_document(nodes, [], ["%g"])))
     return path
 
 
@@ -112,7 +94,7 @@ def test_schema_rule_catches_file_arguments_and_pure_ops_pass() -> None:
 
 def _python_op_ir(tmp_path: Path, op: str, args: list[Any]) -> Path:
     path = tmp_path / "python_op.json"
-    path.write_text(json.dumps(_doc([_node("n", op, args, {}, {"scalar": "int"})], [], ["%n"])))
+    path.write_text(json.dumps(crafted_document([_node("n", op, args, {}, {"scalar": "int"})], [], ["%n"])))
     return path
 
 
@@ -152,11 +134,11 @@ def test_declared_shape_over_the_memory_budget_is_refused_before_allocation(tmp_
         _node("z", "aten.zeros.default", [], {"size": [10**9, 10**9], "dtype": "float32"}, _tensor([10**9, 10**9]))
     ]
     path = tmp_path / "huge.json"
-    path.write_text(json.dumps(_doc(nodes, [], ["%z"])))
+    path.write_text(json.dumps(crafted_document(nodes, [], ["%z"])))
     with pytest.raises(InterpreterError, match=r"node z .*f32\[1000000000,1000000000\].*memory budget"):
         Interpreter(path)
     lying = [_node("z", "aten.zeros.default", [], {"size": [10**9, 10**9], "dtype": "float32"}, _tensor([2]))]
-    path.write_text(json.dumps(_doc(lying, [], ["%z"])))
+    path.write_text(json.dumps(crafted_document(lying, [], ["%z"])))
     with pytest.raises(InterpreterError, match=r"size=\[1000000000, 1000000000\].*memory budget"):
         Interpreter(path)
 
@@ -276,7 +258,7 @@ def test_replaying_a_reproducer_imports_no_plugin_the_user_did_not_name(
 )
 def test_enum_attributes_must_name_torch_enums(tmp_path: Path, attrs: dict[str, Any], message: str) -> None:
     op, args = ("aten.zeros.default", []) if "size" in attrs else ("aten.clone.default", ["%x"])
-    doc = _doc([_node("y", op, args, attrs, _tensor([2]))], [{"name": "x", "type": _tensor([2])}], ["%y"])
+    doc = crafted_document([_node("y", op, args, attrs, _tensor([2]))], [{"name": "x", "type": _tensor([2])}], ["%y"])
     path = tmp_path / "enum.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(InterpreterError, match=rf"node y \({op}\): .*{message}"):

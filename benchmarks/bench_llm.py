@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import run_probe
+from conftest import run_against_export
 
 CASES = ["llama-7b-32L", "llama-70b-80L"]
 
@@ -24,17 +24,7 @@ def test_llm_program(name, benchmark, tmp_path):
     if importlib.util.find_spec("transformers") is None:
         pytest.skip("transformers is not installed")
     benchmark.group = "llm-program"
-    runs: list[dict] = []
-    exports: list[dict] = []
-
-    def once() -> None:
-        exports.append(run_probe("export", name, tmp_path))
-        runs.append(run_probe("llm", name, tmp_path, timeout=1800))
-
-    benchmark.pedantic(once, rounds=1, iterations=1)
-    export, run = exports[0], runs[0]
-    if not (export.get("ok") and run.get("ok")):
-        pytest.fail(f"export: {export.get('error')}; llm: {run.get('error')}")
+    export, run = run_against_export(benchmark, "llm", name, tmp_path, timeout=1800)
     info = benchmark.extra_info
     info["ratio"] = run["seconds"] / run["paired_export"]
     info["extract_llm_s"] = run["seconds"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import run_probe
+from conftest import run_against_export
 
 CASES = ["llama-7b-8L", "llama-7b-32L"]
 
@@ -21,17 +21,7 @@ def test_trace_as_cpu(name, benchmark, tmp_path):
     if importlib.util.find_spec("transformers") is None:
         pytest.skip("transformers is not installed")
     benchmark.group = "trace-device"
-    traces: list[dict] = []
-    exports: list[dict] = []
-
-    def once() -> None:
-        exports.append(run_probe("export", name, tmp_path))
-        traces.append(run_probe("trace", name, tmp_path))
-
-    benchmark.pedantic(once, rounds=1, iterations=1)
-    export, trace = exports[0], traces[0]
-    if not (export.get("ok") and trace.get("ok")):
-        pytest.fail(f"export: {export.get('error')}; trace: {trace.get('error')}")
+    export, trace = run_against_export(benchmark, "trace", name, tmp_path)
     info = benchmark.extra_info
     info["ratio"] = trace["seconds"] / trace["paired_export"]
     info["goal"] = 1.10

@@ -35,6 +35,24 @@ def run_probe(mode: str, case: str, out_dir: Path, timeout: float = 900) -> dict
     return {"ok": False, "error": f"probe exited with {done.returncode}: {done.stderr.strip()[-500:]}"}
 
 
+def run_against_export(
+    benchmark: Any, mode: str, case: str, out_dir: Path, timeout: float = 900
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Once, timed by ``benchmark``: an export-only probe (the memory baseline), then a ``mode`` probe that
+    times its own work and a paired torch.export. Both results; the test fails when either did."""
+    results: dict[str, dict[str, Any]] = {}
+
+    def once() -> None:
+        results["export"] = run_probe("export", case, out_dir)
+        results[mode] = run_probe(mode, case, out_dir, timeout=timeout)
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    export, run = results["export"], results[mode]
+    if not (export.get("ok") and run.get("ok")):
+        pytest.fail(f"export: {export.get('error')}; {mode}: {run.get('error')}")
+    return export, run
+
+
 def versions() -> dict[str, str]:
     """Python, platform and package versions of this run."""
     found = {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}

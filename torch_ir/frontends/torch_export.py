@@ -46,7 +46,8 @@ INLINE_CONSTANT_LIMIT = 4096
 JSON list; larger ones as base64 of their bytes (``{"encoding": "base64", "bytes": ...}``)."""
 
 MAX_STORED_CONSTANT_BYTES = 256 * 2**20
-"""Constants larger than this are not stored in the IR (a warning names them; bind them from the module)."""
+"""Constants larger than this are not stored in the IR (a ``TorchIRWarning`` names them; a run needs their
+value bound by name)."""
 
 _TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
 _LIBRARY_DIRS = tuple(
@@ -363,8 +364,8 @@ class _Converter:
         self.graph.meta.setdefault("unknown_constants", {})[target] = where
         warnings.warn(
             f"constant {target} made at {where} has no known value in the IR (it was built on the meta "
-            "device, or is too large to store); running the IR needs it from the module. Trace with "
-            "device='cpu' (the default) to capture it",
+            f"device, or is over {MAX_STORED_CONSTANT_BYTES // 2**20} MiB); running the IR needs it bound by "
+            f"name ({{'{target}': tensor}}). Trace with device='cpu' (the default) to capture a small one",
             TorchIRWarning,
             stacklevel=4,
         )

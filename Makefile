@@ -3,21 +3,36 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install demo test optest lint bench fuzz docs clean mermaid-js
+.PHONY: install lock demo test optest lint bench fuzz docs clean mermaid-js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+# Every package of the test, demo, docs and benchmark environment comes from requirements.lock (exact
+# versions, sha256 hashes); torch-ir itself is installed on top, editable, without resolving anything.
+$(STAMP): $(PY) $(LOCK) pyproject.toml
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve pyproject.toml's extras and requirements.in into requirements.lock (in a venv of its own, so
+# the resolver's packages never enter the locked environment); commit the result.
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools
+
+lock: $(LOCK_VENV)/bin/pip-compile
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench \
+		--output-file $(LOCK) pyproject.toml requirements.in
 
 demo: $(STAMP)
 	$(VENV)/bin/torch-ir extract zoo:gpt -o demo_out/gpt.json --format json,mermaid,markdown
@@ -50,11 +65,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check torch_ir tests benchmarks examples scripts
 	$(VENV)/bin/mypy
 
-$(VENV)/.bench-installed: $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
-	touch $@
-
-bench: $(VENV)/.bench-installed
+bench: $(STAMP)
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o python_files='bench_*.py' --benchmark-only \
 		--benchmark-json=benchmarks/results.json
 	$(PY) benchmarks/write_results.py benchmarks/results.json benchmarks/RESULTS.md
@@ -62,13 +73,9 @@ bench: $(VENV)/.bench-installed
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
 
-$(VENV)/.docs-installed: $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[dev,docs]"
-	touch $@
-
-docs: $(VENV)/.docs-installed
+docs: $(STAMP)
 	$(PY) scripts/gen_api_docs.py
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(MERMAID_JS) demo_out reports site .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(MERMAID_JS) demo_out reports site .pytest_cache

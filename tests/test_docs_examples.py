@@ -97,7 +97,16 @@ def parse_blocks(path: Path, root: Path = REPO) -> list[Block]:
 
 def _clone_like(folder: Path, activate_on_path: bool) -> dict[str, str]:
     """Make ``folder`` look like a fresh clone after ``make install``; return the environment to run in."""
-    for name in ("Makefile", "pyproject.toml", "pipelines", "examples", "tests", "torch_ir"):
+    for name in (
+        "Makefile",
+        "pyproject.toml",
+        "requirements.lock",
+        "requirements.in",
+        "pipelines",
+        "examples",
+        "tests",
+        "torch_ir",
+    ):
         (folder / name).symlink_to(REPO / name)
     bin_dir = folder / ".venv" / "bin"
     bin_dir.mkdir(parents=True)

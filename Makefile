@@ -31,7 +31,7 @@ $(LOCK_VENV)/bin/pip-compile:
 
 lock: $(LOCK_VENV)/bin/pip-compile
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench --extra viz \
 		--output-file $(LOCK) pyproject.toml requirements.in
 
 demo: $(STAMP)

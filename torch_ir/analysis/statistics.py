@@ -628,48 +628,81 @@ def _nbytes(value: Value, bindings: Mapping[str, int]) -> int:
 
 
 def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int | None, int | None]:
-    """Total bytes of node results, and the peak bytes live when each value is freed after its last use.
-
-    Results of view ops alias their first operand and add nothing; an aliased buffer lives until the last
-    use of any of its views; graph outputs are never freed.
-    """
-    nodes = graph.nodes
+    """Total bytes of node results, and the peak bytes live when each value is freed after its last use."""
     try:
-        total = sum(_nbytes(v, bindings) for n in nodes for v in n.outputs)
-        root: dict[Value, Value] = {}
-        for node in nodes:
-            aliases = op_short_name(node.op_type) in _VIEW_OPS and node.inputs
-            for value in node.outputs:
-                base = node.inputs[0] if aliases else value
-                root[value] = root.get(base, base)
-        last_use: dict[Value, float] = {}
-        for i, node in enumerate(nodes):
-            for value in node.inputs:
-                origin = root.get(value)
-                if origin is not None:
-                    last_use[origin] = i
-        for value in graph.live_values():
-            if value in root:
-                last_use[root[value]] = math.inf
-        live = peak = 0
-        allocated: set[Value] = set()
-        for i, node in enumerate(nodes):
-            for value in node.outputs:
-                if root[value] is value:
-                    live += _nbytes(value, bindings)
-                    allocated.add(value)
-            peak = max(peak, live)
-            for value in node.outputs:
-                if root[value] is value and last_use.get(value, i) <= i:
-                    live -= _nbytes(value, bindings)
-                    allocated.discard(value)
-            for value in {root[v] for v in node.inputs if v in root}:
-                if value in allocated and last_use.get(value) == i:
-                    live -= _nbytes(value, bindings)
-                    allocated.discard(value)
-        return total, peak
+        total = sum(_nbytes(v, bindings) for n in graph.nodes for v in n.outputs)
+        live = _live_bytes(graph, bindings)
     except _Unknown:
         return None, None
+    return total, max(live.values(), default=0)
+
+
+def live_bytes(graph: Graph, bindings: Mapping[str, int] | None = None) -> dict[Node, int] | None:
+    """The bytes of node results live at each node: after it allocates its results, before any is freed.
+
+    Each value is freed after its last use; results of view ops alias their first operand and add nothing
+    (an aliased buffer lives until the last use of any of its views); graph outputs are never freed. The
+    peak activation memory of ``compute_statistics`` is the largest of these. None when a symbolic dim is
+    unbound.
+    """
+    try:
+        return _live_bytes(graph, dict(bindings or {}))
+    except _Unknown:
+        return None
+
+
+def _live_bytes(graph: Graph, bindings: Mapping[str, int]) -> dict[Node, int]:
+    nodes = graph.nodes
+    root: dict[Value, Value] = {}
+    for node in nodes:
+        aliases = op_short_name(node.op_type) in _VIEW_OPS and node.inputs
+        for value in node.outputs:
+            base = node.inputs[0] if aliases else value
+            root[value] = root.get(base, base)
+    last_use: dict[Value, float] = {}
+    for i, node in enumerate(nodes):
+        for value in node.inputs:
+            origin = root.get(value)
+            if origin is not None:
+                last_use[origin] = i
+    for value in graph.live_values():
+        if value in root:
+            last_use[root[value]] = math.inf
+    live = 0
+    at: dict[Node, int] = {}
+    allocated: set[Value] = set()
+    for i, node in enumerate(nodes):
+        for value in node.outputs:
+            if root[value] is value:
+                live += _nbytes(value, bindings)
+                allocated.add(value)
+        at[node] = live
+        for value in node.outputs:
+            if root[value] is value and last_use.get(value, i) <= i:
+                live -= _nbytes(value, bindings)
+                allocated.discard(value)
+        for value in {root[v] for v in node.inputs if v in root}:
+            if value in allocated and last_use.get(value) == i:
+                live -= _nbytes(value, bindings)
+                allocated.discard(value)
+    return at
+
+
+def node_traffic(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[int, int] | None:
+    """``(bytes read, bytes written)`` of one node: its distinct tensor operands and its results.
+
+    Ops that only rename, view or copy in this cost model (``_FREE``: views, ``clone``, ``cat`` ...) move
+    nothing a backend must pay for: ``(0, 0)``. None when a symbolic dim is unbound.
+    """
+    if op_short_name(node.op_type) in _FREE:
+        return 0, 0
+    binds = dict(bindings or {})
+    try:
+        read = sum(_nbytes(v, binds) for v in dict.fromkeys(node.inputs))
+        written = sum(_nbytes(v, binds) for v in node.outputs)
+    except _Unknown:
+        return None
+    return read, written
 
 
 def _depth(nodes: tuple[Node, ...]) -> int:
@@ -752,8 +785,10 @@ __all__ = [
     "format_statistics",
     "held_text",
     "held_weight_figures",
+    "live_bytes",
     "model_weights",
     "node_cost",
+    "node_traffic",
     "op_short_name",
     "unique_weights",
 ]

@@ -30,7 +30,7 @@ class UsageError(TorchIRError):
     """
 
 
-COMMANDS = ("extract", "opt", "passes", "verify", "report")
+COMMANDS = ("extract", "opt", "passes", "verify", "report", "view")
 """Subcommand modules under ``torch_ir.cli``, in the order ``--help`` lists them."""
 
 

@@ -1,4 +1,5 @@
-"""``torch-ir report IR.json``: a Markdown report, a Mermaid diagram, or statistics of a saved IR."""
+"""``torch-ir report IR.json``: a Markdown report, a Mermaid diagram, statistics, or Model Explorer files of a
+saved IR."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Collection
+from typing import Any
 
 from torch_ir.cli import UsageError
 from torch_ir.cli.streams import STDIO, read_ir, write_text
@@ -26,14 +28,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir extract zoo:gpt --input 2x32:int64 --dynamic 0=batch:1..16 -o gpt-b.json\n"
             "  torch-ir report gpt-b.json --stats --bind batch=8\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir report - --format mermaid --expand-folded\n"
+            "  torch-ir report gpt.json --format model-explorer -o gpt-me\n"
             "\n"
-            "'-' reads the IR from stdin; --bind names a symbolic dim of the IR."
+            "'-' reads the IR from stdin; --bind names a symbolic dim of the IR.\n"
+            "--format model-explorer writes a folder: graphs.json and one node-data file per overlay, which\n"
+            "model-explorer DIR/graphs.json --node_data_paths=DIR/flops.json,... opens without torch-ir."
         ),
     )
     parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save; '-' reads stdin")
-    parser.add_argument("-o", "--output", help="the file to write (default, or '-': stdout)")
     parser.add_argument(
-        "--format", choices=("markdown", "mermaid"), default=None, help="what to write (default: markdown)"
+        "-o", "--output", help="the file to write (default, or '-': stdout); the folder for --format model-explorer"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "mermaid", "model-explorer"),
+        default=None,
+        help="what to write (default: markdown)",
+    )
+    parser.add_argument(
+        "--overlay",
+        metavar="VERIFY.json",
+        help="with --format model-explorer: a report of `torch-ir verify --json` to write as an error overlay",
     )
     parser.add_argument("--mermaid-only", action="store_true", help="same as --format mermaid")
     parser.add_argument("--stats", action="store_true", help="print statistics instead of a report")
@@ -57,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
+def parse_bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
+    """``--bind SYM=N`` values by symbol, each checked against the IR's symbols."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -72,9 +88,13 @@ def _bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
 
 
 def check_usage(args: argparse.Namespace) -> str:
-    """Refuse flags that mean nothing together; return what to write: stats, mermaid or markdown."""
-    if args.mermaid_only and args.format == "markdown":
-        raise UsageError("--mermaid-only contradicts --format markdown")
+    """Refuse flags that mean nothing together; return what to write: stats, mermaid, markdown or model-explorer."""
+    if args.mermaid_only and args.format in ("markdown", "model-explorer"):
+        raise UsageError(f"--mermaid-only contradicts --format {args.format}")
+    if args.format == "model-explorer":
+        return _check_model_explorer_usage(args)
+    if args.overlay:
+        raise UsageError("--overlay applies to --format model-explorer only")
     what = "stats" if args.stats else ("mermaid" if args.mermaid_only or args.format == "mermaid" else "markdown")
     if args.stats and (args.format or args.mermaid_only):
         raise UsageError("--stats prints statistics; it cannot be combined with --format or --mermaid-only")
@@ -103,6 +123,38 @@ def check_usage(args: argparse.Namespace) -> str:
     return what
 
 
+def _check_model_explorer_usage(args: argparse.Namespace) -> str:
+    if args.stats:
+        raise UsageError("--stats prints statistics; it cannot be combined with --format")
+    if not args.output or args.output == STDIO:
+        raise UsageError("--format model-explorer writes several files: give a folder with -o DIR")
+    ignored = [
+        flag
+        for flag, given in (
+            ("--json", args.json),
+            ("--depth", args.depth is not None),
+            ("--max-nodes", args.max_nodes is not None),
+            ("--no-fold", args.no_fold),
+            ("--expand-folded", args.expand_folded),
+        )
+        if given
+    ]
+    if ignored:
+        raise UsageError(f"{', '.join(ignored)} shape the Markdown report or the diagram, not Model Explorer's files")
+    return "model-explorer"
+
+
+def _write_model_explorer(ir: Any, args: argparse.Namespace, bindings: dict[str, int]) -> int:
+    from torch_ir.backends.model_explorer.bundle import load_command, write_bundle
+    from torch_ir.cli.view import read_overlay
+
+    report = read_overlay(args.overlay) if args.overlay else None
+    paths = write_bundle(ir, args.output, bindings=bindings, verify_report=report, report_source=args.overlay or "")
+    print(f"wrote {args.output}: {', '.join(p.name for p in paths)}", file=sys.stderr)
+    print(f"open with: {load_command(paths)}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the IR, render what was asked for, write it (atomically) or print it."""
     from torch_ir.analysis.statistics import (
@@ -123,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
     elif ir.is_program and what == "mermaid":
         raise UsageError(f"a program has one diagram per entry: give --entry ({' or '.join(ir.entries)})")
     symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}
-    bindings = _bindings(args.bind, symbols)
+    bindings = parse_bindings(args.bind, symbols)
+    if what == "model-explorer":
+        return _write_model_explorer(ir, args, bindings)
     options = {
         "depth": args.depth,
         "max_nodes": args.max_nodes or DEFAULT_MAX_NODES,

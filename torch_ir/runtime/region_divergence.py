@@ -16,6 +16,7 @@ import torch
 
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.regions import region_name
+from torch_ir.runtime.node_errors import NodeError, record_node_error
 
 Found = tuple[str, Value, Any]
 """``(path, value, comparison)``: the region path (``scan/combine/``), the first differing value, how it differs."""
@@ -33,12 +34,18 @@ _SUBGRAPH_ARGS = {
 
 
 def locate(
-    node: Node, operands: list[Any], fx_owner: torch.fx.GraphModule, compare: Compare, path: str = ""
+    node: Node,
+    operands: list[Any],
+    fx_owner: torch.fx.GraphModule,
+    compare: Compare,
+    path: str = "",
+    errors: list[NodeError] | None = None,
 ) -> Found | None:
     """The first value in ``node``'s regions that differs from eager, as ``(path, value, comparison)``.
 
     ``operands`` are the node's args with values filled in (lists stay lists); ``fx_owner`` is the
-    GraphModule (of the re-exported model) that holds the matching higher-order call.
+    GraphModule (of the re-exported model) that holds the matching higher-order call. ``errors``, when
+    given, receives every comparison made (``runtime/node_errors.py``).
     """
     fx_node = next((n for n in fx_owner.graph.nodes if n.op == "call_function" and n.name == node.name), None)
     if fx_node is None or node.op_type not in _SUBGRAPH_ARGS:
@@ -55,7 +62,7 @@ def locate(
     def run(index: int, inputs: list[Any]) -> tuple[Found | None, list[Any]]:
         region = node.regions[index]
         inner_path = f"{path}{node.name}/{region_name(node.op_type, index)}/"
-        return _compare_region(region, subgraphs[index], inputs, compare, inner_path)
+        return _compare_region(region, subgraphs[index], inputs, compare, inner_path, errors)
 
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
@@ -88,7 +95,12 @@ def locate(
 
 
 def _compare_region(
-    region: Graph, gm: torch.fx.GraphModule, inputs: list[Any], compare: Compare, path: str
+    region: Graph,
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    compare: Compare,
+    path: str,
+    errors: list[NodeError] | None = None,
 ) -> tuple[Found | None, list[Any]]:
     from torch_ir.runtime.interpreter import Interpreter
 
@@ -106,11 +118,12 @@ def _compare_region(
             if a.shape != b.shape or a.dtype != b.dtype:
                 continue
             comparison = compare(a, b)
+            record_node_error(errors, node, value, comparison, path)
             if comparison.passed:
                 continue
             if node.regions:
                 operands = [_fill(arg, got) for arg in node.args]
-                inner = locate(node, operands, gm, compare, path)
+                inner = locate(node, operands, gm, compare, path, errors)
                 if inner is not None:
                     return inner, outputs
             return (path, value, comparison), outputs
@@ -118,7 +131,13 @@ def _compare_region(
 
 
 def locate_in_model(
-    node: Node, interp: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], compare: Compare
+    node: Node,
+    interp: Any,
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    compare: Compare,
+    errors: list[NodeError] | None = None,
 ) -> Found | None:
     """``locate`` for a top-level region op of ``interp``'s graph, against ``model`` re-exported on ``args``."""
     from torch_ir.ir.graph import Weight
@@ -132,7 +151,7 @@ def locate_in_model(
     values = {**interp.weights, **runner.kept}
     operands = [_fill(arg, values) for arg in node.args]
     program = torch.export.export(model, args, kwargs=kwargs, strict=False)
-    return locate(node, operands, program.graph_module, compare)
+    return locate(node, operands, program.graph_module, compare, errors=errors)
 
 
 def _fill(arg: Any, values: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ from torch_ir.ir.program import IR
 from torch_ir.ir.types import TensorType
 from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS, Interpreter
+from torch_ir.runtime.node_errors import NodeError, record_node_error
 from torch_ir.runtime.weights import ChainSource, MappingSource, WeightSource, as_source, required_weights
 
 TOLERANCES: dict[str, tuple[float, float]] = {
@@ -187,6 +188,8 @@ class VerificationReport:
     notes: list[str] = field(default_factory=list)
     weight_sources: dict[str, str] = field(default_factory=dict)
     type_mismatches: list[TypeMismatch] = field(default_factory=list)
+    node_errors: list[NodeError] = field(default_factory=list)
+    """Every value the divergence search compared, with its error (``runtime/node_errors.py``)."""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -229,6 +232,7 @@ class VerificationReport:
                 {"node": m.node, "op_type": m.op_type, "value": m.value, "problem": m.problem}
                 for m in self.type_mismatches
             ],
+            "node_errors": [e.to_dict() for e in self.node_errors],
         }
 
     def __str__(self) -> str:
@@ -362,7 +366,9 @@ def verify_ir_with_state_dict(
     if not report.passed and localize:
         try:
             with _restored_state(original_model):
-                report.divergence = find_divergence(interp, original_model, args, kwargs, rtol, atol)
+                report.divergence = find_divergence(
+                    interp, original_model, args, kwargs, rtol, atol, errors=report.node_errors
+                )
             if report.divergence is None:
                 report.notes.append("no intermediate value differs beyond tolerance; only the outputs do")
         except Exception as exc:  # localization is best effort: the verdict stands without it
@@ -657,15 +663,18 @@ def find_divergence(
     kwargs: dict[str, Any],
     rtol: float | None = None,
     atol: float | None = None,
+    *,
+    errors: list[NodeError] | None = None,
 ) -> Divergence | None:
     """The first IR node whose value differs from eager PyTorch, comparing values by name as both sides run.
 
     Values only one side has (renamed or removed by passes) and values of different shapes are skipped;
-    each value is dropped as soon as it has been compared, so memory stays bounded.
+    each value is dropped as soon as it has been compared, so memory stays bounded. ``errors``, when given,
+    receives a ``NodeError`` for every value compared.
     """
     grad_enabled = torch.is_grad_enabled()
     try:
-        return _find_divergence(interp, model, args, kwargs, rtol, atol)
+        return _find_divergence(interp, model, args, kwargs, rtol, atol, errors)
     finally:  # both value streams suspend inside no_grad blocks; finishing them out of order leaks the mode
         torch.set_grad_enabled(grad_enabled)
 
@@ -677,6 +686,7 @@ def _find_divergence(
     kwargs: dict[str, Any],
     rtol: float | None,
     atol: float | None,
+    errors: list[NodeError] | None = None,
 ) -> Divergence | None:
     graph = interp.graph
     ir_names: dict[str, int] = {}
@@ -701,7 +711,7 @@ def _find_divergence(
                         continue
                     if value.name in pending_eager:
                         best = _check(
-                            best, graph, value.name, result, pending_eager.pop(value.name), ir_names, rtol, atol
+                            best, graph, value.name, result, pending_eager.pop(value.name), ir_names, rtol, atol, errors
                         )
                     elif value.name not in eager_names:
                         pending_ir[value.name] = result
@@ -713,7 +723,7 @@ def _find_divergence(
                 if name in ir_names:
                     eager_names.add(name)
                     if name in pending_ir:
-                        best = _check(best, graph, name, pending_ir.pop(name), result, ir_names, rtol, atol)
+                        best = _check(best, graph, name, pending_ir.pop(name), result, ir_names, rtol, atol, errors)
                     else:
                         pending_eager[name] = result
                 elif isinstance(result, (tuple, list)):
@@ -725,7 +735,7 @@ def _find_divergence(
         if eager_done:
             pending_ir.clear()
     if best is not None:  # a region op: look for the first differing value inside its regions
-        best = _inside_regions(best, interp, model, args, kwargs, rtol, atol)
+        best = _inside_regions(best, interp, model, args, kwargs, rtol, atol, errors)
     return best
 
 
@@ -737,13 +747,16 @@ def _inside_regions(
     kwargs: dict[str, Any],
     rtol: float | None,
     atol: float | None,
+    errors: list[NodeError] | None = None,
 ) -> Divergence:
     node = interp.graph.value(best.value).producer
     if node is None or not node.regions:
         return best
     from torch_ir.runtime.region_divergence import locate_in_model
 
-    found = locate_in_model(node, interp, model, args, kwargs, lambda a, b: compare_tensors(a, b, rtol, atol))
+    found = locate_in_model(
+        node, interp, model, args, kwargs, lambda a, b: compare_tensors(a, b, rtol, atol), errors=errors
+    )
     if found is None:
         return best
     path, value, cmp = found
@@ -764,6 +777,7 @@ def _check(
     order: dict[str, int],
     rtol: float | None,
     atol: float | None,
+    errors: list[NodeError] | None = None,
 ) -> Divergence | None:
     index = order[name]
     if best is not None and best.index <= index:
@@ -773,11 +787,12 @@ def _check(
     if got.shape != expected.shape or got.dtype != expected.dtype:
         return best
     cmp = compare_tensors(got, expected, rtol, atol)
-    if cmp.passed:
-        return best
     value = graph.value(name)
     node = value.producer
     assert node is not None
+    record_node_error(errors, node, value, cmp)
+    if cmp.passed:
+        return best
     source = node.meta.get("source") if isinstance(node.meta.get("source"), dict) else None
     return Divergence(node.name, node.op_type, name, node.module_path, source, cmp, index)
 

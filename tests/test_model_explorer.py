@@ -1,0 +1,399 @@
+"""Model Explorer: the converter, the overlays and the adapter, checked against Model Explorer's own classes.
+
+Every collection the converter writes is rebuilt with ``model_explorer.graph_builder`` (strictly: an unknown
+or mistyped field fails) and checked for dangling edges and links; the overlays with
+``model_explorer.node_data_builder``. The server itself is exercised in ``test_view_cli.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.models import get_model
+from tests.transformers_models import build_causal_lm, causal_lm_inputs
+from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
+from torch_ir.analysis.statistics import compute_statistics, node_cost
+from torch_ir.backends.model_explorer.bundle import GRAPHS_FILE, load_command, write_bundle
+from torch_ir.backends.model_explorer.convert import bodies, ir_to_graphs, namespace_of
+from torch_ir.backends.model_explorer.overlays import (
+    BEYOND_TOLERANCE,
+    FIRST_DIVERGENCE,
+    WITHIN_TOLERANCE,
+    cost_overlays,
+    verify_overlays,
+)
+from torch_ir.backends.model_explorer.schema import node_data_to_dict
+from torch_ir.cli import main
+from torch_ir.errors import SerializationError, VerificationError
+from torch_ir.ir.program import IR
+from torch_ir.zoo import ZOO
+
+dacite = pytest.importorskip("dacite", reason="Model Explorer's classes are checked with dacite, which it installs")
+me = pytest.importorskip("model_explorer", reason="needs the [viz] extra (ai-edge-model-explorer)")
+from model_explorer import graph_builder, node_data_builder  # noqa: E402
+
+CONTROL_FLOW = ["cond_router", "while_double", "scan_rnn", "map_rows", "cond_in_scan", "diagonal_ssm"]
+
+
+def validated(collection: dict[str, Any]) -> graph_builder.GraphCollection:
+    """``collection`` as Model Explorer's own classes (strict: no unknown fields, right types), after checking
+    that every edge, input tag and subgraph link points at something that exists."""
+    built = dacite.from_dict(graph_builder.GraphCollection, collection, config=dacite.Config(strict=True))
+    graph_ids = [g.id for g in built.graphs]
+    assert len(set(graph_ids)) == len(graph_ids), "graph ids must be unique"
+    for graph in built.graphs:
+        by_id = {n.id: n for n in graph.nodes}
+        assert len(by_id) == len(graph.nodes), f"{graph.id}: node ids must be unique"
+        for node in graph.nodes:
+            for sub in node.subgraphIds:
+                assert sub in graph_ids, f"{graph.id}/{node.id} links to missing graph {sub}"
+            assert [m.id for m in node.inputsMetadata] == [e.targetNodeInputId for e in node.incomingEdges]
+            for edge in node.incomingEdges:
+                source = by_id.get(edge.sourceNodeId)
+                assert source is not None, f"{graph.id}/{node.id}: edge from missing node {edge.sourceNodeId}"
+                outputs = {m.id: m for m in source.outputsMetadata}
+                assert edge.sourceNodeOutputId in outputs, f"{graph.id}: {source.id} has no output {edge}"
+                keys = {a.key for a in outputs[edge.sourceNodeOutputId].attrs}
+                assert "tensor_shape" in keys, "an edge must carry the type of its value"
+    return built
+
+
+def validated_node_data(data: dict[str, Any], collection: graph_builder.GraphCollection) -> None:
+    """Every graph's node data builds as Model Explorer's ``GraphNodeData`` and keys only nodes of that graph."""
+    graphs = {g.id: {n.id for n in g.nodes} for g in collection.graphs}
+    for graph_id, graph_data in data.items():
+        assert graph_id in graphs, f"node data for missing graph {graph_id}"
+        built = dacite.from_dict(node_data_builder.GraphNodeData, graph_data, config=dacite.Config(strict=True))
+        assert set(built.results) <= graphs[graph_id], set(built.results) - graphs[graph_id]
+        json.dumps(graph_data, allow_nan=False)
+
+
+def _attrs(node: graph_builder.GraphNode) -> dict[str, Any]:
+    return {a.key: a.value for a in node.attrs}
+
+
+def _node(collection: graph_builder.GraphCollection, graph_id: str, node_id: str) -> graph_builder.GraphNode:
+    graph = next(g for g in collection.graphs if g.id == graph_id)
+    return next(n for n in graph.nodes if n.id == node_id)
+
+
+def _extract_case(name: str) -> IR:
+    case = get_model(name)
+    args, kwargs = case.inputs("meta")
+    return extract_ir(case.build_meta(), args, example_kwargs=kwargs)
+
+
+@pytest.fixture(scope="module")
+def llama_ir() -> IR:
+    args, kwargs = causal_lm_inputs("meta")
+    return extract_ir(build_causal_lm("llama", "meta"), args, example_kwargs=kwargs)
+
+
+@pytest.fixture(scope="module")
+def gpt2_ir() -> IR:
+    args, kwargs = causal_lm_inputs("meta")
+    return extract_ir(build_causal_lm("gpt2", "meta"), args, example_kwargs=kwargs)
+
+
+def _covers_every_node(ir: IR, built: graph_builder.GraphCollection) -> None:
+    """Each graph holds exactly the IR's operations, plus its inputs, weights, outputs and state updates."""
+    graphs = {g.id: g for g in built.graphs}
+    assert list(graphs) == [graph_id for graph_id, _ in bodies(ir)]
+    for graph_id, graph in bodies(ir):
+        ids = [n.id for n in graphs[graph_id].nodes]
+        expected = (
+            [f"%{v.name}" for v in graph.inputs]
+            + [f"@{w}" for w in graph.weights]
+            + [n.name for n in graph.nodes]
+            + [f"output:{i}" for i in range(len(graph.outputs))]
+            + [f"state:{u.target_ref}" for u in graph.state_updates]
+        )
+        assert ids == expected, graph_id
+
+
+def test_llama_layers_follow_module_paths(llama_ir: IR) -> None:
+    built = validated(ir_to_graphs(llama_ir).to_dict())
+    _covers_every_node(llama_ir, built)
+    graph = llama_ir.graph
+    weight = graph.weight("model.layers.1.self_attn.q_proj.weight")
+    (q_proj,) = graph.users(weight)
+    node = _node(built, "forward", q_proj.name)
+    assert node.label == "linear"
+    assert node.namespace == "model/layers/1/self_attn/q_proj"
+    attrs = _attrs(node)
+    assert attrs["op"] == "aten.linear.default"
+    assert attrs["weight"] == f"@model.layers.1.self_attn.q_proj.weight: {weight.type}"
+    assert attrs["module"] == "model.layers.1.self_attn.q_proj"
+    assert attrs["module_type"].endswith("Linear")
+    assert attrs["source_location"].split(":")[0].endswith(".py") and attrs["source_code"]
+    assert attrs["results"] == f"%{q_proj.output.name}: {q_proj.output.type}"
+    # the weight sits in the layer of the module that owns it, by name, shape and dtype
+    weight_node = _node(built, "forward", "@model.layers.1.self_attn.q_proj.weight")
+    assert weight_node.namespace == "model/layers/1/self_attn/q_proj"
+    assert weight_node.label == "weight"
+    wattrs = _attrs(weight_node)
+    assert (wattrs["kind"], wattrs["dtype"], json.loads(wattrs["shape"])) == ("parameter", "float32", [32, 32])
+    # the edge from the weight goes into the operand slot named "weight" and carries the weight's type
+    slot = next(i for i, e in enumerate(node.incomingEdges) if e.sourceNodeId == weight_node.id)
+    assert _attrs(node.inputsMetadata[slot])["__tensor_tag"] == "weight"
+    assert _attrs(weight_node.outputsMetadata[0])["tensor_shape"] == str(weight.type)
+    # a decoder layer is a collapsible layer that says what module it is
+    layer = next(g for g in built.graphs if g.id == "forward").groupNodeAttributes["model/layers/1"]
+    assert layer == {
+        "module": "model.layers.1",
+        "module_type": "transformers.models.llama.modeling_llama.LlamaDecoderLayer",
+    }
+
+
+def test_gpt2_tied_weight_and_input_nodes(gpt2_ir: IR) -> None:
+    built = validated(ir_to_graphs(gpt2_ir).to_dict())
+    _covers_every_node(gpt2_ir, built)
+    tied = next(w for w in gpt2_ir.graph.weights.values() if "lm_head.weight" in w.names)
+    attrs = _attrs(_node(built, "forward", f"@{tied.name}"))
+    assert "lm_head.weight" in attrs["aliases"] + attrs["weight"]
+    (ids,) = gpt2_ir.graph.inputs
+    node = _node(built, "forward", f"%{ids.name}")
+    assert _attrs(node)["input"] == f"%{ids.name}: {ids.type}"
+    output = _node(built, "forward", "output:0")
+    assert output.incomingEdges[0].sourceNodeId == gpt2_ir.graph.outputs[0].producer.name
+
+
+@pytest.mark.parametrize("name", CONTROL_FLOW)
+def test_regions_become_linked_subgraphs(name: str) -> None:
+    ir = _extract_case(name)
+    built = validated(ir_to_graphs(ir).to_dict())
+    _covers_every_node(ir, built)
+    region_paths = [path for path, _ in ir.graph.walk_regions()]
+    assert region_paths, f"{name} has no regions"
+    graph_ids = {g.id for g in built.graphs}
+    for path, _ in ir.graph.walk_regions():
+        graph_id = "forward/" + path.rstrip("/")
+        assert graph_id in graph_ids
+        owner_path, _, _ = path.rstrip("/").rpartition("/")
+        owner_graph = "forward/" + owner_path.rpartition("/")[0] if owner_path.count("/") else "forward"
+        owner = _node(built, owner_graph, owner_path.rpartition("/")[2])
+        assert graph_id in owner.subgraphIds, (graph_id, owner.subgraphIds)
+        assert _attrs(owner)["regions"]
+
+
+def test_nested_region_ids_and_program_entries() -> None:
+    ir = _extract_case("cond_in_scan")
+    ids = [graph_id for graph_id, _ in bodies(ir)]
+    nested = [i for i in ids if i.count("/") >= 4]
+    assert nested and all(i.startswith("forward/") for i in nested), ids
+
+
+def test_program_has_one_graph_per_entry_with_state() -> None:
+    from torch_ir.frontends.llm import extract_llm
+
+    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
+    built = validated(ir_to_graphs(ir).to_dict())
+    _covers_every_node(ir, built)
+    assert [g.id for g in built.graphs if "/" not in g.id] == ["prefill", "decode"]
+    state = next(iter(ir.state))
+    for entry in ("prefill", "decode"):
+        attrs = _attrs(_node(built, entry, f"@{state}"))
+        assert attrs["state"].startswith("declared state")
+        updates = [n for n in next(g for g in built.graphs if g.id == entry).nodes if n.id.startswith("state:")]
+        assert updates and all(n.label == "state update" and n.incomingEdges for n in updates)
+    prefill_input = _node(built, "prefill", "%input_ids")
+    assert "seq in 2..16" in _attrs(prefill_input)["symbols"]
+    # cost overlays: the symbolic prefill is costed only where --bind gives seq a value
+    unbound = cost_overlays(ir)["flops"]["prefill"].results
+    bound = cost_overlays(ir, {"seq": 8})["flops"]["prefill"].results
+    assert len(bound) > len(unbound)
+    assert sum(r.value for r in bound.values()) > 0
+
+
+def test_adapter_returns_model_explorers_graphs(tmp_path: Path, llama_ir: IR) -> None:
+    from model_explorer.utils import convert_adapter_response
+
+    from torch_ir.backends.model_explorer.main import TorchIRAdapter
+
+    path = tmp_path / "llama.json"
+    llama_ir.save(path)
+    answer = TorchIRAdapter().convert(str(path), {})
+    assert all(isinstance(g, graph_builder.Graph) for g in answer["graphs"])
+    # what the server sends is what the converter writes, field for field
+    sent = json.loads(json.dumps(convert_adapter_response(answer)))
+    ours = validated(ir_to_graphs(load_ir(path)).to_dict())
+    assert [dacite.from_dict(graph_builder.Graph, g) for g in sent["graphs"]] == ours.graphs
+
+
+def test_cost_overlays_agree_with_the_statistics(llama_ir: IR) -> None:
+    built = validated(ir_to_graphs(llama_ir).to_dict())
+    overlays = cost_overlays(llama_ir)
+    for data in overlays.values():
+        validated_node_data(node_data_to_dict(data), built)
+    stats = compute_statistics(llama_ir)
+    flops = overlays["flops"]["forward"].results
+    assert sum(r.value for r in flops.values()) == stats.flops
+    assert max(r.value for r in overlays["live_bytes"]["forward"].results.values()) == stats.peak_activation_bytes
+    linear = next(n for n in llama_ir.nodes if n.op_type == "aten.linear.default")
+    assert flops[linear.name].value == node_cost(linear)[0] > 0
+    expected = sum(v.type.nbytes for v in dict.fromkeys(linear.inputs)) + linear.output.type.nbytes
+    assert overlays["bytes"]["forward"].results[linear.name].value == expected
+    assert overlays["output_bytes"]["forward"].results[linear.name].value == linear.output.type.nbytes
+
+
+def test_cost_overlays_cover_regions() -> None:
+    ir = _extract_case("cond_router")
+    overlays = cost_overlays(ir)
+    built = validated(ir_to_graphs(ir).to_dict())
+    for data in overlays.values():
+        validated_node_data(node_data_to_dict(data), built)
+    true_branch = overlays["flops"]["forward/cond/true"].results
+    assert true_branch["linear"].value == node_cost(ir.graph.nodes[2].regions[0].nodes[0])[0] > 0
+    assert overlays["flops"]["forward"].results["cond"].value >= true_branch["linear"].value
+
+
+def _gpt_with_perturbed(weight: str) -> tuple[IR, dict[str, Any]]:
+    """The zoo GPT's IR, verified with ``weight`` perturbed on the IR's side only: a report that must diverge."""
+    entry = ZOO["gpt"]
+    with torch.device("meta"):
+        ir = extract_ir(entry.build().eval(), entry.example_args("meta"))
+    torch.manual_seed(0)
+    model = entry.build().eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state[weight] += 0.5
+    ids = torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(1))
+    ok, report = verify_ir_with_state_dict(ir, state, model, (ids,))
+    assert not ok
+    return ir, json.loads(json.dumps(report.to_dict(), default=str))
+
+
+def test_perturbed_weight_marks_the_node_that_reads_it() -> None:
+    ir, report = _gpt_with_perturbed("blocks.2.ln2.weight")
+    (reader,) = ir.graph.users(ir.graph.weight("blocks.2.ln2.weight"))
+    assert report["divergence"]["node"] == reader.name
+    errors = {e["node"]: e for e in report["node_errors"]}
+    assert not errors[reader.name]["passed"] and errors[reader.name]["max_abs"] > 0.1
+    order = [n.name for n in ir.nodes]
+    before = [name for name in errors if order.index(name) < order.index(reader.name)]
+    assert len(before) > 10 and all(errors[name]["passed"] for name in before)
+
+    overlays = verify_overlays(ir, report)
+    built = validated(ir_to_graphs(ir).to_dict())
+    for data in overlays.values():
+        validated_node_data(node_data_to_dict(data), built)
+    results = overlays["max_abs_error"]["forward"].results
+    marked = [node for node, r in results.items() if r.bgColor == FIRST_DIVERGENCE]
+    assert marked == [reader.name]
+    assert results[reader.name].value == pytest.approx(errors[reader.name]["max_abs"])
+    assert all(results[name].bgColor == WITHIN_TOLERANCE for name in before)
+    rel = overlays["max_rel_error"]["forward"].results[reader.name]
+    assert rel.value == pytest.approx(errors[reader.name]["max_rel"]) and rel.bgColor == FIRST_DIVERGENCE
+
+
+def test_divergence_inside_a_region_is_marked_in_its_subgraph() -> None:
+    case = get_model("cond_router")
+    args, _ = case.inputs("cpu")
+    ir = _extract_case("cond_router")
+    (relu,) = [n for n in ir.graph.nodes[2].regions[0].nodes if n.op_type == "aten.relu.default"]
+    relu.op_type = "aten.sigmoid.default"  # a wrong op inside the branch the input takes
+    model = case.build_real()
+    ok, report = verify_ir_with_state_dict(ir, model.state_dict(), model, args)
+    data = json.loads(json.dumps(report.to_dict(), default=str))
+    assert not ok and (data["divergence"]["region"], data["divergence"]["node"]) == ("cond/true/", "cond/true/relu")
+    inner = {e["node"]: e["passed"] for e in data["node_errors"] if e["region"] == "cond/true/"}
+    assert inner == {"cond/true/linear": True, "cond/true/relu": False}
+    results = verify_overlays(ir, data)["max_abs_error"]
+    assert results["forward/cond/true"].results["relu"].bgColor == FIRST_DIVERGENCE
+    assert results["forward/cond/true"].results["linear"].bgColor == WITHIN_TOLERANCE
+    assert results["forward"].results["cond"].bgColor == BEYOND_TOLERANCE
+    validated_node_data(node_data_to_dict(results), validated(ir_to_graphs(ir).to_dict()))
+
+
+def test_infinite_errors_stay_valid_json() -> None:
+    ir, report = _gpt_with_perturbed("blocks.0.ln1.weight")
+    name = report["divergence"]["node"]
+    for error in report["node_errors"]:
+        if error["node"] == name:
+            error["max_abs"] = math.inf
+            error["max_rel"] = math.nan
+    overlays = verify_overlays(ir, report)
+    text = json.dumps(node_data_to_dict(overlays["max_abs_error"]), allow_nan=False)
+    assert json.loads(text)["forward"]["results"][name]["value"] > 1e300
+
+
+def test_a_report_of_another_ir_is_refused() -> None:
+    ir, report = _gpt_with_perturbed("blocks.0.ln1.weight")
+    other = _extract_case("cond_router")
+    with pytest.raises(VerificationError, match="another IR"):
+        verify_overlays(other, report, "verify.json")
+    with pytest.raises(SerializationError, match="not a torch-ir verify report"):
+        verify_overlays(ir, {"nodes": []}, "verify.json")
+    broken = dict(report, node_errors=[{"node": report["divergence"]["node"], "max_abs": "big"}])
+    with pytest.raises(SerializationError, match=r"node_errors\[0\]: max_abs must be a number"):
+        verify_overlays(ir, broken, "verify.json")
+
+
+def test_report_writes_files_model_explorer_loads(tmp_path: Path) -> None:
+    ir, report = _gpt_with_perturbed("blocks.1.fc.weight")
+    ir_path, verify_path = tmp_path / "gpt.json", tmp_path / "verify.json"
+    ir.save(ir_path)
+    verify_path.write_text(json.dumps(report))
+    out = tmp_path / "me"
+    assert (
+        main(["report", str(ir_path), "--format", "model-explorer", "-o", str(out), "--overlay", str(verify_path)]) == 0
+    )
+    names = sorted(p.name for p in out.iterdir())
+    overlays = ["flops", "bytes", "output_bytes", "live_bytes", "max_abs_error", "max_rel_error"]
+    assert names == sorted([GRAPHS_FILE, *(f"{stem}.json" for stem in overlays)])
+    built = validated(json.loads((out / GRAPHS_FILE).read_text()))
+    for name in names:
+        if name != GRAPHS_FILE:
+            validated_node_data(json.loads((out / name).read_text()), built)
+    marked = json.loads((out / "max_abs_error.json").read_text())["forward"]["results"]
+    assert [k for k, v in marked.items() if v.get("bgColor") == FIRST_DIVERGENCE] == [report["divergence"]["node"]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--format", "model-explorer"], "give a folder with -o DIR"),
+        (["--format", "model-explorer", "-o", "-"], "give a folder with -o DIR"),
+        (["--format", "model-explorer", "-o", "d", "--depth", "2"], "--depth shape the Markdown report"),
+        (["--format", "model-explorer", "-o", "d", "--stats"], "--stats prints statistics"),
+        (["--format", "model-explorer", "-o", "d", "--mermaid-only"], "contradicts --format model-explorer"),
+        (["--overlay", "v.json"], "--overlay applies to --format model-explorer only"),
+    ],
+)
+def test_report_model_explorer_usage_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cond.json"
+    _extract_case("cond_router").save(path)
+    assert main(["report", str(path), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_into_a_file_is_an_error_and_leaves_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cond.json"
+    _extract_case("cond_router").save(path)
+    blocker = tmp_path / "taken"
+    blocker.write_text("keep me")
+    assert main(["report", str(path), "--format", "model-explorer", "-o", str(blocker)]) == 2
+    assert "it is a file, not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = tmp_path / "out"
+    assert main(["report", str(path), "--format", "model-explorer", "-o", str(out), "--overlay", str(bad)]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_namespaces_escape_slashes_and_load_command_lists_every_file(tmp_path: Path) -> None:
+    assert namespace_of("") == ""
+    assert namespace_of("a.b/c.d") == "a/b\\/c/d"
+    paths = write_bundle(_extract_case("map_rows"), tmp_path / "out")
+    command = load_command(paths)
+    assert command.startswith(f"model-explorer {tmp_path / 'out' / GRAPHS_FILE} --node_data_paths=")
+    assert command.count(".json") == len(paths)

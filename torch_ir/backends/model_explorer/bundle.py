@@ -21,6 +21,7 @@ from torch_ir.backends.model_explorer.overlays import cost_overlays, verify_over
 from torch_ir.backends.model_explorer.schema import ModelNodeData, node_data_to_dict
 from torch_ir.errors import SerializationError
 from torch_ir.ir.program import IR
+from torch_ir.profiling import paused_gc
 
 GRAPHS_FILE = "graphs.json"
 """The name of the graph collection file in the folder."""
@@ -41,6 +42,17 @@ def to_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
+def bundle_files(
+    ir: IR, *, bindings: Mapping[str, int] | None = None, verify_report: Any = None, report_source: str = ""
+) -> dict[str, str]:
+    """The files of the bundle as ``{file name: JSON text}``: ``graphs.json``, then ``<overlay>.json`` each."""
+    with paused_gc():  # thousands of small dicts: full collections would cost more than the work
+        overlays = overlays_of(ir, bindings, verify_report, report_source)
+        files = {GRAPHS_FILE: to_json(ir_to_graphs(ir).to_dict())}
+        files.update({f"{stem}.json": to_json(node_data_to_dict(data)) for stem, data in overlays.items()})
+    return files
+
+
 def write_bundle(
     ir: IR,
     folder: str | os.PathLike[str],
@@ -57,9 +69,7 @@ def write_bundle(
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise SerializationError(f"cannot write the Model Explorer files into {target}: it is a file, not a folder")
-    overlays = overlays_of(ir, bindings, verify_report, report_source)
-    files = {GRAPHS_FILE: to_json(ir_to_graphs(ir).to_dict())}
-    files.update({f"{stem}.json": to_json(node_data_to_dict(data)) for stem, data in overlays.items()})
+    files = bundle_files(ir, bindings=bindings, verify_report=verify_report, report_source=report_source)
     paths = []
     for name, text in files.items():
         atomic_write_text(target / name, text)
@@ -75,4 +85,4 @@ def load_command(paths: list[Path]) -> str:
     return f"{line} --node_data_paths={','.join(data)}" if data else line
 
 
-__all__ = ["GRAPHS_FILE", "load_command", "overlays_of", "to_json", "write_bundle"]
+__all__ = ["GRAPHS_FILE", "bundle_files", "load_command", "overlays_of", "to_json", "write_bundle"]

@@ -16,6 +16,7 @@ the graphs name their nodes.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +35,7 @@ from torch_ir.ir.graph import Graph as IRGraph
 from torch_ir.ir.graph import Node, Value, Weight, iter_arg_values
 from torch_ir.ir.program import IR
 from torch_ir.ir.regions import region_name
+from torch_ir.profiling import paused_gc
 
 MAX_VALUE_ELEMENTS = 16
 """How many elements of a known constant the weight node shows (Model Explorer's ``__value`` attribute)."""
@@ -45,8 +47,9 @@ _RESERVED = ("op", "results", "regions", "module", "module_type", "source_locati
 def ir_to_graphs(ir: IR) -> GraphCollection:
     """Every graph of ``ir`` (entries, then the regions and init graphs they hold), labelled by the model."""
     collection = GraphCollection(label=ir.name)
-    for graph_id, graph in bodies(ir):
-        collection.graphs.append(_convert_body(graph_id, graph, ir))
+    with paused_gc():
+        for graph_id, graph in bodies(ir):
+            collection.graphs.append(_convert_body(graph_id, graph, ir))
     return collection
 
 
@@ -91,6 +94,7 @@ def weight_id(weight: Weight) -> str:
     return f"@{weight.name}"
 
 
+@functools.lru_cache(maxsize=65536)
 def namespace_of(module_path: str) -> str:
     """``model.layers.17.self_attn`` -> ``model/layers/17/self_attn`` (a ``/`` inside a name is escaped)."""
     if not module_path:
@@ -100,7 +104,12 @@ def namespace_of(module_path: str) -> str:
 
 def type_text(value: Value) -> str:
     """The value's type as the text form writes it (``f32[1,seq,32]``), ``?`` when unknown."""
-    return "?" if value.type is None else str(value.type)
+    return "?" if value.type is None else _type_str(value.type)
+
+
+@functools.lru_cache(maxsize=65536)
+def _type_str(type_: Any) -> str:
+    return str(type_)
 
 
 def _convert_body(graph_id: str, graph: IRGraph, ir: IR) -> Graph:
@@ -248,7 +257,18 @@ def _operand_text(arg: Any) -> str:
     if isinstance(arg, Value):
         return f"{arg.ref}: {type_text(arg)}"
     if isinstance(arg, list):
-        return "[" + ", ".join(a.ref if isinstance(a, Value) else json.dumps(a, default=str) for a in arg) + "]"
+        return "[" + ", ".join(a.ref if isinstance(a, Value) else _literal_text(a) for a in arg) + "]"
+    return _literal_text(arg)
+
+
+def _literal_text(arg: Any) -> str:
+    """A literal as JSON writes it (``null``, ``true``, ``1e-05``, ``[1, 2]``), the common kinds without json."""
+    if arg is None:
+        return "null"
+    if arg is True or arg is False:
+        return "true" if arg else "false"
+    if type(arg) is int:
+        return str(arg)
     return json.dumps(arg, default=str)
 
 

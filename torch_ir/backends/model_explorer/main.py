@@ -16,6 +16,7 @@ from model_explorer import Adapter, AdapterMetadata, ModelExplorerGraphs, graph_
 
 from torch_ir.backends.model_explorer import ADAPTER_ID, schema
 from torch_ir.backends.model_explorer.convert import ir_to_graphs
+from torch_ir.profiling import paused_gc
 
 
 class TorchIRAdapter(Adapter):
@@ -36,7 +37,9 @@ class TorchIRAdapter(Adapter):
         """Load the IR at ``model_path`` and return every graph of it (entries, regions, init graphs)."""
         from torch_ir import load_ir
 
-        return {"graphs": to_model_explorer(ir_to_graphs(load_ir(model_path)))}
+        collection = ir_to_graphs(load_ir(model_path))
+        with paused_gc():
+            return {"graphs": to_model_explorer(collection)}
 
 
 def to_model_explorer(collection: schema.GraphCollection) -> list[graph_builder.Graph]:

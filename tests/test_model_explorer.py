@@ -209,6 +209,16 @@ def test_program_has_one_graph_per_entry_with_state() -> None:
     bound = cost_overlays(ir, {"seq": 8})["flops"]["prefill"].results
     assert len(bound) > len(unbound)
     assert sum(r.value for r in bound.values()) > 0
+    # a report of verify --generate marks its divergence in the entry of the failing step
+    decode_node = ir.entries["decode"].nodes[-1].name
+    report = {
+        "passed": False,
+        "steps": [{"step": 0, "entry": "prefill"}, {"step": 1, "entry": "decode"}],
+        "first_failure": 1,
+        "divergence": {"node": decode_node, "op_type": "x", "value": decode_node},
+    }
+    marked = verify_overlays(ir, report)["max_abs_error"]
+    assert list(marked) == ["decode"] and marked["decode"].results[decode_node].bgColor == FIRST_DIVERGENCE
 
 
 def test_adapter_returns_model_explorers_graphs(tmp_path: Path, llama_ir: IR) -> None:

@@ -187,6 +187,21 @@ def _saved(tmp_path: Path) -> Path:
     return path
 
 
+def test_report_writes_model_explorer_files_without_the_package(tmp_path: Path) -> None:
+    path = _saved(tmp_path)
+    code = (
+        "import sys; sys.modules['model_explorer'] = None\n"
+        "from torch_ir.cli import main\n"
+        f"sys.exit(main(['report', {str(path)!r}, '--format', 'model-explorer', '-o', {str(tmp_path / 'out')!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert done.returncode == 0, done.stderr
+    graphs = json.loads((tmp_path / "out" / "graphs.json").read_text())
+    assert [g["id"] for g in graphs["graphs"]] == ["forward", "forward/map_impl/body"]
+
+
 def test_view_without_model_explorer_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

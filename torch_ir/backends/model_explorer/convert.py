@@ -74,7 +74,11 @@ def init_id(graph_id: str) -> str:
 
 
 def subgraph_ids(graph_id: str, node: Node) -> list[str]:
-    """The ids of the graphs ``node`` links to: its regions (``forward/cond/true``), in order."""
+    """The ids of the graphs ``node`` links to: its regions (``forward/cond/true``), in order.
+
+    ``bodies`` and this function are the two places a new kind of nested body enters: a call of a function
+    of the module would link here to the function's graph, which ``bodies`` would yield once.
+    """
     return [f"{graph_id}/{node.name}/{region_name(node.op_type, i)}" for i in range(len(node.regions))]
 
 

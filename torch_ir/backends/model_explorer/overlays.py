@@ -98,10 +98,12 @@ def verify_overlays(ir: IR, report: Any, source: str = "the verify report") -> d
             previous["max_abs"] = max(previous["max_abs"], error["max_abs"])
             previous["max_rel"] = max(previous["max_rel"], error["max_rel"])
             previous["passed"] = previous["passed"] and error["passed"]
-    first_key = _locate(known, entry, first, source) if first is not None else None
-    if first_key is not None and first_key not in worst:
-        worst[first_key] = {field: _number(first.get(field)) for field in ("max_abs", "max_rel")}
-        worst[first_key]["passed"] = False
+    first_key = None
+    if first is not None:
+        first_key = _locate(known, entry, first, source)
+        if first_key not in worst:  # a report without node_errors: the divergence alone
+            worst[first_key] = {field: _number(first.get(field)) for field in ("max_abs", "max_rel")}
+            worst[first_key]["passed"] = False
     out: dict[str, ModelNodeData] = {stem: {} for stem in VERIFY_OVERLAYS}
     for (graph_id, node), error in worst.items():
         if (graph_id, node) == first_key:

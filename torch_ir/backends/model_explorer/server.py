@@ -101,7 +101,7 @@ def _model_explorer() -> tuple[Any, Any]:
             f"torch-ir view needs Model Explorer ({exc}): pip install 'torch-ir[viz]' (ai-edge-model-explorer)"
         ) from None
     if hasattr(server, "_check_new_version"):
-        server._check_new_version = _no_release_check
+        server._check_new_version = _no_release_check  # type: ignore[attr-defined]
     return server, config
 
 

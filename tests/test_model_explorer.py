@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from tests.models import get_model
+from tests.testing.perturbed import verify_gpt_with_perturbed
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
 from torch_ir.analysis.statistics import compute_statistics, node_cost
@@ -32,7 +32,6 @@ from torch_ir.backends.model_explorer.schema import node_data_to_dict
 from torch_ir.cli import main
 from torch_ir.errors import SerializationError, VerificationError
 from torch_ir.ir.program import IR
-from torch_ir.zoo import ZOO
 
 dacite = pytest.importorskip("dacite", reason="Model Explorer's classes are checked with dacite, which it installs")
 me = pytest.importorskip("model_explorer", reason="needs the [viz] extra (ai-edge-model-explorer)")
@@ -264,17 +263,8 @@ def test_cost_overlays_cover_regions() -> None:
 
 
 def _gpt_with_perturbed(weight: str) -> tuple[IR, dict[str, Any]]:
-    """The zoo GPT's IR, verified with ``weight`` perturbed on the IR's side only: a report that must diverge."""
-    entry = ZOO["gpt"]
-    with torch.device("meta"):
-        ir = extract_ir(entry.build().eval(), entry.example_args("meta"))
-    torch.manual_seed(0)
-    model = entry.build().eval()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    state[weight] += 0.5
-    ids = torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(1))
-    ok, report = verify_ir_with_state_dict(ir, state, model, (ids,))
-    assert not ok
+    """The zoo GPT's IR and the JSON of its verify report with ``weight`` perturbed on the IR's side."""
+    ir, report = verify_gpt_with_perturbed(weight)
     return ir, json.loads(json.dumps(report.to_dict(), default=str))
 
 

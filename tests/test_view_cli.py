@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from tests.models import get_model
-from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
+from tests.testing.perturbed import verify_gpt_with_perturbed
+from torch_ir import extract_ir, load_ir
 from torch_ir.backends.model_explorer import ADAPTER_ID
 from torch_ir.backends.model_explorer.convert import ir_to_graphs
 from torch_ir.backends.model_explorer.overlays import FIRST_DIVERGENCE, VERIFY_OVERLAYS
 from torch_ir.cli import main
-from torch_ir.zoo import ZOO
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_MODEL_EXPLORER = importlib.util.find_spec("model_explorer") is not None
@@ -91,17 +90,8 @@ def serving(args: list[str], tmp_path: Path, stdin: str | None = None) -> Iterat
 
 def _perturbed_gpt(tmp_path: Path) -> tuple[Path, Path, str]:
     """The zoo GPT's IR and a verify report with one weight perturbed on the IR's side: the node it marks."""
-    entry = ZOO["gpt"]
-    with torch.device("meta"):
-        ir = extract_ir(entry.build().eval(), entry.example_args("meta"))
-    torch.manual_seed(0)
-    model = entry.build().eval()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    weight = state["blocks.3.qkv.weight"]
-    weight += 0.25 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(1))
-    ids = torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(2))
-    ok, report = verify_ir_with_state_dict(ir, state, model, (ids,))
-    assert not ok and report.divergence is not None
+    ir, report = verify_gpt_with_perturbed("blocks.3.qkv.weight")
+    assert report.divergence is not None
     ir_path, report_path = tmp_path / "gpt.json", tmp_path / "verify.json"
     ir.save(ir_path)
     report_path.write_text(json.dumps(report.to_dict(), default=str))

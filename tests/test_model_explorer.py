@@ -188,7 +188,7 @@ def test_nested_region_ids_and_program_entries() -> None:
     assert nested and all(i.startswith("forward/") for i in nested), ids
 
 
-def test_program_has_one_graph_per_entry_with_state() -> None:
+def test_program_has_one_graph_per_entry_with_state(tmp_path: Path) -> None:
     from torch_ir.frontends.llm import extract_llm
 
     ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
@@ -208,6 +208,13 @@ def test_program_has_one_graph_per_entry_with_state() -> None:
     bound = cost_overlays(ir, {"seq": 8})["flops"]["prefill"].results
     assert len(bound) > len(unbound)
     assert sum(r.value for r in bound.values()) > 0
+    # report --entry keeps the entry's name and its state
+    path, out = tmp_path / "llm.json", tmp_path / "decode"
+    ir.save(path)
+    assert main(["report", str(path), "--format", "model-explorer", "-o", str(out), "--entry", "decode"]) == 0
+    decode = validated(json.loads((out / GRAPHS_FILE).read_text()))
+    assert [g.id for g in decode.graphs] == ["decode"]
+    assert "state" in _attrs(_node(decode, "decode", f"@{state}"))
     # a report of verify --generate marks its divergence in the entry of the failing step
     decode_node = ir.entries["decode"].nodes[-1].name
     report = {

@@ -171,7 +171,10 @@ def run(args: argparse.Namespace) -> int:
     if args.entry is not None:
         from torch_ir.ir.program import IR
 
-        ir = IR(ir.entry(args.entry))
+        if what == "model-explorer":  # the graph keeps its entry's name, and the weights their state
+            ir = IR.program({args.entry: ir.entry(args.entry)}, ir.state)
+        else:
+            ir = IR(ir.entry(args.entry))
     elif ir.is_program and what == "mermaid":
         raise UsageError(f"a program has one diagram per entry: give --entry ({' or '.join(ir.entries)})")
     symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}

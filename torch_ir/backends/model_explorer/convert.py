@@ -121,7 +121,7 @@ def _convert_body(graph_id: str, graph: IRGraph, ir: IR) -> Graph:
     nodes: list[GraphNode] = []
     symbols = ", ".join(f"{name} in {rng}" for name, rng in graph.symbols.items())
     for index, value in enumerate(graph.inputs):
-        node = _value_node(input_id(value), value.name, "", value, index)
+        node = _value_node(input_id(value), value.name, "", value)
         node.attrs = [KeyValue("input", f"{value.ref}: {type_text(value)}"), KeyValue("index", str(index))]
         if symbols:
             node.attrs.append(KeyValue("symbols", symbols))
@@ -151,7 +151,7 @@ def _convert_body(graph_id: str, graph: IRGraph, ir: IR) -> Graph:
     return Graph(id=graph_id, nodes=nodes, groupNodeAttributes=groups or None)
 
 
-def _value_node(node_id: str, label: str, namespace: str, value: Value, index: int = 0) -> GraphNode:
+def _value_node(node_id: str, label: str, namespace: str, value: Value) -> GraphNode:
     node = GraphNode(id=node_id, label=label, namespace=namespace)
     node.outputsMetadata = [_output_metadata(0, value)]
     return node

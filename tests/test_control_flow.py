@@ -24,7 +24,7 @@ from torch_ir import (
     print_graph,
     verify_ir_with_state_dict,
 )
-from torch_ir.backends.json import dumps_ir, load_schema, loads_ir
+from torch_ir.serde.json_format import dumps_ir, load_schema, loads_ir
 from torch_ir.ir.regions import REGION_OPS, check_region_op
 from torch_ir.passes.manager import PassManager
 from torch_ir.runtime.interpreter import Interpreter

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.models import get_model
 from torch_ir import TorchIRError, extract_ir
-from torch_ir.backends.json import dumps_ir, loads_ir
+from torch_ir.serde.json_format import dumps_ir, loads_ir
 from torch_ir.ir import Graph, TensorType, parse_graph, print_graph
 
 settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -296,8 +296,8 @@ def test_create_op_writes_torch_literals_by_name() -> None:
     cast = g.create_op("aten._to_copy.default", g.value("r"), dtype=torch.float16)
     assert cast.attrs["dtype"] == "float16" and cast.output.type == TensorType((1, 4, 6, 6), "float16")
     g.set_outputs([cast.output])
-    from torch_ir.backends.json import ir_from_dict, ir_to_dict
-    from torch_ir.ir.program import IR
+    from torch_ir.serde.json_format import ir_from_dict, ir_to_dict
+    from torch_ir.ir.module import IR
 
     assert ir_from_dict(ir_to_dict(IR(g))).graph == g
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.models import MODELS, get_model
 from torch_ir import IR, SerializationError, extract_ir, load_ir
-from torch_ir.backends.json import SCHEMA_VERSION, dumps_ir, load_schema, schema_path
+from torch_ir.serde.json_format import SCHEMA_VERSION, dumps_ir, load_schema, schema_path
 
 
 def _ir(name: str, pipeline: str = "none") -> IR:
@@ -86,7 +86,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, monkeypatch: p
     ir.save(path)
     before = path.read_bytes()
 
-    import torch_ir.backends.json as backend
+    import torch_ir.serde.json_format as backend
 
     def broken(_ir: IR, **_options: object) -> str:
         raise KeyboardInterrupt

@@ -11,11 +11,12 @@ import torch
 
 from tests.transformers_models import TINY, build_causal_lm
 from torch_ir import IRError, VerificationError, load_ir
-from torch_ir.backends.json import load_schema
+from torch_ir.serde.json_format import load_schema
 from torch_ir.cli import main
 from torch_ir.errors import ExportError
-from torch_ir.frontends.llm import build_cache_module, extract_llm
-from torch_ir.ir.text import parse_program, print_program
+from torch_ir import extract_llm
+from torch_ir.frontends.llm import build_cache_module
+from torch_ir.ir.text import parse_module, print_module
 from torch_ir.runtime.generation import verify_generation
 from torch_ir.runtime.program import ProgramRunner
 
@@ -135,12 +136,14 @@ def test_runner_carries_the_cache_and_resets() -> None:
 def test_program_text_round_trips() -> None:
     ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
     text = ir.to_text()
-    assert text.startswith("program {\n  state @key_cache_0 : f32[1,2,16,8] zeros\n")
-    assert "\n  entry prefill graph(%input_ids: i64[1,seq], %cache_position: i64[seq]) {\n" in text
+    assert text.startswith("module {\n  weight @model.embed_tokens.weight : f32[")
+    assert "\n  state @key_cache_0 : f32[1,2,16,8] zeros\n" in text
+    assert "\n  func prefill graph(%input_ids: i64[1,seq], %cache_position: i64[seq]) {\n" in text
+    assert text.count("weight @model.embed_tokens.weight :") == 1  # one weight table, written once
     assert "update @key_cache_0 = " in text
-    assert print_program(parse_program(text)) == text
-    # the pipeline ran on every entry, and its log says which
-    assert {row["entry"] for row in ir.pass_log} == {"prefill", "decode"}
+    assert print_module(parse_module(text)) == text
+    # the pipeline ran once on the module, each pass over both entries
+    assert [row["pass"] for row in ir.pass_log][:2] == ["annotate-shapes", "canonicalize"]
 
 
 def test_program_statistics_count_weights_once_and_the_cache() -> None:

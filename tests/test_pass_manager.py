@@ -129,7 +129,7 @@ def test_instrumentation_hooks_print_dump_and_steps(tmp_path):
     names = sorted(p.name for p in (tmp_path / "dump").iterdir())
     assert names[:4] == ["000-input.json", "000-input.txt", "001-canonicalize.json", "001-canonicalize.txt"]
     assert "004-cse.json" in names
-    from torch_ir.backends.json import load_ir
+    from torch_ir.serde.json_format import load_ir
 
     assert len(load_ir(tmp_path / "dump" / "002-cse.json").nodes) == 4
 
@@ -204,7 +204,7 @@ def test_custom_pass_from_pipeline_file(tmp_path):
   return %r
 }""".replace("%l2 = aten.linear.default(%r, @w) {bias=null} : (f32[2,8], f32[8,4]) -> f32[2,8]\n  ", "")
     )
-    before = g.nodes
+    before = tuple(g.nodes)  # a snapshot: g.nodes itself is a live view
     ir = IR(g)
     run_pipeline(ir, str(pipeline))
     assert [n.op_type for n in ir.nodes] == ["torch_ir_examples.linear_act.default"]

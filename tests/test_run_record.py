@@ -12,7 +12,7 @@ import pytest
 
 from tests.models import get_model
 from torch_ir import SerializationError, extract_ir, load_ir
-from torch_ir.backends.json import SCHEMA_VERSION, dumps_ir, load_schema
+from torch_ir.serde.json_format import SCHEMA_VERSION, dumps_ir, load_schema
 from torch_ir.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch_ir.errors import IRError
 from torch_ir.ir.graph import Graph, Node, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.types import ITEMSIZE, TensorType
 
 _MATMUL_OPS = {"mm", "bmm", "matmul", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot", "einsum"}

@@ -95,7 +95,7 @@ def check_usage(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result."""
-    from torch_ir.backends.json import ir_from_dict, loads_json_document
+    from torch_ir.serde.json_format import ir_from_dict, loads_json_document
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
 

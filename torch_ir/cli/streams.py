@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch_ir.errors import SerializationError
 
 if TYPE_CHECKING:
-    from torch_ir.ir.program import IR
+    from torch_ir.ir.module import IR
 
 STDIO = "-"
 """The path that means stdin (for an input) or stdout (for an output)."""
@@ -36,7 +36,7 @@ def read_text(path: str) -> tuple[str, str]:
 
 def read_ir(path: str) -> IR:
     """Load an IR file, or an IR piped into stdin when ``path`` is ``-``."""
-    from torch_ir.backends.json import loads_ir
+    from torch_ir.serde.json_format import loads_ir
 
     text, source = read_text(path)
     return loads_ir(text, source=source)
@@ -48,14 +48,14 @@ def write_text(path: str, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from torch_ir.backends.files import atomic_write_text
+    from torch_ir.serde.files import atomic_write_text
 
     atomic_write_text(path, text)
 
 
 def write_ir(ir: IR, path: str) -> None:
     """Write ``ir`` as JSON to ``path`` atomically, or to stdout when ``path`` is ``-``."""
-    from torch_ir.backends.json import dumps_ir
+    from torch_ir.serde.json_format import dumps_ir
 
     write_text(path, dumps_ir(ir))
 

@@ -21,7 +21,7 @@ from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.analysis.op_info import PURE_NAMESPACES, resolve_op
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
-from torch_ir.ir.regions import nested_regions, region_result_types
+from torch_ir.ir.regions import region_result_types
 from torch_ir.ir.types import DTYPES, ScalarType, TensorType, ValueType
 from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -39,7 +39,8 @@ class AnnotateShapes(Pass):
     name: ClassVar[str] = "annotate-shapes"
     aliases: ClassVar[tuple[str, ...]] = ("shape-inference",)
     regions: ClassVar[str] = (
-        "recurses: annotates each region (innermost first), then types each region op from its regions"
+        "every region: the pass manager hands it each region (innermost first) before the graph that owns it, "
+        "which types each region op from its regions"
     )
 
     strict: bool = True
@@ -48,12 +49,8 @@ class AnnotateShapes(Pass):
     """Keep recorded types of ops no kernel or shape function can run (else fail)."""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        modified = False
-        regions = [(region, f"region {path.rstrip('/')}") for path, region in nested_regions(graph)]
-        for g, where in (*regions, (graph.init, "init graph"), (graph, "graph")):
-            if g is not None:
-                modified = _Inference(g, self, where, ctx).run() or modified
-        return PassResult(graph, modified)
+        where = f"region {ctx.region.rstrip('/')}" if ctx.region else ("init graph" if ctx.in_init else "graph")
+        return PassResult(graph, _Inference(graph, self, where, ctx).run())
 
 
 class _Inference:

@@ -4,7 +4,8 @@ Removed: ``aten._assert_tensor_metadata``; dropout in eval mode (or with p=0); `
 ``lift_fresh_copy``, ``contiguous`` and ``clone`` without a memory-format change; ``to`` / ``_to_copy``
 whose result type equals the input type (devices are not compared: meta and cpu count as the same);
 ``view`` / ``reshape`` / ``expand`` / ``_unsafe_view`` to the same static shape. Uses are redirected to
-the operand, then the node is erased. Runs inside regions too (control-flow bodies and branches).
+the operand, then the node is erased. The pass manager runs it on every graph: functions, the regions
+inside them (control-flow bodies and branches) and the init graph.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from torch_ir.ir.graph import Graph, Node, Value
-from torch_ir.ir.regions import nested_regions
 from torch_ir.ir.types import TensorType
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
@@ -61,19 +61,16 @@ class Canonicalize(Pass):
     """Remove export leftovers: metadata asserts, eval-mode dropout, no-op alias/clone/to/view."""
 
     name: ClassVar[str] = "canonicalize"
-    regions: ClassVar[str] = "recurses: simplifies inside every region"
+    regions: ClassVar[str] = "every region: simplifies inside each one"
 
     remove_asserts: bool = True
     """Remove ``aten._assert_tensor_metadata`` nodes."""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         modified = False
-        for g in (graph, graph.init, *(region for _, region in nested_regions(graph))):
-            if g is None:
-                continue
-            for node in g.nodes:
-                if self.simplify(g, node):
-                    modified = True
+        for node in graph.nodes:
+            if self.simplify(graph, node):
+                modified = True
         return PassResult(graph, modified)
 
     def simplify(self, graph: Graph, node: Node) -> bool:

@@ -23,7 +23,7 @@ import torch
 from torch_ir.analysis.op_info import resolve_op as resolve_torch_op
 from torch_ir.errors import InterpreterError, IRError
 from torch_ir.ir.graph import Graph, Node, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import registry
@@ -185,7 +185,7 @@ class Interpreter:
     ):
         from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
-            from torch_ir.backends.json import load_ir
+            from torch_ir.serde.json_format import load_ir
 
             ir = load_ir(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir

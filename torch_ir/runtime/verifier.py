@@ -18,7 +18,7 @@ from torch.utils import _pytree as pytree
 
 from torch_ir.errors import TorchIRError, VerificationError, WeightError
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
 from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS, Interpreter

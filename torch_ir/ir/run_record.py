@@ -1,4 +1,5 @@
-"""Performance: per-stage figures (wall time, resident memory), and pausing the GC during bulk work."""
+"""The run record of an extraction: per-stage figures (wall time, resident memory), and pausing the GC
+during bulk work on the IR."""
 
 from __future__ import annotations
 

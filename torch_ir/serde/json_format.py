@@ -14,14 +14,14 @@ import sys
 from importlib import resources
 from typing import Any
 
-from torch_ir.backends.files import atomic_write_text
+from torch_ir.serde.files import atomic_write_text
 from torch_ir.errors import IRError, SerializationError
 from torch_ir.ir.graph import WEIGHT_KINDS, Graph, Node, Value, Weight
-from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.module import IR, StateSpec
 from torch_ir.ir.regions import REGION_OPS, check_region_op
 from torch_ir.ir.structure import CONTAINER_KINDS, LEAF_KINDS, iter_leaves
 from torch_ir.ir.types import DTYPES, SCALAR_KINDS, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.profiling import Stage, StageReport, paused_gc
+from torch_ir.ir.run_record import Stage, StageReport, paused_gc
 
 SCHEMA_VERSION = 5
 """Bumped on every change of the format; files of a newer version are refused, older ones still load.
@@ -52,12 +52,12 @@ _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 def schema_path() -> str:
     """The path of the JSON Schema that ships in the package."""
-    return str(resources.files("torch_ir.backends").joinpath("schema/ir.schema.json"))
+    return str(resources.files("torch_ir.serde").joinpath("schema/ir.schema.json"))
 
 
 def load_schema() -> dict[str, Any]:
     """The JSON Schema of the format, as a dict."""
-    return json.loads(resources.files("torch_ir.backends").joinpath("schema/ir.schema.json").read_text("utf-8"))
+    return json.loads(resources.files("torch_ir.serde").joinpath("schema/ir.schema.json").read_text("utf-8"))
 
 
 # ------------------------------------------------------------------------ write

@@ -151,7 +151,7 @@ def test_state_updates_in_text_json_and_passes(tmp_path: Path) -> None:
     assert str(parse_graph(text)) == text
     doc = json.loads((tmp_path / "buffer_counter.json").read_text())
     assert doc["schema_version"] >= 2
-    assert doc["graph"]["state_updates"] == [
+    assert doc["module"]["functions"][0]["graph"]["state_updates"] == [
         {"kind": "buffer", "target": "count", "value": "%add"},
         {"kind": "buffer", "target": "total", "value": "%add_1"},
     ]
@@ -195,23 +195,6 @@ def test_verification_fails_when_a_state_update_is_wrong() -> None:
     ok, report = verify_ir(ir, case.build_real(), case.inputs("cpu")[0])
     assert not ok
     assert [o.name for o in report.outputs if not o.passed] == ["state @total"]
-
-
-def test_version_1_files_read_mutations_as_state_updates(tmp_path: Path) -> None:
-    ir = _extract_saved("buffer_counter", tmp_path)
-    doc = json.loads((tmp_path / "buffer_counter.json").read_text())
-    graph = doc["graph"]
-    doc["schema_version"] = 1
-    graph["outputs"] += [u["value"] for u in graph.pop("state_updates")]
-    graph["meta"]["mutations"] = [
-        {"kind": "buffer_mutation", "target": "count", "output": 1},
-        {"kind": "buffer_mutation", "target": "total", "output": 2},
-    ]
-    old = tmp_path / "v1.json"
-    old.write_text(json.dumps(doc))
-    loaded = load_ir(old)
-    assert [(u.target, u.value.name) for u in loaded.graph.state_updates] == [("count", "add"), ("total", "add_1")]
-    assert [v.name for v in loaded.outputs] == [v.name for v in ir.outputs]
 
 
 def test_large_constants_are_stored_as_bytes(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """torch-ir: extract a compiler-backend IR from PyTorch models, weight-free.
 
 The public names are exported lazily (PEP 562): ``import torch_ir`` and the modules that only read,
-check and print an IR (``torch_ir.serde.json_format``, ``torch_ir.ir``, ``torch_ir.cli``) do not import
+check and print an IR (``torch_ir.serde``, ``torch_ir.ir``, ``torch_ir.cli``) do not import
 torch; ``extract_ir`` and the verifier import it on first use.
 """
 

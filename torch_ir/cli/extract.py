@@ -209,9 +209,9 @@ def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, 
         else:
             ir.save(output)
         if "mermaid" in formats:
-            from torch_ir.serde.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
             from torch_ir.ir.module import IR
+            from torch_ir.serde.files import atomic_write_text
 
             diagrams = {f".{n}.mmd": IR(g) for n, g in ir.entries.items()} if ir.is_program else {".mmd": ir}
             for suffix, diagram in diagrams.items():  # a program: one diagram per entry

@@ -36,10 +36,10 @@ def read_text(path: str) -> tuple[str, str]:
 
 def read_ir(path: str) -> IR:
     """Load an IR file, or an IR piped into stdin when ``path`` is ``-``."""
-    from torch_ir.serde.json_format import loads_ir
+    from torch_ir.serde import loads
 
     text, source = read_text(path)
-    return loads_ir(text, source=source)
+    return loads(text, source=source)
 
 
 def write_text(path: str, text: str) -> None:
@@ -55,9 +55,9 @@ def write_text(path: str, text: str) -> None:
 
 def write_ir(ir: IR, path: str) -> None:
     """Write ``ir`` as JSON to ``path`` atomically, or to stdout when ``path`` is ``-``."""
-    from torch_ir.serde.json_format import dumps_ir
+    from torch_ir.serde import dumps
 
-    write_text(path, dumps_ir(ir))
+    write_text(path, dumps(ir))
 
 
 __all__ = ["STDIO", "read_ir", "read_text", "write_ir", "write_text"]

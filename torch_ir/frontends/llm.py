@@ -21,8 +21,8 @@ from torch_ir.frontends.fake_device import check_device
 from torch_ir.frontends.torch_export import convert_program, export_program
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, StateSpec
-from torch_ir.ir.types import TensorType
 from torch_ir.ir.run_record import StageReport, paused_gc
+from torch_ir.ir.types import TensorType
 
 CACHE_KINDS = ("static",)
 """KV-cache layouts ``extract_llm`` builds: ``static`` (one preallocated buffer per layer, transformers'

@@ -37,9 +37,9 @@ from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.module import IR
+from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.ir.run_record import StageReport, paused_gc
 
 INLINE_CONSTANT_LIMIT = 4096
 """Lifted constants with a known value and at most this many elements are stored inline in the IR as a

@@ -398,8 +398,12 @@ def merge_init(target: Graph | None, source: Graph) -> Graph:
         return source
     env: dict[int, Value] = {}
     for weight in source.weights.values():
-        env[id(weight)] = target.weight(weight.name) if target.has_weight(weight.name) else target.add_weight(
-            weight.name, weight.type, weight.kind, weight.aliases, weight.persistent, weight.data
+        env[id(weight)] = (
+            target.weight(weight.name)
+            if target.has_weight(weight.name)
+            else target.add_weight(
+                weight.name, weight.type, weight.kind, weight.aliases, weight.persistent, weight.data
+            )
         )
     for value in source.inputs:
         raise IRError(f"an init graph takes no inputs, found %{value.name}")

@@ -215,7 +215,9 @@ def parse_module(text: str) -> Module:
             parser.wrap(lambda: module.add_function(name, graph, public))
             parser.end_of_line()
         else:
-            parser.fail("expected 'state', 'entry' or '}'" if legacy else "expected 'weight', 'state', 'init', 'func' or '}'")
+            parser.fail(
+                "expected 'state', 'entry' or '}'" if legacy else "expected 'weight', 'state', 'init', 'func' or '}'"
+            )
     parser.skip_space()
     if not parser.at_end():
         parser.fail("unexpected text after the module")

@@ -84,7 +84,9 @@ def verify_graph(graph: Graph, where: str = "graph", *, init: bool = True) -> No
     for weight, uses in graph._weight_uses.items():
         for use in uses:
             if use.node.graph is not graph or weight not in use.node.inputs:
-                raise VerificationError(f"{where}: use list of {weight.ref} holds {use.node.name}, which does not read it")
+                raise VerificationError(
+                    f"{where}: use list of {weight.ref} holds {use.node.name}, which does not read it"
+                )
 
     if not init:
         return
@@ -139,7 +141,8 @@ def verify_module(module: Module) -> None:
             raise VerificationError(f"declared state @{spec.name} is not read or written by any entry")
         if weight.type != spec.type or weight.kind != "buffer":
             raise VerificationError(
-                f"declared state @{spec.name} is {spec.type}, but the weight table has it as {weight.type} {weight.kind}"
+                f"declared state @{spec.name} is {spec.type}, but the weight table has it as "
+                f"{weight.type} {weight.kind}"
             )
 
 

@@ -39,7 +39,9 @@ class HoistWeights(Pass):
         inside: set[int] = set()
         pure: dict[str, bool] = {}
         functions = ctx.module.functions.values() if ctx.module is not None else ()
-        mutable = {u.target for g in (graph, *(f.graph for f in functions)) for u in g.state_updates if u.kind != "input"}
+        mutable = {
+            u.target for g in (graph, *(f.graph for f in functions)) for u in g.state_updates if u.kind != "input"
+        }
         for node in graph.nodes:
             inputs = node.inputs
             if not inputs or not node.outputs:
@@ -81,7 +83,11 @@ class _Hoister:
 
     @staticmethod
     def key(op_type: str, attrs: dict[str, Any], args: list[Any]) -> Any:
-        return (op_type, repr(attrs), repr([[id(a) for a in arg] if isinstance(arg, list) else id(arg) for arg in args]))
+        return (
+            op_type,
+            repr(attrs),
+            repr([[id(a) for a in arg] if isinstance(arg, list) else id(arg) for arg in args]),
+        )
 
     def init_value(self, value: Value) -> Value:
         mapped = self.env.get(id(value))
@@ -119,7 +125,7 @@ class _Hoister:
             first = next(iter(node.inputs))
             stem = f"{self.stem.get(id(first), first.name)}.{op_name(node.op_type)}"
             names = []
-            for i, value in enumerate(node.outputs):
+            for value in node.outputs:
                 needed = id(value) in outputs or any(id(u) not in hoisted_ids for u in graph.users(value))
                 if needed:
                     frontier.append(value)

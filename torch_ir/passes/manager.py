@@ -226,9 +226,7 @@ class PassManager:
         module.pass_log.extend(self.log)
         return module if isinstance(target, Module) else module.graph
 
-    def _run_one(
-        self, p: Pass, module: Module, index: int, ctx: PassContext, done: list[str], snapshot: Any
-    ) -> bool:
+    def _run_one(self, p: Pass, module: Module, index: int, ctx: PassContext, done: list[str], snapshot: Any) -> bool:
         nodes_before, weights_before = _node_count(module), len(module.table.weights)
         ctx.passes_run = list(done)
         stage = "run"
@@ -284,9 +282,9 @@ class PassManager:
 
     @staticmethod
     def _snapshot(module: Module) -> dict[str, Any]:
-        from torch_ir.serde import module_to_dict
+        from torch_ir.serde import to_dict
 
-        return module_to_dict(module)
+        return to_dict(module)
 
 
 def _node_count(module: Module) -> int:

@@ -185,9 +185,9 @@ class Interpreter:
     ):
         from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
-            from torch_ir.serde.json_format import load_ir
+            from torch_ir.serde import load
 
-            ir = load_ir(ir)
+            ir = load(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
         self.policy = ExecutionPolicy(
             allow_side_effects=allow_side_effects,

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from torch_ir.runtime.runner import Runner, run
     from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
 
-__version__ = "0.1.0"
+from torch_ir.version import __version__
 
 _LAZY = {
     "extract_ir": "torch_ir.extraction",

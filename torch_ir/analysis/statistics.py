@@ -291,6 +291,7 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
     nodes = graph.nodes
     histogram = Counter(n.op_type for n in nodes)
     num_edges = sum(len(n.inputs) for n in nodes)
+    num_op_edges = sum(1 for n in nodes for v in n.inputs if v.producer is not None)
     weights = _weight_figures(graph)
     flops, macs, by_op, uncounted = _cost(nodes, binds)
     activation, peak = _activation_memory(graph, binds)
@@ -298,7 +299,7 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
         model=str(graph.meta.get("model", "model")),
         num_nodes=len(nodes),
         num_edges=num_edges,
-        num_op_edges=graph.nx.number_of_edges(),
+        num_op_edges=num_op_edges,
         num_inputs=len(graph.inputs),
         num_outputs=len(graph.outputs),
         num_weights=len(graph.weights),

@@ -42,7 +42,11 @@ class EliminateDeadNodes(Pass):
         if ctx.region:  # a region keeps its inputs and outputs, and holds no weights
             return PassResult(graph, eliminate(graph, False))
         if not ctx.in_init:
-            return PassResult(graph, eliminate(graph, self.remove_weights))
+            modified = eliminate(graph, self.remove_weights)
+            if modified and ctx.module is not None:  # every function of the module shares the record
+                for function in ctx.module.functions.values():
+                    _record(function.graph, graph.meta.get("unused_weights", []), graph.meta.get("unused_weight_types"))
+            return PassResult(graph, modified)
         module = ctx.module
         table = module.table if module is not None else None
         modified = False
@@ -95,6 +99,14 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
                         }
                 modified = True
         if removed:
-            graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
-            graph.meta["unused_weight_types"] = dict(sorted(types.items()))
+            _record(graph, removed, types)
     return modified
+
+
+def _record(graph: Graph, removed: list[str], types: dict[str, Any] | None) -> None:
+    """Note in ``graph.meta`` the state_dict names and types of weights removed because nothing read them."""
+    if not removed:
+        return
+    graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
+    merged = {**(graph.meta.get("unused_weight_types") or {}), **(types or {})}
+    graph.meta["unused_weight_types"] = dict(sorted(merged.items()))

@@ -21,12 +21,11 @@ from torch_ir.ir.run_record import paused_gc
 from torch_ir.ir.types import ScalarType, ValueType
 from torch_ir.serde import schema as s
 from torch_ir.serde.files import atomic_write_text
+from torch_ir.version import __version__
 
 
 def to_document(module: Module, *, timings: bool = True) -> s.Document:
     """The document of ``module``. ``timings`` False leaves out the stage figures and each pass's seconds."""
-    from torch_ir import __version__
-
     torch = sys.modules.get("torch")
     stages = None
     if timings and module.stages.stages:

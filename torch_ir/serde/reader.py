@@ -68,7 +68,9 @@ def loads_document(text: str | bytes, source: str = "<string>") -> Any:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
-            raise SerializationError(f"{source}: cannot read: not UTF-8 text ({bad.reason} at byte {bad.start})") from None
+            raise SerializationError(
+                f"{source}: cannot read: not UTF-8 text ({bad.reason} at byte {bad.start})"
+            ) from None
         raise SerializationError(f"{source}: {_decode_problem(data, str(exc))}") from None
     except RecursionError:
         raise SerializationError(f"{source}: JSON nested too deeply") from None

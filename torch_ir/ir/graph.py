@@ -733,7 +733,7 @@ class Graph:
             if value not in self._uses:
                 raise IRError(f"{where}: operand {value.ref} is not defined in this graph")
         if output_types is None:
-            from torch_ir.passes.annotate_shapes import infer_result_types
+            from torch_ir.ir.operands import infer_result_types
 
             output_types = infer_result_types(self, op_type, node_args, attrs)
         return self.create_node(

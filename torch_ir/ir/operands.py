@@ -39,7 +39,7 @@ def op_arguments(op_type: str) -> tuple[ArgumentSpec, ...] | None:
 
 def read_operands(node: Node) -> dict[str, Any]:
     """Every operand of ``node`` by schema name, in schema order (absent optional ones left out)."""
-    spec = op_arguments(node.op_type)
+    spec = op_info(node.op_type).arguments
     if spec is None:
         out: dict[str, Any] = {str(i): a for i, a in enumerate(node.args)}
         out.update(node.attrs)
@@ -64,7 +64,7 @@ def operand(node: Node, name: str, default: Any = MISSING) -> Any:
         return operands[name]
     if default is not MISSING:
         return default
-    spec = op_arguments(node.op_type)
+    spec = op_info(node.op_type).arguments
     if spec is not None:
         for argument in spec:
             if argument.name == name:
@@ -83,7 +83,7 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
     ``"float16"``); an absent argument takes its schema default (as the frontend writes every argument), a
     missing required one is an error.
     """
-    spec = op_arguments(op_type)
+    spec = op_info(op_type).arguments
     where = where or op_type
     if spec is None:
         args: list[Any] = []
@@ -115,7 +115,7 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
 
 def bind_operands(op_type: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Operands by name from a call written like the op's Python signature (``mul(a, b)``, ``sum(x, dim=1)``)."""
-    spec = op_arguments(op_type)
+    spec = op_info(op_type).arguments
     if spec is None:
         out: dict[str, Any] = {str(i): a for i, a in enumerate(args)}
         out.update(kwargs)
@@ -146,18 +146,19 @@ def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[
     Runs the op's shape function (``torch_ir.ops.register_op``) or its meta/fake kernel on the operand
     types (``torch_ir.ops.type_inference``), as annotate-shapes does. ``IRError`` when it cannot.
     """
-    from torch_ir.ir.graph import Value
+    from torch_ir.ir.graph import Value, iter_arg_values
 
-    def operand(arg: Any) -> Any:
-        if isinstance(arg, Value):
-            if arg.type is None:
-                raise IRError(f"create_op({op_type}): operand {arg.ref} has no type; pass output_types=")
-            return Operand(arg.type)
-        if isinstance(arg, list):
-            return [operand(a) for a in arg]
-        return arg
-
-    operands = [operand(a) for a in args]
+    for value in iter_arg_values(args):
+        if value.type is None:
+            raise IRError(f"create_op({op_type}): operand {value.ref} has no type; pass output_types=")
+    operands = [
+        [Operand(a.type) if isinstance(a, Value) else a for a in arg]
+        if isinstance(arg, list)
+        else Operand(arg.type)
+        if isinstance(arg, Value)
+        else arg
+        for arg in args
+    ]
     try:
         types = infer_types(op_type, operands, attrs, TensorType, ScalarType, graph.symbols)
     except ShapeFunctionError as exc:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from torch_ir.errors import TorchIRError
 from torch_ir.ops.python_ops import python_call_problem
-from torch_ir.ops.registry import generation, op_info
+from torch_ir.ops.registry import generation as _GENERATION
+from torch_ir.ops.registry import op_info
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 MISSING: Any = object()
@@ -33,13 +33,18 @@ Inferred = list[tuple[Any, Any]]
 what is known of its value (a number, a symbolic expression such as ``"2*seq"``, or None)."""
 
 
-@dataclass(frozen=True)
 class Operand:
     """An operand that holds a value: its type, and for a scalar what is known of its value (a number, a
     symbolic expression such as ``"seq"``, or None when it is known only at run time)."""
 
-    type: Any
-    value: Any = None
+    __slots__ = ("type", "value")
+
+    def __init__(self, type: Any, value: Any = None):
+        self.type = type
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Operand({self.type!r}, {self.value!r})"
 
 
 class ShapeFunctionError(TorchIRError):
@@ -400,27 +405,25 @@ def _static_key(op_type: str, operands: Sequence[Any], attrs: Mapping[str, Any],
     """A cache key for a call whose operands are all tensors of static shape (None otherwise)."""
     parts: list[Any] = []
     for operand in operands:
-        if isinstance(operand, list):
+        if isinstance(operand, Operand):
+            t = operand.type
+            if type(t) is not tensor_type or not all(isinstance(d, int) for d in t.shape):
+                return None
+            parts.append(t)
+        elif isinstance(operand, list):
             inner: list[Any] = []
             for item in operand:
                 if isinstance(item, Operand):
-                    if not _static_tensor(item, tensor_type):
+                    t = item.type
+                    if type(t) is not tensor_type or not all(isinstance(d, int) for d in t.shape):
                         return None
-                    inner.append(item.type)
+                    inner.append(t)
                 else:
                     inner.append(("=", repr(item)))
             parts.append(tuple(inner))
-        elif isinstance(operand, Operand):
-            if not _static_tensor(operand, tensor_type):
-                return None
-            parts.append(operand.type)
         else:
             parts.append(("=", repr(operand)))
-    return (generation(), op_type, tuple(parts), repr(attrs))
-
-
-def _static_tensor(operand: Operand, tensor_type: type) -> bool:
-    return isinstance(operand.type, tensor_type) and all(isinstance(d, int) for d in operand.type.shape)
+    return (_GENERATION(), op_type, tuple(parts), repr(attrs))
 
 
 __all__ = [

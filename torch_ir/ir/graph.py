@@ -950,8 +950,6 @@ class Graph:
         their schema defaults. Result types are inferred through the op registry (``torch_ir.ops``: the
         op's meta/fake kernel, or the shape function of a custom op), unless ``output_types`` is given.
         """
-        from torch_ir.ops import infer_result_types
-
         where = f"create_op({op_type})"
         by_name = _operands.bind_operands(op_type, args, operands)
         node_args, attrs = _operands.split_operands(op_type, by_name, where)
@@ -959,6 +957,8 @@ class Graph:
             if not self.defines(value):
                 raise IRError(f"{where}: operand {value.ref} is not defined in this graph")
         if output_types is None:
+            from torch_ir.ir.operands import infer_result_types
+
             output_types = infer_result_types(self, op_type, node_args, attrs)
         return self.create_node(
             op_type, node_args, attrs, output_types, name=name, meta=meta, before=before, after=after

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.analysis.op_info import is_pure
 from torch_ir.ir.graph import Graph, Value
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -41,7 +41,7 @@ def cse(graph: Graph) -> bool:
             continue
         ok = pure.get(node.op_type)
         if ok is None:
-            ok = pure[node.op_type] = is_pure(node.op_type)
+            ok = pure[node.op_type] = op_info(node.op_type).pure
         if not ok:
             continue
         try:

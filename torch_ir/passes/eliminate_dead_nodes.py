@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.analysis.op_info import has_side_effects
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.regions import has_nested_side_effects
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -75,9 +75,9 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
             continue
         effect = effects.get(node.op_type)
         if node.regions:  # a region op is dead when nothing in its regions has side effects
-            effect = has_nested_side_effects(node, has_side_effects)
+            effect = has_nested_side_effects(node, _has_side_effects)
         elif effect is None:
-            effect = effects[node.op_type] = has_side_effects(node.op_type)
+            effect = effects[node.op_type] = op_info(node.op_type).has_side_effects
         if effect:
             continue
         graph.erase(node)
@@ -110,3 +110,7 @@ def _record(graph: Graph, removed: list[str], types: dict[str, Any] | None) -> N
     graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
     merged = {**(graph.meta.get("unused_weight_types") or {}), **(types or {})}
     graph.meta["unused_weight_types"] = dict(sorted(merged.items()))
+
+
+def _has_side_effects(op_type: str) -> bool:
+    return op_info(op_type).has_side_effects

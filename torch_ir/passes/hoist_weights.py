@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.analysis.op_info import is_pure, op_name
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info, op_name
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -50,7 +50,7 @@ class HoistWeights(Pass):
                 continue
             ok = pure.get(node.op_type)
             if ok is None:
-                ok = pure[node.op_type] = is_pure(node.op_type)
+                ok = pure[node.op_type] = op_info(node.op_type).pure
             if not ok or not all(self._big_enough(v) for v in node.outputs):
                 continue
             hoisted.append(node)

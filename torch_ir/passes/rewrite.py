@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
-from torch_ir.analysis.op_info import is_pure
 from torch_ir.errors import IRError, PassError, TorchIRError
 from torch_ir.ir.graph import Graph, Node, Value, iter_arg_values
 from torch_ir.ir.module import Module
-from torch_ir.ir.operands import MISSING, op_arguments
+from torch_ir.ir.operands import MISSING
 from torch_ir.ir.types import ValueType
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.driver import nested_sites, sites
 
@@ -199,7 +199,7 @@ class PatternRewriter:
             producer = stack.pop().producer
             if producer is None or producer.graph is not self.graph or self._used(producer):
                 continue
-            if not is_pure(producer.op_type):
+            if not op_info(producer.op_type).pure:
                 continue
             operands = list(iter_arg_values(producer.args))
             stack.extend(operands)
@@ -418,7 +418,7 @@ class Op:
 
     def operand_patterns(self, op_type: str) -> dict[str, Any]:
         """The operand patterns by schema name, for a node of ``op_type``."""
-        spec = op_arguments(op_type)
+        spec = op_info(op_type).arguments
         names = [a.name for a in spec if not a.kwarg_only] if spec is not None else []
         if len(self.positional) > len(names) and spec is not None:
             raise PassError(f"pattern Op({op_type}): {len(self.positional)} operands, the op takes {len(names)}")

@@ -41,7 +41,7 @@ class OutlineRepeatedBlocks(Pass):
 
     def run(self, module: Module, ctx: PassContext) -> PassResult:
         modified = False
-        for name, function in list(module.functions.items()):
+        for function in list(module.functions.values()):
             if not function.public:
                 continue
             for group in _groups(function.graph):

@@ -36,14 +36,14 @@ def _llama_70b_ir():
 
 
 def test_model_explorer_files_vs_json(benchmark):
-    from torch_ir.backends.json import dumps_ir
     from torch_ir.backends.model_explorer.bundle import GRAPHS_FILE, bundle_files
+    from torch_ir.serde import dumps
 
     ir = _llama_70b_ir()
     json_seconds = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
-        dumps_ir(ir)
+        dumps(ir)
         json_seconds.append(time.perf_counter() - start)
     files = benchmark.pedantic(lambda: bundle_files(ir), rounds=ROUNDS, iterations=1)
     graphs = files.pop(GRAPHS_FILE)

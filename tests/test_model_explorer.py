@@ -31,7 +31,7 @@ from torch_ir.backends.model_explorer.overlays import (
 from torch_ir.backends.model_explorer.schema import node_data_to_dict
 from torch_ir.cli import main
 from torch_ir.errors import SerializationError, VerificationError
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 
 dacite = pytest.importorskip("dacite", reason="Model Explorer's classes are checked with dacite, which it installs")
 me = pytest.importorskip("model_explorer", reason="needs the [viz] extra (ai-edge-model-explorer)")
@@ -189,7 +189,7 @@ def test_nested_region_ids_and_program_entries() -> None:
 
 
 def test_program_has_one_graph_per_entry_with_state(tmp_path: Path) -> None:
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
     built = validated(ir_to_graphs(ir).to_dict())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from torch_ir import extract_ir, verify_ir_with_state_dict
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.runtime.verifier import VerificationReport
 from torch_ir.zoo import ZOO
 

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     what = check_usage(args)
     ir = read_ir(args.ir)
     if args.entry is not None:
-        from torch_ir.ir.program import IR
+        from torch_ir.ir.module import IR
 
         if what == "model-explorer":  # the graph keeps its entry's name, and the weights their state
             ir = IR.program({args.entry: ir.entry(args.entry)}, ir.state)

@@ -70,15 +70,15 @@ def read_overlay(path: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Check the IR and the overlay, start Model Explorer, print its URL, serve until interrupted."""
-    from torch_ir.backends.json import loads_ir
     from torch_ir.backends.model_explorer.bundle import overlays_of
     from torch_ir.backends.model_explorer.server import start_view
     from torch_ir.cli.report import parse_bindings
+    from torch_ir.serde import loads
 
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected a port number from 1 to 65535")
     text, source = read_text(args.ir)
-    ir = loads_ir(text, source=source)
+    ir = loads(text, source=source)
     symbols = {name for graph in ir.entries.values() for name in graph.symbols}
     bindings = parse_bindings(args.bind, symbols)
     report = read_overlay(args.overlay) if args.overlay else None

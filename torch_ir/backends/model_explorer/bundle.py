@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch_ir.backends.files import atomic_write_text
 from torch_ir.backends.model_explorer.convert import ir_to_graphs
 from torch_ir.backends.model_explorer.overlays import cost_overlays, verify_overlays
 from torch_ir.backends.model_explorer.schema import ModelNodeData, node_data_to_dict
 from torch_ir.errors import SerializationError
-from torch_ir.ir.program import IR
-from torch_ir.profiling import paused_gc
+from torch_ir.ir.module import IR
+from torch_ir.ir.run_record import paused_gc
+from torch_ir.serde.files import atomic_write_text
 
 GRAPHS_FILE = "graphs.json"
 """The name of the graph collection file in the folder."""

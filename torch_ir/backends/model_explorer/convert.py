@@ -33,9 +33,9 @@ from torch_ir.backends.model_explorer.schema import (
 from torch_ir.errors import IRError
 from torch_ir.ir.graph import Graph as IRGraph
 from torch_ir.ir.graph import Node, Value, Weight, iter_arg_values
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.regions import region_name
-from torch_ir.profiling import paused_gc
+from torch_ir.ir.run_record import paused_gc
 
 MAX_VALUE_ELEMENTS = 16
 """How many elements of a known constant the weight node shows (Model Explorer's ``__value`` attribute)."""

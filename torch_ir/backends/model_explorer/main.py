@@ -16,7 +16,8 @@ from model_explorer import Adapter, AdapterMetadata, ModelExplorerGraphs, graph_
 
 from torch_ir.backends.model_explorer import ADAPTER_ID, schema
 from torch_ir.backends.model_explorer.convert import ir_to_graphs
-from torch_ir.profiling import paused_gc
+from torch_ir.ir.run_record import paused_gc
+from torch_ir.serde import load
 
 
 class TorchIRAdapter(Adapter):
@@ -35,9 +36,7 @@ class TorchIRAdapter(Adapter):
 
     def convert(self, model_path: str, settings: dict[str, Any]) -> ModelExplorerGraphs:
         """Load the IR at ``model_path`` and return every graph of it (entries, regions, init graphs)."""
-        from torch_ir import load_ir
-
-        collection = ir_to_graphs(load_ir(model_path))
+        collection = ir_to_graphs(load(model_path))
         with paused_gc():
             return {"graphs": to_model_explorer(collection)}
 

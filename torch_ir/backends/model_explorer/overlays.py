@@ -20,7 +20,7 @@ from torch_ir.backends.model_explorer.convert import bodies, region_graph_id
 from torch_ir.backends.model_explorer.schema import GradientItem, GraphNodeData, ModelNodeData, NodeDataResult
 from torch_ir.errors import SerializationError, VerificationError
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 
 COST_GRADIENT = (GradientItem(0, "#ffffff"), GradientItem(1, "#ff7043"))
 """Cost overlays: white for the graph's smallest value, deep orange for its largest."""

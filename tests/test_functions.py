@@ -221,3 +221,18 @@ def test_callee_names_come_from_the_block_class() -> None:
     ir = _outlined(_hf("mixtral"))
     names = [callee_name(n) for n in ir.graph.nodes if n.op_type == CALL_OP]
     assert names == ["mixtral_decoder_layer"] * TINY["mixtral"]["num_hidden_layers"]
+
+
+def test_statistics_count_a_body_once_per_call() -> None:
+    from torch_ir.analysis.statistics import call_figures, compute_statistics
+
+    ir, flat = parse_module(MODULE), parse_module(MODULE)
+    PassManager("inline").run(flat)
+    outlined, inlined = compute_statistics(ir), compute_statistics(flat)
+    assert outlined.flops == inlined.flops > 0 and outlined.macs == inlined.macs
+    assert outlined.flops_by_op == inlined.flops_by_op and CALL_OP not in outlined.flops_by_op
+    assert outlined.activation_bytes == inlined.activation_bytes and outlined.uncounted_ops == []
+    assert outlined.peak_activation_bytes >= inlined.peak_activation_bytes
+    assert call_figures(ir)["block"].flops * 2 == outlined.flops  # one body, two calls
+    assert CALL_OP in compute_statistics(ir.graph).uncounted_ops  # a graph alone cannot see its callees
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import op_info
+from torch_ir.runtime.call_sites import CallSite, flat_interpreter
 from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.node_errors import NodeError, record_node_error
@@ -153,6 +154,8 @@ class Divergence:
     index: int
     region: str = ""
     """The regions that hold the node (``scan/combine/``), '' for a node of the top-level graph."""
+    site: CallSite | None = None
+    """The call that put the node there, for a node of a function's body (``runtime/call_sites.py``)."""
 
     @property
     def location(self) -> str:
@@ -226,6 +229,7 @@ class VerificationReport:
                 "source": self.divergence.source,
                 "max_abs": self.divergence.comparison.max_abs,
                 "max_rel": self.divergence.comparison.max_rel,
+                **(self.divergence.site.to_dict() if self.divergence.site else {}),
             },
             "notes": list(self.notes),
             "weight_sources": dict(self.weight_sources),
@@ -261,6 +265,8 @@ class VerificationReport:
         d = self.divergence
         if d is not None:
             lines.append(f"  first divergence: node {d.node} ({d.op_type}), value %{d.value}")
+            if d.site is not None:
+                lines.append(f"    in call {d.site.call} of function {d.site.function} (its node {d.site.node})")
             if d.module_path:
                 lines.append(f"    module: {d.module_path}")
             if d.location:
@@ -330,7 +336,13 @@ def verify_ir_with_state_dict(
     if extra:
         source = ChainSource(source, MappingSource(extra, f"module {type(original_model).__name__}"))
     interp = Interpreter(
-        graph, source, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run
+        graph,
+        source,
+        device=device,
+        strict=strict,
+        allow_side_effects=allow_side_effects,
+        dry_run=dry_run,
+        module=ir if isinstance(ir, IR) else None,
     )
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in source.keys() if k not in known]
@@ -671,13 +683,30 @@ def find_divergence(
 
     Values only one side has (renamed or removed by passes) and values of different shapes are skipped;
     each value is dropped as soon as it has been compared, so memory stays bounded. ``errors``, when given,
-    receives a ``NodeError`` for every value compared.
+    receives a ``NodeError`` for every value compared. A graph that calls functions of its module is
+    searched with its calls inlined, so the values of each call's body meet eager's; the divergence and the
+    errors there name their call site (``Divergence.site``, ``NodeError.site``).
     """
     grad_enabled = torch.is_grad_enabled()
+    flat = flat_interpreter(interp)
+    start = len(errors) if errors is not None else 0
     try:
-        return _find_divergence(interp, model, args, kwargs, rtol, atol, errors)
+        found = _find_divergence(interp if flat is None else flat[0], model, args, kwargs, rtol, atol, errors)
     finally:  # both value streams suspend inside no_grad blocks; finishing them out of order leaks the mode
         torch.set_grad_enabled(grad_enabled)
+    if flat is None:
+        return found
+    sites = flat[1]
+    if errors is not None:
+        errors[start:] = [replace(e, site=sites.get(_top_level_name(e.node, e.region))) for e in errors[start:]]
+    if found is not None:
+        found = replace(found, site=sites.get(_top_level_name(found.node, found.region)))
+    return found
+
+
+def _top_level_name(node: str, region: str) -> str:
+    """The node of the top-level graph that holds ``node``: itself, or the region op its region path starts at."""
+    return region.split("/", 1)[0] if region else node
 
 
 def _find_divergence(

@@ -1,0 +1,99 @@
+"""Where the nodes of an inlined graph came from: the call site and the callee's node behind each one.
+
+A module with private functions runs its bodies through ``func.call`` nodes, so the values of a body are
+never values of the caller, and eager PyTorch (which has no calls) names them differently at every call
+site. To compare them node by node, the divergence search runs the graph with every call inlined
+(``flat_interpreter``: the ``inline`` pass on a copy of the module, which gives each copied node the name
+its block had, ``meta["inline"]``), and ``CallSite`` says, for each node of that flat graph that a call
+put there, which call it stood in, which function, and which node of that function's body it copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch_ir.ir.calls import callee_name, calls_in, is_call
+from torch_ir.ir.graph import Graph
+
+if TYPE_CHECKING:
+    from torch_ir.runtime.interpreter import Interpreter
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A node a call put into the flat graph: the call (a node of the caller), the function it called, and
+    the node of that function's body the flat node copies (a call inside the body, for a nested call)."""
+
+    call: str
+    function: str
+    node: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The site as the fields of a verify report entry: ``call``, ``function``, ``function_node``."""
+        return {"call": self.call, "function": self.function, "function_node": self.node}
+
+
+def flat_interpreter(interp: Interpreter) -> tuple[Interpreter, dict[str, CallSite]] | None:
+    """An interpreter of ``interp``'s graph with every call inlined, bound to the same weights, and the call
+    site of each node the calls put there (by its name in the flat graph); None when the graph calls nothing.
+    """
+    module = interp.module
+    graph = interp.graph
+    if module is None or not any(True for _ in calls_in(graph)):
+        return None
+    entry = next((name for name, f in module.functions.items() if f.graph is graph), None)
+    if entry is None:
+        return None
+    from torch_ir.passes.manager import PassManager
+    from torch_ir.runtime.interpreter import Interpreter
+    from torch_ir.serde import from_dict, to_dict
+
+    flat = from_dict(to_dict(module), "the module with its calls inlined")
+    PassManager("inline").run(flat)
+    flat_graph = flat.function(entry).graph
+    runner = Interpreter(
+        flat_graph,
+        device=interp.device,
+        allow_side_effects=interp.policy.allow_side_effects,
+        memory_budget=interp.policy.memory_budget,
+        dry_run=False,
+        module=flat,
+    )
+    runner.set_weights(interp.weights)
+    functions = {name: f.graph for name, f in module.functions.items()}
+    return runner, call_sites(graph, flat_graph, functions)
+
+
+def call_sites(graph: Graph, flat: Graph, functions: dict[str, Graph]) -> dict[str, CallSite]:
+    """The call site of each node of ``flat`` (``graph`` with its top-level calls inlined, in place) that a
+    call put there, by name. The inline pass puts a callee's nodes where its call stood, in order, so the
+    nodes line up: each node of ``graph`` stands for one node of ``flat``, a call for as many as its callee
+    has once flat. {} when they do not line up (the flat graph was changed otherwise)."""
+    sizes: dict[str, int] = {}
+    sites: list[CallSite | None] = []
+    for node in graph.nodes:
+        callee = functions.get(callee_name(node)) if is_call(node) else None
+        if callee is None:
+            sites.append(None)
+            continue
+        for inner in callee.nodes:
+            count = _flat_size(inner, functions, sizes, set())
+            sites.extend([CallSite(node.name, callee_name(node), inner.name)] * count)
+    flat_nodes = list(flat.nodes)
+    if len(flat_nodes) != len(sites):
+        return {}
+    return {node.name: site for node, site in zip(flat_nodes, sites) if site is not None}
+
+
+def _flat_size(node: Any, functions: dict[str, Graph], sizes: dict[str, int], seen: set[str]) -> int:
+    """How many nodes ``node`` becomes once inlined: 1, or for a call the flat size of its callee."""
+    name = callee_name(node) if is_call(node) else ""
+    if name not in functions or name in seen:
+        return 1
+    if name not in sizes:
+        sizes[name] = sum(_flat_size(n, functions, sizes, seen | {name}) for n in functions[name].nodes)
+    return sizes[name]
+
+
+__all__ = ["CallSite", "call_sites", "flat_interpreter"]

@@ -2,8 +2,10 @@
 
 What ``torch-ir report IR --format model-explorer`` and the adapter do with a large IR: convert every graph
 (``ir_to_graphs``), compute the cost overlays, and serialize all of it. The baseline, timed in the same
-run on the same IR, is ``dumps_ir``: writing that IR in torch-ir's own format. ``extra_info["ratio"]`` is
-``bundle_files`` seconds (graphs and the four cost overlays, as JSON text) / ``dumps_ir`` seconds.
+run on the same IR, is ``torch_ir.serde.dumps``: writing that IR in torch-ir's own format.
+``extra_info["ratio"]`` is ``bundle_files`` seconds (graphs and the four cost overlays, as JSON text) /
+``dumps`` seconds. Two IRs: the flat one ``extract_ir`` gives, and the same model with its decoder layers
+outlined into one function (``outline-repeated-blocks``), whose body Model Explorer gets once.
 ``TORCH_IR_BENCH_LAYERS`` sets the layer count (default 80). Run with
 ``pytest benchmarks/bench_model_explorer.py --benchmark-only``.
 """
@@ -23,8 +25,12 @@ LAYERS = int(os.environ.get("TORCH_IR_BENCH_LAYERS", "80"))
 ROUNDS = 3
 
 
-def _llama_70b_ir():
-    from torch_ir import extract_ir
+OUTLINE = "annotate-shapes,canonicalize,outline-repeated-blocks"
+"""The pipeline of the outlined IR (outlining comes before CSE, which would make the layers differ)."""
+
+
+def _llama_70b_ir(outlined: bool):
+    from torch_ir import PassManager, extract_ir
 
     config = transformers.LlamaConfig(
         **LLAMA_70B, num_hidden_layers=LAYERS, vocab_size=32000, bos_token_id=1, eos_token_id=2, pad_token_id=0
@@ -32,14 +38,19 @@ def _llama_70b_ir():
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(config).eval()
     ids = torch.zeros(1, 128, dtype=torch.long, device="meta")
-    return extract_ir(model, (ids,), example_kwargs={"use_cache": False})
+    if not outlined:
+        return extract_ir(model, (ids,), example_kwargs={"use_cache": False})
+    ir = extract_ir(model, (ids,), example_kwargs={"use_cache": False}, pipeline="none")
+    PassManager(OUTLINE).run(ir)
+    return ir
 
 
-def test_model_explorer_files_vs_json(benchmark):
+@pytest.mark.parametrize("outlined", [False, True], ids=["flat", "outlined"])
+def test_model_explorer_files_vs_json(benchmark, outlined):
     from torch_ir.backends.model_explorer.bundle import GRAPHS_FILE, bundle_files
     from torch_ir.serde import dumps
 
-    ir = _llama_70b_ir()
+    ir = _llama_70b_ir(outlined)
     json_seconds = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
@@ -53,7 +64,9 @@ def test_model_explorer_files_vs_json(benchmark):
     benchmark.extra_info.update(
         {
             "layers": LAYERS,
-            "nodes": len(ir.nodes),
+            "outlined": outlined,
+            "nodes": ir.num_nodes(),
+            "functions": len(ir.functions),
             "weights": len(ir.weights),
             "json_seconds_mean": baseline,
             "ratio": seconds / baseline,
@@ -62,6 +75,7 @@ def test_model_explorer_files_vs_json(benchmark):
         }
     )
     print(
-        f"\n{LAYERS} layers, {len(ir.nodes)} nodes: Model Explorer files {seconds:.2f} s, "
+        f"\n{LAYERS} layers{' outlined' if outlined else ''}, {ir.num_nodes()} nodes: "
+        f"Model Explorer files {seconds:.2f} s, "
         f"torch-ir JSON {baseline:.2f} s, ratio {seconds / baseline:.2f}; graphs.json {len(graphs) / 2**20:.1f} MiB"
     )

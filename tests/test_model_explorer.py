@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from tests.models import get_model
-from tests.testing.perturbed import verify_gpt_with_perturbed
+from tests.testing.perturbed import verify_gpt_with_perturbed, verify_with_perturbed
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
-from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
+from torch_ir import PassManager, extract_ir, load_ir, verify_ir_with_state_dict
 from torch_ir.analysis.statistics import compute_statistics, node_cost
 from torch_ir.backends.model_explorer.bundle import GRAPHS_FILE, load_command, write_bundle
-from torch_ir.backends.model_explorer.convert import bodies, ir_to_graphs, namespace_of
+from torch_ir.backends.model_explorer.convert import BODY_MODULE, bodies, ir_to_graphs, namespace_of
 from torch_ir.backends.model_explorer.overlays import (
     BEYOND_TOLERANCE,
     FIRST_DIVERGENCE,
@@ -31,6 +31,7 @@ from torch_ir.backends.model_explorer.overlays import (
 from torch_ir.backends.model_explorer.schema import node_data_to_dict
 from torch_ir.cli import main
 from torch_ir.errors import SerializationError, VerificationError
+from torch_ir.ir.calls import CALL_OP
 from torch_ir.ir.module import IR
 
 dacite = pytest.importorskip("dacite", reason="Model Explorer's classes are checked with dacite, which it installs")
@@ -100,20 +101,34 @@ def gpt2_ir() -> IR:
     return extract_ir(build_causal_lm("gpt2", "meta"), args, example_kwargs=kwargs)
 
 
+def _read(graph: Any) -> list[str]:
+    return [
+        name
+        for name, w in graph.weights.items()
+        if graph.num_uses(w) or graph.is_live(w) or graph.is_state_target(name)
+    ]
+
+
 def _covers_every_node(ir: IR, built: graph_builder.GraphCollection) -> None:
-    """Each graph holds exactly the IR's operations, plus its inputs, weights, outputs and state updates."""
+    """Each graph holds exactly the IR's operations, plus its inputs, the weights it reads, outputs and state
+    updates; a weight no function reads is drawn in the first entry, so every weight is drawn somewhere."""
     graphs = {g.id: g for g in built.graphs}
     assert list(graphs) == [graph_id for graph_id, _ in bodies(ir)]
+    read_somewhere = {name for f in ir.functions.values() for name in _read(f.graph)}
+    unread = [name for name in ir.weights if name not in read_somewhere]
     for graph_id, graph in bodies(ir):
         ids = [n.id for n in graphs[graph_id].nodes]
+        weights = _read(graph) + (unread if graph_id == next(iter(ir.entries)) else [])
         expected = (
             [f"%{v.name}" for v in graph.inputs]
-            + [f"@{w}" for w in graph.weights]
+            + [f"@{w}" for w in weights]
             + [n.name for n in graph.nodes]
             + [f"output:{i}" for i in range(len(graph.outputs))]
             + [f"state:{u.target_ref}" for u in graph.state_updates]
         )
         assert ids == expected, graph_id
+    drawn = {n.id for g in built.graphs for n in g.nodes if n.id.startswith("@")}
+    assert {f"@{name}" for name in ir.weights} <= drawn
 
 
 def test_llama_layers_follow_module_paths(llama_ir: IR) -> None:
@@ -404,3 +419,215 @@ def test_namespaces_escape_slashes_and_load_command_lists_every_file(tmp_path: P
     command = load_command(paths)
     assert command.startswith(f"model-explorer {tmp_path / 'out' / GRAPHS_FILE} --node_data_paths=")
     assert command.count(".json") == len(paths)
+
+
+# ----------------------------------------------------------------------------------------------- functions
+
+LAYERS = 3
+"""Decoder layers of the outlined Llama: three calls of one body."""
+
+
+def _llama(pipeline: str) -> IR:
+    args, kwargs = causal_lm_inputs("meta")
+    ir = extract_ir(
+        build_causal_lm("llama", "meta", num_hidden_layers=LAYERS), args, example_kwargs=kwargs, pipeline="none"
+    )
+    PassManager(pipeline).run(ir)
+    return ir
+
+
+@pytest.fixture(scope="module")
+def flat_llama() -> IR:
+    return _llama("annotate-shapes,canonicalize")
+
+
+@pytest.fixture(scope="module")
+def outlined_llama() -> IR:
+    ir = _llama("annotate-shapes,canonicalize,outline-repeated-blocks")
+    assert [f.public for f in ir.functions.values()] == [True, False], "the decoder layers were not outlined"
+    return ir
+
+
+def _body_name(ir: IR) -> str:
+    return next(name for name, f in ir.functions.items() if not f.public)
+
+
+def test_a_function_body_is_one_subgraph_linked_from_every_call(outlined_llama: IR, tmp_path: Path) -> None:
+    ir = outlined_llama
+    name = _body_name(ir)
+    built = validated(ir_to_graphs(ir).to_dict())
+    _covers_every_node(ir, built)
+    assert [g.id for g in built.graphs] == ["forward", name]  # drawn once, however many calls run it
+    body = ir.function(name).graph
+    calls = [n for n in ir.graph.nodes if n.op_type == CALL_OP]
+    assert len(calls) == LAYERS
+    for index, call in enumerate(calls):
+        node = _node(built, "forward", call.name)
+        assert node.subgraphIds == [name] and node.label == name
+        assert node.namespace == f"model/layers/{index}"
+        attrs = _attrs(node)
+        assert (attrs["op"], attrs["callee"], attrs["module"]) == (CALL_OP, name, f"model.layers.{index}")
+        assert attrs["module_type"].endswith("LlamaDecoderLayer")
+        # the weights bound at this call, each named by the body's input it binds, with an edge from it
+        weight = ir.graph.weight(f"model.layers.{index}.self_attn.q_proj.weight")
+        assert attrs["self_attn.q_proj.weight"] == f"@{weight.name}: {weight.type}"
+        assert attrs["weights"] == "9 bound at this call"
+        slot = next(i for i, e in enumerate(node.incomingEdges) if e.sourceNodeId == f"@{weight.name}")
+        assert _attrs(node.inputsMetadata[slot])["__tensor_tag"] == "self_attn.q_proj.weight"
+        assert body.inputs[slot].name == "self_attn.q_proj.weight"
+        weight_node = _node(built, "forward", f"@{weight.name}")
+        assert weight_node.namespace == f"model/layers/{index}/self_attn/q_proj"
+    # inside the body, layers are relative to the module each call stands for; weights are its parameters
+    graph = next(g for g in built.graphs if g.id == name)
+    assert not [n.id for n in graph.nodes if n.id.startswith("@")]
+    param = _node(built, name, "%self_attn.q_proj.weight")
+    assert (param.label, param.namespace) == ("weight", "self_attn/q_proj")
+    (q_proj,) = body.users(body.value("self_attn.q_proj.weight"))
+    node = _node(built, name, q_proj.name)
+    assert (node.label, node.namespace, _attrs(node)["module"]) == ("linear", "self_attn/q_proj", "self_attn.q_proj")
+    assert graph.groupNodeAttributes["self_attn"]["module_type"].endswith("LlamaAttention")
+    assert not any(key.startswith("model") for key in graph.groupNodeAttributes)
+    root = next(n for n in body.nodes if n.module_path == "model.layers.0")
+    assert _attrs(_node(built, name, root.name))["module"] == BODY_MODULE
+    # the files report --format model-explorer writes hold the same graphs
+    ir.save(tmp_path / "outlined.json")
+    assert (
+        main(["report", str(tmp_path / "outlined.json"), "--format", "model-explorer", "-o", str(tmp_path / "me")]) == 0
+    )
+    assert validated(json.loads((tmp_path / "me" / GRAPHS_FILE).read_text())).graphs == built.graphs
+
+
+def test_cost_overlays_count_a_body_once_per_call(outlined_llama: IR, flat_llama: IR) -> None:
+    ir, name = outlined_llama, _body_name(outlined_llama)
+    overlays = cost_overlays(ir)
+    built = validated(ir_to_graphs(ir).to_dict())
+    for data in overlays.values():
+        validated_node_data(node_data_to_dict(data), built)
+    flat, outlined = compute_statistics(flat_llama), compute_statistics(ir)
+    assert outlined.flops == flat.flops and outlined.macs == flat.macs
+    assert outlined.flops_by_op == flat.flops_by_op and outlined.activation_bytes == flat.activation_bytes
+    assert outlined.peak_activation_bytes >= flat.peak_activation_bytes  # an upper bound around each call
+    calls = [n.name for n in ir.graph.nodes if n.op_type == CALL_OP]
+    for stem in ("flops", "bytes"):
+        body = overlays[stem][name].results
+        forward = overlays[stem]["forward"].results
+        per_call = sum(r.value for r in body.values())
+        assert per_call > 0 and all(forward[call].value == per_call for call in calls)  # the body, per call
+    flops = overlays["flops"]["forward"].results
+    assert sum(r.value for r in flops.values()) == flat.flops  # the body counted once per call
+    flat_overlays = cost_overlays(flat_llama)["flops"]["forward"].results
+    assert sum(r.value for r in overlays["flops"][name].results.values()) * LAYERS == sum(
+        flat_overlays[n.name].value for n in flat_llama.nodes if n.module_path.startswith("model.layers.")
+    )
+    live = overlays["live_bytes"]
+    peak_in_body = max(r.value for r in live[name].results.values())
+    assert all(live["forward"].results[call].value >= peak_in_body for call in calls)
+    assert max(r.value for r in live["forward"].results.values()) == outlined.peak_activation_bytes
+
+
+def test_a_perturbed_layer_marks_its_call_and_the_body_node() -> None:
+    ir = _llama("annotate-shapes,canonicalize,outline-repeated-blocks")
+    name = _body_name(ir)
+    args, kwargs = causal_lm_inputs("cpu")
+    model = build_causal_lm("llama", "cpu", num_hidden_layers=LAYERS)
+    ok, _ = verify_ir_with_state_dict(ir, model.state_dict(), model, args, kwargs)
+    assert ok, "an outlined IR verifies with the model's own weights"
+    report = verify_with_perturbed(ir, model, args, "model.layers.1.mlp.down_proj.weight", kwargs)
+    body = ir.function(name).graph
+    (down_proj,) = body.users(body.value("mlp.down_proj.weight"))
+    site = report.divergence.site
+    assert (site.call, site.function, site.node) == ("model.layers.1", name, down_proj.name)
+    assert report.divergence.module_path == "model.layers.1.mlp.down_proj"
+    assert "in call model.layers.1 of function" in str(report)
+    data = json.loads(json.dumps(report.to_dict(), default=str))
+    assert (data["divergence"]["call"], data["divergence"]["function_node"]) == ("model.layers.1", down_proj.name)
+    by_call = {}
+    for error in data["node_errors"]:
+        by_call.setdefault(error.get("call", ""), []).append(error)
+    assert all(e["passed"] for e in by_call["model.layers.0"]) and len(by_call["model.layers.0"]) == len(body.nodes)
+
+    overlays = verify_overlays(ir, data)
+    validated_node_data(node_data_to_dict(overlays["max_abs_error"]), validated(ir_to_graphs(ir).to_dict()))
+    forward = overlays["max_abs_error"]["forward"].results
+    inside = overlays["max_abs_error"][name].results
+    assert forward["model.layers.1"].bgColor == FIRST_DIVERGENCE  # the call the divergence is in
+    assert forward["model.layers.0"].bgColor == WITHIN_TOLERANCE
+    assert [n for n, r in inside.items() if r.bgColor == FIRST_DIVERGENCE] == [down_proj.name]
+    assert inside[down_proj.name].value == pytest.approx(data["divergence"]["max_abs"])
+    before = [n.name for n in body.nodes][: [n.name for n in body.nodes].index(down_proj.name)]
+    assert before and all(inside[n].bgColor == WITHIN_TOLERANCE for n in before)  # every site within tolerance
+    # a site naming a node the body does not have is a report of another IR
+    broken = json.loads(json.dumps(data))
+    broken["divergence"]["function_node"] = "no_such_node"
+    with pytest.raises(VerificationError, match=f"graph {name} of this IR does not have"):
+        verify_overlays(ir, broken, "verify.json")
+
+
+def test_the_init_graph_is_linked_from_its_derived_weights() -> None:
+    import torch
+
+    class Transposing(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(8, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.w.t()
+
+    with torch.device("meta"):
+        ir = extract_ir(Transposing(), (torch.randn(2, 4, device="meta"),))
+    assert ir.init is not None
+    built = validated(ir_to_graphs(ir).to_dict())
+    _covers_every_node(ir, built)
+    assert [g.id for g in built.graphs] == ["forward", "init"]
+    derived = next(w for w in ir.weights.values() if w.kind == "derived")
+    assert _node(built, "forward", f"@{derived.name}").subgraphIds == ["init"]
+    assert _attrs(_node(built, "init", "@w"))["kind"] == "parameter"
+
+
+TWO_ENTRIES = """\
+module {
+  weight @a.0.w : f32[4,4] parameter
+  weight @a.1.w : f32[4,4] parameter
+  weight @b.w : f32[4,4] parameter
+  func first graph(%x: f32[2,4]) {
+    %c0 = func.call(%x, @a.0.w) {callee="block"} : (f32[2,4], f32[4,4]) -> f32[2,4]
+    return %c0
+  }
+  func second graph(%x: f32[2,4]) {
+    %m = aten.matmul.default(%x, @b.w) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    return %m
+  }
+  func private block graph(%h: f32[2,4], %w: f32[4,4]) {
+    %m = aten.matmul.default(%h, %w) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    return %m
+  }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("entry", "graphs", "weights"),
+    [
+        (None, ["first", "second", "block"], ["@a.0.w", "@a.1.w", "@b.w"]),
+        ("first", ["first", "block"], ["@a.0.w"]),
+        ("second", ["second"], ["@b.w"]),
+    ],
+)
+def test_report_entry_keeps_its_callees_and_only_its_weights(
+    entry: str | None, graphs: list[str], weights: list[str], tmp_path: Path
+) -> None:
+    from torch_ir.ir import parse_module
+
+    ir = parse_module(TWO_ENTRIES)
+    ir.verify()
+    path, out = tmp_path / "two.json", tmp_path / "me"
+    ir.save(path)
+    argv = ["report", str(path), "--format", "model-explorer", "-o", str(out)]
+    assert main(argv + (["--entry", entry] if entry else [])) == 0
+    built = validated(json.loads((out / GRAPHS_FILE).read_text()))
+    assert [g.id for g in built.graphs] == graphs
+    assert sorted(n.id for g in built.graphs for n in g.nodes if n.id.startswith("@")) == weights
+    if entry != "second":
+        assert _node(built, "first", "c0").subgraphIds == ["block"]
+    # @a.1.w: read by no function, drawn in the first entry, so no weight of the module is hidden
+    assert (entry is None) == any(n.id == "@a.1.w" for n in built.graphs[0].nodes)

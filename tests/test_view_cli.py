@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from tests.models import get_model
 from tests.testing.perturbed import verify_gpt_with_perturbed
@@ -143,6 +144,31 @@ def test_view_serves_the_ir_through_the_adapter(tmp_path: Path) -> None:
 
         bad = _post_json(f"{base}/apipost/v1/send_command", {**command, "modelPath": str(report_path)})
         assert "error" in bad and "graphs" not in bad
+
+        # a module with a private function: its body is one more graph, which every call links to
+        outlined, calls = _outlined_gpt(tmp_path)
+        answer = _post_json(f"{base}/apipost/v1/send_command", {**command, "modelPath": str(outlined)})
+        ids = [g["id"] for g in answer["graphs"]]
+        assert ids == [g["id"] for g in ir_to_graphs(load_ir(outlined)).to_dict()["graphs"]] and len(ids) == 2
+        linked = [n["id"] for n in answer["graphs"][0]["nodes"] if n.get("subgraphIds") == [ids[1]]]
+        assert linked == calls
+
+
+def _outlined_gpt(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The zoo GPT with its blocks outlined into one private function, saved; the names of its calls."""
+    from torch_ir import PassManager
+    from torch_ir.ir.calls import CALL_OP
+    from torch_ir.zoo import ZOO
+
+    entry = ZOO["gpt"]
+    with torch.device("meta"):
+        ir = extract_ir(entry.build().eval(), entry.example_args("meta"), pipeline="none")
+    PassManager("annotate-shapes,canonicalize,outline-repeated-blocks").run(ir)
+    path = tmp_path / "outlined.json"
+    ir.save(path)
+    calls = [n.name for n in ir.graph.nodes if n.op_type == CALL_OP]
+    assert len(calls) > 1
+    return path, calls
 
 
 @needs_model_explorer

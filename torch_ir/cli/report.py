@@ -155,6 +155,31 @@ def _write_model_explorer(ir: Any, args: argparse.Namespace, bindings: dict[str,
     return 0
 
 
+def _one_entry(ir: Any, entry: str) -> Any:
+    """``entry`` of ``ir`` as a module of its own: its state, the private functions its calls run, and only the
+    weights these functions read."""
+    from torch_ir.ir.calls import call_graph
+    from torch_ir.ir.module import IR
+
+    graph = ir.entry(entry)
+    functions = {name: f.graph for name, f in ir.functions.items()}
+    calls = call_graph(functions)
+    callees: list[str] = []
+    pending = list(calls.get(entry, []))
+    while pending:
+        name = pending.pop(0)
+        if name in functions and name not in callees and not ir.function(name).public:
+            callees.append(name)
+            pending.extend(calls.get(name, []))
+    module = IR.program({entry: graph}, ir.state)
+    for name in callees:
+        module.add_function(name, functions[name], public=False)
+    for weight in list(module.weights.values()):
+        if weight.kind != "derived" and not module.table.reader(weight):
+            graph.remove_weight(weight)
+    return module
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the IR, render what was asked for, write it (atomically) or print it."""
     from torch_ir.analysis.statistics import (
@@ -171,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
     if args.entry is not None:
         from torch_ir.ir.module import IR
 
-        if what == "model-explorer":  # the graph keeps its entry's name, and the weights their state
-            ir = IR.program({args.entry: ir.entry(args.entry)}, ir.state)
+        if what == "model-explorer":  # the graph keeps its entry's name, its callees, and the weights their state
+            ir = _one_entry(ir, args.entry)
         else:
             ir = IR(ir.entry(args.entry))
     elif ir.is_program and what == "mermaid":

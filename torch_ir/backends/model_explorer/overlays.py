@@ -6,6 +6,13 @@ regions), bytes moved (distinct operands read plus results written), output byte
 activations live at each node. The verify overlays read the JSON of ``torch-ir verify --json``
 (``VerificationReport.to_dict``): the error of every value the divergence search compared
 (``node_errors``), green within tolerance, red beyond it, and the first divergence in dark red.
+
+A function's body is drawn once, so its overlays are per call and aggregated over call sites: its cost
+figures are those of one call (every call of a body runs the same shapes), and its verify figures are the
+worst error any call site showed (green only where every site was within tolerance). A call node carries
+its whole body at its own site: the body's FLOPs, bytes moved and peak live bytes of one call, and the
+worst error inside it at that call; so a graph's figures add up to the module's, a body counted once per
+call (``statistics.call_figures``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from torch_ir.analysis.statistics import evaluate_bytes, live_bytes, node_cost, node_traffic
+from torch_ir.analysis.statistics import (
+    CallFigures,
+    call_figures,
+    evaluate_bytes,
+    live_bytes,
+    node_cost,
+    node_traffic,
+)
 from torch_ir.backends.model_explorer.convert import bodies, region_graph_id
 from torch_ir.backends.model_explorer.schema import GradientItem, GraphNodeData, ModelNodeData, NodeDataResult
 from torch_ir.errors import SerializationError, VerificationError
@@ -48,12 +62,14 @@ def cost_overlays(ir: IR, bindings: Mapping[str, int] | None = None) -> dict[str
     """The cost overlays of every graph of ``ir``, by file stem (``flops``, ``bytes`` ...).
 
     A node whose figure depends on a symbolic dim that ``bindings`` leaves unbound has no value (Model
-    Explorer leaves it uncoloured); so does a node of an op without a cost model in the FLOPs overlay.
+    Explorer leaves it uncoloured); so does a node of an op without a cost model in the FLOPs overlay. A
+    function's graph shows one call's figures; each call node the figures of its callee's whole body.
     """
     binds = dict(bindings or {})
+    calls = call_figures(ir, binds)
     out: dict[str, ModelNodeData] = {stem: {} for stem in COST_OVERLAYS}
     for graph_id, graph in bodies(ir):
-        figures = _cost_figures(graph, binds)
+        figures = _cost_figures(graph, binds, calls)
         for stem, values in figures.items():
             out[stem][graph_id] = GraphNodeData(
                 COST_OVERLAYS[stem], {k: NodeDataResult(v) for k, v in values.items()}, list(COST_GRADIENT)
@@ -61,14 +77,14 @@ def cost_overlays(ir: IR, bindings: Mapping[str, int] | None = None) -> dict[str
     return out
 
 
-def _cost_figures(graph: Graph, bindings: dict[str, int]) -> dict[str, dict[str, float]]:
+def _cost_figures(graph: Graph, bindings: dict[str, int], calls: dict[str, CallFigures]) -> dict[str, dict[str, float]]:
     figures: dict[str, dict[str, float]] = {stem: {} for stem in COST_OVERLAYS}
-    live = live_bytes(graph, bindings) or {}
+    live = live_bytes(graph, bindings, calls) or {}
     for node in graph.nodes:
-        flops, _, known = node_cost(node, bindings)
+        flops, _, known = node_cost(node, bindings, calls)
         if flops is not None and known:
             figures["flops"][node.name] = flops
-        traffic = node_traffic(node, bindings)
+        traffic = node_traffic(node, bindings, calls)
         if traffic is not None:
             figures["bytes"][node.name] = sum(traffic)
         sizes = [evaluate_bytes(v.type, bindings) for v in node.outputs]
@@ -83,30 +99,33 @@ def verify_overlays(ir: IR, report: Any, source: str = "the verify report") -> d
     """The verify overlays of ``report`` (the JSON of ``torch-ir verify --json``) on ``ir``, by file stem.
 
     Every compared value colours its node; the first divergence is marked even when the report has no
-    ``node_errors`` (a report of an older torch-ir, or of ``verify --generate``). A report that names a
-    node ``ir`` does not have was made from another IR: ``VerificationError``.
+    ``node_errors`` (a report of an older torch-ir, or of ``verify --generate``). A value a call computed
+    colours the node of the callee's body (the worst over its call sites) and the call node (the worst in
+    its body at that call); the first divergence inside a call marks both. A report that names a node
+    ``ir`` does not have was made from another IR: ``VerificationError``.
     """
     entry, errors, first = _read_report(ir, report, source)
     known = {graph_id: {n.name for n in graph.nodes} for graph_id, graph in bodies(ir)}
     worst: dict[tuple[str, str], dict[str, Any]] = {}
     for error in errors:
-        key = _locate(known, entry, error, source)
-        previous = worst.get(key)
-        if previous is None:
-            worst[key] = dict(error)
-        else:
-            previous["max_abs"] = max(previous["max_abs"], error["max_abs"])
-            previous["max_rel"] = max(previous["max_rel"], error["max_rel"])
-            previous["passed"] = previous["passed"] and error["passed"]
-    first_key = None
+        for key in _locate(known, entry, error, source):
+            previous = worst.get(key)
+            if previous is None:
+                worst[key] = dict(error)
+            else:
+                previous["max_abs"] = max(previous["max_abs"], error["max_abs"])
+                previous["max_rel"] = max(previous["max_rel"], error["max_rel"])
+                previous["passed"] = previous["passed"] and error["passed"]
+    first_keys: list[tuple[str, str]] = []
     if first is not None:
-        first_key = _locate(known, entry, first, source)
-        if first_key not in worst:  # a report without node_errors: the divergence alone
-            worst[first_key] = {field: _number(first.get(field)) for field in ("max_abs", "max_rel")}
-            worst[first_key]["passed"] = False
+        first_keys = _locate(known, entry, first, source)
+        for key in first_keys:
+            if key not in worst:  # a report without node_errors: the divergence alone
+                worst[key] = {field: _number(first.get(field)) for field in ("max_abs", "max_rel")}
+                worst[key]["passed"] = False
     out: dict[str, ModelNodeData] = {stem: {} for stem in VERIFY_OVERLAYS}
     for (graph_id, node), error in worst.items():
-        if (graph_id, node) == first_key:
+        if (graph_id, node) in first_keys:
             colour, text = FIRST_DIVERGENCE, "#ffffff"
         else:
             colour, text = (WITHIN_TOLERANCE if error["passed"] else BEYOND_TOLERANCE), None
@@ -146,23 +165,40 @@ def _checked_error(error: Any, where: str) -> dict[str, Any]:
             raise SerializationError(f"{where}: {field} must be a number, got {value!r}")
         out[field] = float(value)
     out["passed"] = bool(error.get("passed"))
+    for field in CALL_FIELDS:
+        value = error.get(field, "")
+        if not isinstance(value, str):
+            raise SerializationError(f"{where}: {field} must be a string, got {value!r}")
+        out[field] = value
     return out
 
 
-def _locate(known: dict[str, set[str]], entry: str, error: Mapping[str, Any], source: str) -> tuple[str, str]:
-    """``(graph id, node id)`` of a node a report names (``cond/true/linear`` with region ``cond/true/``)."""
+CALL_FIELDS = ("call", "function", "function_node")
+"""The fields of a report entry for a node a call put there: the call, its function, the body's node."""
+
+
+def _locate(known: dict[str, set[str]], entry: str, error: Mapping[str, Any], source: str) -> list[tuple[str, str]]:
+    """``(graph id, node id)`` of each node a report entry colours: the node it names (``cond/true/linear``
+    with region ``cond/true/``); for a node a call put there, the node of the callee's body and the call."""
     region = str(error.get("region") or "")
     name = str(error["node"])
     if region and name.startswith(region):
         name = name[len(region) :]
-    graph_id = region_graph_id(entry, region)
-    if name not in known.get(graph_id, ()):
-        where = f"region {region} of entry {entry}" if region else f"entry {entry}"
-        raise VerificationError(
-            f"{source} names node {error['node']!r}, which {where} of this IR does not have: "
-            "was the report made from another IR (or before a pass renamed its nodes)?"
-        )
-    return graph_id, name
+    call, function, function_node = (str(error.get(field) or "") for field in CALL_FIELDS)
+    if call and function and function_node:  # in the callee's body (its region op renamed), and the call
+        inner = region.split("/", 1)[1] if region else ""
+        body = (region_graph_id(function, f"{function_node}/{inner}"), name) if region else (function, function_node)
+        keys = [body, (entry, call)]
+    else:
+        keys = [(region_graph_id(entry, region), name)]
+    for graph_id, node in keys:
+        if node not in known.get(graph_id, ()):
+            where = f"graph {graph_id}" if graph_id != entry else f"entry {entry}"
+            raise VerificationError(
+                f"{source} names node {error['node']!r}, which {where} of this IR does not have "
+                f"(as {node!r}): was the report made from another IR (or before a pass renamed its nodes)?"
+            )
+    return keys
 
 
 def _number(value: Any) -> float:
@@ -177,6 +213,7 @@ def _json_number(value: float) -> float:
 
 __all__ = [
     "BEYOND_TOLERANCE",
+    "CALL_FIELDS",
     "COST_GRADIENT",
     "COST_OVERLAYS",
     "FIRST_DIVERGENCE",

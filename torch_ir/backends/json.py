@@ -43,7 +43,7 @@ PASS_LOG_KEYS = (
     "weights_before",
     "weights_after",
 )
-"""The fields of one ``pass_log`` entry, in the order they are written (``seconds`` only with timings)."""
+"""The fields of one ``pass_log`` entry, in the order they are written (``seconds`` only in a run record)."""
 
 FORMAT_NAME = "torch-ir"
 
@@ -63,11 +63,11 @@ def load_schema() -> dict[str, Any]:
 # ------------------------------------------------------------------------ write
 
 
-def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
+def ir_to_dict(ir: IR, *, run_record: bool = False) -> dict[str, Any]:
     """The JSON document for ``ir`` (plain dicts and lists).
 
-    ``timings`` False leaves out what differs from run to run (the ``stages`` figures and each pass's
-    ``seconds``), so the same model and pipeline give the same bytes.
+    Deterministic by default: the same model, options and versions give the same document. ``run_record``
+    adds what differs from run to run: the ``stages`` figures (time, memory) and each pass's ``seconds``.
     """
     from torch_ir import __version__
 
@@ -80,7 +80,7 @@ def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
         "torch_version": torch_version,
         "model": ir.name,
     }
-    if timings and ir.stages.stages:
+    if run_record and ir.stages.stages:
         doc["stages"] = [
             {
                 "stage": s.name,
@@ -90,7 +90,7 @@ def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
             }
             for s in ir.stages.stages
         ]
-    doc["pass_log"] = [_pass_entry_to_json(entry, timings) for entry in ir.pass_log]
+    doc["pass_log"] = [_pass_entry_to_json(entry, run_record) for entry in ir.pass_log]
     if not ir.is_program:
         doc["graph"] = graph_to_dict(ir.graph)
         return doc
@@ -105,10 +105,10 @@ def ir_to_dict(ir: IR, *, timings: bool = True) -> dict[str, Any]:
     return doc
 
 
-def _pass_entry_to_json(entry: dict[str, Any], timings: bool) -> dict[str, Any]:
+def _pass_entry_to_json(entry: dict[str, Any], run_record: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in PASS_LOG_KEYS:
-        if key not in entry or (key == "seconds" and not timings):
+        if key not in entry or (key == "seconds" and not run_record):
             continue
         value = entry[key]
         out[key] = round(float(value), 6) if key == "seconds" else value
@@ -158,11 +158,11 @@ REGION_KEYS = ("inputs", "nodes", "outputs", "meta")
 """What a region holds in JSON: no weights (captured weights are operands of its op), no init graph."""
 
 
-def dumps_ir(ir: IR, *, timings: bool = True) -> str:
-    """The JSON text for ``ir``, one entry per line; with ``timings=False`` the same IR (the same model and
-    pipeline) always gives the same bytes."""
+def dumps_ir(ir: IR, *, run_record: bool = False) -> str:
+    """The JSON text for ``ir``, one entry per line: the same IR always gives the same bytes, unless
+    ``run_record`` adds the stage and pass timings (see ``ir_to_dict``)."""
     with paused_gc():
-        return _dump(ir_to_dict(ir, timings=timings), "") + "\n"
+        return _dump(ir_to_dict(ir, run_record=run_record), "") + "\n"
 
 
 _LINE_LISTS = frozenset({"inputs", "weights", "nodes", "outputs", "state_updates", "state", "stages", "pass_log"})
@@ -198,9 +198,9 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 
 
-def save_ir(ir: IR, path: str | os.PathLike[str], *, timings: bool = True) -> None:
-    """Write ``ir`` to ``path`` as JSON, atomically (temp file + rename); ``timings`` as in ``ir_to_dict``."""
-    atomic_write_text(path, dumps_ir(ir, timings=timings))
+def save_ir(ir: IR, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
+    """Write ``ir`` to ``path`` as JSON, atomically (temp file + rename); ``run_record`` as in ``ir_to_dict``."""
+    atomic_write_text(path, dumps_ir(ir, run_record=run_record))
 
 
 def _type_to_json(type_: ValueType | None) -> dict[str, Any] | None:

@@ -54,14 +54,19 @@ _LIBRARY_DIRS = tuple(
     sorted(
         {
             str(Path(p)) + os.sep
-            for p in (*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("stdlib"))
+            for p in (
+                *site.getsitepackages(),
+                site.getusersitepackages(),
+                sysconfig.get_path("stdlib"),
+                Path(__file__).resolve().parents[2],  # torch-ir's own folder (a checkout, for an editable install)
+            )
         },
         key=len,
         reverse=True,
     )
 )
-"""Folders of installed packages: source paths inside them are stored relative (``transformers/...``) so
-the same model gives the same IR on every machine."""
+"""Folders of installed packages, and the one torch-ir is in: source paths inside them are stored relative
+(``transformers/...``, ``torch_ir/zoo/gpt.py``) so the same model gives the same IR on every machine."""
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
 
 

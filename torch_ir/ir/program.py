@@ -139,15 +139,14 @@ class IR:
 
         verify_program(self)
 
-    def save(self, path: str | os.PathLike[str], *, timings: bool = True) -> None:
-        """Write the IR as versioned JSON, atomically, with its stage figures and pass log.
-
-        ``timings=False`` leaves out the times and memory figures, so the same model and pipeline always
-        give the same bytes.
+    def save(self, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
+        """Write the IR as versioned JSON, atomically, with its pass log: the same model, options and
+        versions always give the same bytes. ``run_record=True`` adds the time and memory of each stage
+        and pass (which differ from run to run).
         """
         from torch_ir.backends.json import save_ir
 
-        save_ir(self, path, timings=timings)
+        save_ir(self, path, run_record=run_record)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> IR:

@@ -254,7 +254,7 @@ def load_json_document(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file the way IR files are read: any problem (missing, unreadable, invalid, non-finite
     constants, nested too deeply) is a ``SerializationError`` naming the file."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte order mark, as some editors write, is skipped
             text = f.read()
     except FileNotFoundError:
         raise SerializationError(f"{path}: no such file") from None

@@ -155,13 +155,14 @@ class IR:
 
         return load_ir(path)
 
-    def to_text(self) -> str:
-        """The text form of the graph (of a program: its state, then each entry)."""
-        if not self.is_program:
-            return str(self.graph)
-        from torch_ir.ir.text import print_program
+    def to_text(self, *, metadata: bool = False) -> str:
+        """The text form of the graph (of a program: its state, then each entry); ``metadata`` adds what
+        reading it back into an equal IR needs (``torch_ir.ir.text``)."""
+        from torch_ir.ir.text import print_graph, print_program
 
-        return print_program(self)
+        if not self.is_program:
+            return print_graph(self.graph, metadata=metadata)
+        return print_program(self, metadata=metadata)
 
     def summary(self) -> str:
         """A few lines: node, weight and parameter figures, and per-stage times."""

@@ -100,7 +100,7 @@ def test_opt_into_head_prints_no_traceback(tmp_path: Path) -> None:
         (["extract", "zoo:gpt", "-o", "-", "--format", "json,mermaid"], "need a file name"),
         (["extract", "zoo:gpt", "--list-zoo"], "drop the model spec"),
         (["extract", "zoo:gpt", "--format", "svg"], "unknown format svg"),
-        (["verify", "{ir}", "--model", "zoo:gpt", "--rtol", "-1"], "a tolerance must be 0 or more"),
+        (["verify", "{ir}", "--model", "zoo:gpt", "--rtol", "-1"], "a tolerance must be a finite number of 0 or more"),
     ],
 )
 def test_meaningless_flags_are_usage_errors(

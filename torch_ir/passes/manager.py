@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from torch_ir.errors import PassError, SerializationError, TorchIRError, VerificationError
+from torch_ir.errors import PassError, PipelineSpecError, SerializationError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.program import IR
 from torch_ir.passes.base import Pass, PassContext, PassResult, check_contract
@@ -73,8 +73,8 @@ class PrintIR(Instrumentation):
     """
 
     def __init__(self, before: Iterable[str] = (), after: Iterable[str] = (), stream: TextIO | None = None):
-        self.before = set(before)
-        self.after = set(after)
+        self.before = _known_pass_names(before, "print-ir-before")
+        self.after = _known_pass_names(after, "print-ir-after")
         self.stream = stream
 
     @staticmethod
@@ -88,6 +88,20 @@ class PrintIR(Instrumentation):
     def after_pass(self, p: Pass, graph: Graph, index: int, result: PassResult) -> None:
         if result.modified and self._wants(self.after, p):
             print(f"// ----- IR after {p.name} (#{index}) ----- //\n{graph}", file=self.stream or sys.stderr)
+
+
+def _known_pass_names(names: Iterable[str], setting: str) -> set[str]:
+    """``names`` as a set, each ``all`` or a registered pass (an unknown one is a ``PipelineSpecError`` that
+    suggests the closest name): a typo would otherwise print nothing, silently."""
+    from torch_ir.passes.registry import get_pass
+
+    out = set(names)
+    for name in sorted(out - {"all"}):
+        try:
+            get_pass(name)
+        except PipelineSpecError as exc:
+            raise PipelineSpecError(f"{setting}: {exc}") from None
+    return out
 
 
 class DumpIR(Instrumentation):

@@ -77,6 +77,11 @@ class Pass:
     returns it; False for a functional pass, which leaves its input alone and returns a new graph. The
     pass manager checks the returned graph against this declaration."""
 
+    uses_torch: ClassVar[bool] = True
+    """Whether the pass needs torch (most do: shapes, op schemas). The pass manager imports torch before the
+    first pass that does, so its timing does not include torch's import; a pass that never touches torch
+    says False, and a pipeline of such passes runs without torch."""
+
     regions: ClassVar[str] = ""
     """How the pass treats the regions of control-flow ops (shown by ``torch-ir passes``); '' when it does
     not say. A pass that should work inside regions walks them itself (``torch_ir.ir.regions.nested_regions``)."""

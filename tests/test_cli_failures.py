@@ -12,20 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.models import get_model
-from torch_ir import extract_ir
 from torch_ir.cli import COMMANDS, EXIT_PIPE, EXIT_USAGE, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def ir_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    case = get_model("two_tower")
-    args, kwargs = case.inputs("meta")
-    path = tmp_path_factory.mktemp("ir") / "tower.json"
-    extract_ir(case.build_meta(), args, example_kwargs=kwargs, name="tower").save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +115,11 @@ class Explode(Pass):
 
 
 def test_a_failing_pass_under_opt_shows_its_traceback_with_verbose_only(
-    ir_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tower_ir_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "exploding_pass.py").write_text(_FAILING_PASS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    argv = ["opt", str(ir_file), "-p", "explode", "--plugin", "exploding_pass"]
+    argv = ["opt", str(tower_ir_file), "-p", "explode", "--plugin", "exploding_pass"]
     assert main(argv) == EXIT_USAGE
     quiet = capsys.readouterr().err
     assert "explode" in quiet and "Traceback" not in quiet
@@ -143,17 +132,17 @@ def test_a_failing_pass_under_opt_shows_its_traceback_with_verbose_only(
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_2(
-    ir_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tower_ir_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def broken(*args: object, **kwargs: object) -> str:
         raise ValueError("a bug somewhere")
 
     monkeypatch.setattr("torch_ir.backends.markdown.render_markdown", broken)
-    assert main(["report", str(ir_file)]) == EXIT_USAGE
+    assert main(["report", str(tower_ir_file)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "torch-ir report: error: unexpected ValueError: a bug somewhere; rerun with -v" in err
     assert "Traceback" not in err
-    assert main(["report", str(ir_file), "-v"]) == EXIT_USAGE
+    assert main(["report", str(tower_ir_file), "-v"]) == EXIT_USAGE
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -182,7 +171,7 @@ def test_export_failure_message_has_torchs_reason_and_verbose_shows_torchs_error
     assert loud.index("UncapturedHigherOrderOpError") < loud.index("torch_ir.errors.ExportError")
 
 
-def test_stdout_closed_before_the_output_is_141_and_quiet(ir_file: Path) -> None:
+def test_stdout_closed_before_the_output_is_141_and_quiet(tower_ir_file: Path) -> None:
     """What docs/errors.md says: a reader that is gone before torch-ir writes (``| head -c 10`` on an output
     larger than the pipe holds) gets 141, silently."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -190,7 +179,7 @@ def test_stdout_closed_before_the_output_is_141_and_quiet(ir_file: Path) -> None
     os.close(read_end)  # the reader is gone before the command starts writing
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "torch_ir", "opt", str(ir_file), "-p", "none", "-o", "-"],
+            [sys.executable, "-m", "torch_ir", "opt", str(tower_ir_file), "-p", "none", "-o", "-"],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,

@@ -10,20 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.models import get_model
-from torch_ir import SerializationError, extract_ir, load_ir
+from torch_ir import SerializationError, load_ir
 from torch_ir.backends.files import atomic_write_text, check_distinct_outputs
 from torch_ir.cli import EXIT_USAGE, main
 from torch_ir.cli.streams import ir_from_text
-
-
-@pytest.fixture(scope="module")
-def ir_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    case = get_model("two_tower")
-    args, kwargs = case.inputs("meta")
-    path = tmp_path_factory.mktemp("ir") / "tower.json"
-    extract_ir(case.build_meta(), args, example_kwargs=kwargs, name="tower").save(path)
-    return path
 
 
 class _FifoReader:
@@ -69,14 +59,14 @@ def test_writing_into_a_fifo_keeps_it_a_fifo(tmp_path: Path) -> None:
     ],
     ids=["opt-json", "opt-text", "report-markdown", "report-mermaid"],
 )
-def test_cli_outputs_into_a_fifo(ir_file: Path, tmp_path: Path, argv: list[str]) -> None:
+def test_cli_outputs_into_a_fifo(tower_ir_file: Path, tmp_path: Path, argv: list[str]) -> None:
     fifo = _fifo(tmp_path)
     reader = _FifoReader(fifo)
-    assert main([a.replace("{ir}", str(ir_file)).replace("{out}", str(fifo)) for a in argv]) == 0
+    assert main([a.replace("{ir}", str(tower_ir_file)).replace("{out}", str(fifo)) for a in argv]) == 0
     data = reader.result().decode()
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     if argv[0] == "opt":
-        assert ir_from_text(data, "fifo") == ir_from_text(ir_file.read_text(), "ir")
+        assert ir_from_text(data, "fifo") == ir_from_text(tower_ir_file.read_text(), "ir")
     else:
         assert data.startswith(("# ", "flowchart"))
 
@@ -123,12 +113,12 @@ def test_a_symlink_is_followed_and_kept(tmp_path: Path) -> None:
     ids=["extract", "opt", "report", "reproducer"],
 )
 def test_a_folder_as_output_is_an_error(
-    ir_file: Path, tmp_path: Path, argv: list[str], trailing: str, capsys: pytest.CaptureFixture[str]
+    tower_ir_file: Path, tmp_path: Path, argv: list[str], trailing: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "out"
     if not trailing:
         folder.mkdir()
-    argv = [a.replace("{ir}", str(ir_file)) for a in argv] + [f"{folder}{trailing}"]
+    argv = [a.replace("{ir}", str(tower_ir_file)) for a in argv] + [f"{folder}{trailing}"]
     assert main(argv) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "is a directory" in err and "Traceback" not in err
@@ -152,7 +142,7 @@ def test_a_program_diagram_into_the_ir_file_is_an_error(tmp_path: Path) -> None:
         check_distinct_outputs([tmp_path / "llm.decode.mmd", tmp_path / "sub" / ".." / "llm.decode.mmd"])
 
 
-def test_a_failed_write_leaves_the_old_file(ir_file: Path, tmp_path: Path) -> None:
+def test_a_failed_write_leaves_the_old_file(tower_ir_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "ir.json"
     out.write_text("old")
     os.chmod(tmp_path, 0o500)  # the folder refuses the temporary file
@@ -160,7 +150,7 @@ def test_a_failed_write_leaves_the_old_file(ir_file: Path, tmp_path: Path) -> No
         if os.access(tmp_path, os.W_OK):
             pytest.skip("running as a user that ignores permissions")
         with pytest.raises(SerializationError, match="cannot write"):
-            load_ir(ir_file).save(out)
+            load_ir(tower_ir_file).save(out)
     finally:
         os.chmod(tmp_path, 0o700)
     assert out.read_text() == "old"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.cli import UsageError
-from torch_ir.cli.options import VERBOSE_HELP, pipeline_text, positive_int
+from torch_ir.cli.options import VERBOSE_HELP, pipeline_text, positive_int, sequence_length
 from torch_ir.cli.streams import STDIO, write_ir
 from torch_ir.errors import ModelSpecError
 
@@ -106,9 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("static",),
         help="extract a transformers causal LM as a prefill + decode program over a KV cache of this kind",
     )
-    llm.add_argument("--max-cache-len", type=positive_int, help="positions the KV cache holds (with --kv-cache)")
+    llm.add_argument("--max-cache-len", type=sequence_length, help="positions the KV cache holds (with --kv-cache)")
     llm.add_argument(
-        "--max-prefill-len", type=positive_int, help="longest prompt prefill takes (default: --max-cache-len)"
+        "--max-prefill-len", type=sequence_length, help="longest prompt prefill takes (default: --max-cache-len)"
     )
     llm.add_argument(
         "--batch-size", type=positive_int, default=1, help="sequences per call (with --kv-cache; default 1)"

@@ -25,6 +25,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def sequence_length(text: str) -> int:
+    """A sequence or cache length of at least 2 (torch.export specializes a length of 1)."""
+    value = _int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a length of at least 2 (torch.export specializes 1)")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """An integer of 0 or more (a seed, a depth)."""
     value = _int(text)
@@ -58,4 +66,12 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
 
 
-__all__ = ["VERBOSE_HELP", "add_verbose", "non_negative_int", "pipeline_text", "positive_int", "tolerance"]
+__all__ = [
+    "VERBOSE_HELP",
+    "add_verbose",
+    "non_negative_int",
+    "pipeline_text",
+    "positive_int",
+    "sequence_length",
+    "tolerance",
+]

@@ -58,7 +58,7 @@ _LIBRARY_DIRS = tuple(
                 *site.getsitepackages(),
                 site.getusersitepackages(),
                 sysconfig.get_path("stdlib"),
-                Path(__file__).resolve().parents[2],  # torch-ir's own folder (a checkout, for an editable install)
+                str(Path(__file__).resolve().parents[2]),  # torch-ir's own folder (a checkout, if editable)
             )
         },
         key=len,

@@ -61,11 +61,13 @@ class Timing(Instrumentation):
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
+        self.setup_shown = False
 
     def after_pipeline(self, graph: Graph, manager: PassManager) -> None:
         table = format_pass_log(manager.log)
-        if manager.setup_seconds:
+        if manager.setup_seconds and not self.setup_shown:  # once: a program's entries share the run
             table += f"\n     (before the first pass: torch import and setup, {manager.setup_seconds * 1e3:.2f} ms)"
+            self.setup_shown = True
         print(table, file=self.stream or sys.stderr)
 
 

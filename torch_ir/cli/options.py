@@ -19,26 +19,17 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
 
 def positive_int(text: str) -> int:
     """An integer of at least 1 (a count, a length, a size)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer of at least 1")
-    return value
+    return _int_at_least(text, 1, "an integer of at least 1")
 
 
 def sequence_length(text: str) -> int:
     """A sequence or cache length of at least 2 (torch.export specializes a length of 1)."""
-    value = _int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a length of at least 2 (torch.export specializes 1)")
-    return value
+    return _int_at_least(text, 2, "a length of at least 2 (torch.export specializes 1)")
 
 
 def non_negative_int(text: str) -> int:
     """An integer of 0 or more (a seed, a depth)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer of 0 or more")
-    return value
+    return _int_at_least(text, 0, "an integer of 0 or more")
 
 
 def tolerance(text: str) -> float:
@@ -59,11 +50,14 @@ def pipeline_text(text: str) -> str:
     return text
 
 
-def _int(text: str) -> int:
+def _int_at_least(text: str, minimum: int, expected: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
+    return value
 
 
 __all__ = [

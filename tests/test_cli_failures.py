@@ -198,7 +198,7 @@ def test_head_on_a_large_output_is_141(tmp_path: Path) -> None:
         """
         import sys, torch
         from torch_ir import extract_ir
-        layers = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(400)])
+        layers = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(600)])
         extract_ir(layers, (torch.randn(2, 8),), pipeline="none").save(sys.argv[1])
         """
     )

@@ -72,10 +72,27 @@ def test_the_kv_cache_is_state_and_its_write_backs_are_drawn(program: Path) -> N
 
 
 def test_an_entry_report_lists_the_passes_run_on_it(program: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The pass log has one row per pass over the whole module: an entry's report lists them all and says
+    that each ran on every function."""
     assert main(["report", str(program), "--entry", "decode"]) == 0
     text = capsys.readouterr().out
-    assert "| passes run | 6 (annotate-shapes, canonicalize, cse" in text
+    row = next(line for line in text.splitlines() if line.startswith("| passes run |"))
+    assert row.startswith("| passes run | 6 (annotate-shapes, canonicalize, cse")
+    assert row.endswith(", each on every function of the module (prefill, decode) |")
     assert "none recorded" not in text
+    assert main(["report", str(program)]) == 0  # the program's report: every entry's section says the same
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| passes run |")]
+    assert rows == [row, row]
+
+
+def test_an_entry_report_of_a_version_5_file_keeps_that_entrys_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """Files of version 5 logged each pass once per entry, naming it: an entry's report keeps its own rows."""
+    fixture = REPO / "tests" / "fixtures" / "formats" / "v5_program.json"
+    assert main(["report", str(fixture), "--entry", "decode"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| passes run |"))
+    assert row == (
+        "| passes run | 6 (annotate-shapes, canonicalize, cse, dedup-weights, hoist-weights, eliminate-dead-nodes) |"
+    )
 
 
 _FIRST_PASS = """

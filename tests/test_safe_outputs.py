@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from torch_ir import SerializationError, load_ir
-from torch_ir.backends.files import atomic_write_text, check_distinct_outputs
 from torch_ir.cli import EXIT_USAGE, main
 from torch_ir.cli.streams import ir_from_text
+from torch_ir.serde.files import atomic_write_text, check_distinct_outputs
 
 
 class _FifoReader:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.models import MODELS, ModelCase, get_model
-from tests.transformers_models import build_causal_lm
+from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import IR, SerializationError, TextParseError, extract_ir, load_ir
-from torch_ir.backends.json import ir_to_dict
 from torch_ir.cli import EXIT_USAGE, main
 from torch_ir.cli.streams import ir_from_text, parse_text_form
+from torch_ir.serde import to_dict
 
 
 def _extract(case: ModelCase) -> IR:
@@ -45,16 +45,47 @@ def test_every_model_round_trips_through_the_text_form(case: ModelCase, tmp_path
 
 
 def test_a_program_round_trips_through_the_text_form(tmp_path: Path) -> None:
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     path, tir, again = tmp_path / "llm.json", tmp_path / "llm.tir", tmp_path / "again.json"
     extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16).save(path)
     assert main(["opt", str(path), "-p", "none", "-o", str(tir)]) == 0
-    assert tir.read_text().startswith("program {\n  state @key_cache_0")
-    assert parse_text_form(tir.read_text(), "llm.tir") == load_ir(path)
+    text = tir.read_text()
+    assert text.startswith("module {\n  weight @") and "\n  state @key_cache_0" in text
+    assert "\n  func prefill graph(" in text and "\n  func decode graph(" in text
+    assert parse_text_form(text, "llm.tir") == load_ir(path)
+    assert main(["opt", str(tir), "-p", "none", "-o", str(again)]) == 0
+    assert _without_run(json.loads(again.read_text())) == _without_run(json.loads(path.read_text()))
     assert main(["opt", str(tir), "-p", "cse", "-o", str(again)]) == 0
     doc = json.loads(again.read_text())
-    assert list(doc["entries"]) == ["prefill", "decode"] and doc["state"][0]["name"] == "key_cache_0"
+    assert [f["name"] for f in doc["module"]["functions"]] == ["prefill", "decode"]
+    assert doc["module"]["state"][0]["name"] == "key_cache_0"
+
+
+def test_a_module_with_private_functions_round_trips_through_the_text_form(tmp_path: Path) -> None:
+    """Outlined decoder layers: ``func private`` bodies called by ``func.call`` nodes, metadata included."""
+    from torch_ir.ir.calls import CALL_OP
+    from torch_ir.passes import PassManager
+
+    args, kwargs = causal_lm_inputs("meta")
+    ir = extract_ir(build_causal_lm("llama", "meta"), args, example_kwargs=kwargs, pipeline="annotate-shapes")
+    PassManager("outline-repeated-blocks").run(ir)
+    private = [name for name, f in ir.functions.items() if not f.public]
+    assert private and any(n.op_type == CALL_OP for n in ir.graph.nodes)
+    path, tir, again = tmp_path / "outlined.json", tmp_path / "outlined.tir", tmp_path / "again.json"
+    ir.save(path)
+    assert main(["opt", str(path), "-p", "none", "-o", str(tir)]) == 0
+    text = tir.read_text()
+    assert text.startswith("module {") and f"\n  func private {private[0]} graph(" in text
+    assert '"callee": ' not in text and f'callee="{private[0]}"' in text  # attributes, not metadata
+    back = parse_text_form(text, "outlined.tir")
+    assert back == load_ir(path)
+    assert [(n, f.public) for n, f in back.functions.items()] == [(n, f.public) for n, f in ir.functions.items()]
+    assert back.to_text(metadata=True) + "\n" == text
+    assert main(["opt", str(tir), "-p", "none", "-o", str(again)]) == 0
+    assert _without_run(json.loads(again.read_text())) == _without_run(json.loads(path.read_text()))
+    assert main(["opt", str(tir), "-p", "inline", "-o", str(tmp_path / "flat.tir")]) == 0
+    assert (tmp_path / "flat.tir").read_text().startswith("graph(")  # one function again: the plain graph form
 
 
 def test_the_text_opt_prints_reads_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,7 +127,7 @@ def test_text_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     ir = _extract(get_model("two_tower"))
     monkeypatch.setattr(sys, "stdin", io.StringIO(ir.to_text(metadata=True)))
     assert main(["opt", "-", "-p", "none", "-o", "-"]) == 0
-    assert _without_run(json.loads(capsys.readouterr().out)) == _without_run(ir_to_dict(ir))
+    assert _without_run(json.loads(capsys.readouterr().out)) == _without_run(to_dict(ir))
 
 
 def test_json_with_a_byte_order_mark_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

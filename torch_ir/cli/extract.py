@@ -140,13 +140,13 @@ def run(args: argparse.Namespace) -> int:
     if to_stdout and formats != {"json"}:
         raise UsageError("-o - writes the JSON IR to stdout; --format mermaid/markdown need a file name")
     if args.output and not to_stdout:
-        from torch_ir.backends.files import check_distinct_outputs, check_output_path
+        from torch_ir.serde.files import check_distinct_outputs, check_output_path
 
         check_output_path(args.output)  # before Path() drops the separator of "out/"
         check_distinct_outputs(output_paths(Path(args.output), formats, args.kv_cache is not None).values())
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
-    from torch_ir.ir.program import IR
-    from torch_ir.profiling import StageReport
+    from torch_ir.ir.module import IR
+    from torch_ir.ir.run_record import StageReport
     from torch_ir.progress import Progress, layer_progress
 
     overrides: dict[str, Any] = {}
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
     if args.kv_cache:
-        from torch_ir.frontends.llm import extract_llm
+        from torch_ir.extraction import extract_llm
 
         manager = _pass_manager(args.pipeline, progress)
         with progress.stage("export", None, "(prefill + decode)"), layer_progress(progress, bundle.model):
@@ -239,7 +239,7 @@ def output_paths(output: Path, formats: set[str], program: bool, entries: tuple[
 
 def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, name: str) -> int:
     """Write the IR (and the other formats asked for) atomically; print the summary unless quiet."""
-    from torch_ir.backends.files import check_distinct_outputs
+    from torch_ir.serde.files import check_distinct_outputs
 
     stages = ir.stages
     to_stdout = args.output == STDIO
@@ -254,8 +254,8 @@ def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, 
         else:
             ir.save(output, run_record=args.record_run)
         if "mermaid" in formats:
-            from torch_ir.backends.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
+            from torch_ir.serde.files import atomic_write_text
 
             for key, path in paths.items():  # a program: one diagram per entry
                 if key.startswith("mermaid"):

@@ -119,7 +119,7 @@ def check_usage(args: argparse.Namespace) -> None:
     check_output(args.output)
     check_output(args.reproducer)
     if args.output and args.output != STDIO and args.reproducer:
-        from torch_ir.backends.files import check_distinct_outputs
+        from torch_ir.serde.files import check_distinct_outputs
 
         check_distinct_outputs([args.output, args.reproducer])
 
@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_ir.cli.streams import parse_text_form, write_ir
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
+    from torch_ir.serde import from_dict
 
     check_usage(args)
     load_plugins(args.plugin)
@@ -144,19 +145,17 @@ def run(args: argparse.Namespace) -> int:
     pipeline = args.pipeline
     doc: Any = None
     if is_json(text):
-        from torch_ir.backends.json import ir_from_dict
-
         doc = document(text, name)
         if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
             _check_reproducer_plugins(name, doc.get("plugins"), args.plugin)
-            ir = ir_from_dict(doc.get("ir"), name)
+            ir = from_dict(doc.get("ir"), name)
             pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
             failed = doc.get("failed_pass") or "?"
             print(f"replaying {source}: pipeline {pipeline!r} (failed in {failed})", file=sys.stderr)
         elif args.replay:
             raise SerializationError(f"{source}: not a torch-ir reproducer file (format {_format_of(doc)!r})")
         else:
-            ir = ir_from_dict(doc, name)
+            ir = from_dict(doc, name)
     elif args.replay:
         raise SerializationError(f"{source}: not a torch-ir reproducer file (a reproducer is JSON)")
     else:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch_ir.ir.program import IR
     from torch_ir.ir.types import SymbolRange
 
 from torch_ir.cli import UsageError
@@ -126,14 +125,16 @@ def run(args: argparse.Namespace) -> int:
         format_statistics,
         program_statistics,
     )
-    from torch_ir.backends.markdown import render_markdown
+    from torch_ir.backends.markdown import entry_ir, render_markdown
     from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 
     what = check_usage(args)
     check_output(args.output)
     ir = read_ir(args.ir)
+    functions: tuple[str, ...] = ()
     if args.entry is not None:
-        ir = _entry(ir, args.entry)
+        functions = tuple(ir.functions)
+        ir = entry_ir(ir, args.entry)
     elif ir.is_program and what == "mermaid":
         raise UsageError(f"a program has one diagram per entry: give --entry ({' or '.join(ir.entries)})")
     symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}
@@ -155,17 +156,8 @@ def run(args: argparse.Namespace) -> int:
     elif what == "mermaid":
         text = render_mermaid(ir, **options)
     else:
-        text = render_markdown(ir, bindings=bindings, **options)
+        text = render_markdown(ir, bindings=bindings, module_functions=functions, **options)
     write_text(args.output or STDIO, text)
     if args.output and args.output != STDIO:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
-
-
-def _entry(ir: IR, name: str) -> IR:
-    """One entry of a program as an IR of its own, with the extraction's stages and the passes that ran on it."""
-    from torch_ir.ir.program import IR
-
-    single = IR(ir.entry(name), ir.stages)
-    single.pass_log = [row for row in ir.pass_log if row.get("entry", name) == name]
-    return single

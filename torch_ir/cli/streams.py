@@ -1,6 +1,6 @@
 """Where the CLI reads and writes IRs: a path, or ``-`` for stdin / stdout (as mlir-opt does).
 
-An IR input is either the JSON file format or the text form (``graph(...) {...}`` or ``program {...}``),
+An IR input is either the JSON file format or the text form (``graph(...) {...}`` or ``module {...}``),
 told apart by its content, not its name, as mlir-opt reads ``.mlir``: the first character that is not
 whitespace or a ``//`` comment is ``{`` for JSON. A UTF-8 byte order mark is skipped. An IR output is JSON
 or the text form: chosen with ``--emit``, else by the output's suffix (``.tir`` and ``.txt`` are text).
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from torch_ir.errors import SerializationError, TextParseError
 
 if TYPE_CHECKING:
-    from torch_ir.ir.program import IR
+    from torch_ir.ir.module import IR
 
 STDIO = "-"
 """The path that means stdin (for an input) or stdout (for an output)."""
@@ -29,6 +29,8 @@ TEXT_SUFFIXES = (".tir", ".txt")
 
 _BOM = "\ufeff"
 _LEADING = re.compile(r"(?:\s+|//[^\n]*)*")
+_TEXT_HEADS = ("graph", "module", "program")
+"""How a document in the text form starts: a graph, a module, or a program of earlier releases."""
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -61,29 +63,27 @@ def is_json(text: str) -> bool:
 def ir_from_text(text: str, source: str) -> IR:
     """The IR in ``text``: JSON or the text form, by content (see the module docstring)."""
     if is_json(text):
-        from torch_ir.backends.json import loads_ir
+        from torch_ir.serde import loads
 
-        return loads_ir(text, source=source)
+        return loads(text, source=source)
     return parse_text_form(text, source)
 
 
 def parse_text_form(text: str, source: str) -> IR:
-    """The IR of a text-form document (one graph, or a program); errors name ``source``, line and column."""
-    from torch_ir.ir.program import IR
-    from torch_ir.ir.text import parse_graph, parse_program
+    """The IR of a text-form document (one graph, a module, or the program form of earlier releases);
+    errors name ``source``, line and column."""
+    from torch_ir.ir.text import parse_module
 
     start = _LEADING.match(text)
     head = text[start.end() if start else 0 :]
-    try:
-        if head.startswith("program"):
-            return parse_program(text)
-        if head.startswith("graph"):
-            return IR(parse_graph(text))
-    except TextParseError as exc:
-        raise TextParseError(f"{source}: {exc}") from exc
+    if head.startswith(_TEXT_HEADS):
+        try:
+            return parse_module(text)
+        except TextParseError as exc:
+            raise TextParseError(f"{source}: {exc}") from exc
     first = head.split("\n", 1)[0][:40]
     raise SerializationError(
-        f"{source}: not an IR: expected JSON ('{{'), or the text form ('graph(...) {{' or 'program {{'), got {first!r}"
+        f"{source}: not an IR: expected JSON ('{{'), or the text form ('graph(...) {{' or 'module {{'), got {first!r}"
         if first
         else f"{source}: empty: expected an IR in JSON or in the text form"
     )
@@ -108,9 +108,9 @@ def render_ir(ir: IR, form: str, *, run_record: bool = False) -> str:
     """``ir`` as JSON or as the text form with its metadata (what a file that is read back needs)."""
     if form == "text":
         return ir.to_text(metadata=True) + "\n"
-    from torch_ir.backends.json import dumps_ir
+    from torch_ir.serde import dumps
 
-    return dumps_ir(ir, run_record=run_record)
+    return dumps(ir, run_record=run_record)
 
 
 STDOUT_CHUNK = 1 << 16
@@ -125,7 +125,7 @@ def write_text(path: str, text: str) -> None:
             sys.stdout.write(text[start : start + STDOUT_CHUNK])
             sys.stdout.flush()
         return
-    from torch_ir.backends.files import atomic_write_text
+    from torch_ir.serde.files import atomic_write_text
 
     atomic_write_text(path, text)
 
@@ -138,16 +138,16 @@ def write_ir(ir: IR, path: str, form: str = "json", *, run_record: bool = False)
 def check_output(path: str | None) -> None:
     """Refuse an output path that names a folder, before any work (``-`` and no path are stdout)."""
     if path and path != STDIO:
-        from torch_ir.backends.files import check_output_path
+        from torch_ir.serde.files import check_output_path
 
         check_output_path(path)
 
 
 def document(text: str, source: str) -> Any:
     """The parsed JSON document of ``text`` (for files that are not IRs: reproducers)."""
-    from torch_ir.backends.json import loads_json_document
+    from torch_ir.serde import loads_document
 
-    return loads_json_document(text, source)
+    return loads_document(text, source)
 
 
 __all__ = [

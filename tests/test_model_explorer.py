@@ -412,6 +412,26 @@ def test_report_into_a_file_is_an_error_and_leaves_it(tmp_path: Path, capsys: py
     assert not out.exists()
 
 
+def test_report_reads_the_text_form_and_refuses_a_folder_in_a_files_place_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ir = _extract_case("cond_router")
+    json_path, text_path = tmp_path / "cond.json", tmp_path / "cond.tir"
+    ir.save(json_path)
+    text_path.write_text(ir.to_text(metadata=True) + "\n")
+    for source, out in ((json_path, tmp_path / "from-json"), (text_path, tmp_path / "from-text")):
+        assert main(["report", str(source), "--format", "model-explorer", "-o", str(out)]) == 0
+    assert (tmp_path / "from-text" / GRAPHS_FILE).read_text() == (tmp_path / "from-json" / GRAPHS_FILE).read_text()
+    # an existing folder is written into; a folder where one of the files goes stops it before any file
+    out = tmp_path / "blocked"
+    (out / "bytes.json").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["report", str(json_path), "--format", "model-explorer", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bytes.json: it is a directory" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["bytes.json"]
+
+
 def test_namespaces_escape_slashes_and_load_command_lists_every_file(tmp_path: Path) -> None:
     assert namespace_of("") == ""
     assert namespace_of("a.b/c.d") == "a/b\\/c/d"

@@ -172,16 +172,22 @@ def _outlined_gpt(tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 @needs_model_explorer
-def test_view_reads_the_ir_from_stdin(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["json", "text"])
+def test_view_reads_the_ir_from_stdin(tmp_path: Path, form: str) -> None:
+    """JSON or the text form, on stdin: the adapter gets a JSON file of the same IR, gone after the server."""
     case = get_model("cond_router")
     args, kwargs = case.inputs("meta")
     path = tmp_path / "cond.json"
-    extract_ir(case.build_meta(), args, example_kwargs=kwargs).save(path)
-    text = path.read_text()
+    ir = extract_ir(case.build_meta(), args, example_kwargs=kwargs)
+    ir.save(path)
+    text = path.read_text() if form == "json" else ir.to_text(metadata=True) + "\n"
     with serving(["-"], tmp_path, stdin=text) as (url, _):
         parsed = urllib.parse.urlparse(url)
         model_path = json.loads(urllib.parse.parse_qs(parsed.query)["data"][0])["models"][0]["url"]
-        assert Path(model_path).read_text() == text
+        if form == "json":
+            assert Path(model_path).read_text() == text
+        else:
+            assert load_ir(model_path).to_text() == ir.to_text()
         command = {
             "extensionId": ADAPTER_ID,
             "cmdId": "convert",

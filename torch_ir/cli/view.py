@@ -1,9 +1,11 @@
-"""``torch-ir view IR.json``: open a saved IR in Model Explorer, with cost overlays and a verify report.
+"""``torch-ir view IR``: open a saved IR (JSON or the text form) in Model Explorer, with cost overlays and a
+verify report.
 
 Starts Model Explorer on this machine (127.0.0.1) with the torch-ir adapter, and prints the URL that opens
-the IR: one graph per entry (a program's prefill and decode), layers that follow module paths, a graph per
-region. Node data: FLOPs, bytes moved, output bytes and live activation bytes per node, and with
-``--overlay`` the per-node error of a ``torch-ir verify --json`` report, the first divergence in red.
+the IR: one graph per function (the entries, such as a program's prefill and decode, then each private
+function that calls run, linked from every call), layers that follow module paths, a graph per region.
+Node data: FLOPs, bytes moved, output bytes and live activation bytes per node, and with ``--overlay`` the
+per-node error of a ``torch-ir verify --json`` report, the first divergence in red.
 Runs until interrupted (Ctrl+C). Needs the [viz] extra (pip install 'torch-ir[viz]').
 """
 
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from torch_ir.cli import UsageError
-from torch_ir.cli.streams import STDIO, read_text
+from torch_ir.cli.options import add_verbose
+from torch_ir.cli.streams import STDIO, ir_from_text, is_json, read_text, render_ir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "torch-ir report IR --format model-explorer -o DIR writes files Model Explorer opens by itself."
         ),
     )
-    parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save; '-' reads stdin")
+    parser.add_argument(
+        "ir", help="an IR file (JSON or the text form) written by `torch-ir extract`, `opt` or IR.save; '-': stdin"
+    )
     parser.add_argument("--overlay", metavar="VERIFY.json", help="a report of `torch-ir verify --json` to overlay")
     parser.add_argument("--port", type=int, default=None, help="the port to serve on (default: a free one)")
     parser.add_argument(
@@ -50,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SYM=N",
-        help="a value for a symbolic dim in the cost overlays (repeatable)",
+        help="a value for a symbolic dim in the cost overlays, within its declared range (repeatable)",
     )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 
@@ -73,22 +79,22 @@ def run(args: argparse.Namespace) -> int:
     from torch_ir.backends.model_explorer.bundle import overlays_of
     from torch_ir.backends.model_explorer.server import start_view
     from torch_ir.cli.report import parse_bindings
-    from torch_ir.serde import loads
 
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: expected a port number from 1 to 65535")
     text, source = read_text(args.ir)
-    ir = loads(text, source=source)
-    symbols = {name for graph in ir.entries.values() for name in graph.symbols}
+    ir = ir_from_text(text, source)
+    symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}
     bindings = parse_bindings(args.bind, symbols)
     report = read_overlay(args.overlay) if args.overlay else None
     overlays = overlays_of(ir, bindings, report, args.overlay or "")
     with contextlib.ExitStack() as stack:
         path = args.ir
-        if args.ir == STDIO:  # the adapter opens a file: keep stdin's IR in one for as long as the server runs
+        if args.ir == STDIO or not is_json(text):
+            # the adapter opens a JSON file: keep stdin's IR, or the text form's, in one while the server runs
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="torch-ir-view-")))
-            path = str(folder / "stdin.json")
-            Path(path).write_text(text, encoding="utf-8")
+            path = str(folder / f"{'stdin' if args.ir == STDIO else Path(source).stem}.json")
+            Path(path).write_text(text if is_json(text) else render_ir(ir, "json"), encoding="utf-8")
         stdout = sys.stdout
         stack.enter_context(contextlib.redirect_stdout(sys.stderr))  # Model Explorer's messages
         server = start_view(str(Path(path).resolve()), overlays, port=args.port)

@@ -18,10 +18,9 @@ from typing import Any
 from torch_ir.backends.model_explorer.convert import ir_to_graphs
 from torch_ir.backends.model_explorer.overlays import cost_overlays, verify_overlays
 from torch_ir.backends.model_explorer.schema import ModelNodeData, node_data_to_dict
-from torch_ir.errors import SerializationError
 from torch_ir.ir.module import IR
 from torch_ir.ir.run_record import paused_gc
-from torch_ir.serde.files import atomic_write_text
+from torch_ir.serde.files import atomic_write_text, check_output_folder_path, check_output_path
 
 GRAPHS_FILE = "graphs.json"
 """The name of the graph collection file in the folder."""
@@ -63,17 +62,18 @@ def write_bundle(
 ) -> list[Path]:
     """Write ``graphs.json`` and ``<overlay>.json`` for every overlay into ``folder``; return their paths.
 
-    Each file is written atomically; the folder is created when missing, and a file in its place is a
-    ``SerializationError``.
+    Each file is written atomically (a FIFO or device at a file's path is written into, as every output
+    is); the folder is created when missing. A file in the folder's place, or a folder in a file's, is a
+    ``SerializationError`` before anything is written.
     """
     target = Path(folder)
-    if target.exists() and not target.is_dir():
-        raise SerializationError(f"cannot write the Model Explorer files into {target}: it is a file, not a folder")
+    check_output_folder_path(target)
     files = bundle_files(ir, bindings=bindings, verify_report=verify_report, report_source=report_source)
-    paths = []
-    for name, text in files.items():
-        atomic_write_text(target / name, text)
-        paths.append(target / name)
+    paths = [target / name for name in files]
+    for path in paths:  # a folder in a file's place is refused before any file is written
+        check_output_path(path)
+    for path, text in zip(paths, files.values()):
+        atomic_write_text(path, text)
     return paths
 
 

@@ -1,7 +1,13 @@
-"""Where the CLI reads and writes IRs: a path, or ``-`` for stdin / stdout (as mlir-opt does)."""
+"""Where the CLI reads and writes IRs: a path, or ``-`` for stdin / stdout (as mlir-opt does).
+
+An IR input is the JSON file format or the text form (``graph(...) {...}``, ``module {...}``), told apart
+by its content, as mlir-opt reads ``.mlir``: the first character that is not whitespace or part of a ``//``
+comment is ``{`` for JSON.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,6 +18,8 @@ if TYPE_CHECKING:
 
 STDIO = "-"
 """The path that means stdin (for an input) or stdout (for an output)."""
+
+_LEADING = re.compile(r"(?:\s+|//[^\n]*)*")
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -34,8 +42,41 @@ def read_text(path: str) -> tuple[str, str]:
         raise SerializationError(f"{path}: cannot read: {exc}") from None
 
 
+def is_json(text: str) -> bool:
+    """Whether ``text`` is (meant as) JSON rather than the text form: it starts with ``{`` or ``[``."""
+    start = _LEADING.match(text)
+    rest = text[start.end() if start else 0 :].lstrip("\ufeff")
+    return rest[:1] in ("{", "[")
+
+
+def parse_text_form(text: str, source: str) -> IR:
+    """The module of a text-form document (``graph(...) {...}``, ``module {...}``); errors name ``source``."""
+    from torch_ir.errors import TextParseError
+    from torch_ir.ir.text import parse_module
+
+    start = _LEADING.match(text)
+    if not text[start.end() if start else 0 :].strip():
+        raise SerializationError(f"{source}: empty: expected an IR in JSON or in the text form")
+    try:
+        return parse_module(text)
+    except TextParseError as exc:
+        hint = ""
+        if "unexpected text after" in str(exc) and re.search(r"^// -----", text, re.M):
+            hint = "\n(several IRs separated by '// -----' lines: give --split-input-file)"
+        raise TextParseError(f"{source}: {exc}{hint}") from None
+
+
+def ir_from_text(text: str, source: str) -> IR:
+    """The IR in ``text``: JSON or the text form, by content (see the module docstring)."""
+    if is_json(text):
+        from torch_ir.serde import loads
+
+        return loads(text, source=source)
+    return parse_text_form(text, source)
+
+
 def read_ir(path: str) -> IR:
-    """Load an IR file, or an IR piped into stdin when ``path`` is ``-``."""
+    """Load an IR file (JSON), or an IR piped into stdin when ``path`` is ``-``."""
     from torch_ir.serde import loads
 
     text, source = read_text(path)
@@ -60,4 +101,4 @@ def write_ir(ir: IR, path: str) -> None:
     write_text(path, dumps(ir))
 
 
-__all__ = ["STDIO", "read_ir", "read_text", "write_ir", "write_text"]
+__all__ = ["STDIO", "ir_from_text", "is_json", "parse_text_form", "read_ir", "read_text", "write_ir", "write_text"]

@@ -2,7 +2,7 @@
 
 A page's fenced ``bash`` (``sh``, ``shell``) and ``python`` blocks run in order, in one temporary folder that
 looks like a fresh clone (``Makefile``, ``pipelines/``, ``examples/``, ``tests/`` linked in, and a
-``.venv/bin`` with ``torch-ir``, ``python`` and ``activate`` that run this checkout). Python blocks of a
+``.venv/bin`` with ``torch-ir``, ``python``, ``lit``, ``filecheck`` and ``activate`` that run this checkout). Python blocks of a
 page share one namespace; each shell block runs in a fresh ``bash -e -o pipefail``. ``make TARGET`` lines
 are checked with ``make -n`` (the target exists) rather than run. README.md's shell blocks get no
 ``torch-ir`` on PATH: they must activate ``.venv`` or name ``.venv/bin/torch-ir``, as a new user must.
@@ -113,6 +113,10 @@ def _clone_like(folder: Path, activate_on_path: bool) -> dict[str, str]:
     for name, module in (("torch-ir", "-m torch_ir"), ("python", ""), ("python3", "")):
         shim = bin_dir / name
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" {module} "$@"\n')
+        shim.chmod(0o755)
+    for name in ("lit", "filecheck"):  # the test tools make install puts in .venv/bin
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{Path(sys.executable).with_name(name)}" "$@"\n')
         shim.chmod(0o755)
     (bin_dir / "activate").write_text(f'export VIRTUAL_ENV="{folder / ".venv"}"\nexport PATH="{bin_dir}:$PATH"\n')
     (folder / ".venv" / ".installed").touch()

@@ -1,20 +1,28 @@
-"""``torch-ir opt``: run passes on a saved IR, without the model (like mlir-opt)."""
+"""``torch-ir opt``: run passes on a saved IR, without the model (like mlir-opt).
+
+The input is JSON or the text form (told apart by content); so is the output: ``--emit``, else the suffix
+of ``-o`` (``.tir``/``.txt``: text), else JSON into a file and the text form on stdout without ``-o``.
+
+For testing passes as mlir-opt does: ``--split-input-file`` runs each part of the input cut at ``// -----``
+lines on its own, ``--verify-diagnostics`` checks failures against ``// expected-error {{...}}`` comments,
+and ``-v`` adds the IR around the node a failing pass was on to the traceback. Every failure, of the whole
+run or of one part, is reported by ``torch_ir.cli.report_failure``, the one exit path of the CLI.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torch_ir.cli import UsageError
-from torch_ir.cli.streams import STDIO, is_json, parse_text_form, read_text, write_ir, write_text
+from torch_ir.cli import UsageError, report_failure
+from torch_ir.cli.options import add_verbose, pipeline_text
+from torch_ir.cli.streams import EMIT_FORMATS, STDIO, check_output, document, emit_format, is_json, read_text
 from torch_ir.errors import PassError, PipelineSpecError, SerializationError, TorchIRError
 
 if TYPE_CHECKING:
-    from torch_ir.ir.graph import Node
     from torch_ir.ir.module import Module
 
 
@@ -22,33 +30,47 @@ def register(subparsers: Any) -> None:
     """Add the ``opt`` subcommand."""
     parser = subparsers.add_parser(
         "opt",
-        help="run a pass pipeline on a saved IR (JSON or the text form)",
-        description="Run a pass pipeline on a saved IR, like mlir-opt. The input may also be a reproducer "
-        "file written by --reproducer, which replays the pipeline that failed.",
+        help="run a pass pipeline on a saved IR (JSON or text form)",
+        description="Run a pass pipeline on a saved IR, like mlir-opt. The input is an IR in JSON or in the text "
+        "form (read by its content), or a reproducer file written by --reproducer, which replays the pipeline "
+        "that failed.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
             "  torch-ir opt gpt.json -p canonicalize,cse,dce -o gpt.opt.json --timing\n"
             "  torch-ir opt gpt.json -p dce | head -5\n"
+            "  torch-ir opt gpt.json -p none -o gpt.tir\n"
+            "  torch-ir opt gpt.tir -p cse -o gpt.cse.json\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
-            "  torch-ir opt gpt.json -p none | torch-ir opt - --split-input-file -p cse,dce -v\n"
+            "  torch-ir opt tests.tir --split-input-file -p cse,dce | filecheck tests.tir\n"
             "\n"
-            "The input is JSON or the text form, told apart by its content. '-' reads the IR from stdin (input) "
-            "or writes its JSON to stdout (-o); without -o the text form is printed. With --split-input-file "
-            "the output is always the text form."
+            "'-' reads the IR from stdin (input) or writes it to stdout (-o, JSON unless --emit text); without "
+            "-o the text form is printed. -o NAME.tir (or .txt) writes the text form, with the metadata that "
+            "reading it back needs."
         ),
     )
-    parser.add_argument(
-        "input", nargs="?", help="IR file, JSON or the text form (or a reproducer file); '-' reads stdin"
-    )
+    parser.add_argument("input", nargs="?", help="IR file, JSON or text form (or a reproducer file); '-' reads stdin")
     parser.add_argument(
         "-p",
         "--pipeline",
         default=None,
+        type=pipeline_text,
         help="pipeline text (canonicalize,cse), a .toml/.yaml/.json file, 'default' or 'none'",
     )
     parser.add_argument(
-        "-o", "--output", help="where to write the resulting IR (JSON; '-' for stdout); default: stdout as text"
+        "-o",
+        "--output",
+        help="where to write the resulting IR ('-' for stdout); default: stdout as text. A folder is an error",
+    )
+    parser.add_argument(
+        "--emit",
+        choices=EMIT_FORMATS,
+        help="the output's format: json, or text (the text form with metadata); default: by the -o suffix",
+    )
+    parser.add_argument(
+        "--record-run",
+        action="store_true",
+        help="with a JSON output: also record each pass's time (the file then differs from run to run)",
     )
     parser.add_argument(
         "--print-ir-after",
@@ -91,12 +113,7 @@ def register(subparsers: Any) -> None:
         help="check the errors against the input's '// expected-error {{text}}' comments (@+N, @-N, @* for "
         "the line) instead of reporting them; exit 0 when they agree",
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="when a pass fails, print its traceback and the IR around the node it failed on",
-    )
+    add_verbose(parser, also="; when a pass fails, also the IR around the node it failed on")
     parser.set_defaults(func=run)
 
 
@@ -118,12 +135,28 @@ def check_usage(args: argparse.Namespace) -> None:
             raise UsageError(f"--dump-dir {args.dump_dir}: the folder is not writable")
     if args.reproducer and args.reproducer == STDIO:
         raise UsageError("--reproducer needs a file name, not '-'")
+    if args.record_run and _output_format(args) != "json":
+        raise UsageError("--record-run adds timings to a JSON output; the text form has no place for them")
     if (args.split_input_file or args.verify_diagnostics) and args.replay:
         raise UsageError("--replay runs one reproducer: it takes no --split-input-file or --verify-diagnostics")
+    if (args.split_input_file or args.verify_diagnostics) and (args.emit == "json" or args.record_run):
+        raise UsageError("--split-input-file and --verify-diagnostics print the text form of each part, not JSON")
+    check_output(args.output)
+    check_output(args.reproducer)
+    if args.output and args.output != STDIO and args.reproducer:
+        from torch_ir.serde.files import check_distinct_outputs
+
+        check_distinct_outputs([args.output, args.reproducer])
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """json or text: ``--emit``, else the suffix of ``-o``; JSON to a file or ``-``, text without ``-o``."""
+    return emit_format(args.output, args.emit, default="json" if args.output else "text")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result (for each part of a ``--split-input-file`` input)."""
+    from torch_ir.cli.streams import write_ir, write_text
     from torch_ir.passes.registry import load_plugins
 
     check_usage(args)
@@ -132,14 +165,17 @@ def run(args: argparse.Namespace) -> int:
     if not source:
         raise UsageError("give an IR file (torch-ir opt IN.json -p PIPELINE; '-' for stdin) or --replay FILE")
     text, name = read_text(source)
-    if not args.split_input_file and not args.verify_diagnostics:
-        ir = _run_part(args, text, name, name)
-        if args.output:
-            write_ir(ir, args.output)
-        else:
-            write_text(STDIO, ir.to_text() + "\n")
-        return 0
-    return _run_parts(args, text, name)
+    if args.split_input_file or args.verify_diagnostics:
+        return _run_parts(args, text, name)
+    ir = _run_part(args, text, name, name)
+    form = _output_format(args)
+    if args.output:
+        write_ir(ir, args.output, form, run_record=args.record_run)
+    elif args.emit:
+        write_ir(ir, STDIO, form)
+    else:
+        write_text(STDIO, ir.to_text() + "\n")
+    return 0
 
 
 def _run_parts(args: argparse.Namespace, text: str, name: str) -> int:
@@ -147,6 +183,7 @@ def _run_parts(args: argparse.Namespace, text: str, name: str) -> int:
     part is reported and the others still run; with ``--verify-diagnostics`` a failure is expected where
     the part's ``expected-error`` comments say, and only a difference from them is reported."""
     from torch_ir.cli.diagnostics import SPLIT_MARKER, Part, check_errors, error_line, expected_errors, split_input
+    from torch_ir.cli.streams import write_text
     from torch_ir.passes.failure import failing_node
 
     parts = split_input(text) if args.split_input_file else [Part(text, 1, 1)]
@@ -169,13 +206,12 @@ def _run_parts(args: argparse.Namespace, text: str, name: str) -> int:
             line = error_line(error, part, node.name if node else None) if error is not None else None
             problems = check_errors(expected, error, line)
             for problem in problems:
-                print(f"torch-ir opt: error: {name}:{problem}", file=sys.stderr)
+                report_failure(args, TorchIRError(f"{name}:{problem}"))
             failed += bool(problems)
         elif error is not None:
-            print(f"torch-ir opt: error: {error}", file=sys.stderr)
+            report_failure(args, error)
             failed += 1
-    body = f"{SPLIT_MARKER}\n".join(outputs)
-    write_text(args.output or STDIO, body)
+    write_text(args.output or STDIO, f"{SPLIT_MARKER}\n".join(outputs))
     if failed and args.verify_diagnostics:
         raise TorchIRError(
             f"{name}: {failed} of {len(parts)} part(s) did not fail as their expected-error comments say"
@@ -186,14 +222,17 @@ def _run_parts(args: argparse.Namespace, text: str, name: str) -> int:
 
 
 def _run_part(args: argparse.Namespace, text: str, label: str, name: str) -> Module:
-    """Read one IR (JSON, the text form, or a reproducer) and run the pipeline on it; errors name ``label``."""
+    """Read one IR (JSON, the text form, or a reproducer) and run the pipeline on it; errors name ``label``.
+    A failing pass's error carries the node it failed on and the IR around it (shown with ``-v``)."""
+    from torch_ir.cli.streams import parse_text_form
+    from torch_ir.passes.failure import failing_node, failure_context
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
-    from torch_ir.serde import from_dict, loads_document
+    from torch_ir.serde import from_dict
 
     pipeline = args.pipeline
     doc: Any = None
     if is_json(text):
-        doc = loads_document(text, label)
+        doc = document(text, label)
         if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
             _check_reproducer_plugins(label, doc.get("plugins"), args.plugin)
             ir = from_dict(doc.get("ir"), label)
@@ -222,32 +261,13 @@ def _run_part(args: argparse.Namespace, text: str, label: str, name: str) -> Mod
     try:
         manager.run(ir)
     except PassError as exc:
-        from torch_ir.passes.failure import failing_node
-
-        node = failing_node(exc, ir)
-        if args.verbose:
-            _explain_failure(exc, node)
         error = PassError(f"{label}: {exc}") if label != name else exc
-        error.node = node
+        error.node = failing_node(exc, ir)
+        error.ir_context = failure_context(error.node)
         if error is exc:
             raise
         raise error from exc
     return ir
-
-
-def _explain_failure(error: PassError, node: Node | None) -> None:
-    """``-v``: the traceback of what failed inside the pass, and the IR around the node it failed on."""
-    from torch_ir.passes.failure import ir_around, where
-
-    cause = error.__cause__ or error
-    print("--- traceback of the failing pass ---", file=sys.stderr)
-    traceback.print_exception(cause, file=sys.stderr)
-    if node is None:
-        print("--- no node of the IR is named by the failure ---", file=sys.stderr)
-        return
-    print(f"--- IR around {where(node)}, as the pass left it ---", file=sys.stderr)
-    print(ir_around(node), file=sys.stderr)
-    print("--- end ---", file=sys.stderr)
 
 
 def _format_of(doc: Any) -> Any:

@@ -4,7 +4,8 @@
 offered) or, for any other pass, from the traceback: the innermost frame that holds a ``Node`` still in a
 graph (a local called ``node`` first); for the verifier's errors, the node the message names.
 ``ir_around(node)`` prints that node's graph in the text form with a
-few lines either side, the node's line marked; ``torch-ir opt -v`` prints both with the traceback.
+few lines either side, the node's line marked; ``failure_context`` frames it for ``torch-ir opt -v``, which
+prints it after the traceback.
 """
 
 from __future__ import annotations
@@ -116,4 +117,11 @@ def ir_around(node: Node, context: int = CONTEXT_LINES) -> str:
     return "\n".join(shown)
 
 
-__all__ = ["CONTEXT_LINES", "failing_node", "ir_around", "where"]
+def failure_context(node: Node | None) -> str:
+    """What ``-v`` shows after a failing pass's traceback: the IR around ``node``, framed."""
+    if node is None:
+        return "--- no node of the IR is named by the failure ---"
+    return f"--- IR around {where(node)}, as the pass left it ---\n{ir_around(node)}\n--- end ---"
+
+
+__all__ = ["CONTEXT_LINES", "failing_node", "failure_context", "ir_around", "where"]

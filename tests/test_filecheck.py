@@ -117,3 +117,44 @@ def test_the_docs_show_the_lit_config_as_it_is() -> None:
     shown = re.search(r"cat > my-passes/tests/filecheck/lit.cfg.py <<'EOF'\n(.*?)\nEOF\n", page, re.S)
     assert shown is not None
     assert shown.group(1) + "\n" == (SUITE / "lit.cfg.py").read_text()
+
+
+def test_one_file_runs_with_the_documented_command(tmp_path: Path) -> None:
+    """docs/extending.md: `lit -v tests/filecheck/passes/cse.tir` from the repository root runs that file
+    alone, `make filecheck TESTS=...` runs the same command, and lit's `Output/` folder is ignored by git."""
+    page = (REPO / "docs" / "extending.md").read_text()
+    assert "`lit -v tests/filecheck/passes/cse.tir`" in page
+    assert "`make filecheck TESTS=tests/filecheck/passes/cse.tir`" in page
+    make = ["make", "-n", "filecheck", "TESTS=tests/filecheck/passes/cse.tir", "STAMP="]
+    planned = subprocess.run(make, capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert "/bin/lit -v tests/filecheck/passes/cse.tir" in planned
+    command = [str(LIT), "-v", "tests/filecheck/passes/cse.tir", f"--param=exec_root={tmp_path}"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PASS: torch-ir :: passes/cse.tir (1 of 1)" in run.stdout
+    ignored = subprocess.run(["git", "check-ignore", "-q", "tests/filecheck/Output/x.tmp"], cwd=REPO)
+    assert ignored.returncode == 0
+
+
+def test_a_check_that_does_not_match_names_its_line_and_the_output(tmp_path: Path) -> None:
+    """A CHECK line that matches nothing fails the test with the file and line of the CHECK and the line of
+    opt's output where the search stood, as docs/extending.md shows."""
+    suite = tmp_path / "tests" / "filecheck"
+    suite.mkdir(parents=True)
+    shutil.copy(SUITE / "lit.cfg.py", suite / "lit.cfg.py")
+    (suite / "cse.tir").write_text(
+        "// RUN: torch-ir opt %s -p cse | filecheck %s\n"
+        "// CHECK: %b = aten.neg.default(%x)\n"
+        "graph(%x: f32[2,8]) {\n"
+        "  %a = aten.neg.default(%x) : (f32[2,8]) -> f32[2,8]\n"
+        "  %b = aten.neg.default(%x) : (f32[2,8]) -> f32[2,8]\n"
+        "  %c = aten.add.Tensor(%a, %b) : (f32[2,8], f32[2,8]) -> f32[2,8]\n"
+        "  return %c\n"
+        "}\n"
+    )
+    result = run_lit([suite / "cse.tir"], tmp_path)["cse.tir"]
+    assert result["code"] == "FAIL"
+    assert f'{suite / "cse.tir"}:2: error: Couldn\'t match "%b = aten.neg.default(%x)".' in result["output"]
+    assert "Current position at <stdin>:0:0\n# | graph(%x: f32[2,8]) {" in result["output"]
+    page = (REPO / "docs" / "extending.md").read_text()
+    assert 'tests/filecheck/passes/cse.tir:2: error: Couldn\'t match "%b = aten.neg.default(%x)".' in page

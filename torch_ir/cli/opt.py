@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
             "  torch-ir opt gpt.json -p none -o gpt.tir\n"
             "  torch-ir opt gpt.tir -p cse -o gpt.cse.json\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
-            "  torch-ir opt tests.tir --split-input-file -p cse,dce | filecheck tests.tir\n"
+            "  torch-ir opt gpt.tir --split-input-file -p cse,dce\n"
             "\n"
             "'-' reads the IR from stdin (input) or writes it to stdout (-o, JSON unless --emit text); without "
             "-o the text form is printed. -o NAME.tir (or .txt) writes the text form, with the metadata that "

@@ -173,6 +173,10 @@ def test_opt_refuses_flags_that_mean_nothing_together(tmp_path: Path, capsys: py
     assert code == 2 and "--replay runs one reproducer" in err
     code, _, err = _opt([str(path), "--verify-diagnostics", "-p", "cse"], capsys)
     assert code == 2 and "only expected-error is checked" in err
+    for json_flags in (["--emit", "json"], ["-o", str(tmp_path / "out.json")]):
+        code, _, err = _opt([str(path), "--split-input-file", "-p", "cse", *json_flags], capsys)
+        assert code == 2 and "print the text form of each part, not JSON" in err, json_flags
+    assert not (tmp_path / "out.json").exists()
 
 
 def test_the_pass_manager_error_of_a_pattern_carries_its_node() -> None:

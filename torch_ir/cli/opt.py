@@ -139,7 +139,8 @@ def check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--record-run adds timings to a JSON output; the text form has no place for them")
     if (args.split_input_file or args.verify_diagnostics) and args.replay:
         raise UsageError("--replay runs one reproducer: it takes no --split-input-file or --verify-diagnostics")
-    if (args.split_input_file or args.verify_diagnostics) and (args.emit == "json" or args.record_run):
+    json_out = args.emit == "json" or (args.output or "").lower().endswith(".json")
+    if (args.split_input_file or args.verify_diagnostics) and json_out:
         raise UsageError("--split-input-file and --verify-diagnostics print the text form of each part, not JSON")
     check_output(args.output)
     check_output(args.reproducer)

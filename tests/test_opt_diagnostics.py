@@ -74,7 +74,7 @@ def test_the_failing_node_is_the_errors_or_the_innermost_frames() -> None:
     g = parse_graph(GRAPH)
     a, b, c = g.nodes
 
-    def inner(node):  # a pass's helper that fails on the node it is given
+    def inner(node):  # a function of the pass that fails on the node it is given
         raise KeyError(node.name)
 
     def outer(graph):

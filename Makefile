@@ -8,7 +8,7 @@ LOCK_VENV := .venv-lock
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install lock demo test optest lint bench fuzz docs clean mermaid-js
+.PHONY: install lock demo test filecheck optest lint bench fuzz docs clean mermaid-js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ mermaid-js: $(MERMAID_STAMP)
 test: $(STAMP) mermaid-js
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	TORCH_IR_MERMAID_JS=$(CURDIR)/$(MERMAID_JS) $(PY) -m pytest -q -p no:cacheprovider
+
+# The FileCheck suite alone (make test runs it too, through tests/test_filecheck.py); TESTS= names one
+# file or folder of it: make filecheck TESTS=tests/filecheck/passes/cse.tir
+filecheck: $(STAMP)
+	$(VENV)/bin/lit -v $(or $(TESTS),tests/filecheck)
 
 # Every OpInfo of PyTorch's op database through torch-ir, against torch.export itself; rewrites
 # docs/opinfo-results.json and docs/operators.md.

@@ -39,12 +39,16 @@ class SerializationError(TorchIRError):
 class PassError(TorchIRError):
     """A pass failed, or left the graph invalid.
 
-    The pass manager fills ``pass_name``, ``passes_before`` and, when it wrote one, ``reproducer``.
+    The pass manager fills ``pass_name``, ``passes_before`` and, when it wrote one, ``reproducer``; the
+    rewriter fills ``node``, the node a failing pattern was offered (``torch_ir.passes.failure``); ``torch-ir
+    opt`` fills ``ir_context``, the IR around that node, which ``-v`` prints after the traceback.
     """
 
     pass_name: str | None = None
     passes_before: tuple[str, ...] = ()
     reproducer: str | None = None
+    node: object | None = None
+    ir_context: str = ""
 
 
 class PipelineSpecError(TorchIRError):

@@ -80,7 +80,10 @@ def parse_text_form(text: str, source: str) -> IR:
         try:
             return parse_module(text)
         except TextParseError as exc:
-            raise TextParseError(f"{source}: {exc}") from exc
+            hint = ""
+            if "unexpected text after" in str(exc) and re.search(r"^// -----", text, re.M):
+                hint = "\n(several IRs separated by '// -----' lines: give --split-input-file)"
+            raise TextParseError(f"{source}: {exc}{hint}") from exc
     first = head.split("\n", 1)[0][:40]
     raise SerializationError(
         f"{source}: not an IR: expected JSON ('{{'), or the text form ('graph(...) {{' or 'module {{'), got {first!r}"

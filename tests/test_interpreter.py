@@ -168,3 +168,52 @@ def test_unknown_op_has_no_kernel() -> None:
     ir = parse_graph("graph(%x: f32[3]) {\n  %y = mylib_missing.fused.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}")
     with pytest.raises(InterpreterError, match=r"no kernel for op mylib_missing\.fused\.default.*register_op"):
         Interpreter(ir)
+
+
+# An input update with a second input beside it: the update must land in %x, never in %w.
+INPUT_UPDATE = """graph(%x: f32[3], %w: f32[2,3]) {
+  %y = aten.add.Tensor(%x, 1.0) {alpha=1} : (f32[3]) -> f32[3]
+  %s = aten.sum.default(%w) {dtype=null} : (f32[2,3]) -> f32[]
+  update %x = %y
+  return %s
+}"""
+
+
+@pytest.mark.parametrize(
+    "keep", [{}, {"keep": ["y"]}, {"keep": ["x"]}, {"keep_all": True}], ids=["none", "keep-y", "keep-x", "keep-all"]
+)
+def test_an_input_update_lands_in_its_input_whatever_is_kept(keep: dict) -> None:
+    x, w = torch.ones(3), torch.zeros(2, 3)
+    interp = Interpreter(parse_graph(INPUT_UPDATE), **keep)
+    assert float(interp(x, w)) == 0.0
+    assert x.tolist() == [2.0, 2.0, 2.0]  # what the model writes
+    assert w.tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # untouched
+    interp(x, w)
+    assert x.tolist() == [3.0, 3.0, 3.0] and not w.any()
+
+
+def test_an_input_update_reaches_the_caller_when_the_run_works_on_a_copy_of_the_input() -> None:
+    # add_ writes %x in place, so the interpreter runs on a private copy of x (the caller's tensor is never
+    # written by an op); the update is then the one way the new value reaches the caller's x
+    ir = parse_graph(
+        "graph(%x: f32[3], %w: f32[3]) {\n"
+        "  %a = aten.add_.Tensor(%x, %w) {alpha=1} : (f32[3], f32[3]) -> f32[3]\n"
+        "  %y = aten.mul.Tensor(%a, 2.0) : (f32[3]) -> f32[3]\n"
+        "  update %x = %y\n"
+        "  return %a\n}"
+    )
+    x, w = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])
+    interp = Interpreter(ir)
+    assert "x" in interp._guard.written  # the path under test: the run's x is a copy
+    out = interp(x, w)
+    assert out.tolist() == [11.0, 22.0, 33.0]
+    assert x.tolist() == [22.0, 44.0, 66.0] and w.tolist() == [10.0, 20.0, 30.0]
+    assert out.data_ptr() != x.data_ptr()
+    without_update = parse_graph(
+        "graph(%x: f32[3], %w: f32[3]) {\n"
+        "  %a = aten.add_.Tensor(%x, %w) {alpha=1} : (f32[3], f32[3]) -> f32[3]\n"
+        "  return %a\n}"
+    )
+    x = torch.tensor([1.0, 2.0, 3.0])
+    assert Interpreter(without_update)(x, w).tolist() == [11.0, 22.0, 33.0]
+    assert x.tolist() == [1.0, 2.0, 3.0]  # no update declared: the caller's x stays as it was

@@ -200,6 +200,28 @@ def test_dedup_by_value_with_state_dict():
     assert list(g2.weights) == ["transformer.wte.weight", "b1", "b2"]
 
 
+@pytest.mark.parametrize(
+    "b2",
+    [
+        torch.ones(8),
+        torch.zeros(8).index_fill(0, torch.tensor([7]), 1e-6),
+        torch.zeros(8).index_fill(0, torch.tensor([0]), -3.0),
+    ],
+    ids=["all-different", "one-element-off-by-1e-6", "first-element-differs"],
+)
+def test_dedup_by_value_keeps_weights_of_one_type_whose_values_differ(b2: torch.Tensor) -> None:
+    from torch_ir.runtime.interpreter import Interpreter
+
+    state = {"transformer.wte.weight": torch.randn(16, 8), "b1": torch.zeros(8), "b2": b2}
+    g = parse_graph(TIED)
+    DedupWeights()(g, PassContext(state_dict=state))
+    assert list(g.weights) == ["transformer.wte.weight", "b1", "b2"]  # only the tied pair merged
+    assert g.weight("b1").aliases == () and g.weight("b2").aliases == ()
+    ids = torch.tensor([[0, 3, 5, 15]])
+    expected = Interpreter(parse_graph(TIED), state)(ids)
+    torch.testing.assert_close(Interpreter(g, state)(ids), expected, rtol=0, atol=0)
+
+
 # -------------------------------------------------------------------- hoist-weights
 
 HOIST = """graph(%x: f32[2,4]) {

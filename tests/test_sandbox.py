@@ -155,6 +155,57 @@ def test_symbolic_shape_over_the_budget_is_refused_at_run_time() -> None:
         interp(torch.ones(1000, 1), torch.ones(1, 1000))
 
 
+# Each memory check counts bytes, not elements: a value of exactly the budget runs, one byte less refuses it.
+ITEMSIZES = [("float32", "f32", 4), ("float64", "f64", 8), ("float16", "f16", 2), ("int64", "i64", 8)]
+
+
+def _refused_below(nbytes: int, run: Any) -> None:
+    with pytest.raises(InterpreterError, match=r"memory budget"):
+        run(nbytes - 1)
+    run(nbytes)
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_static_declared_result_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%x: {short}[250]) {{\n  %y = aten.neg.default(%x) : ({short}[250]) -> {short}[250]\n  return %y\n}}"
+    )
+    x = torch.ones(250, dtype=getattr(torch, dtype))
+    _refused_below(250 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget)(x))
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_size_attribute_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    # the declared type lies (one element): only the size attribute tells how much zeros allocates
+    ir = parse_graph(
+        f'graph() {{\n  %z = aten.zeros.default() {{size=[10, 25], dtype="{dtype}"}} : () -> {short}[1]\n'
+        "  return %z\n}"
+    )
+    _refused_below(250 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget))
+    untyped = parse_graph("graph() {\n  %z = aten.zeros.default() {size=[10, 25]} : () -> f32[1]\n  return %z\n}")
+    _refused_below(250 * 4, lambda budget: Interpreter(untyped, memory_budget=budget))  # torch's default: float32
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_symbolic_declared_result_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%a: {short}[s0,1], %b: {short}[1,s0]) {{\n"
+        f"  %y = aten.mul.Tensor(%a, %b) : ({short}[s0,1], {short}[1,s0]) -> {short}[s0,s0]\n  return %y\n}}"
+    )
+    a, b = torch.ones(20, 1, dtype=getattr(torch, dtype)), torch.ones(1, 20, dtype=getattr(torch, dtype))
+    _refused_below(400 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget)(a, b))
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_dry_run_measures_the_true_result_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%a: {short}[20,1], %b: {short}[1,20]) {{\n"
+        f"  %y = aten.mul.Tensor(%a, %b) : ({short}[20,1], {short}[1,20]) -> {short}[1]\n  return %y\n}}"
+    )
+    a, b = torch.ones(20, 1, dtype=getattr(torch, dtype)), torch.ones(1, 20, dtype=getattr(torch, dtype))
+    _refused_below(400 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget, dry_run=True)(a, b))
+
+
 def test_memory_budget_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ExecutionPolicy().budget == 64 << 30
     monkeypatch.setenv("TORCH_IR_MEMORY_BUDGET", "1024")

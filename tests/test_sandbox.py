@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,7 @@ def test_replaying_a_reproducer_imports_no_plugin_the_user_did_not_name(
     marker = tmp_path / "imported"
     (tmp_path / "evil_plugin_for_test.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "evil_plugin_for_test", raising=False)  # imported by an earlier run in-process
     ir_doc = json.loads((_python_op_ir(tmp_path, "operator.add", [1, 2])).read_text())
     repro = tmp_path / "repro.json"
     repro.write_text(

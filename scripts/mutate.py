@@ -1,0 +1,425 @@
+"""Mutation testing of torch-ir's core (``make mutate``): plant small bugs with mutmut, count what the tests catch.
+
+``scripts/mutate.toml`` lists the modules: the files mutmut mutates and the tests that cover them. For each
+module this script lays a copy of the project in ``build/mutate/<module>/`` (``torch_ir/``, ``tests/`` and
+what the tests read) whose ``pyproject.toml`` gains a ``[tool.mutmut]`` section naming just those files and
+tests, runs ``mutmut run`` there, and reads back the verdict on every mutant: killed (a test failed),
+survived (every test that runs the mutated function passed), no test (no selected test runs it), timeout.
+It records each module's counts, date, commit and versions in ``docs/mutation-results.json`` and renders
+them into ``docs/testing.md`` (the table) and ``docs/mutation-survivors.md`` (every surviving mutant).
+
+    python scripts/mutate.py                 # every module
+    python scripts/mutate.py sandbox cse     # some modules; the others keep their last results
+    python scripts/mutate.py --list          # the modules, their files and tests, nothing run
+    python scripts/mutate.py --render        # re-render the docs from the recorded results
+
+A module's copy stays in ``build/mutate/<module>/`` after the run: ``cd`` there and ``mutmut show NAME``
+or ``mutmut browse`` to look at its mutants. Each run starts that copy afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "scripts" / "mutate.toml"
+BEGIN, END = "<!-- mutate-results:begin -->", "<!-- mutate-results:end -->"
+KILLED_STATUSES = ("killed", "timeout")
+COLUMNS = ("killed", "survived", "no tests", "timeout", "other")
+
+
+class MutateError(Exception):
+    """A configuration or run problem, said in one line (the script exits 2 with it)."""
+
+
+@dataclass(frozen=True)
+class Module:
+    """One row of the table: the files mutmut mutates and the tests that run against the mutants."""
+
+    name: str
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+
+    def files(self) -> list[str]:
+        """The source files the globs match, relative to the repository root; MutateError if one matches none."""
+        found: list[str] = []
+        for pattern in self.sources:
+            matches = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern) if p.suffix == ".py")
+            if not matches:
+                raise MutateError(f"module {self.name}: no Python file matches {pattern!r}; update {_rel(CONFIG)}")
+            found += [m for m in matches if m not in found]
+        for test in self.tests:
+            path = test.split("::")[0]
+            if not test.startswith("-") and not (ROOT / path).exists():
+                raise MutateError(f"module {self.name}: test path {path!r} does not exist; update {_rel(CONFIG)}")
+        return found
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[settings]`` table of the configuration."""
+
+    workdir: Path
+    copy: tuple[str, ...]
+    pytest_args: tuple[str, ...]
+    results: Path
+    doc: Path
+    survivors_doc: Path
+    mutmut: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What happened to one module's mutants."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    survivors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_config(path: Path = CONFIG) -> tuple[Settings, list[Module]]:
+    """The settings and modules of ``path``; MutateError naming the key when one is missing."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        raw = data["settings"]
+        settings = Settings(
+            workdir=ROOT / raw["workdir"],
+            copy=tuple(raw.get("copy", ())),
+            pytest_args=tuple(raw.get("pytest_args", ())),
+            results=ROOT / raw["results"],
+            doc=ROOT / raw["doc"],
+            survivors_doc=ROOT / raw["survivors_doc"],
+            mutmut=dict(raw.get("mutmut", {})),
+        )
+        modules = [
+            Module(name, tuple(entry["sources"]), tuple(entry["tests"])) for name, entry in data["modules"].items()
+        ]
+    except KeyError as exc:
+        raise MutateError(f"{_rel(path)}: missing key {exc}") from None
+    return settings, modules
+
+
+# ------------------------------------------------------------------------------------------------ one module
+
+
+def prepare(module: Module, settings: Settings) -> Path:
+    """A fresh copy of the project for ``module`` with its ``[tool.mutmut]`` section; returns its folder."""
+    folder = settings.workdir / module.name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+    for name in ("torch_ir", "tests", *settings.copy):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, folder / name)
+    section = {
+        "source_paths": ["torch_ir"],
+        "only_mutate": module.files(),
+        "pytest_add_cli_args_test_selection": list(module.tests),
+        "pytest_add_cli_args": list(settings.pytest_args),
+        "use_git_change_detection": False,
+        **settings.mutmut,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in section.items()]
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (folder / "pyproject.toml").write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def run_mutmut(folder: Path, max_children: int) -> float:
+    """``mutmut run`` in ``folder``, its output in ``folder/mutmut.log``; returns the wall time in seconds."""
+    mutmut = Path(sys.executable).with_name("mutmut")
+    if not mutmut.exists():
+        raise MutateError(f"{mutmut} not found: install the `mutate` extra (make install does)")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    log = folder / "mutmut.log"
+    start = time.monotonic()
+    with log.open("w", encoding="utf-8") as out:
+        code = subprocess.call(
+            [str(mutmut), "run", "--max-children", str(max_children)], cwd=folder, env=env, stdout=out, stderr=out
+        )
+    if code != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+        raise MutateError(f"mutmut run failed in {_rel(folder)} (exit {code}); the end of {_rel(log)}:\n{tail}")
+    return time.monotonic() - start
+
+
+@contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    """Work in ``folder`` with mutmut's configuration read afresh from there (mutmut reads the cwd)."""
+    from mutmut.configuration import reset_config
+
+    previous = Path.cwd()
+    os.chdir(folder)
+    reset_config()
+    try:
+        yield
+    finally:
+        reset_config()
+        os.chdir(previous)
+
+
+def collect(module: Module, folder: Path) -> Outcome:
+    """Count the verdicts of every mutant of ``module`` and describe each survivor (function and change)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+
+    outcome = Outcome(counts={"mutants": 0, **dict.fromkeys(COLUMNS, 0)})
+    with _inside(folder):
+        for path in module.files():
+            meta = folder / "mutants" / f"{path}.meta"
+            if not meta.exists():
+                raise MutateError(f"module {module.name}: mutmut left no results for {path} ({_rel(meta)})")
+            verdicts = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+            for name, code in sorted(verdicts.items(), key=lambda item: _mutant_order(item[0])):
+                status = status_by_exit_code[code]
+                outcome.counts["mutants"] += 1
+                outcome.counts[status if status in COLUMNS else "other"] += 1
+                if status in ("survived", "no tests"):
+                    diff = get_diff_for_mutant(name, path=path)
+                    outcome.survivors.append(
+                        {"name": name, "file": path, "function": _function_of(name), "status": status,
+                         "change": _changed_lines(diff)}
+                    )  # fmt: skip
+    return outcome
+
+
+def _mutant_order(name: str) -> tuple[str, int]:
+    stem, _, number = name.rpartition("__mutmut_")
+    return stem, int(number) if number.isdigit() else 0
+
+
+def _function_of(name: str) -> str:
+    """``torch_ir.runtime.sandbox.xǁExecutionPolicyǁguard__mutmut_3`` -> ``ExecutionPolicy.guard``."""
+    stem = name.rpartition("__mutmut_")[0].rpartition(".")[2]
+    if stem.startswith("xǁ"):
+        return ".".join(part for part in stem[2:].split("ǁ") if part)
+    return stem.removeprefix("x_")
+
+
+def _changed_lines(diff: str) -> list[str]:
+    """The removed and added lines of a unified diff, without its headers."""
+    return [
+        line.rstrip()
+        for line in diff.splitlines()
+        if line[:1] in "-+" and not line.startswith(("---", "+++"))
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- records
+
+
+def versions() -> dict[str, str]:
+    """The versions a run depends on: Python, torch, mutmut, pytest."""
+    found = {"python": platform.python_version()}
+    for package in ("torch", "mutmut", "pytest"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def commit() -> str:
+    """The short commit hash, with ``+changes`` when the work tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "torch_ir", "tests"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def record(module: Module, outcome: Outcome, seconds: float, max_children: int) -> dict[str, Any]:
+    """The JSON record of one module's run."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit(),
+        "versions": versions(),
+        "machine": f"{os.cpu_count()} cores, {max_children} mutmut workers",
+        "minutes": round(seconds / 60, 1),
+        "files": module.files(),
+        "tests": list(module.tests),
+        **outcome.counts,
+        "survivors": outcome.survivors,
+    }
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """The recorded results by module name (empty when none were recorded)."""
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("modules", {})
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Write the results as stable JSON, through a temporary file."""
+    _write(path, json.dumps({"modules": results}, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def kill_rate(entry: dict[str, Any]) -> float:
+    """Killed (a test failed or timed out) over every mutant; a mutant no test runs counts as not killed."""
+    return sum(entry[status] for status in KILLED_STATUSES) / entry["mutants"] if entry["mutants"] else 0.0
+
+
+# --------------------------------------------------------------------------------------------------- render
+
+
+def render_table(results: dict[str, Any], order: list[str]) -> str:
+    """The markdown of the results section: the table, then the runs' dates and versions."""
+    names = [n for n in order if n in results] + sorted(n for n in results if n not in order)
+    if not names:
+        return "No module has been run yet: `make mutate`.\n"
+    rows = [
+        "| module | mutants | killed | survived | no test | timeout | other | kill rate | run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    total = dict.fromkeys(("mutants", *COLUMNS), 0)
+    for name in names:
+        entry = results[name]
+        for key in total:
+            total[key] += entry[key]
+        rows.append(
+            f"| {name} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | {entry['no tests']} | "
+            f"{entry['timeout']} | {entry['other']} | {kill_rate(entry):.0%} | "
+            f"{entry['date']}, {entry['commit']}, {entry['minutes']} min |"
+        )
+    if len(names) > 1:
+        rows.append(
+            f"| **all** | {total['mutants']} | {total['killed']} | {total['survived']} | {total['no tests']} | "
+            f"{total['timeout']} | {total['other']} | {kill_rate(total):.0%} | |"
+        )
+    runs: dict[str, list[str]] = {}
+    for name in names:
+        entry = results[name]
+        text = ", ".join(f"{k} {v}" for k, v in entry["versions"].items()) + f"; {entry['machine']}"
+        runs.setdefault(text, []).append(name)
+    notes = [f"- {', '.join(ms)}: {text}" for text, ms in runs.items()] if len(runs) > 1 else [f"Ran on {text}."]
+    files = [f"- {name}: {', '.join(f'`{f}`' for f in results[name]['files'])}" for name in names]
+    return "\n".join([*rows, "", *notes, "", "Files mutated per module:", "", *files]) + "\n"
+
+
+def render_survivors(results: dict[str, Any], order: list[str]) -> str:
+    """The whole survivors page: each module's surviving mutants, by function, as removed/added lines."""
+    names = [n for n in order if n in results] + sorted(n for n in results if n not in order)
+    out = [
+        "# Surviving mutants",
+        "",
+        "Generated by `make mutate` (`scripts/mutate.py`) from `docs/mutation-results.json`: every mutant that",
+        "the module's tests did not catch, as the lines it changes. \"no test\" marks a mutant in a function that",
+        "none of the module's tests runs. See [Testing](testing.md) for how to read and use this list.",
+    ]
+    for name in names:
+        entry = results[name]
+        out += ["", f"## {name}", "", f"{len(entry['survivors'])} of {entry['mutants']} mutants survived "
+                f"({entry['date']}, {entry['commit']}); tests: {', '.join(f'`{t}`' for t in entry['tests'])}."]  # fmt: skip
+        by_function: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for survivor in entry["survivors"]:
+            by_function.setdefault((survivor["file"], survivor["function"]), []).append(survivor)
+        for (path, function), survivors in by_function.items():
+            out += ["", f"`{path}` `{function}` ({len(survivors)})", "", "```diff"]
+            for survivor in survivors:
+                tag = " (no test)" if survivor["status"] == "no tests" else ""
+                out.append(f"# {survivor['name'].rpartition('__mutmut_')[2]}{tag}")
+                out += survivor["change"]
+            out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def render(settings: Settings, modules: list[Module], results: dict[str, Any]) -> None:
+    """Write the results table into the doc page (between its markers) and the survivors page."""
+    order = [m.name for m in modules]
+    text = settings.doc.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise MutateError(f"{_rel(settings.doc)} has no {BEGIN} ... {END} markers for the results table")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    _write(settings.doc, f"{head}{BEGIN}\n{render_table(results, order)}{END}{tail}")
+    _write(settings.survivors_doc, render_survivors(results, order))
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules of scripts/mutate.toml to run (default: all)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel mutmut workers")
+    parser.add_argument("--list", action="store_true", help="print each module's files and tests, run nothing")
+    parser.add_argument("--render", action="store_true", help="re-render the docs from the recorded results")
+    args = parser.parse_args(argv)
+    try:
+        settings, modules = load_config()
+        known = {m.name: m for m in modules}
+        unknown = [n for n in args.modules if n not in known]
+        if unknown:
+            raise MutateError(f"unknown module(s) {', '.join(unknown)}; {_rel(CONFIG)} has: {', '.join(known)}")
+        chosen = [known[n] for n in args.modules] if args.modules else modules
+        if args.list:
+            for module in chosen:
+                print(f"{module.name}: {' '.join(module.files())}\n    tests: {' '.join(module.tests)}")
+            return 0
+        results = load_results(settings.results)
+        if not args.render:
+            for module in chosen:
+                module.files()  # every path checked before the first long run
+            for module in chosen:
+                print(f"[mutate] {module.name}: {len(module.files())} file(s), tests {' '.join(module.tests)}")
+                folder = prepare(module, settings)
+                seconds = run_mutmut(folder, args.max_children)
+                outcome = collect(module, folder)
+                results[module.name] = record(module, outcome, seconds, args.max_children)
+                entry = results[module.name]
+                print(
+                    f"[mutate] {module.name}: {entry['mutants']} mutants, {entry['killed']} killed, "
+                    f"{entry['survived']} survived, {entry['no tests']} without a test, {entry['timeout']} timeout: "
+                    f"kill rate {kill_rate(entry):.0%} in {entry['minutes']} min"
+                )
+                save_results(settings.results, results)
+        render(settings, modules, results)
+    except MutateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"[mutate] results in {_rel(settings.doc)} and {_rel(settings.survivors_doc)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

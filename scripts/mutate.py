@@ -8,23 +8,24 @@ survived (every test that runs the mutated function passed), no test (no selecte
 It records each module's counts, date, commit and versions in ``docs/mutation-results.json`` and renders
 them into ``docs/testing.md`` (the table) and ``docs/mutation-survivors.md`` (every surviving mutant).
 
-    python scripts/mutate.py                 # every module
-    python scripts/mutate.py sandbox cse     # some modules; the others keep their last results
-    python scripts/mutate.py --list          # the modules, their files and tests, nothing run
-    python scripts/mutate.py --render        # re-render the docs from the recorded results
+    python scripts/mutate.py                    # every module
+    python scripts/mutate.py sandbox passes     # some modules; the others keep their last results
+    python scripts/mutate.py --retest sandbox   # the last run's survivors again, with the current tests
+    python scripts/mutate.py --list             # the modules, their files and tests, nothing run
+    python scripts/mutate.py --render           # re-render the docs from the recorded results
 
 A module's copy stays in ``build/mutate/<module>/`` after the run: ``cd`` there and ``mutmut show NAME``
-or ``mutmut browse`` to look at its mutants. Each run starts that copy afresh.
+or ``mutmut browse`` to look at its mutants. Each run starts that copy afresh; ``--retest`` reuses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import fnmatch
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,7 @@ CONFIG = ROOT / "scripts" / "mutate.toml"
 BEGIN, END = "<!-- mutate-results:begin -->", "<!-- mutate-results:end -->"
 KILLED_STATUSES = ("killed", "timeout")
 COLUMNS = ("killed", "survived", "no tests", "timeout", "other")
+VERSION_ORDER = ("python", "torch", "mutmut", "pytest")
 
 
 class MutateError(Exception):
@@ -148,22 +150,49 @@ def prepare(module: Module, settings: Settings) -> Path:
     return folder
 
 
-def run_mutmut(folder: Path, max_children: int) -> float:
-    """``mutmut run`` in ``folder``, its output in ``folder/mutmut.log``; returns the wall time in seconds."""
+def run_mutmut(folder: Path, max_children: int, mutants: list[str] | None = None) -> tuple[float, float]:
+    """``mutmut run`` in ``folder`` (on the named ``mutants`` only, when given), its output in a log there;
+    returns its wall time and the CPU time of all its processes, in seconds."""
     mutmut = Path(sys.executable).with_name("mutmut")
     if not mutmut.exists():
         raise MutateError(f"{mutmut} not found: install the `mutate` extra (make install does)")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-    log = folder / "mutmut.log"
-    start = time.monotonic()
+    log = folder / ("mutmut-retest.log" if mutants else "mutmut.log")
+    command = [str(mutmut), "run", "--max-children", str(max_children), *(mutants or [])]
+    start, cpu = time.monotonic(), _children_cpu()
     with log.open("w", encoding="utf-8") as out:
-        code = subprocess.call(
-            [str(mutmut), "run", "--max-children", str(max_children)], cwd=folder, env=env, stdout=out, stderr=out
-        )
+        code = subprocess.call(command, cwd=folder, env=env, stdout=out, stderr=out)
     if code != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
         raise MutateError(f"mutmut run failed in {_rel(folder)} (exit {code}); the end of {_rel(log)}:\n{tail}")
-    return time.monotonic() - start
+    return time.monotonic() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def refresh_tests(module: Module, settings: Settings) -> Path:
+    """The folder of ``module``'s last run with the current ``tests/`` copied in; MutateError when it has not
+    run here, or when any file of ``torch_ir/`` changed since (its mutants would no longer be this code)."""
+    folder = settings.workdir / module.name
+    if not (folder / "mutants").is_dir():
+        raise MutateError(f"module {module.name} has no run in {_rel(folder)} to retest: run it first")
+    changed = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "torch_ir").rglob("*.py"))
+        if not (folder / path.relative_to(ROOT)).exists()
+        or (folder / path.relative_to(ROOT)).read_bytes() != path.read_bytes()
+    ]
+    if changed:
+        raise MutateError(
+            f"module {module.name}: {', '.join(changed[:5])} changed since its run; run the module afresh instead"
+        )
+    shutil.rmtree(folder / "tests")
+    shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+    return folder
 
 
 @contextmanager
@@ -199,10 +228,8 @@ def collect(module: Module, folder: Path) -> Outcome:
                 outcome.counts[status if status in COLUMNS else "other"] += 1
                 if status in ("survived", "no tests"):
                     diff = get_diff_for_mutant(name, path=path)
-                    outcome.survivors.append(
-                        {"name": name, "file": path, "function": _function_of(name), "status": status,
-                         "change": _changed_lines(diff)}
-                    )  # fmt: skip
+                    survivor = {"name": name, "file": path, "function": _function_of(name), "status": status}
+                    outcome.survivors.append({**survivor, "change": _changed_lines(diff)})
     return outcome
 
 
@@ -221,11 +248,7 @@ def _function_of(name: str) -> str:
 
 def _changed_lines(diff: str) -> list[str]:
     """The removed and added lines of a unified diff, without its headers."""
-    return [
-        line.rstrip()
-        for line in diff.splitlines()
-        if line[:1] in "-+" and not line.startswith(("---", "+++"))
-    ]
+    return [line.rstrip() for line in diff.splitlines() if line[:1] in "-+" and not line.startswith(("---", "+++"))]
 
 
 # ------------------------------------------------------------------------------------------------- records
@@ -234,7 +257,7 @@ def _changed_lines(diff: str) -> list[str]:
 def versions() -> dict[str, str]:
     """The versions a run depends on: Python, torch, mutmut, pytest."""
     found = {"python": platform.python_version()}
-    for package in ("torch", "mutmut", "pytest"):
+    for package in VERSION_ORDER[1:]:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -248,28 +271,52 @@ def commit() -> str:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "torch_ir", "tests"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "torch_ir", "tests"]
+        dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
 
 
-def record(module: Module, outcome: Outcome, seconds: float, max_children: int) -> dict[str, Any]:
-    """The JSON record of one module's run."""
+def record(
+    module: Module, outcome: Outcome, revision: str, seconds: tuple[float, float], max_children: int
+) -> dict[str, Any]:
+    """The JSON record of one module's run on ``revision`` (``seconds``: wall and CPU time)."""
     return {
         "date": datetime.date.today().isoformat(),
-        "commit": commit(),
+        "commit": revision,
         "versions": versions(),
         "machine": f"{os.cpu_count()} cores, {max_children} mutmut workers",
-        "minutes": round(seconds / 60, 1),
+        "minutes": round(seconds[0] / 60, 1),
+        "cpu_minutes": round(seconds[1] / 60, 1),
         "files": module.files(),
         "tests": list(module.tests),
         **outcome.counts,
         "survivors": outcome.survivors,
     }
+
+
+def retest(module: Module, settings: Settings, max_children: int) -> dict[str, Any]:
+    """Run the survivors of ``module``'s last run again with the current tests; its record, with how many of
+    them are killed now."""
+    entry = load_results(settings.results).get(module.name)
+    if entry is None:
+        raise MutateError(f"module {module.name} has no recorded results to retest: run it first")
+    revision = commit()
+    folder = refresh_tests(module, settings)
+    names = [s["name"] for s in entry["survivors"]]
+    print(f"[mutate] {module.name}: retesting {len(names)} survivors with the current tests")
+    if names:
+        run_mutmut(folder, max_children, names)
+    outcome = collect(module, folder)
+    left = {s["name"] for s in outcome.survivors}
+    entry.update(outcome.counts, survivors=outcome.survivors)
+    entry["retest"] = {
+        "date": datetime.date.today().isoformat(),
+        "commit": revision,
+        "killed": sum(1 for name in names if name not in left),
+    }
+    return entry
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -279,8 +326,9 @@ def load_results(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")).get("modules", {})
 
 
-def save_results(path: Path, results: dict[str, Any]) -> None:
-    """Write the results as stable JSON, through a temporary file."""
+def save_result(path: Path, name: str, entry: dict[str, Any]) -> None:
+    """Record one module's results (read afresh, so runs of other modules meanwhile are kept), as stable JSON."""
+    results = {**load_results(path), name: entry}
     _write(path, json.dumps({"modules": results}, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
@@ -309,7 +357,7 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
         rows.append(
             f"| {name} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | {entry['no tests']} | "
             f"{entry['timeout']} | {entry['other']} | {kill_rate(entry):.0%} | "
-            f"{entry['date']}, {entry['commit']}, {entry['minutes']} min |"
+            f"{entry['date']}, {entry['commit']}, {_minutes(entry)}{_retest_note(entry)} |"
         )
     if len(names) > 1:
         rows.append(
@@ -319,11 +367,26 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
     runs: dict[str, list[str]] = {}
     for name in names:
         entry = results[name]
-        text = ", ".join(f"{k} {v}" for k, v in entry["versions"].items()) + f"; {entry['machine']}"
+        known = sorted(entry["versions"].items(), key=lambda kv: (*VERSION_ORDER, kv[0]).index(kv[0]))
+        text = ", ".join(f"{k} {v}" for k, v in known) + f"; {entry['machine']}"
         runs.setdefault(text, []).append(name)
-    notes = [f"- {', '.join(ms)}: {text}" for text, ms in runs.items()] if len(runs) > 1 else [f"Ran on {text}."]
+    notes = (
+        [f"- {', '.join(ms)}: {text}" for text, ms in runs.items()]
+        if len(runs) > 1
+        else [f"Ran on {next(iter(runs))}."]
+    )
     files = [f"- {name}: {', '.join(f'`{f}`' for f in results[name]['files'])}" for name in names]
     return "\n".join([*rows, "", *notes, "", "Files mutated per module:", "", *files]) + "\n"
+
+
+def _minutes(entry: dict[str, Any]) -> str:
+    cpu = entry.get("cpu_minutes")
+    return f"{entry['minutes']} min" + (f" ({cpu} CPU min)" if cpu is not None else "")
+
+
+def _retest_note(entry: dict[str, Any]) -> str:
+    again = entry.get("retest")
+    return f"; survivors rerun {again['date']}, {again['commit']}: {again['killed']} killed" if again else ""
 
 
 def render_survivors(results: dict[str, Any], order: list[str]) -> str:
@@ -333,13 +396,16 @@ def render_survivors(results: dict[str, Any], order: list[str]) -> str:
         "# Surviving mutants",
         "",
         "Generated by `make mutate` (`scripts/mutate.py`) from `docs/mutation-results.json`: every mutant that",
-        "the module's tests did not catch, as the lines it changes. \"no test\" marks a mutant in a function that",
+        'the module\'s tests did not catch, as the lines it changes. "no test" marks a mutant in a function that',
         "none of the module's tests runs. See [Testing](testing.md) for how to read and use this list.",
     ]
     for name in names:
         entry = results[name]
-        out += ["", f"## {name}", "", f"{len(entry['survivors'])} of {entry['mutants']} mutants survived "
-                f"({entry['date']}, {entry['commit']}); tests: {', '.join(f'`{t}`' for t in entry['tests'])}."]  # fmt: skip
+        tests = ", ".join(f"`{t}`" for t in entry["tests"])
+        summary = (
+            f"{len(entry['survivors'])} of {entry['mutants']} mutants survived ({entry['date']}, {entry['commit']})"
+        )
+        out += ["", f"## {name}", "", f"{summary}; tests: {tests}."]
         by_function: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for survivor in entry["survivors"]:
             by_function.setdefault((survivor["file"], survivor["function"]), []).append(survivor)
@@ -384,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1, help="parallel mutmut workers")
     parser.add_argument("--list", action="store_true", help="print each module's files and tests, run nothing")
     parser.add_argument("--render", action="store_true", help="re-render the docs from the recorded results")
+    parser.add_argument(
+        "--retest", action="store_true", help="run the last run's survivors again with the current tests (no new run)"
+    )
     args = parser.parse_args(argv)
     try:
         settings, modules = load_config()
@@ -396,24 +465,24 @@ def main(argv: list[str] | None = None) -> int:
             for module in chosen:
                 print(f"{module.name}: {' '.join(module.files())}\n    tests: {' '.join(module.tests)}")
             return 0
-        results = load_results(settings.results)
-        if not args.render:
-            for module in chosen:
-                module.files()  # every path checked before the first long run
-            for module in chosen:
+        for module in chosen:
+            module.files()  # every path checked before the first long run
+        for module in [] if args.render else chosen:
+            if args.retest:
+                entry = retest(module, settings, args.max_children)
+            else:
                 print(f"[mutate] {module.name}: {len(module.files())} file(s), tests {' '.join(module.tests)}")
+                revision = commit()  # what the copy is made of
                 folder = prepare(module, settings)
                 seconds = run_mutmut(folder, args.max_children)
-                outcome = collect(module, folder)
-                results[module.name] = record(module, outcome, seconds, args.max_children)
-                entry = results[module.name]
-                print(
-                    f"[mutate] {module.name}: {entry['mutants']} mutants, {entry['killed']} killed, "
-                    f"{entry['survived']} survived, {entry['no tests']} without a test, {entry['timeout']} timeout: "
-                    f"kill rate {kill_rate(entry):.0%} in {entry['minutes']} min"
-                )
-                save_results(settings.results, results)
-        render(settings, modules, results)
+                entry = record(module, collect(module, folder), revision, seconds, args.max_children)
+            print(
+                f"[mutate] {module.name}: {entry['mutants']} mutants, {entry['killed']} killed, "
+                f"{entry['survived']} survived, {entry['no tests']} without a test, {entry['timeout']} timeout: "
+                f"kill rate {kill_rate(entry):.0%}"
+            )
+            save_result(settings.results, module.name, entry)
+        render(settings, modules, load_results(settings.results))
     except MutateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

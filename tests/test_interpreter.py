@@ -217,3 +217,80 @@ def test_an_input_update_reaches_the_caller_when_the_run_works_on_a_copy_of_the_
     x = torch.tensor([1.0, 2.0, 3.0])
     assert Interpreter(without_update)(x, w).tolist() == [11.0, 22.0, 33.0]
     assert x.tolist() == [1.0, 2.0, 3.0]  # no update declared: the caller's x stays as it was
+
+
+# ------------------------------------------------------------- what mutation testing found untested
+
+
+def test_a_failing_node_is_named_with_its_module_source_and_operands() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,3], %w: f32[4,5]) {\n"
+        "  %y = aten.mm.default(%x, %w) : (f32[2,3], f32[4,5]) -> f32[2,5]\n"
+        "  return %y\n}"
+    )
+    node = ir.nodes[0]
+    node.meta["module_stack"] = [("", "Model"), ("blocks.0.fc", "Linear")]
+    node.meta["source"] = {"file": "model.py", "line": 12}
+    x, w = torch.ones(2, 3), torch.ones(4, 5)
+    with pytest.raises(InterpreterError) as caught:
+        Interpreter(ir)(x, w)
+    assert str(caught.value).startswith(
+        "node y (aten.mm.default) in module blocks.0.fc at model.py:12 failed on (float32[2, 3], float32[4, 5]): "
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    )
+    node.meta["module_stack"] = []
+    node.meta["source"] = {"file": "", "line": 3}  # no file: no location
+    with pytest.raises(InterpreterError, match=r"^node y \(aten\.mm\.default\) failed on \(float32\[2, 3\], float32"):
+        Interpreter(ir)(x, w)
+
+
+def test_a_list_operand_is_described_element_by_element() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,3], %w: f32[4,5]) {\n"
+        "  %c = aten.cat.default([%x, %w], 1) : (f32[2,3], f32[4,5]) -> f32[2,8]\n"
+        "  return %c\n}"
+    )
+    with pytest.raises(InterpreterError, match=r"failed on \(\[float32\[2, 3\], float32\[4, 5\]\], 1\): RuntimeError"):
+        Interpreter(ir)(torch.ones(2, 3), torch.ones(4, 5))
+
+
+def test_a_kernel_that_is_not_implemented_says_how_to_register_one() -> None:
+    from torch_ir import register_op
+    from torch_ir.ops.registry import unregister_op
+
+    def unimplemented(x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("only on the accelerator")
+
+    register_op("testlib::accel_only", kernel=unimplemented)
+    try:
+        ir = parse_graph(
+            "graph(%x: f32[3]) {\n  %y = testlib.accel_only.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}"
+        )
+        with pytest.raises(InterpreterError) as caught:
+            Interpreter(ir)(torch.ones(3))
+    finally:
+        unregister_op("testlib::accel_only")
+    assert str(caught.value) == (
+        "node y (testlib.accel_only.default): op testlib.accel_only.default has no kernel for device cpu "
+        "(only on the accelerator). Register one with torch_ir.register_op('testlib::accel_only', kernel=fn)"
+    )
+
+
+def test_iter_values_yields_every_node_with_its_results_in_order() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[4]) {\n"
+        "  %a = aten.relu.default(%x) : (f32[4]) -> f32[4]\n"
+        "  %s, %t = aten.split.Tensor(%a) {split_size=2} : (f32[4]) -> (f32[2], f32[2])\n"
+        "  %m = aten.mul.Tensor(%s, %t) : (f32[2], f32[2]) -> f32[2]\n"
+        "  return %m\n}"
+    )
+    x = torch.tensor([-1.0, 2.0, 3.0, -4.0])
+    steps = list(Interpreter(ir).iter_values([x]))
+    assert [node.name for node, _ in steps] == ["a", "s", "m"]
+    assert [[v.tolist() for v in values] for _, values in steps] == [
+        [[0.0, 2.0, 3.0, 0.0]],
+        [[0.0, 2.0], [3.0, 0.0]],
+        [[0.0, 0.0]],
+    ]
+    with pytest.raises(InterpreterError, match="takes 1 input"):
+        list(Interpreter(ir).iter_values([]))

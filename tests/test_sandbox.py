@@ -399,7 +399,7 @@ def test_a_size_attribute_that_is_not_a_list_of_ints_is_left_to_the_op() -> None
         interp.run()
 
 
-def test_a_dtype_the_budget_table_does_not_know_counts_eight_bytes() -> None:
+def test_complex_values_count_both_halves() -> None:
     ir = parse_graph(
         "graph(%a: c64[s0,1], %b: c64[1,s0]) {\n"
         "  %y = aten.mul.Tensor(%a, %b) : (c64[s0,1], c64[1,s0]) -> c64[s0,s0]\n  return %y\n}"

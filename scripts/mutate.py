@@ -11,6 +11,7 @@ them into ``docs/testing.md`` (the table) and ``docs/mutation-survivors.md`` (ev
     python scripts/mutate.py                    # every module
     python scripts/mutate.py sandbox passes     # some modules; the others keep their last results
     python scripts/mutate.py --retest sandbox   # the last run's survivors again, with the current tests
+    python scripts/mutate.py --collect sandbox  # record a finished run whose driver was stopped
     python scripts/mutate.py --list             # the modules, their files and tests, nothing run
     python scripts/mutate.py --render           # re-render the docs from the recorded results
 
@@ -48,6 +49,8 @@ BEGIN, END = "<!-- mutate-results:begin -->", "<!-- mutate-results:end -->"
 KILLED_STATUSES = ("killed", "timeout")
 COLUMNS = ("killed", "survived", "no tests", "timeout", "other")
 VERSION_ORDER = ("python", "torch", "mutmut", "pytest")
+RUN_FILE = "torch-ir-run.json"
+"""What ``prepare`` notes in a module's folder: the commit the copy was made of, and when."""
 
 
 class MutateError(Exception):
@@ -147,6 +150,7 @@ def prepare(module: Module, settings: Settings) -> Path:
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in section.items()]
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (folder / "pyproject.toml").write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    (folder / RUN_FILE).write_text(json.dumps({"commit": commit(), "started": time.time()}) + "\n", encoding="utf-8")
     return folder
 
 
@@ -278,17 +282,17 @@ def commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
-def record(
-    module: Module, outcome: Outcome, revision: str, seconds: tuple[float, float], max_children: int
-) -> dict[str, Any]:
-    """The JSON record of one module's run on ``revision`` (``seconds``: wall and CPU time)."""
+def record(module: Module, folder: Path, seconds: tuple[float, float | None], max_children: int) -> dict[str, Any]:
+    """The JSON record of the finished run in ``folder`` (``seconds``: wall and CPU time, None if unknown)."""
+    outcome = collect(module, folder)
+    run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
     return {
         "date": datetime.date.today().isoformat(),
-        "commit": revision,
+        "commit": run["commit"],
         "versions": versions(),
         "machine": f"{os.cpu_count()} cores, {max_children} mutmut workers",
         "minutes": round(seconds[0] / 60, 1),
-        "cpu_minutes": round(seconds[1] / 60, 1),
+        "cpu_minutes": None if seconds[1] is None else round(seconds[1] / 60, 1),
         "files": module.files(),
         "tests": list(module.tests),
         **outcome.counts,
@@ -317,6 +321,26 @@ def retest(module: Module, settings: Settings, max_children: int) -> dict[str, A
         "killed": sum(1 for name in names if name not in left),
     }
     return entry
+
+
+def collect_finished(module: Module, settings: Settings, max_children: int) -> dict[str, Any]:
+    """The record of ``module``'s folder whose ``mutmut run`` finished while this script was not waiting for
+    it (the driver was stopped): wall time from the folder's start to its last result, CPU time unknown."""
+    folder = settings.workdir / module.name
+    metas = [folder / "mutants" / f"{path}.meta" for path in module.files()]
+    if not (folder / RUN_FILE).exists() or not all(meta.exists() for meta in metas):
+        raise MutateError(f"module {module.name}: no run to collect in {_rel(folder)}")
+    unfinished = [
+        name
+        for meta in metas
+        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items()
+        if code is None
+    ]
+    if unfinished:
+        raise MutateError(f"module {module.name}: {len(unfinished)} mutants have no verdict yet; wait for mutmut")
+    started = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))["started"]
+    finished = max(meta.stat().st_mtime for meta in metas)
+    return record(module, folder, (finished - started, None), max_children)
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -453,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retest", action="store_true", help="run the last run's survivors again with the current tests (no new run)"
     )
+    parser.add_argument(
+        "--collect", action="store_true", help="record a module whose mutmut run finished without this script"
+    )
     args = parser.parse_args(argv)
     try:
         settings, modules = load_config()
@@ -470,12 +497,13 @@ def main(argv: list[str] | None = None) -> int:
         for module in [] if args.render else chosen:
             if args.retest:
                 entry = retest(module, settings, args.max_children)
+            elif args.collect:
+                entry = collect_finished(module, settings, args.max_children)
             else:
                 print(f"[mutate] {module.name}: {len(module.files())} file(s), tests {' '.join(module.tests)}")
-                revision = commit()  # what the copy is made of
                 folder = prepare(module, settings)
                 seconds = run_mutmut(folder, args.max_children)
-                entry = record(module, collect(module, folder), revision, seconds, args.max_children)
+                entry = record(module, folder, seconds, args.max_children)
             print(
                 f"[mutate] {module.name}: {entry['mutants']} mutants, {entry['killed']} killed, "
                 f"{entry['survived']} survived, {entry['no tests']} without a test, {entry['timeout']} timeout: "

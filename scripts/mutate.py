@@ -75,7 +75,7 @@ class Module:
             found += [m for m in matches if m not in found]
         for test in self.tests:
             path = test.split("::")[0]
-            if not test.startswith("-") and not (ROOT / path).exists():
+            if path.endswith(".py") and not (ROOT / path).exists():  # not options such as -k EXPRESSION
                 raise MutateError(f"module {self.name}: test path {path!r} does not exist; update {_rel(CONFIG)}")
         return found
 
@@ -219,7 +219,7 @@ def collect(module: Module, folder: Path) -> Outcome:
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     from mutmut.stats import status_by_exit_code
 
-    outcome = Outcome(counts={"mutants": 0, **dict.fromkeys(COLUMNS, 0)})
+    outcome = Outcome(counts={"mutants": 0, "unchecked": 0, **dict.fromkeys(COLUMNS, 0)})
     with _inside(folder):
         for path in module.files():
             meta = folder / "mutants" / f"{path}.meta"
@@ -229,7 +229,10 @@ def collect(module: Module, folder: Path) -> Outcome:
             for name, code in sorted(verdicts.items(), key=lambda item: _mutant_order(item[0])):
                 status = status_by_exit_code[code]
                 outcome.counts["mutants"] += 1
-                outcome.counts[status if status in COLUMNS else "other"] += 1
+                if code is None:  # a run stopped before it reached this mutant
+                    outcome.counts["unchecked"] += 1
+                else:
+                    outcome.counts[status if status in COLUMNS else "other"] += 1
                 if status in ("survived", "no tests"):
                     diff = get_diff_for_mutant(name, path=path)
                     survivor = {"name": name, "file": path, "function": _function_of(name), "status": status}
@@ -324,20 +327,13 @@ def retest(module: Module, settings: Settings, max_children: int) -> dict[str, A
 
 
 def collect_finished(module: Module, settings: Settings, max_children: int) -> dict[str, Any]:
-    """The record of ``module``'s folder whose ``mutmut run`` finished while this script was not waiting for
-    it (the driver was stopped): wall time from the folder's start to its last result, CPU time unknown."""
+    """The record of ``module``'s folder whose ``mutmut run`` this script did not wait for (its driver was
+    stopped, or the run itself, which leaves mutants unchecked: the record says how many): wall time from the
+    folder's start to its last verdict, CPU time unknown. Collect only once mutmut no longer runs there."""
     folder = settings.workdir / module.name
     metas = [folder / "mutants" / f"{path}.meta" for path in module.files()]
     if not (folder / RUN_FILE).exists() or not all(meta.exists() for meta in metas):
         raise MutateError(f"module {module.name}: no run to collect in {_rel(folder)}")
-    unfinished = [
-        name
-        for meta in metas
-        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items()
-        if code is None
-    ]
-    if unfinished:
-        raise MutateError(f"module {module.name}: {len(unfinished)} mutants have no verdict yet; wait for mutmut")
     started = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))["started"]
     finished = max(meta.stat().st_mtime for meta in metas)
     return record(module, folder, (finished - started, None), max_children)
@@ -357,8 +353,10 @@ def save_result(path: Path, name: str, entry: dict[str, Any]) -> None:
 
 
 def kill_rate(entry: dict[str, Any]) -> float:
-    """Killed (a test failed or timed out) over every mutant; a mutant no test runs counts as not killed."""
-    return sum(entry[status] for status in KILLED_STATUSES) / entry["mutants"] if entry["mutants"] else 0.0
+    """Killed (a test failed or timed out) over every mutant checked; a mutant no test runs counts as not
+    killed, one a stopped run never reached does not count."""
+    checked = entry["mutants"] - entry.get("unchecked", 0)
+    return sum(entry[status] for status in KILLED_STATUSES) / checked if checked else 0.0
 
 
 # --------------------------------------------------------------------------------------------------- render
@@ -373,20 +371,20 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
         "| module | mutants | killed | survived | no test | timeout | other | kill rate | run |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    total = dict.fromkeys(("mutants", *COLUMNS), 0)
+    total = dict.fromkeys(("mutants", "unchecked", *COLUMNS), 0)
     for name in names:
         entry = results[name]
         for key in total:
-            total[key] += entry[key]
+            total[key] += entry.get(key, 0)
         rows.append(
             f"| {name} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | {entry['no tests']} | "
-            f"{entry['timeout']} | {entry['other']} | {kill_rate(entry):.0%} | "
+            f"{entry['timeout']} | {entry['other']} | {kill_rate(entry):.0%}{_partial_note(entry)} | "
             f"{entry['date']}, {entry['commit']}, {_minutes(entry)}{_retest_note(entry)} |"
         )
     if len(names) > 1:
         rows.append(
             f"| **all** | {total['mutants']} | {total['killed']} | {total['survived']} | {total['no tests']} | "
-            f"{total['timeout']} | {total['other']} | {kill_rate(total):.0%} | |"
+            f"{total['timeout']} | {total['other']} | {kill_rate(total):.0%}{_partial_note(total)} | |"
         )
     runs: dict[str, list[str]] = {}
     for name in names:
@@ -403,6 +401,11 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
     return "\n".join([*rows, "", *notes, "", "Files mutated per module:", "", *files]) + "\n"
 
 
+def _partial_note(entry: dict[str, Any]) -> str:
+    unchecked = entry.get("unchecked", 0)
+    return f" of {entry['mutants'] - unchecked} checked ({unchecked} not reached)" if unchecked else ""
+
+
 def _minutes(entry: dict[str, Any]) -> str:
     cpu = entry.get("cpu_minutes")
     return f"{entry['minutes']} min" + (f" ({cpu} CPU min)" if cpu is not None else "")
@@ -410,7 +413,10 @@ def _minutes(entry: dict[str, Any]) -> str:
 
 def _retest_note(entry: dict[str, Any]) -> str:
     again = entry.get("retest")
-    return f"; survivors rerun {again['date']}, {again['commit']}: {again['killed']} killed" if again else ""
+    if not again:
+        return ""
+    before = (sum(entry[status] for status in KILLED_STATUSES) - again["killed"]) / entry["mutants"]
+    return f"; survivors rerun {again['date']}, {again['commit']}: {again['killed']} more killed ({before:.0%} before)"
 
 
 def render_survivors(results: dict[str, Any], order: list[str]) -> str:

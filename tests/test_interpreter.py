@@ -294,3 +294,72 @@ def test_iter_values_yields_every_node_with_its_results_in_order() -> None:
     ]
     with pytest.raises(InterpreterError, match="takes 1 input"):
         list(Interpreter(ir).iter_values([]))
+
+
+def test_the_init_graph_runs_under_the_callers_policy() -> None:
+    from torch_ir.runtime.interpreter import run_init_graph
+    from torch_ir.runtime.sandbox import ExecutionPolicy
+
+    init = parse_graph(
+        "graph() {\n  weight @w : f32[4] parameter\n"
+        "  %big = aten.expand.default(@w) {size=[1000, 4]} : (f32[4]) -> f32[1000,4]\n  return %big\n}"
+    )
+    tensors = {"w": torch.arange(4.0)}
+    assert run_init_graph(init, tensors)["big"].shape == (1000, 4)  # the default budget is 64 GiB
+    with pytest.raises(InterpreterError, match=r"node big .*memory budget of 1 KiB"):
+        run_init_graph(init, tensors, policy=ExecutionPolicy(memory_budget=1024))
+    printing = parse_graph(
+        "graph() {\n  weight @w : f32[4] parameter\n"
+        '  aten._print.default() {s="init"} : () -> () loc(say)\n'
+        "  %n = aten.neg.default(@w) : (f32[4]) -> f32[4]\n  return %n\n}"
+    )
+    with pytest.raises(InterpreterError, match=r"node say \(aten\._print\.default\) is refused"):
+        run_init_graph(printing, tensors)
+    out = run_init_graph(printing, tensors, device="cpu", policy=ExecutionPolicy(allow_side_effects=True))
+    assert out["n"].tolist() == [-0.0, -1.0, -2.0, -3.0]
+
+
+def test_assign_replaces_bound_weights_for_the_next_call() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2]) {\n  weight @w : f32[2] parameter\n"
+        "  %y = aten.mul.Tensor(%x, @w) : (f32[2], f32[2]) -> f32[2]\n  return %y\n}"
+    )
+    interp = Interpreter(ir, {"w": torch.ones(2)})
+    x = torch.tensor([2.0, 3.0])
+    assert interp(x).tolist() == [2.0, 3.0]
+    interp.assign({"w": torch.tensor([10.0, 100.0])})
+    assert interp(x).tolist() == [20.0, 300.0] and interp.weights["w"].tolist() == [10.0, 100.0]
+    with pytest.raises(InterpreterError, match="cannot assign @nope: the IR has no weight of that name"):
+        interp.assign({"nope": torch.ones(2)})
+
+
+def test_run_ir_binds_and_runs_in_one_call() -> None:
+    from torch_ir.runtime.interpreter import run_ir
+
+    ir = parse_graph(
+        "graph(%x: f32[2], %y: f32[2]) {\n  weight @w : f32[2] parameter\n"
+        "  %a = aten.mul.Tensor(%x, @w) : (f32[2], f32[2]) -> f32[2]\n"
+        "  %b = aten.sub.Tensor(%a, %y) {alpha=1} : (f32[2], f32[2]) -> f32[2]\n  return %b\n}"
+    )
+    x, y, w = torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5]), torch.tensor([3.0, 4.0])
+    assert run_ir(ir, {"w": w}, x, y, device="cpu").tolist() == [2.5, 7.5]
+    with pytest.raises(InterpreterError, match="device 'gpu0'"):
+        run_ir(ir, {"w": w}, x, y, device="gpu0")
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    from torch_ir import register_op
+    from torch_ir.ops.registry import unregister_op
+
+    def silent(x: torch.Tensor) -> torch.Tensor:
+        raise ValueError
+
+    register_op("testlib::silent_failure", kernel=silent)
+    try:
+        ir = parse_graph(
+            "graph(%x: f32[3]) {\n  %y = testlib.silent_failure.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}"
+        )
+        with pytest.raises(InterpreterError, match=r"failed on \(float32\[3\]\): ValueError: ValueError$"):
+            Interpreter(ir)(torch.ones(3))
+    finally:
+        unregister_op("testlib::silent_failure")

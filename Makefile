@@ -73,7 +73,7 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
 
-# Mutation testing of the core with mutmut (about an hour on 2 cores; not part of `make test`): each module of
+# Mutation testing of the core with mutmut (long: see docs/testing.md; not part of `make test`): each module of
 # scripts/mutate.toml against its own tests; rewrites docs/testing.md's table and docs/mutation-survivors.md.
 # MODULES="sandbox passes" runs only those.
 mutate: $(STAMP)

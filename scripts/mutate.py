@@ -11,6 +11,7 @@ them into ``docs/testing.md`` (the table) and ``docs/mutation-survivors.md`` (ev
     python scripts/mutate.py                    # every module
     python scripts/mutate.py sandbox passes     # some modules; the others keep their last results
     python scripts/mutate.py --retest sandbox   # the last run's survivors again, with the current tests
+    python scripts/mutate.py --retest passes --only "*dedup*"   # only the survivors of matching names
     python scripts/mutate.py --collect sandbox  # record a finished run whose driver was stopped
     python scripts/mutate.py --list             # the modules, their files and tests, nothing run
     python scripts/mutate.py --render           # re-render the docs from the recorded results
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fnmatch
 import json
 import os
 import platform
@@ -144,6 +146,7 @@ def prepare(module: Module, settings: Settings) -> Path:
         "only_mutate": module.files(),
         "pytest_add_cli_args_test_selection": list(module.tests),
         "pytest_add_cli_args": list(settings.pytest_args),
+        "also_copy": list(settings.copy),  # into mutants/, where the tests run
         "use_git_change_detection": False,
         **settings.mutmut,
     }
@@ -303,25 +306,25 @@ def record(module: Module, folder: Path, seconds: tuple[float, float | None], ma
     }
 
 
-def retest(module: Module, settings: Settings, max_children: int) -> dict[str, Any]:
-    """Run the survivors of ``module``'s last run again with the current tests; its record, with how many of
-    them are killed now."""
+def retest(module: Module, settings: Settings, max_children: int, only: list[str]) -> dict[str, Any]:
+    """Run the survivors of ``module``'s last run (those whose names match a glob of ``only``, when given)
+    again with the current tests; its record, with how many survivors are killed now."""
     entry = load_results(settings.results).get(module.name)
     if entry is None:
         raise MutateError(f"module {module.name} has no recorded results to retest: run it first")
     revision = commit()
     folder = refresh_tests(module, settings)
-    names = [s["name"] for s in entry["survivors"]]
+    names = [s["name"] for s in entry["survivors"] if not only or any(fnmatch.fnmatch(s["name"], g) for g in only)]
     print(f"[mutate] {module.name}: retesting {len(names)} survivors with the current tests")
     if names:
         run_mutmut(folder, max_children, names)
     outcome = collect(module, folder)
-    left = {s["name"] for s in outcome.survivors}
+    before = len(entry["survivors"])
     entry.update(outcome.counts, survivors=outcome.survivors)
     entry["retest"] = {
         "date": datetime.date.today().isoformat(),
         "commit": revision,
-        "killed": sum(1 for name in names if name not in left),
+        "killed": before - len(outcome.survivors),
     }
     return entry
 
@@ -415,7 +418,8 @@ def _retest_note(entry: dict[str, Any]) -> str:
     again = entry.get("retest")
     if not again:
         return ""
-    before = (sum(entry[status] for status in KILLED_STATUSES) - again["killed"]) / entry["mutants"]
+    checked = entry["mutants"] - entry.get("unchecked", 0)
+    before = (sum(entry[status] for status in KILLED_STATUSES) - again["killed"]) / checked
     return f"; survivors rerun {again['date']}, {again['commit']}: {again['killed']} more killed ({before:.0%} before)"
 
 
@@ -484,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
         "--retest", action="store_true", help="run the last run's survivors again with the current tests (no new run)"
     )
     parser.add_argument(
+        "--only", nargs="+", default=[], metavar="GLOB", help="with --retest: only the survivors whose names match"
+    )
+    parser.add_argument(
         "--collect", action="store_true", help="record a module whose mutmut run finished without this script"
     )
     args = parser.parse_args(argv)
@@ -502,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
             module.files()  # every path checked before the first long run
         for module in [] if args.render else chosen:
             if args.retest:
-                entry = retest(module, settings, args.max_children)
+                entry = retest(module, settings, args.max_children, args.only)
             elif args.collect:
                 entry = collect_finished(module, settings, args.max_children)
             else:

@@ -173,11 +173,13 @@ def registries() -> Iterator[None]:
     from torch_ir.passes import registry as passes
 
     passes.all_passes()  # the built-in passes register on first use: before the snapshot
-    saved = [(table, dict(table)) for table in (ops._ENTRIES, passes._PASSES, passes._ALIASES)]
+    saved = [(table, dict(table)) for table in (passes._PASSES, passes._ALIASES)]
+    registrations = ops.snapshot_registrations()
     yield
     for table, before in saved:
         table.clear()
         table.update(before)
+    ops.restore_registrations(registrations)
 
 
 @pytest.mark.docs

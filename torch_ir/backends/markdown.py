@@ -14,11 +14,11 @@ from typing import Any
 import jinja2
 
 from torch_ir.analysis.statistics import IRStatistics, compute_statistics, format_bytes, format_count, held_text
-from torch_ir.backends.files import atomic_write_text
 from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 from torch_ir.backends.templating import load_template
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
+from torch_ir.serde.files import atomic_write_text
 
 MAX_TABLE_ROWS = 50
 """Tables longer than this end with a "... N more" row."""

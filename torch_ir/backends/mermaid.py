@@ -29,7 +29,7 @@ import jinja2
 
 from torch_ir.backends.templating import load_template
 from torch_ir.ir.graph import Graph, Node, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 
 DEFAULT_MAX_NODES = 120
 """The default limit on displayed nodes (ops, boxes, inputs, outputs and weights)."""

@@ -36,7 +36,7 @@ COMMANDS = ("extract", "opt", "passes", "verify", "report")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand that is installed."""
-    from torch_ir import __version__
+    from torch_ir.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="torch-ir", description="Extract, optimize, verify and report compiler IR from PyTorch models."

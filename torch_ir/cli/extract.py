@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if to_stdout and formats != {"json"}:
         raise UsageError("-o - writes the JSON IR to stdout; --format mermaid/markdown need a file name")
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
-    from torch_ir.ir.program import IR
-    from torch_ir.profiling import StageReport
+    from torch_ir.ir.module import IR
+    from torch_ir.ir.run_record import StageReport
     from torch_ir.progress import Progress, layer_progress
 
     overrides: dict[str, Any] = {}
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
     if args.kv_cache:
-        from torch_ir.frontends.llm import extract_llm
+        from torch_ir.extraction import extract_llm
 
         manager = _pass_manager(args.pipeline, progress)
         with progress.stage("export", None, "(prefill + decode)"), layer_progress(progress, bundle.model):
@@ -209,9 +209,9 @@ def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, 
         else:
             ir.save(output)
         if "mermaid" in formats:
-            from torch_ir.backends.files import atomic_write_text
             from torch_ir.backends.mermaid import render_mermaid
-            from torch_ir.ir.program import IR
+            from torch_ir.ir.module import IR
+            from torch_ir.serde.files import atomic_write_text
 
             diagrams = {f".{n}.mmd": IR(g) for n, g in ir.entries.items()} if ir.is_program else {".mmd": ir}
             for suffix, diagram in diagrams.items():  # a program: one diagram per entry

@@ -95,9 +95,9 @@ def check_usage(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result."""
-    from torch_ir.backends.json import ir_from_dict, loads_json_document
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
+    from torch_ir.serde import from_dict, loads_document
 
     check_usage(args)
     load_plugins(args.plugin)
@@ -105,17 +105,17 @@ def run(args: argparse.Namespace) -> int:
     if not source:
         raise UsageError("give an IR file (torch-ir opt IN.json -p PIPELINE; '-' for stdin) or --replay FILE")
     text, name = read_text(source)
-    doc = loads_json_document(text, name)
+    doc = loads_document(text, name)
     pipeline = args.pipeline
     if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
         _check_reproducer_plugins(name, doc.get("plugins"), args.plugin)
-        ir = ir_from_dict(doc.get("ir"), name)
+        ir = from_dict(doc.get("ir"), name)
         pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
         print(f"replaying {source}: pipeline {pipeline!r} (failed in {doc.get('failed_pass') or '?'})", file=sys.stderr)
     elif args.replay:
         raise SerializationError(f"{source}: not a torch-ir reproducer file (format {doc.get('format')!r})")
     else:
-        ir = ir_from_dict(doc, name)
+        ir = from_dict(doc, name)
     manager = PassManager(
         pipeline if pipeline is not None else "default",
         verify_each=False if args.no_verify_each else None,

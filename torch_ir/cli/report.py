@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     what = check_usage(args)
     ir = read_ir(args.ir)
     if args.entry is not None:
-        from torch_ir.ir.program import IR
+        from torch_ir.ir.module import IR
 
         ir = IR(ir.entry(args.entry))
     elif ir.is_program and what == "mermaid":

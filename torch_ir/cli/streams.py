@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch_ir.errors import SerializationError
 
 if TYPE_CHECKING:
-    from torch_ir.ir.program import IR
+    from torch_ir.ir.module import IR
 
 STDIO = "-"
 """The path that means stdin (for an input) or stdout (for an output)."""
@@ -36,10 +36,10 @@ def read_text(path: str) -> tuple[str, str]:
 
 def read_ir(path: str) -> IR:
     """Load an IR file, or an IR piped into stdin when ``path`` is ``-``."""
-    from torch_ir.backends.json import loads_ir
+    from torch_ir.serde import loads
 
     text, source = read_text(path)
-    return loads_ir(text, source=source)
+    return loads(text, source=source)
 
 
 def write_text(path: str, text: str) -> None:
@@ -48,16 +48,16 @@ def write_text(path: str, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from torch_ir.backends.files import atomic_write_text
+    from torch_ir.serde.files import atomic_write_text
 
     atomic_write_text(path, text)
 
 
 def write_ir(ir: IR, path: str) -> None:
     """Write ``ir`` as JSON to ``path`` atomically, or to stdout when ``path`` is ``-``."""
-    from torch_ir.backends.json import dumps_ir
+    from torch_ir.serde import dumps
 
-    write_text(path, dumps_ir(ir))
+    write_text(path, dumps(ir))
 
 
 __all__ = ["STDIO", "read_ir", "read_text", "write_ir", "write_text"]

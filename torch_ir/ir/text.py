@@ -27,8 +27,8 @@ import re
 from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
-from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
-from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight, WeightTable
+from torch_ir.ir.module import Module, StateSpec
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
@@ -38,19 +38,21 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
 # ---------------------------------------------------------------------- printer
 
 
-def print_graph(graph: Graph, indent: str = "") -> str:
-    """The text form of ``graph`` (and of its init graph, nested)."""
+def print_graph(graph: Graph, indent: str = "", *, weights: bool = True) -> str:
+    """The text form of ``graph`` (with its weights and init graph, nested, unless ``weights`` is False:
+    the functions of a module leave them to the module)."""
     lines: list[str] = []
     params = ", ".join(f"{_ref('%', v.name)}: {format_type(v.type)}" for v in graph.inputs)
     lines.append(f"{indent}graph({params}) {{")
     inner = indent + "  "
     for name, rng in graph.symbols.items():
         lines.append(f"{inner}symbol {name} : {rng}")
-    for weight in graph.weights.values():
-        lines.append(inner + format_weight(weight))
-    if graph.init is not None:
-        lines.append(f"{inner}init")
-        lines.append(print_graph(graph.init, inner))
+    if weights:
+        for weight in graph.weights.values():
+            lines.append(inner + format_weight(weight))
+        if graph.init is not None:
+            lines.append(f"{inner}init")
+            lines.append(print_graph(graph.init, inner))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
         if node.regions:
@@ -62,13 +64,19 @@ def print_graph(graph: Graph, indent: str = "") -> str:
     return "\n".join(lines)
 
 
-def print_program(ir: IR) -> str:
-    """The text form of a program: its declared state, then each entry graph by name."""
-    lines = ["program {"]
-    for spec in ir.state.values():
+def print_module(module: Module) -> str:
+    """The text form of a module: its weight table, declared state and init graph once, then each function
+    (``func NAME graph(...)``, ``func private NAME graph(...)``) without weights of its own."""
+    lines = ["module {"]
+    for weight in module.weights.values():
+        lines.append("  " + format_weight(weight))
+    for spec in module.state.values():
         lines.append(f"  state {_ref('@', spec.name)} : {format_type(spec.type)} {spec.init}")
-    for name, graph in ir.entries.items():
-        lines.append(f"  entry {name} " + print_graph(graph, "  ").lstrip())
+    if module.init is not None:
+        lines.append("  init " + print_graph(module.init, "  ").lstrip())
+    for name, function in module.functions.items():
+        visibility = "" if function.public else "private "
+        lines.append(f"  func {visibility}{name} " + print_graph(function.graph, "  ", weights=False).lstrip())
     lines.append("}")
     return "\n".join(lines)
 
@@ -159,20 +167,28 @@ def parse_graph(text: str) -> Graph:
     return graph
 
 
-def parse_program(text: str) -> IR:
-    """Parse the text form of a program (``program { state ... entry NAME graph(...) {...} }``) into an IR."""
+def parse_module(text: str) -> Module:
+    """Parse the text form of a module (``module { weight ... state ... init graph() {...} func NAME graph(...)
+    {...} }``) into a ``Module``. The ``program { state ... entry NAME graph(...) {...} }`` form of earlier
+    releases (each entry with its own weights) and a bare ``graph(...) {...}`` are read too."""
     parser = _Parser(text)
     parser.skip_space()
-    parser.expect("program")
+    if parser.peek("graph"):
+        module = Module(parse_graph(text))
+        return module
+    legacy = parser.accept("program")
+    if not legacy:
+        parser.expect("module")
     parser.expect("{")
-    entries: dict[str, Graph] = {}
+    module = Module()
+    table = module.table
     state: dict[str, StateSpec] = {}
     while True:
         parser.skip_space()
         if parser.accept("}"):
             break
         if parser.at_end():
-            parser.fail("missing '}' at the end of the program")
+            parser.fail("missing '}' at the end of the module")
         if parser.accept("state "):
             parser.expect("@")
             name = parser.word("state name")
@@ -183,18 +199,34 @@ def parse_program(text: str) -> IR:
                 parser.fail(f"state @{name} needs a tensor type")
             state[name] = parser.wrap(lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
             parser.end_of_line()
-        elif parser.accept("entry "):
-            name = parser.word("entry name")
-            if name in entries:
-                parser.fail(f"entry {name} is defined twice")
-            entries[name] = parser.parse_graph()
+        elif not legacy and parser.accept("weight "):
+            parser.parse_weight(table)
+            parser.end_of_line()
+        elif not legacy and parser.peek("init ") and table.init is None:
+            parser.expect("init")
+            table.init = parser.parse_graph()
+            parser.end_of_line()
+        elif parser.accept("entry " if legacy else "func "):
+            public = legacy or not parser.accept("private ")
+            name = parser.word("function name")
+            if name in module.functions:
+                parser.fail(f"function {name} is defined twice")
+            graph = parser.parse_graph(None if legacy else table)
+            parser.wrap(lambda: module.add_function(name, graph, public))
             parser.end_of_line()
         else:
-            parser.fail("expected 'state', 'entry' or '}'")
+            parser.fail(
+                "expected 'state', 'entry' or '}'" if legacy else "expected 'weight', 'state', 'init', 'func' or '}'"
+            )
     parser.skip_space()
     if not parser.at_end():
-        parser.fail("unexpected text after the program")
-    return parser.wrap(lambda: IR.program(entries, state))
+        parser.fail("unexpected text after the module")
+    module.state = state
+    return module
+
+
+parse_program = parse_module
+"""The name earlier releases gave ``parse_module``."""
 
 
 class _Parser:
@@ -282,9 +314,9 @@ class _Parser:
         self.skip_space()
 
     # -- grammar
-    def parse_graph(self) -> Graph:
+    def parse_graph(self, table: WeightTable | None = None) -> Graph:
         self.skip_space()
-        graph = Graph()
+        graph = Graph(table)
         if not self.accept("graph"):
             self.fail("expected 'graph'")
         self.expect("(")
@@ -315,7 +347,7 @@ class _Parser:
             graph.symbols[name] = self.parse_range()
             self.end_of_line()
         elif self.accept("weight "):
-            self.parse_weight(graph)
+            self.parse_weight(graph.table)
             self.end_of_line()
         elif self.peek("init") and not self.peek("init."):
             self.expect("init")
@@ -356,7 +388,7 @@ class _Parser:
         high = None if match.group(2) == "inf" else int(match.group(2))
         return SymbolRange(int(match.group(1)), high)
 
-    def parse_weight(self, graph: Graph) -> None:
+    def parse_weight(self, table: WeightTable) -> None:
         self.expect("@")
         name = self.word("weight name")
         self.expect(":")
@@ -379,7 +411,7 @@ class _Parser:
                 data = self.json_value()
             else:
                 break
-        self.wrap(lambda: graph.add_weight(name, type_, kind, aliases, persistent, data))
+        self.wrap(lambda: table.add(Weight(name, type_, kind, aliases, persistent, data)))
 
     def parse_type(self) -> ValueType | None:
         self.skip_inline_space()

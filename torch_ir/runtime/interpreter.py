@@ -20,14 +20,12 @@ from typing import Any
 
 import torch
 
-from torch_ir.analysis.op_info import resolve_op as resolve_torch_op
 from torch_ir.errors import InterpreterError, IRError
 from torch_ir.ir.graph import Graph, Node, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
-from torch_ir.ops import registry
-from torch_ir.ops.python_ops import python_op
+from torch_ir.ops import op_info
 from torch_ir.runtime.sandbox import TORCH_ENUMS, ExecutionPolicy, PlanGuard, check_device, torch_enum
 
 _NON_FINITE = {
@@ -40,43 +38,6 @@ _NON_FINITE = {
     "NaN": math.nan,
 }
 _NO_VALUE_TYPES = frozenset({"ScalarType", "Layout", "Device", "MemoryFormat", "str", "bool"})
-NONDETERMINISTIC_OPS = frozenset(
-    {
-        "empty",
-        "empty_like",
-        "empty_strided",
-        "new_empty",
-        "new_empty_strided",
-        "rand",
-        "rand_like",
-        "randn",
-        "randn_like",
-        "randint",
-        "randint_like",
-        "randperm",
-        "bernoulli",
-        "native_dropout",
-        "normal",
-        "uniform",
-        "multinomial",
-        "exponential",
-    }
-)
-"""Ops whose results are not reproducible (uninitialized memory, random numbers)."""
-
-STRIDE_READING_OPS = frozenset(
-    {
-        "aten.view.default",
-        "aten._unsafe_view.default",
-        "aten.view.dtype",
-        "aten.as_strided.default",
-        "aten.view_as_complex.default",
-        "aten.view_as_real.default",
-        "aten._reshape_alias.default",
-    }
-)
-"""Ops whose eager result depends on the strides of their first operand. IR values have none (they are
-contiguous by definition), so the interpreter gives these ops a contiguous operand."""
 
 
 @dataclass
@@ -104,15 +65,9 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
     Registered kernels (``torch_ir.register_op``) win, then ``torch.ops.<ns>.<op>.<overload>``, then
     ``operator.*`` / ``math.*`` / ``builtins.*``. Raises ``InterpreterError`` when none fits.
     """
-    schema = _torch_overload(op_type)
-    kernel = registry.get_kernel(op_type)
-    if kernel is not None:
-        return kernel, (schema._schema if schema is not None else None)
-    if schema is not None:
-        return schema._op, schema._schema
-    function = python_op(op_type)
-    if function is not None:
-        return function, None
+    info = op_info(op_type)
+    if info.kernel is not None:
+        return info.kernel, info.schema
     namespace = op_type.split(".")[0]
     op_name = op_type.split(".")[1] if "." in op_type else op_type
     raise InterpreterError(
@@ -120,11 +75,6 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
         f"torch_ir.register_op('{namespace}::{op_name}', kernel=fn) (or define it with torch.library and "
         "import the module that does so before running the IR)"
     )
-
-
-def _torch_overload(op_type: str) -> Any:
-    overload = resolve_torch_op(op_type)
-    return overload if isinstance(overload, torch._ops.OpOverload) else None
 
 
 def _base_type(argument: Any) -> str:
@@ -185,9 +135,9 @@ class Interpreter:
     ):
         from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
-            from torch_ir.backends.json import load_ir
+            from torch_ir.serde import load
 
-            ir = load_ir(ir)
+            ir = load(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
         self.policy = ExecutionPolicy(
             allow_side_effects=allow_side_effects,
@@ -316,7 +266,7 @@ class Interpreter:
             unpack = len(returns) > 1 or (len(returns) == 1 and str(returns[0].type).startswith("List["))
         outs = [slot(v) for v in node.outputs]
         keep = [(v.name, slot(v)) for v in node.outputs if self.keep_all or v.name in self.keep_names]
-        contiguous_first = node.op_type in STRIDE_READING_OPS
+        contiguous_first = op_info(node.op_type).reads_strides
         return _Step(
             node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep, kw_list_fills, contiguous_first
         )
@@ -575,4 +525,4 @@ def run_ir(ir: IR | Graph, weights: Any, *args: Any, device: str = "cpu", **kwar
     return Interpreter(ir, weights, device=device)(*args, **kwargs)
 
 
-__all__ = ["NONDETERMINISTIC_OPS", "Interpreter", "convert_attr", "resolve_op", "run_init_graph", "run_ir"]
+__all__ = ["Interpreter", "convert_attr", "resolve_op", "run_init_graph", "run_ir"]

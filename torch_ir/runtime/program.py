@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import InterpreterError
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.weights import ChainSource, MappingSource, as_source
 

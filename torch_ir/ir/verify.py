@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch_ir.errors import VerificationError
+from torch_ir.ir.calls import CALL_OP, check_call, find_recursion
 from torch_ir.ir.graph import Graph, Node, Use, Value, Weight
 from torch_ir.ir.module import Module
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
@@ -121,6 +122,17 @@ def verify_module(module: Module) -> None:
                 raise VerificationError(
                     f"{where}: state update of @{update.target}, which is not declared state of the program"
                 )
+    graphs = {name: f.graph for name, f in functions.items()}
+    for name, function in functions.items():
+        where = f"function {name}" if len(functions) > 1 else "graph"
+        for path, node in function.graph.walk():
+            if node.op_type == CALL_OP:
+                problem = check_call(node, graphs)
+                if problem:
+                    raise VerificationError(f"{where}: {path}node {node.name} ({CALL_OP}): {problem}")
+    cycle = find_recursion(graphs)
+    if cycle:
+        raise VerificationError(f"the functions call each other in a cycle: {' -> '.join(cycle)}")
     for weight in table.weights.values():
         if weight._table is not table:
             raise VerificationError(f"weight @{weight.name} does not point back to the module's table")

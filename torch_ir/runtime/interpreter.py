@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import InterpreterError, IRError
+from torch_ir.ir.calls import CALL_OP, callee_name, check_call, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
@@ -132,6 +133,7 @@ class Interpreter:
         allow_side_effects: bool = False,
         memory_budget: int | None = None,
         dry_run: bool | None = None,
+        module: IR | None = None,
     ):
         from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
@@ -139,6 +141,9 @@ class Interpreter:
 
             ir = load(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
+        self.module: IR | None = ir if isinstance(ir, IR) else module
+        """The module whose functions calls run (None for a graph given alone: it may not call)."""
+        self._callees: dict[str, Interpreter] = {}
         self.policy = ExecutionPolicy(
             allow_side_effects=allow_side_effects,
             memory_budget=memory_budget,
@@ -201,7 +206,9 @@ class Interpreter:
         if node.regions:  # region ops run their nested graphs (runtime/control_flow.py)
             from torch_ir.runtime.control_flow import region_kernel
 
-            fn, schema = region_kernel(node, self.device), None
+            fn, schema = region_kernel(node, self.device, self.module), None
+        elif is_call(node):
+            fn, schema = self._call_kernel(node), None
         else:
             fn, schema = resolve_op(node.op_type)
         fn = self.policy.guard(node, fn, schema)
@@ -270,6 +277,40 @@ class Interpreter:
         return _Step(
             node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep, kw_list_fills, contiguous_first
         )
+
+    def _call_kernel(self, node: Node) -> Callable[..., list[Any]]:
+        """The callable that runs the function ``node`` calls on its operands (one interpreter per callee)."""
+        name = callee_name(node)
+        if self.module is None:
+            raise InterpreterError(
+                f"node {node.name} calls {name!r}, but the interpreter runs a graph without its module"
+            )
+        functions = {n: f.graph for n, f in self.module.functions.items()}
+        problem = check_call(node, functions)
+        if problem:
+            raise InterpreterError(f"node {node.name} ({CALL_OP}): {problem}")
+        callee = self._callees.get(name)
+        if callee is None:
+            callee = Interpreter(
+                functions[name],
+                device=self.device,
+                allow_side_effects=self.policy.allow_side_effects,
+                memory_budget=self.policy.memory_budget,
+                dry_run=False,
+                module=self.module,
+            )
+            self._callees[name] = callee
+        reads = set(callee._weight_slots)
+
+        def call(*operands: Any, **_attrs: Any) -> list[Any]:  # the callee attribute arrives as a keyword
+            if reads and not callee.weights:  # a body that reads the module's weights directly
+                callee.set_weights({w: self.weights[w] for w in reads})
+            try:
+                return callee.run_flat(list(operands))
+            except InterpreterError as exc:
+                raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
+
+        return call
 
     # -------------------------------------------------------------- weights
 

@@ -212,7 +212,7 @@ class _Builder:
         for i, function in enumerate(doc.module.functions):
             path = f"$.module.functions[{i}]"
             graph = self.graph(function.graph, f"{path}.graph", table=table)
-            if doc.model and doc.model != "model" and "model" not in graph.meta:
+            if function.public and doc.model and doc.model != "model" and "model" not in graph.meta:
                 graph.meta["model"] = doc.model
             self.guard(path, lambda: module.add_function(function.name, graph, function.public))
         state = {}

@@ -14,6 +14,7 @@ from torch_ir.ir import Graph, Module, parse_module
 from torch_ir.passes import Pass, PassContext, PassManager, PassResult
 from torch_ir.passes.driver import sites
 from torch_ir.passes.rewrite import Op, RewriteRule, Var, apply_patterns
+from torch_ir.serde import dumps, loads
 
 SCAN = """\
   %h, %ys = higher_order.scan([%h0], [%xs], [@w]) : (f32[2,4], f32[3,2,4], f32[4,4]) -> (f32[2,4], f32[3,2,4]) regions {
@@ -176,3 +177,63 @@ def test_a_failure_in_a_region_names_the_function_and_the_region() -> None:
 
     with pytest.raises(torch_ir.PassError, match=r"in function prefill, region h/combine: ValueError: no regions"):
         PassManager([Fails()]).run(_module())
+
+
+CALLS = """\
+module {
+  weight @a.w : f32[4,4] parameter
+  weight @b.w : f32[4,4] parameter
+  weight @shared : f32[4] parameter
+  func forward graph(%x: f32[2,4]) {
+    %c = func.call(%x, @a.w, @shared) {callee="block"} : (f32[2,4], f32[4,4], f32[4]) -> f32[2,4]
+    return %c
+  }
+  func other graph(%x: f32[2,4]) {
+    %m = aten.matmul.default(%x, @b.w) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %s = aten.add.Tensor(%m, @shared) {alpha=1} : (f32[2,4], f32[4]) -> f32[2,4]
+    return %s
+  }
+  func private block graph(%h: f32[2,4], %w: f32[4,4], %v: f32[4]) {
+    %m = aten.matmul.default(%h, %w) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %a = aten.alias.default(%m) : (f32[2,4]) -> f32[2,4]
+    %dead = aten.cos.default(%h) : (f32[2,4]) -> f32[2,4]
+    %r = aten.add.Tensor(%a, %v) {alpha=1} : (f32[2,4], f32[4]) -> f32[2,4]
+    return %r
+  }
+}
+"""
+"""A public function that reads its weights only through a call, a second public function with weights of
+its own, and one weight both read: what a pass sees of each, and what must stay in the one table."""
+
+
+def test_graph_passes_reach_the_bodies_of_private_functions() -> None:
+    module = parse_module(CALLS)
+    module.verify()
+    seen: list = []
+    PassManager([Recorder(seen=seen)]).run(module)
+    assert [s[0] for s in seen] == ["forward", "other", "block"]  # the callee body too, as a function
+    weights = {"a.w": torch.randn(4, 4), "b.w": torch.randn(4, 4), "shared": torch.randn(4)}
+    x = torch.randn(2, 4)
+    before = torch_ir.Runner(module, weights).call("forward", x)
+    PassManager("canonicalize,eliminate-dead-nodes").run(module)
+    body = [n.op_type for n in module.functions["block"].graph.nodes]
+    assert body == ["aten.matmul.default", "aten.add.Tensor"]  # the alias and the dead cos are gone
+    torch.testing.assert_close(torch_ir.Runner(module, weights).call("forward", x), before)
+
+
+def test_no_weight_another_function_reads_is_lost() -> None:
+    """Dead-code elimination in one function removes only weights that no function reads: each of these
+    is read by one public function (directly, or as a call operand) and not by the other."""
+    module = parse_module(CALLS)
+    PassManager("eliminate-dead-nodes,dedup-weights,hoist-weights").run(module)
+    module.verify()
+    assert list(module.weights) == ["a.w", "b.w", "shared"]
+    assert all(g.table is module.table for g in (f.graph for f in module.functions.values()))
+    again = loads(dumps(module))
+    again.verify()
+    assert list(again.weights) == ["a.w", "b.w", "shared"] and list(again.functions) == ["forward", "other", "block"]
+    weights = {"a.w": torch.randn(4, 4), "b.w": torch.randn(4, 4), "shared": torch.randn(4)}
+    x = torch.randn(2, 4)
+    runner = torch_ir.Runner(again, weights)
+    torch.testing.assert_close(runner.call("forward", x), x @ weights["a.w"] + weights["shared"])
+    torch.testing.assert_close(runner.call("other", x), x @ weights["b.w"] + weights["shared"])

@@ -365,8 +365,9 @@ def kill_rate(entry: dict[str, Any]) -> float:
 # --------------------------------------------------------------------------------------------------- render
 
 
-def render_table(results: dict[str, Any], order: list[str]) -> str:
-    """The markdown of the results section: the table, then the runs' dates and versions."""
+def render_table(results: dict[str, Any], order: list[str], files: dict[str, list[str]] | None = None) -> str:
+    """The markdown of the results section: the table, then the runs' dates and versions. A module whose
+    recorded files differ from ``files`` (its files now) is marked: its row is of code that has moved."""
     names = [n for n in order if n in results] + sorted(n for n in results if n not in order)
     if not names:
         return "No module has been run yet: `make mutate`.\n"
@@ -382,7 +383,8 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
         rows.append(
             f"| {name} | {entry['mutants']} | {entry['killed']} | {entry['survived']} | {entry['no tests']} | "
             f"{entry['timeout']} | {entry['other']} | {kill_rate(entry):.0%}{_partial_note(entry)} | "
-            f"{entry['date']}, {entry['commit']}, {_minutes(entry)}{_retest_note(entry)} |"
+            f"{entry['date']}, {entry['commit']}, {_minutes(entry)}{_retest_note(entry)}"
+            f"{_stale_note(entry, (files or {}).get(name))} |"
         )
     if len(names) > 1:
         rows.append(
@@ -407,6 +409,12 @@ def render_table(results: dict[str, Any], order: list[str]) -> str:
 def _partial_note(entry: dict[str, Any]) -> str:
     unchecked = entry.get("unchecked", 0)
     return f" of {entry['mutants'] - unchecked} checked ({unchecked} not reached)" if unchecked else ""
+
+
+def _stale_note(entry: dict[str, Any], files: list[str] | None) -> str:
+    if files is None or entry["files"] == files:
+        return ""
+    return "; **stale**: ran on other files than the module has now, rerun it"
 
 
 def _minutes(entry: dict[str, Any]) -> str:
@@ -461,7 +469,8 @@ def render(settings: Settings, modules: list[Module], results: dict[str, Any]) -
         raise MutateError(f"{_rel(settings.doc)} has no {BEGIN} ... {END} markers for the results table")
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
-    _write(settings.doc, f"{head}{BEGIN}\n{render_table(results, order)}{END}{tail}")
+    files = {m.name: m.files() for m in modules}
+    _write(settings.doc, f"{head}{BEGIN}\n{render_table(results, order, files)}{END}{tail}")
     _write(settings.survivors_doc, render_survivors(results, order))
 
 

@@ -8,7 +8,7 @@ LOCK_VENV := .venv-lock
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install lock demo test filecheck optest lint bench fuzz docs clean mermaid-js
+.PHONY: install lock demo test filecheck optest lint bench fuzz mutate docs clean mermaid-js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ $(LOCK_VENV)/bin/pip-compile:
 
 lock: $(LOCK_VENV)/bin/pip-compile
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench --extra viz \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench --extra viz --extra mutate \
 		--output-file $(LOCK) pyproject.toml requirements.in
 
 demo: $(STAMP)
@@ -77,6 +77,12 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
+
+# Mutation testing of the core with mutmut (long: see docs/testing.md; not part of `make test`): each module of
+# scripts/mutate.toml against its own tests; rewrites docs/testing.md's table and docs/mutation-survivors.md.
+# MODULES="sandbox passes" runs only those.
+mutate: $(STAMP)
+	nice -n 10 $(PY) scripts/mutate.py $(MODULES)
 
 docs: $(STAMP)
 	$(PY) scripts/gen_api_docs.py

@@ -46,6 +46,7 @@ CHECKOUT_PAGES: dict[str, str] = {
     "docs/setup.md": "## From a checkout",
     "docs/benchmarks.md": "From the repository root",
     "docs/pipelines.md": "From the repository root",
+    "docs/testing.md": "From the repository root",
     "docs/usage.md": "run it from the repository root",
 }
 """Pages whose commands run in a checkout (``make``, ``pipelines/``, ``python -m tests``), with the words by

@@ -415,16 +415,16 @@ class Interpreter:
         the call: bound buffers and parameters take their new values, inputs are written in place."""
         if self._weight_slots and not self.weights:
             raise InterpreterError("no weights are bound: pass weights= or call bind() first")
-        given = list(inputs)
+        callers = list(inputs)  # the caller's tensors: input updates are written here, not into copies
         inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
             env[s] = value
         kept = self.kept = {}
         if self.keep_all or self.keep_names:
-            for value, given in zip(self.graph.inputs, inputs):
+            for value, tensor in zip(self.graph.inputs, inputs):
                 if self.keep_all or value.name in self.keep_names:
-                    kept[value.name] = given
+                    kept[value.name] = tensor
         with torch.no_grad():
             for step in self._steps:
                 self._execute(step, env)
@@ -433,7 +433,7 @@ class Interpreter:
                 for s in step.frees:
                     env[s] = None
         outputs = [env[s] for s in self._output_slots]
-        self._apply_state_updates(env, given)
+        self._apply_state_updates(env, callers)
         return outputs
 
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch_ir.errors import (
     ExportError,
+    InputError,
     InterpreterError,
     IRError,
     ModelSpecError,
@@ -103,6 +104,7 @@ __all__ = [
     "ExportError",
     "Graph",
     "IRError",
+    "InputError",
     "InterpreterError",
     "ModelSpecError",
     "Node",

@@ -329,6 +329,25 @@ def test_a_parameter_baked_into_the_ir_under_another_name_is_refused() -> None:
     weight.kind, weight.persistent, weight.data = "constant", False, model[0].weight.detach().tolist()
     with pytest.raises(WeightError, match=r"@folded_constant = 0\.weight"):
         verify_ir_with_state_dict(ir, model.state_dict(), model, (x,))
+    with pytest.raises(WeightError, match=r"@folded_constant = 0\.weight"):
+        verify_ir(ir, model, (x,))  # the model's own weights: still not read
+
+
+def test_a_state_update_right_only_from_the_initial_state_fails() -> None:
+    from tests.models import get_model
+
+    case = get_model("buffer_counter")
+    ir = extract_ir(case.build_meta(), case.inputs("meta")[0])
+    graph = ir.graph
+    ones = graph.create_op("aten.ones_like.default", graph.weight("count"))  # count = 1: right on the first call
+    updates = graph.state_updates
+    next(u for u in updates if u.target == "count").value = ones.output
+    graph.set_state_updates(updates)
+    model = case.build_real()
+    assert verify_ir(ir, model, case.inputs("cpu")[0], trials=1)[0]
+    ok, report = verify_ir(ir, model, case.inputs("cpu")[0])
+    assert not ok and report.trials[0].passed, str(report)
+    assert [o.name for o in report.outputs if not o.passed][:1] in (["output"], ["state @count"])
 
 
 def test_inputs_that_do_not_fit_the_ir_exit_2(honest: dict[str, Path], capsys: pytest.CaptureFixture) -> None:

@@ -73,7 +73,7 @@ def verification_source(
     for weight in _weights(graphs, exclude):
         in_model = [n for n in weight.names if n in m.persistent]
         if weight.data is not None:
-            if in_model and not is_model:
+            if in_model:
                 inline.append(f"@{weight.name} (the model's {m.kind(in_model)} {in_model[0]})")
             continue
         if any(n in given for n in weight.names):
@@ -120,13 +120,12 @@ def verification_source(
             f"the IR holds its own value for {len(inline)} parameter(s) or persistent buffer(s): "
             f"{', '.join(inline)}; it would not read the given weights"
         )
-    if not is_model:
-        baked = _baked(graphs, m, exclude)
-        if baked:
-            problems.append(
-                f"{len(baked)} inline constant(s) of the IR hold the value of a parameter of the model under "
-                f"another name ({', '.join(baked)}); the IR would not read the given weights"
-            )
+    baked = _baked(graphs, m, exclude)
+    if baked:
+        problems.append(
+            f"{len(baked)} inline constant(s) of the IR hold the value of a parameter of the model under "
+            f"another name ({', '.join(baked)}); the IR would not read the given weights"
+        )
     if problems:
         raise WeightError("; ".join(problems))
     if not extra:

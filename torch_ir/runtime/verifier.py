@@ -480,7 +480,10 @@ class _TrialLoop:
             **dict(model.named_parameters(remove_duplicate=False)),
             **dict(model.named_buffers(remove_duplicate=False)),
         }
-        self.initial_state = self._state_targets()
+        self.start_state: dict[str, torch.Tensor] = {}
+        """The IR's state (the weights its state updates write) at the start of the current trial."""
+        self.eager_state: dict[str, torch.Tensor] = {}
+        """What eager wrote into the model's parameters and buffers in the current trial, by name."""
         self._eager_inputs: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
         """The copy of the trial's inputs eager ran on (what it wrote into them included)."""
         self.reached: Counter[str] = Counter()
@@ -497,6 +500,7 @@ class _TrialLoop:
         for index in range(trials):
             if index == 1 and redraw:
                 weights = self._redraw(baseline) or weights
+            self.start_state = self._state_targets()
             args, kwargs, expected = self._eager(index, baseline)
             seed = self.plan.seed + index
             trial = Trial(index, seed, self.plan.describe(args, kwargs), weights, False)
@@ -513,7 +517,7 @@ class _TrialLoop:
                     self._localize(args, kwargs)
                 break
             self.sensitivity.add(_output_pairs(self.graph, got, expected))
-            self.interp.set_weights({**self.interp.weights, **self.initial_state})
+            self._carry_state(baseline)
         else:
             report.outputs = _largest(checks_by_trial)
             for check in report.outputs:
@@ -546,9 +550,12 @@ class _TrialLoop:
             baseline[name] = value
         source = self.private.source
         ours = {name: value for name, value in new.items() if name in source}
+        carried = {
+            name: t for name, t in self._state_targets().items() if not set(self.graph.weight(name).names) & set(new)
+        }
         self.private = PrivateSource(ChainSource(MappingSource(ours, "redrawn constants"), source), self.private.device)
         self.interp.bind(self.private, strict=self.strict)
-        self.initial_state = self._state_targets()
+        self.interp.assign(carried)  # the state the trials reached, except what was redrawn on both sides
         count = len({id(v) for v in new.values()})
         return f"given, {count} constant tensor(s) redrawn"
 
@@ -599,6 +606,7 @@ class _TrialLoop:
         checks += _compare_state(interp, self.model, flat, eager_args, eager_kwargs, self.rtol, self.atol)
         changed = self._eager_writes(baseline)
         checks += self._undeclared_state(originals, interp.flatten_inputs(eager_args, eager_kwargs), changed)
+        self.eager_state = {name: self.named[name].detach().clone() for name in changed}
         self._restore_model(baseline, changed)  # the IR's copies are compared with the weights as they were
         checks += self._writes(args, kwargs, flat, originals)
         self.report.type_mismatches = check_declared_types(interp, flat, got, intermediates=self.check_types)
@@ -671,8 +679,7 @@ class _TrialLoop:
     ) -> list[str]:
         """Which node wrote into each weight (by IR name, or source key) and input: the IR replayed node by
         node on fresh copies."""
-        self.private.restore()
-        self.interp.bind(self.private, strict=self.strict)
+        self._rebind()
         fresh_args, fresh_kwargs = clone_inputs((args, kwargs))
         fresh = self.interp.flatten_inputs(fresh_args, fresh_kwargs)
         originals = self.interp.flatten_inputs(args, kwargs)
@@ -689,8 +696,23 @@ class _TrialLoop:
         except TorchIRError as exc:
             return [f"the replay failed ({exc})"] * len(watched)
         finally:
-            self.private.restore()
-            self.interp.bind(self.private, strict=self.strict)
+            self._rebind()
+
+    def _carry_state(self, baseline: dict[str, torch.Tensor]) -> None:
+        """After a trial that passed, the next one starts from the state this one left: eager's writes stay in
+        the model (and become its baseline), the IR keeps its state updates. A state update that is right only
+        from the initial state (a counter set to 1) fails then."""
+        for name, value in self.eager_state.items():
+            self.named[name].copy_(value)
+            baseline[name] = value
+        # where the IR's weights come from the model itself, its copies follow (the IR's state does not read them)
+        self.private.restore([name for name in self.eager_state if name in self.private.copies])
+
+    def _rebind(self) -> None:
+        """The IR's copies as the trial started: originals copied back, the state as it was."""
+        self.private.restore()
+        self.interp.bind(self.private, strict=self.strict)
+        self.interp.assign(self.start_state)
 
     def _restore_model(self, baseline: dict[str, torch.Tensor], names: list[str]) -> None:
         """Put back the parameters and buffers ``names`` that eager wrote."""
@@ -700,8 +722,7 @@ class _TrialLoop:
     def _localize(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         report = self.report
         try:
-            self.private.restore()
-            self.interp.bind(self.private, strict=self.strict)
+            self._rebind()
             args, kwargs = clone_inputs((args, kwargs))  # both sides run again: on copies of the inputs
             report.divergence = find_divergence(self.interp, self.model, args, kwargs, self.rtol, self.atol)
             if report.divergence is None:

@@ -27,7 +27,7 @@ import torch
 from cases import CASES
 
 from torch_ir.frontends.model_specs import resolve_model
-from torch_ir.profiling import current_rss_bytes, peak_rss_bytes
+from torch_ir.ir.run_record import current_rss_bytes, peak_rss_bytes
 
 
 def _tiny() -> Any:

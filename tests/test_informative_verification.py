@@ -266,7 +266,7 @@ def test_cli_trials_seed_and_json(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert code == 0 and [t["seed"] for t in report["trials"]] == [3, 4]
     assert all(" in " in t["inputs"] for t in report["trials"])  # ids drawn, not zeros
     assert main(["verify", str(path), "--model", "zoo:gpt", "--trials", "0"]) == 2
-    assert "at least one trial" in capsys.readouterr().err
+    assert "--trials: '0': expected an integer of at least 1" in capsys.readouterr().err
 
 
 def test_hf_specs_give_the_vocabulary_of_their_ids() -> None:
@@ -286,7 +286,7 @@ def test_hf_specs_give_the_vocabulary_of_their_ids() -> None:
 def test_a_program_runs_on_copies_of_the_weights() -> None:
     pytest.importorskip("transformers")
     from tests.transformers_models import build_causal_lm
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
     from torch_ir.runtime.program import ProgramRunner
 
     ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16, pipeline="none")

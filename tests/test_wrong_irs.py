@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.transformers_models import TINY
-from torch_ir import WeightError, extract_ir, load_ir
+from torch_ir import Graph, WeightError, extract_ir, load_ir
 from torch_ir.cli import main
 from torch_ir.frontends.inputs import random_input
 from torch_ir.frontends.model_specs import resolve_model
@@ -359,6 +359,64 @@ def test_inputs_that_do_not_fit_the_ir_exit_2(honest: dict[str, Path], capsys: p
     assert code == 2 and "expected dtype int64" in out, out
 
 
+OUTLINE = "annotate-shapes,canonicalize,outline-repeated-blocks"
+"""Extraction that makes each decoder layer a call of one private function (``llama_decoder_layer``)."""
+
+BODY = "llama_decoder_layer"
+
+
+@pytest.fixture(scope="module")
+def outlined_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("outlined") / "llama.json"
+    assert main(["extract", *LLAMA, "-p", OUTLINE, "-o", str(path), "-q"]) == 0
+    ir = load_ir(path)
+    assert not ir.functions[BODY].public and sum(n.op_type == "func.call" for n in ir.graph.nodes) == 2
+    return path
+
+
+def _structure(graph: Graph) -> list[Any]:
+    """What a graph computes, by name: each node's op, operands and results, then the outputs."""
+    nodes = [(n.op_type, [v.name for v in n.inputs], [v.name for v in n.outputs]) for n in graph.nodes]
+    return [*nodes, [v.name for v in graph.outputs]]
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        f"wrong-drop-modules{{classes=LlamaRMSNorm,function={BODY}}}",
+        "wrong-attention-as-value",
+        f"wrong-drop-modules{{classes=LlamaMLP,function={BODY}}}",
+    ],
+)
+def test_a_wrong_pass_inside_a_called_function_fails(
+    pipeline: str, outlined_llama: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code, out = _verify(outlined_llama, LLAMA, capsys)
+    assert code == 0 and "PASSED" in out, out
+    wrong = _wrong(outlined_llama, pipeline, tmp_path / "wrong.json")
+    honest_ir, wrong_ir = load_ir(outlined_llama), load_ir(wrong)
+    assert _structure(honest_ir.graph) == _structure(wrong_ir.graph)  # the entry is untouched: only the body is wrong
+    assert _structure(honest_ir.functions[BODY].graph) != _structure(wrong_ir.functions[BODY].graph)
+    code, out = _verify(wrong, LLAMA, capsys)
+    assert code == 1 and "FAILED" in out, out
+    real, args, kwargs = _python_model(LLAMA)
+    ok, report = verify_ir(wrong_ir, real, args, kwargs)
+    assert not ok, str(report)
+
+
+def test_a_called_function_that_zeroes_the_weights_it_is_passed_fails(
+    outlined_llama: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    wrong = _wrong(outlined_llama, f"wrong-zero-weights{{function={BODY}}}", tmp_path / "zeroed.json")
+    code, out = _verify(wrong, LLAMA, capsys)
+    assert code == 1 and f"the IR wrote into it: node model.layers.0 (func.call of {BODY})" in out, out
+    real, args, kwargs = _python_model(LLAMA)
+    before = {k: v.clone() for k, v in real.state_dict().items()}
+    ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
+    assert not ok and any(o.name.startswith("weight @") for o in report.outputs), str(report)
+    assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())
+
+
 @pytest.fixture(scope="module")
 def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("program") / "llm.json"
@@ -445,7 +503,7 @@ def test_low_precision_programs_generate_like_eager(dtype: str, tmp_path: Path, 
 def test_a_bfloat16_mixture_of_experts_program_generates_like_eager() -> None:
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
     from torch_ir.runtime.generation import verify_generation
 
     config = AutoConfig.for_model("olmoe", **{**TINY["llama"], "num_experts": 4, "num_experts_per_tok": 2})

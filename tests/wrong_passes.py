@@ -30,12 +30,16 @@ def _module_path(node: Node) -> str:
 @dataclass(frozen=True)
 class DropModules(Pass):
     """Make every module of the given classes an identity: its output's readers read its input instead
-    (right while the module is an identity: BatchNorm at init, a norm whose statistics do nothing)."""
+    (right while the module is an identity: BatchNorm at init, a norm whose statistics do nothing). With
+    ``function``, only in that function's body (a block that ``outline-repeated-blocks`` made a function)."""
 
     name: ClassVar[str] = "wrong-drop-modules"
     classes: str = "BatchNorm2d"
+    function: str = ""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        if self.function and ctx.function != self.function:
+            return PassResult(graph, False)
         wanted = set(self.classes.split(","))
         groups: dict[str, list[Node]] = {}
         for node in graph.nodes:
@@ -228,19 +232,26 @@ class ZeroWeights(Pass):
 
     name: ClassVar[str] = "wrong-zero-weights"
     op: str = "aten._unsafe_view.default"
+    function: str = ""
+    """When given: in that function's body only, zero its weight inputs (the weights its calls pass)."""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        if self.function and ctx.function != self.function:
+            return PassResult(graph, False)
         first = graph.nodes[0]
-        for weight in list(graph.weights.values()):
-            if weight.dtype not in ("float32", "float16", "bfloat16") or not weight.shape:
+        targets = [v for v in graph.inputs if "weight" in v.name] if self.function else list(graph.weights.values())
+        for weight in targets:
+            if not isinstance(weight.type, TensorType) or weight.type.dtype not in ("float32", "float16", "bfloat16"):
+                continue
+            if not weight.type.shape:
                 continue
             view = self._view(graph, weight, first)
             graph.create_op("aten.zero_.default", view, before=first)
         return PassResult(graph, True)
 
-    def _view(self, graph: Graph, weight: Weight, before: Node) -> Value:
+    def _view(self, graph: Graph, weight: Value, before: Node) -> Value:
         numel = 1
-        for d in weight.shape or ():
+        for d in weight.type.shape:  # type: ignore[union-attr]
             numel *= int(d)
         if self.op == "aten._unsafe_view.default":
             return graph.create_op(self.op, weight, [numel], before=before).output

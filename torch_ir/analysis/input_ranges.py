@@ -10,10 +10,11 @@ these bounds and refuses given inputs outside them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import TensorType
 
@@ -73,30 +74,35 @@ class IndexBound:
         return f"node {self.node} ({self.op_type}) indexes {self.high} entries with it"
 
 
-def input_index_bounds(graph: Graph) -> dict[str, IndexBound]:
-    """The tightest index bound of each integer graph input that reaches an indexing op, by input name."""
+def input_index_bounds(graph: Graph, functions: Mapping[str, Graph] | None = None) -> dict[str, IndexBound]:
+    """The tightest index bound of each integer graph input that reaches an indexing op, by input name;
+    with ``functions`` (a module's graphs by name), also through the calls that pass it on."""
     bounds: dict[str, IndexBound] = {}
     for value in graph.inputs:
         if not isinstance(value.type, TensorType) or value.type.dtype not in INTEGER_DTYPES:
             continue
-        for bound in _bounds_of(graph, value):
+        for bound in _bounds_of(graph, value, functions or {}):
             best = bounds.get(value.name)
             if best is None or bound.high < best.high or (bound.high == best.high and best.negative > bound.negative):
                 bounds[value.name] = bound
     return bounds
 
 
-def _bounds_of(graph: Graph, start: Value) -> Iterator[IndexBound]:
+def _bounds_of(graph: Graph, start: Value, functions: Mapping[str, Graph]) -> Iterator[IndexBound]:
     seen: set[int] = set()
-    work = [start]
+    work = [(start, graph)]
     while work:
-        value = work.pop()
+        value, where = work.pop()
         if id(value) in seen:
             continue
         seen.add(id(value))
-        for node in graph.users(value):
+        for node in where.users(value):
             if node.op_type in VALUE_PRESERVING_OPS and node.inputs and node.inputs[0] is value:
-                work.extend(node.outputs)
+                work.extend((v, where) for v in node.outputs)
+                continue
+            callee = functions.get(callee_name(node)) if is_call(node) else None
+            if callee is not None:  # the callee's parameter holds the same values
+                work.extend((p, callee) for a, p in zip(node.inputs, callee.inputs) if a is value)
                 continue
             bound = _index_bound(node, value)
             if bound is not None:

@@ -20,9 +20,9 @@ from torch_ir.errors import ExportError
 from torch_ir.frontends.fake_device import check_device
 from torch_ir.frontends.torch_export import convert_program, export_program
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.module import IR, StateSpec
+from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.types import TensorType
-from torch_ir.profiling import StageReport, paused_gc
 
 CACHE_KINDS = ("static",)
 """KV-cache layouts ``extract_llm`` builds: ``static`` (one preallocated buffer per layer, transformers'
@@ -32,18 +32,18 @@ WRAPPER_PREFIX = "model."
 """The name of the causal LM inside transformers' export module; stripped so weights keep the LM's names."""
 
 
-def extract_llm(
+def capture_llm(
     model: torch.nn.Module,
     *,
     max_cache_len: int,
     batch_size: int = 1,
     max_prefill_len: int | None = None,
     cache: str = "static",
-    pipeline: Any = "default",
     device: str | torch.device = "cpu",
     name: str | None = None,
 ) -> IR:
-    """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free.
+    """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
+    run: ``torch_ir.extract_llm`` runs the default pipeline on it).
 
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
@@ -86,11 +86,7 @@ def extract_llm(
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)
             entries[entry] = graph
-    ir = IR.program(entries, _declared_state(entries), stages)
-    from torch_ir.passes.manager import run_pipeline
-
-    run_pipeline(ir, pipeline)
-    return ir
+    return IR.program(entries, _declared_state(entries), stages)
 
 
 def build_cache_module(
@@ -204,4 +200,4 @@ def _declared_state(entries: dict[str, Graph]) -> dict[str, StateSpec]:
     return state
 
 
-__all__ = ["CACHE_KINDS", "build_cache_module", "extract_llm"]
+__all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm"]

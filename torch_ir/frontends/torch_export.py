@@ -36,10 +36,10 @@ from torch_ir.frontends import control_flow
 from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_capable, traced_as
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
+from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.profiling import StageReport, paused_gc
 
 INLINE_CONSTANT_LIMIT = 4096
 """Lifted constants with a known value and at most this many elements are stored inline in the IR as a
@@ -54,35 +54,39 @@ _LIBRARY_DIRS = tuple(
     sorted(
         {
             str(Path(p)) + os.sep
-            for p in (*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("stdlib"))
+            for p in (
+                *site.getsitepackages(),
+                site.getusersitepackages(),
+                sysconfig.get_path("stdlib"),
+                str(Path(__file__).resolve().parents[2]),  # torch-ir's own folder (a checkout, if editable)
+            )
         },
         key=len,
         reverse=True,
     )
 )
-"""Folders of installed packages: source paths inside them are stored relative (``transformers/...``) so
-the same model gives the same IR on every machine."""
+"""Folders of installed packages, and the one torch-ir is in: source paths inside them are stored relative
+(``transformers/...``, ``torch_ir/zoo/gpt.py``) so the same model gives the same IR on every machine."""
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
 
 
-def extract_ir(
+def capture(
     model: torch.nn.Module,
     example_inputs: Sequence[Any] | Any = (),
     *,
     example_kwargs: Mapping[str, Any] | None = None,
     dynamic_shapes: Any = None,
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
-    pipeline: Any = "default",
     name: str | None = None,
     device: str | torch.device = "cpu",
 ) -> IR:
-    """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
+    """The IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``, as traced (no passes run:
+    ``torch_ir.extract_ir`` runs the default pipeline on it).
 
     ``device`` is the device the trace presents the model and inputs as (``"cpu"`` by default, so device
     checks, constants made in forward and CPU-only kernels behave as on the CPU; ``"meta"`` traces on meta
     as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
-    table. ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or
-    ``"none"``/None. The model is never changed and no weight is materialized. ``ir.stages`` holds
+    table. The model is never changed and no weight is materialized. ``ir.stages`` holds
     per-stage figures.
     """
     stages = StageReport()
@@ -98,11 +102,7 @@ def extract_ir(
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
         graph.meta["model"] = name or type(model).__name__
-    ir = IR(graph, stages)
-    from torch_ir.passes.manager import run_pipeline
-
-    run_pipeline(ir, pipeline)
-    return ir
+    return IR(graph, stages)
 
 
 def export_program(
@@ -208,18 +208,43 @@ def _check_call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str,
 
 
 def _explain_export_failure(model: torch.nn.Module, exc: Exception) -> str:
-    reason = str(exc).strip().split("\n\n")[0][:1500]
+    """torch's reason, classified: what went wrong in torch's words, then what to try."""
     kind = type(exc).__name__
+    text = f"{kind}: {torch_reason(exc)}"
+    lowered = text.lower()
     hint = "check that the example inputs match forward() and that the model runs eagerly on them"
-    text = f"{kind}: {reason}"
-    if "data-dependent" in text.lower() or "GuardOnDataDependent" in kind or "data dependent" in text.lower():
+    if "data-dependent" in lowered or "GuardOnDataDependent" in kind or "data dependent" in lowered:
         hint = (
             "the model branches on tensor values (data-dependent control flow); rewrite the branch with "
             "torch.cond, or compute the condition from shapes, or mark the value with torch._check"
         )
-    elif "Constraints violated" in text or ("dynamic" in text.lower() and "Dim" in text):
+    elif "aliasing" in lowered:
+        hint = (
+            "a branch or body of a control-flow op (torch.cond, while_loop, scan, map) returns an input as is or "
+            "a view of it; return input.clone() instead"
+        )
+    elif "Constraints violated" in text or ("dynamic" in lowered and "Dim" in text):
         hint = "the dynamic_shapes spec does not fit the model; use the suggested fixes in the message"
     return f"torch.export could not trace {type(model).__name__}: {text}\nWhat to try: {hint}"
+
+
+_TORCH_NOISE = ("Developer debug context", "from user code:", "Set TORCHDYNAMO_VERBOSE", "For more details about")
+
+
+def torch_reason(exc: BaseException, limit: int = 1500) -> str:
+    """The part of a torch exception's message that says why: its first paragraph, and the paragraphs it
+    introduces (one ending in ':' such as "Got graph break/error:"), without torch's debug context."""
+    paragraphs = [p.strip() for p in str(exc).strip().split("\n\n") if p.strip()]
+    kept: list[str] = []
+    for paragraph in paragraphs:
+        if paragraph.startswith(_TORCH_NOISE):
+            continue
+        lines = [line for line in paragraph.splitlines() if not line.strip().startswith(_TORCH_NOISE)]
+        kept.append("\n".join(lines))
+        if not kept[-1].endswith(":"):
+            break
+    reason = "\n".join(kept) or type(exc).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 def _decompose(program: ExportedProgram, decompose: Any) -> ExportedProgram:
@@ -709,4 +734,4 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
     return mapping
 
 
-__all__ = ["convert_program", "export_program", "extract_ir"]
+__all__ = ["capture", "convert_program", "export_program"]

@@ -24,7 +24,7 @@ import torch
 
 from torch_ir.analysis.input_ranges import input_index_bounds
 from torch_ir.errors import InputError, TorchIRError, VerificationError
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.runtime.coverage import RegionCoverage, coverage_warnings, region_paths
 from torch_ir.runtime.given_weights import verification_source
 from torch_ir.runtime.informative_weights import redrawn_weights
@@ -221,13 +221,16 @@ def verify_generation(
         prefix = f"{name}:"
         reached = {p.removeprefix(prefix): n for p, n in report.coverage.items() if p.startswith(prefix)}
         report.warnings.extend(f"{name}: {w}" for w in coverage_warnings(graph, reached))
+    functions = {p: n for p, n in report.coverage.items() if p.startswith("@")}
+    report.warnings.extend(coverage_warnings(None, functions, ir))
     report.passed = bool(report.trials) and all(t.passed for t in report.trials) and not report.error
     return report.passed, report
 
 
 def _region_paths(ir: IR) -> list[str]:
     """The regions of every entry, each path prefixed by its entry (``decode:cond_1/true``)."""
-    return [f"{name}:{path}" for name, graph in ir.entries.items() for path, _, _ in region_paths(graph)]
+    entries = [f"{name}:{path}" for name, graph in ir.entries.items() for path, _, _ in region_paths(graph)]
+    return entries + [path for path, _, _ in region_paths(None, module=ir)]
 
 
 class _Generation:
@@ -304,8 +307,9 @@ class _Generation:
             token = expected[:, -1:].argmax(-1)
             kwargs = {"input_ids": token, "cache_position": torch.tensor([length])}
             length += 1
-        for entry, recorder in coverage.items():
-            self.reached.update(f"{entry}:{path}" for path in recorder.counts)
+        self.reached.update(  # a private function's regions count once, whichever entry called it
+            {path if path.startswith("@") else f"{entry}:{path}" for entry, r in coverage.items() for path in r.counts}
+        )
         written = self.runner.weights_copy.written()
         if written and not error:
             shown = ", ".join(written[:8]) + (", ..." if len(written) > 8 else "")
@@ -389,7 +393,7 @@ def _vocabulary(ir: IR, model: torch.nn.Module) -> int:
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     if isinstance(vocab, int) and vocab > 0:
         return vocab
-    bound = input_index_bounds(ir.entry("prefill")).get("input_ids")
+    bound = input_index_bounds(ir.entry("prefill"), {n: f.graph for n, f in ir.functions.items()}).get("input_ids")
     return bound.high if bound is not None else 100
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Node
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.weights import WeightSource
@@ -107,7 +108,8 @@ def describe_writer(node: Node | None) -> str:
     if node is None:
         return "no single node could be named (the write happened outside the node-by-node replay)"
     where = f" in module {node.module_path}" if node.module_path else ""
-    return f"node {node.name} ({node.op_type}){where}"
+    called = f" of {callee_name(node)}" if is_call(node) else ""
+    return f"node {node.name} ({node.op_type}{called}){where}"
 
 
 def clone_inputs(value: Any, clone: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Any:

@@ -51,13 +51,14 @@ class TrialInputs:
         ranges: Mapping[str, tuple[float, float]] | None = None,
         example: bool = False,
         model: torch.nn.Module | None = None,
+        functions: Mapping[str, Graph] | None = None,
     ):
         self.graph = graph
         self.args, self.kwargs = tuple(args), dict(kwargs)
         self.flatten = flatten
         self.seed = seed
         self.example = example
-        self.bounds: dict[str, IndexBound] = input_index_bounds(graph)
+        self.bounds: dict[str, IndexBound] = input_index_bounds(graph, functions)
         self.given = flatten(self.args, self.kwargs)
         self.explicit = set(ranges or {})
         unbounded = {

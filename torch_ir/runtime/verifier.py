@@ -26,13 +26,14 @@ from torch.utils import _pytree as pytree
 
 from torch_ir.errors import InputError, InterpreterError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info
 from torch_ir.runtime.coverage import RegionCoverage, coverage_warnings, region_paths
 from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.given_weights import verification_source
 from torch_ir.runtime.informative_weights import redrawn_weights
-from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS, Interpreter
+from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.isolation import (
     PrivateSource,
     clone_inputs,
@@ -427,7 +428,13 @@ def verify_ir_with_state_dict(
     source, report.weight_sources = verification_source([graph], given, original_model, fill=fill_missing_from_model)
     private = PrivateSource(source, device)
     interp = Interpreter(
-        graph, private, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run
+        graph,
+        private,
+        device=device,
+        strict=strict,
+        allow_side_effects=allow_side_effects,
+        dry_run=dry_run,
+        module=ir if isinstance(ir, IR) else None,
     )
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in given.keys() if k not in known]
@@ -445,6 +452,7 @@ def verify_ir_with_state_dict(
                 ranges=input_ranges,
                 example=example_inputs,
                 model=original_model if trials > 1 or example_inputs else None,
+                functions=_function_graphs(interp.module),
             )
         except InterpreterError as exc:
             raise InputError(f"the test inputs do not fit the IR: {exc}") from None
@@ -731,10 +739,11 @@ class _TrialLoop:
             report.notes.append(f"could not localize the divergence: {type(exc).__name__}: {exc}")
 
     def _coverage(self, trials: int) -> None:
-        paths = [path for path, _, _ in region_paths(self.graph)]
+        module = self.interp.module
+        paths = [path for path, _, _ in region_paths(self.graph, module=module)]
         self.report.coverage = {path: self.reached.get(path, 0) for path in paths}
         if trials:
-            self.report.warnings.extend(coverage_warnings(self.graph, self.report.coverage))
+            self.report.warnings.extend(coverage_warnings(self.graph, self.report.coverage, module))
 
 
 class _Sensitivity:
@@ -817,6 +826,11 @@ def _unchanged_value(a: Any, b: Any) -> bool:
 
 def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _function_graphs(module: IR | None) -> dict[str, Graph]:
+    """The graphs of ``module``'s functions by name (none for a graph verified without its module)."""
+    return {} if module is None else {name: f.graph for name, f in module.functions.items()}
 
 
 def _aliases(named: dict[str, torch.Tensor], name: str) -> list[str]:
@@ -1105,7 +1119,7 @@ def _find_divergence(
     graph = interp.graph
     ir_names: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
-        if node.op_type.split(".")[1:2] and node.op_type.split(".")[1] in NONDETERMINISTIC_OPS:
+        if op_info(node.op_type).nondeterministic:
             continue
         for value in node.outputs:
             ir_names[value.name] = index

@@ -81,6 +81,33 @@ def test_index_bounds_follow_value_preserving_ops_to_the_indexing_op() -> None:
     assert "other" not in bounds  # arithmetic, not an index
 
 
+CALLED_LOOKUP = """\
+module {
+  weight @emb.w : f32[10,4] parameter
+  func forward graph(%ids: i64[1,3]) {
+    %c = func.call(%ids, @emb.w) {callee="lookup"} : (i64[1,3], f32[10,4]) -> f32[1,3,4]
+    return %c
+  }
+  func private lookup graph(%i: i64[1,3], %w: f32[10,4]) {
+    %flat = aten.reshape.default(%i, [3]) : (i64[1,3]) -> i64[3]
+    %e = aten.embedding.default(%w, %flat) : (f32[10,4], i64[3]) -> f32[3,4]
+    %r = aten.reshape.default(%e, [1, 3, 4]) : (f32[3,4]) -> f32[1,3,4]
+    return %r
+  }
+}"""
+
+
+def test_index_bounds_follow_an_input_into_the_function_a_call_passes_it_to() -> None:
+    from torch_ir.ir import parse_module
+
+    ir = parse_module(CALLED_LOOKUP)
+    ir.verify()
+    assert input_index_bounds(ir.graph) == {}  # the entry alone indexes nothing
+    functions = {name: f.graph for name, f in ir.functions.items()}
+    bound = input_index_bounds(ir.graph, functions)["ids"]
+    assert (bound.high, bound.negative, bound.op_type) == (10, False, "aten.embedding.default")
+
+
 def test_the_models_own_embedding_bounds_an_input_the_ir_could_hide() -> None:
     model = Indexer()
     args = (torch.zeros(2, 3, dtype=torch.int64), torch.zeros(5, dtype=torch.int64), torch.zeros(4, dtype=torch.int64))
@@ -253,6 +280,46 @@ def test_a_loop_body_no_trial_enters_is_named() -> None:
     assert report.coverage == {f"{loop}/cond": 3, f"{loop}/body": 0}
     assert report.warnings == [f"the body of {loop} never ran: give inputs that reach it"]
     assert f"regions run (trials): {loop}/cond 3/3, {loop}/body 0/3" in str(report)
+
+
+def test_the_regions_of_a_called_function_are_counted_once_whatever_the_call_site() -> None:
+    from torch._higher_order_ops.while_loop import while_loop
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            def cond_fn(v: torch.Tensor) -> torch.Tensor:
+                return v.abs().sum() < -1.0
+
+            def body_fn(v: torch.Tensor) -> tuple[torch.Tensor]:
+                return (v * 2.0,)
+
+            (out,) = while_loop(cond_fn, body_fn, (self.fc(x),))
+            return out + x
+
+    class Stack(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = torch.nn.ModuleList([Block(), Block()])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    model = Stack().eval()
+    x = torch.randn(2, 4)
+    ir = extract_ir(model, (x,), pipeline="annotate-shapes,canonicalize,outline-repeated-blocks")
+    assert [n for n, f in ir.functions.items() if not f.public] == ["block"]
+    assert not any(n.regions for n in ir.graph.nodes)  # the loops are in the body, called twice
+    ok, report = verify_ir(ir, model, (x,))
+    assert ok, str(report)
+    loop = next(n.name for n in ir.functions["block"].graph.nodes if n.regions)
+    assert report.coverage == {f"@block/{loop}/cond": 3, f"@block/{loop}/body": 0}
+    assert report.warnings == [f"the body of @block/{loop} never ran: give inputs that reach it"]
 
 
 # ------------------------------------------------------------------------------- command line

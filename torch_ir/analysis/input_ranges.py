@@ -4,8 +4,9 @@ An input that reaches ``aten.embedding`` (through reshapes, casts, slices: ops t
 be a row of the table; one that reaches ``index_select``, ``gather``, ``index.Tensor``, ``scatter`` or
 ``index_copy`` must index the dimension it selects; ``one_hot`` bounds it by ``num_classes``, ``nll_loss``
 by the number of classes. ``input_index_bounds(graph)`` gives, for each integer graph input that reaches
-such an op, the tightest bound and the node it comes from. Verification draws random test inputs inside
-these bounds and refuses given inputs outside them.
+such an op, the tightest bound and the node it comes from; given the module's functions, it follows an
+input into the bodies that calls pass it to. Verification draws random test inputs inside these bounds and
+refuses given inputs outside them.
 """
 
 from __future__ import annotations
@@ -17,41 +18,22 @@ from typing import Any
 from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info
+from torch_ir.ops.canonical import COPY, IDENTITY, SAME_SHAPE, SAME_TYPE
 
 INTEGER_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 """Dtypes of the inputs whose ranges are inferred."""
 
-VALUE_PRESERVING_OPS = frozenset(
-    {
-        "aten.view.default",
-        "aten._unsafe_view.default",
-        "aten.reshape.default",
-        "aten.unsqueeze.default",
-        "aten.squeeze.default",
-        "aten.squeeze.dim",
-        "aten.squeeze.dims",
-        "aten.flatten.using_ints",
-        "aten.expand.default",
-        "aten.repeat.default",
-        "aten.clone.default",
-        "aten.contiguous.default",
-        "aten.alias.default",
-        "aten.detach.default",
-        "aten.lift_fresh_copy.default",
-        "aten.slice.Tensor",
-        "aten.select.int",
-        "aten.narrow.default",
-        "aten.permute.default",
-        "aten.transpose.int",
-        "aten.t.default",
-        "aten._to_copy.default",
-        "aten.to.dtype",
-        "aten.to.dtype_layout",
-        "aten.to.device",
-        "aten.type_as.default",
-    }
-)
-"""Ops whose result holds only values of their first operand: an index stays an index through them."""
+VALUE_CLASSES = (IDENTITY, COPY, SAME_TYPE, SAME_SHAPE)
+"""The canonicalization classes (``torch_ir.ops.canonical``) whose ops give their first operand's values."""
+
+
+def preserves_values(op_type: str) -> bool:
+    """Whether the results of ``op_type`` hold only values of its first operand, so an index stays an index
+    through it: a view (``op_info(op_type).view``), an identity, copy or conversion of the op registry's
+    canonicalization classes, or ``repeat``."""
+    info = op_info(op_type)
+    return info.view or info.canonical in VALUE_CLASSES or op_type == "aten.repeat.default"
 
 
 @dataclass(frozen=True)
@@ -97,7 +79,7 @@ def _bounds_of(graph: Graph, start: Value, functions: Mapping[str, Graph]) -> It
             continue
         seen.add(id(value))
         for node in where.users(value):
-            if node.op_type in VALUE_PRESERVING_OPS and node.inputs and node.inputs[0] is value:
+            if preserves_values(node.op_type) and node.inputs and node.inputs[0] is value:
                 work.extend((v, where) for v in node.outputs)
                 continue
             callee = functions.get(callee_name(node)) if is_call(node) else None
@@ -170,4 +152,4 @@ def _static_shape(value: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape) if all(isinstance(d, int) for d in shape) else None
 
 
-__all__ = ["INTEGER_DTYPES", "VALUE_PRESERVING_OPS", "IndexBound", "input_index_bounds"]
+__all__ = ["INTEGER_DTYPES", "VALUE_CLASSES", "IndexBound", "input_index_bounds", "preserves_values"]

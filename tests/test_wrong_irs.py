@@ -213,7 +213,7 @@ def test_a_branch_no_input_takes_is_named_in_a_warning(tmp_path: Path, capsys: p
     honest = tmp_path / "always.json"
     assert main(["extract", spec[0], "-o", str(honest), "-q"]) == 0
     doc = json.loads(honest.read_text())
-    cond = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.cond")
+    cond = next(n for n in doc["module"]["functions"][0]["graph"]["nodes"] if n["op"] == "higher_order.cond")
     false = cond["regions"][1]
     mul = next(n for n in false["nodes"] if n["op"] == "aten.mul.Tensor")
     mul["attrs"]["other"] = 3.0  # wrong, where no input goes

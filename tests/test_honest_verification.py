@@ -147,7 +147,8 @@ def test_relative_error_is_sane_when_the_reference_is_zero() -> None:
     assert cmp.max_rel == pytest.approx(1.0) and cmp.max_abs == pytest.approx(1.0)
     cmp = compare_tensors(torch.tensor([1e-6, 0.0]), torch.tensor([0.0, 0.0]))
     assert cmp.max_rel == math.inf and cmp.max_abs == pytest.approx(1e-6)
-    assert cmp.passed  # within atol
+    assert not cmp.passed  # the default atol scales with the reference, here all zeros: only its floor is left
+    assert compare_tensors(torch.tensor([1e-6, 0.0]), torch.tensor([0.0, 0.0]), atol=1e-5).passed  # absolute
 
 
 @pytest.mark.parametrize(

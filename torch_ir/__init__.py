@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch_ir.errors import (
     ExportError,
+    InputError,
     InterpreterError,
     IRError,
     ModelSpecError,
@@ -137,6 +138,7 @@ __all__ = [
     "Function",
     "Graph",
     "IRError",
+    "InputError",
     "InterpreterError",
     "ModelSpecError",
     "Module",

@@ -63,6 +63,11 @@ class InterpreterError(TorchIRError):
     """The reference interpreter could not execute a node."""
 
 
+class InputError(InterpreterError):
+    """Inputs do not fit the IR: their number, dtype or shape differ from its inputs', or their values lie
+    outside what the IR indexes with them (token ids past the vocabulary)."""
+
+
 class ModelSpecError(TorchIRError):
     """A model or input spec (zoo:NAME, module:factory, hf:TYPE, 1x128:int64) could not be resolved."""
 
@@ -74,6 +79,7 @@ class TorchIRWarning(UserWarning):
 __all__ = [
     "ExportError",
     "IRError",
+    "InputError",
     "InterpreterError",
     "ModelSpecError",
     "PassError",

@@ -17,6 +17,7 @@ from torch_ir.errors import InterpreterError
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import TensorType
+from torch_ir.runtime.coverage import entering, region_label
 
 if TYPE_CHECKING:
     from torch_ir.runtime.interpreter import Interpreter
@@ -47,7 +48,8 @@ def region_kernel(node: Node, device: torch.device, module: Any = None) -> Calla
     for index, region in enumerate(node.regions):
         where = f"region {region_name(node.op_type, index)} of node {node.name} ({node.op_type})"
         try:
-            runners.append(_RegionRunner(Interpreter(region, device=device, module=module), where))
+            label = region_label(node.name, node.op_type, index)
+            runners.append(_RegionRunner(Interpreter(region, device=device, module=module), where, label))
         except InterpreterError as exc:
             raise InterpreterError(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]
@@ -61,11 +63,13 @@ def region_kernel(node: Node, device: torch.device, module: Any = None) -> Calla
 
 
 class _RegionRunner:
-    """Runs one region on flat inputs; errors inside it name the op and the region."""
+    """Runs one region on flat inputs; errors inside it name the op and the region; a recording
+    ``RegionCoverage`` counts the run under ``label``."""
 
-    def __init__(self, interp: Interpreter, where: str):
+    def __init__(self, interp: Interpreter, where: str, label: str):
         self.interp = interp
         self.where = where
+        self.label = label
 
     @property
     def graph(self) -> Graph:
@@ -73,7 +77,8 @@ class _RegionRunner:
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         try:
-            return self.interp.run_flat(inputs)
+            with entering(self.label, inputs):
+                return self.interp.run_flat(inputs)
         except InterpreterError as exc:
             raise InterpreterError(f"{self.where}: {exc}") from exc
 

@@ -27,6 +27,7 @@ from torch_ir.ir.module import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import op_info
+from torch_ir.runtime.coverage import calling
 from torch_ir.runtime.sandbox import TORCH_ENUMS, ExecutionPolicy, PlanGuard, check_device, torch_enum
 
 _NON_FINITE = {
@@ -303,10 +304,11 @@ class Interpreter:
         reads = set(callee._weight_slots)
 
         def call(*operands: Any, **_attrs: Any) -> list[Any]:  # the callee attribute arrives as a keyword
-            if reads and not callee.weights:  # a body that reads the module's weights directly
-                callee.set_weights({w: self.weights[w] for w in reads})
+            if reads and any(callee.weights.get(w) is not self.weights[w] for w in reads):
+                callee.set_weights({w: self.weights[w] for w in reads})  # a body reading the module's weights
             try:
-                return callee.run_flat(list(operands))
+                with calling(name, operands):
+                    return callee.run_flat(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
 

@@ -74,6 +74,8 @@ class _Inference:
         self._symints: dict[str, Any] = {}
         self.reasons: dict[Any, str] = {}
         self.last_reason = ""
+        self.specializing: list[str] = []
+        self.specialized: dict[Any, list[str]] = {}
 
     # -- driver
     def run(self) -> bool:
@@ -85,15 +87,19 @@ class _Inference:
             if isinstance(value.type, ScalarType) and value.type.kind == "int" and _IDENT.fullmatch(value.name):
                 self.scalars[value] = value.name
         modified = False
-        logger = logging.getLogger("torch._subclasses.fake_tensor")
-        level = logger.level
-        logger.setLevel(logging.CRITICAL)
+        loggers = [
+            logging.getLogger(n) for n in ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes")
+        ]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:  # a kernel failing on symbolic sizes is expected here, not news
+            logger.setLevel(logging.CRITICAL)
         try:
             for node in self.graph.nodes:
                 if node.outputs:
                     modified = self.annotate(node) or modified
         finally:
-            logger.setLevel(level)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
         return modified
 
     def annotate(self, node: Node) -> bool:
@@ -110,10 +116,15 @@ class _Inference:
             ) from None
         computed = self.cache.get(key, _MISSING)
         if computed is _MISSING:
+            self.specializing = []
             computed = self.compute(node)
             self.cache[key] = computed
             if computed is None:
                 self.reasons[key] = self.last_reason
+            if self.specializing and computed is not None:
+                self.specialized[key] = self.specializing
+        if key in self.specialized and computed is not None:
+            return self.check_specialized(node, computed, self.specialized[key])
         if computed is None:
             if any(v.type is None for v in node.outputs):
                 raise PassError(
@@ -137,7 +148,7 @@ class _Inference:
             if old is None:
                 value.type = new
                 modified = True
-            elif not _same_type(old, new):
+            elif not _same_type(old, new, self.graph.symbols):
                 if self.agrees_on_trace_device(node, value.index, old):
                     continue  # the meta kernel differs from the device the model was traced as, which stands
                 if self.options.strict:
@@ -148,6 +159,30 @@ class _Inference:
                 value.type = new
                 modified = True
         return modified
+
+    def check_specialized(self, node: Node, computed: list[Any], symbols: list[str]) -> bool:
+        """A kernel that guarded a symbol to its example size computed static sizes where the recorded type
+        has symbols: the recorded type stands where it is symbolic; dtype, rank and static sizes must agree."""
+        names = ", ".join(symbols)
+        if len(computed) != len(node.outputs):
+            raise PassError(
+                f"{self.where}: node {node.name} ({node.op_type}) has {len(node.outputs)} results but its kernel "
+                f"returns {len(computed)}"
+            )
+        for value, (new, _) in zip(node.outputs, computed):
+            old = value.type
+            if old is None and new is not None:
+                raise PassError(
+                    f"{self.where}: node {node.name}: cannot compute the type of {value.ref} ({node.op_type}): its "
+                    f"kernel specializes {names} to the example size, and no type is recorded"
+                )
+            if old is not None and new is not None and not _fits(old, new) and self.options.strict:
+                raise PassError(
+                    f"{self.where}: node {node.name} ({node.op_type}): result {value.ref} is recorded as {old} but "
+                    f"the kernel computes {new} (with {names} specialized to the example size)"
+                )
+        self.ctx.log(f"annotate-shapes: kept the recorded types of {node.name}: its kernel specializes {names}", 2)
+        return False
 
     def arg_key(self, arg: Any) -> Any:
         if isinstance(arg, Value):
@@ -174,6 +209,9 @@ class _Inference:
         except Exception:  # no fake kernel on that device either: the mismatch stands
             return False
         new = computed[index][0] if index < len(computed) else None
+        if self.specialized_symbols():
+            self.forget_symbols()
+            return new is not None and _fits(recorded, new)
         return new is not None and _same_type(recorded, new)
 
     # -- computing one signature
@@ -201,11 +239,17 @@ class _Inference:
                 pass
         try:
             with self.mode():
-                return self.outputs(self.call(node, target, fake=True), node)
+                computed = self.outputs(self.call(node, target, fake=True), node)
         except PassError:
             raise
         except Exception as exc:
-            return self.give_up(node, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
+            computed = None
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        specialized = self.specialized_symbols()
+        if specialized:  # the kernel fixed a symbol to its example size: its sizes say nothing of the symbol
+            self.forget_symbols()
+            self.specializing = specialized
+        return computed if computed is not None else self.give_up(node, reason)
 
     def give_up(self, node: Node, reason: str) -> list[tuple[ValueType | None, Any]] | None:
         """Keep the node's recorded types (None: nothing computed), or fail when fallback is off."""
@@ -357,6 +401,22 @@ class _Inference:
         self._symints[text] = value
         return value
 
+    def specialized_symbols(self) -> list[str]:
+        """The graph's symbols that a kernel has guarded to one value (``b == 17``) since they were made."""
+        if self._shape_env is None:
+            return []
+        replacements = self._shape_env.replacements
+        return [
+            name
+            for name, sym in self.symbols.items()
+            if getattr(replacements.get(sym), "is_number", False) or _pinned(self._shape_env.var_to_range.get(sym))
+        ]
+
+    def forget_symbols(self) -> None:
+        """Start the next symbolic call from a fresh ``ShapeEnv``: guards one kernel added bind no other."""
+        self._shape_env = self._mode = None
+        self.symbols, self.hints, self.rename, self._symints = {}, {}, {}, {}
+
     def dim(self, d: Any) -> int | str:
         if isinstance(d, int):
             return d
@@ -366,7 +426,27 @@ class _Inference:
         return str(expr.xreplace(self.rename)).replace(" ", "")
 
 
-def _same_type(old: ValueType, new: ValueType) -> bool:
+def _pinned(bounds: Any) -> bool:
+    """Whether a symbol's value range holds one value only."""
+    return bounds is not None and bounds.lower == bounds.upper
+
+
+def _fits(recorded: ValueType, computed: ValueType) -> bool:
+    """Whether a type computed with some symbols fixed to example sizes can be ``recorded``: same kind,
+    dtype and rank, and the same size wherever the recorded one is static."""
+    if type(recorded) is not type(computed) or recorded.dtype != computed.dtype:
+        return False
+    if not isinstance(recorded, TensorType) or not isinstance(computed, TensorType):
+        return True
+    if len(recorded.shape) != len(computed.shape):
+        return False
+    return all(not isinstance(a, int) or a == b for a, b in zip(recorded.shape, computed.shape))
+
+
+def _same_type(old: ValueType, new: ValueType, symbols: Any = ()) -> bool:
+    """Whether a recorded type and a computed one agree. A recorded static size where the kernel computes
+    one from a number read from data (a symbol the graph does not declare, ``u0+5``) agrees: the trace knew
+    that number (it pinned it), the kernel does not."""
     if type(old) is not type(new) or old.dtype != new.dtype or len(old.shape) != len(new.shape):
         return False
     for a, b in zip(old.shape, new.shape):
@@ -378,7 +458,10 @@ def _same_type(old: ValueType, new: ValueType) -> bool:
             import sympy
 
             functions = _sympy_functions()
-            if sympy.simplify(sympy.sympify(str(a), locals=functions) - sympy.sympify(str(b), locals=functions)) != 0:
+            computed = sympy.sympify(str(b), locals=functions)
+            if isinstance(a, int) and {str(s) for s in computed.free_symbols} - set(symbols):
+                continue
+            if sympy.simplify(sympy.sympify(str(a), locals=functions) - computed) != 0:
                 return False
         except (sympy.SympifyError, TypeError, ValueError):
             return False
@@ -410,6 +493,9 @@ def _sympy_functions() -> dict[str, Any]:
         ):
             if hasattr(functions, name):
                 _FUNCTIONS[name] = getattr(functions, name)
+        import sympy
+
+        _FUNCTIONS.update(floor=sympy.floor, ceiling=sympy.ceiling)  # how sympy prints some divisions
     return _FUNCTIONS
 
 
@@ -483,6 +569,11 @@ def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[
         computed = inference.compute(probe)
     except PassError as exc:
         raise IRError(f"create_op({op_type}): {exc}") from None
+    if inference.specializing:
+        raise IRError(
+            f"create_op({op_type}): cannot infer the result types: the kernel specializes "
+            f"{', '.join(inference.specializing)} to an example size; pass output_types="
+        )
     if computed is None:
         raise IRError(
             f"create_op({op_type}): cannot infer the result types ({inference.last_reason}); import the library "

@@ -73,11 +73,12 @@ def extract_llm(
     with static_generation(model):
         wrapper = build_cache_module(model, batch_size, max_cache_len, target)
         entries: dict[str, Graph] = {}
-        applied: set[tuple[str, int]] = set()
         for entry in ("prefill", "decode"):
             entry_stages = StageReport()
+            applied: set[tuple[str, int]] = set()
             with _window_masks(applied):
                 program, dynamic = _export_entry(entry, wrapper, batch_size, max_prefill_len, entry_stages, target)
+            _check_windows(windows, applied, max_cache_len, entry)
             names = _symbol_names(program, wrapper, dynamic)
             pinned += [f"{entry} runs only when {p.describe()}" for p in pinned_sizes(program, names)]
             with entry_stages.measure("convert"), paused_gc():
@@ -90,7 +91,6 @@ def extract_llm(
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)
             entries[entry] = graph
-    _check_windows(windows, applied, max_cache_len)
     _check_pinned(pinned, type(model).__name__)
     ir = IR.program(entries, _declared_state(entries, wrapper), stages)
     from torch_ir.passes.manager import run_pipeline
@@ -248,10 +248,10 @@ def _window_masks(applied: set[tuple[str, int]]) -> Iterator[None]:
 
 
 def _check_windows(
-    windows: dict[tuple[str, int], list[int]], applied: set[tuple[str, int]], max_cache_len: int
+    windows: dict[tuple[str, int], list[int]], applied: set[tuple[str, int]], max_cache_len: int, entry: str
 ) -> None:
-    """Every layer that slides must have had its window built into a mask: the static cache keeps all
-    ``max_cache_len`` positions, so only the mask keeps such a layer from attending past its window."""
+    """Every layer that slides must have had its window built into a mask of ``entry``: the static cache
+    keeps all ``max_cache_len`` positions, so only the mask keeps such a layer from attending past it."""
     missing = {key: layers for key, layers in windows.items() if key not in applied}
     if not missing:
         return
@@ -262,9 +262,9 @@ def _check_windows(
     shortest = min(window for _, window in missing)
     raise ExportError(
         f"the model has layers that attend over a window shorter than the cache ({text}), and its masks do not "
-        f"apply that window (no {'/'.join(WINDOW_MASKS.values())} of transformers' masking_utils was built with "
-        f"it): a static cache of {max_cache_len} positions would let them see past it. Use max_cache_len <= "
-        f"{shortest}"
+        f"apply that window in {entry} (no {'/'.join(WINDOW_MASKS.values())} of transformers' masking_utils was "
+        f"built with it): a static cache of {max_cache_len} positions would let them see past it. Use "
+        f"max_cache_len <= {shortest}"
     )
 
 

@@ -36,7 +36,7 @@ def _llama() -> torch.nn.Module:
 
 def test_default_pipeline_vs_export(benchmark):
     from torch_ir.frontends.torch_export import convert_program, export_program
-    from torch_ir.ir.program import IR
+    from torch_ir.ir.module import IR
     from torch_ir.passes import PassManager
 
     model = _llama()

@@ -27,7 +27,7 @@ import torch
 from cases import CASES
 
 from torch_ir.frontends.model_specs import resolve_model
-from torch_ir.profiling import current_rss_bytes, peak_rss_bytes
+from torch_ir.ir.run_record import current_rss_bytes, peak_rss_bytes
 
 
 def _tiny() -> Any:
@@ -124,7 +124,8 @@ LLM_CACHE_LEN = 4096
 def llm_program(bundle: Any) -> dict[str, Any]:
     """``extract_llm`` (two traces as the CPU, functionalization, convert, default pipeline), then torch.export
     of the same prefill and decode graphs on meta in the same process (paired). Peak RSS before the exports."""
-    from torch_ir.frontends.llm import build_cache_module, extract_llm
+    from torch_ir import extract_llm
+    from torch_ir.frontends.llm import build_cache_module
 
     tiny = resolve_model(
         "hf:llama",

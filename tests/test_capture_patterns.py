@@ -83,7 +83,7 @@ def test_windows_are_read_from_the_layer_types() -> None:
 
 
 def test_a_window_of_zero_with_sliding_off_extracts() -> None:
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     model = build_causal_lm("qwen2_moe", "meta")
     assert model.config.sliding_window == 0
@@ -97,7 +97,7 @@ def test_a_window_shorter_than_the_cache_generates_past_it(model_type: str) -> N
     generates, and what the model computes over the whole sequence at once with its own window."""
     from transformers import AutoModelForCausalLM
 
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
     from torch_ir.runtime.generation import verify_generation
     from torch_ir.runtime.program import ProgramRunner
 
@@ -134,7 +134,7 @@ def test_generation_past_the_window_through_the_cli(tmp_path: Path, capsys: pyte
 
 
 def test_a_model_whose_masks_ignore_the_window_is_refused() -> None:
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     model = build_causal_lm("llama", "meta")  # llama's code builds only causal masks
     model.config.sliding_window = 4
@@ -244,7 +244,7 @@ def test_associative_scan_in_a_mode_torch_refuses_on_this_device_names_it() -> N
 @pytest.fixture(scope="module")
 def hybrid_program() -> Any:
     from tests.models.hybrid_lm import build_hybrid_lm
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     return extract_llm(build_hybrid_lm(), max_cache_len=16)
 
@@ -284,7 +284,7 @@ def test_hybrid_program_generates_like_the_model(hybrid_program: Any, tmp_path: 
 
 def test_a_prompt_length_branch_narrows_prefill_with_a_warning() -> None:
     from tests.models.hybrid_lm import build_hybrid_lm
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     # a convolution of 3 taps: the cache pads prompts shorter than 3, a branch on the prompt length
     with pytest.warns(TorchIRWarning, match="prefill takes prompts of 3 to 16 tokens, not 2 to 16"):
@@ -294,7 +294,7 @@ def test_a_prompt_length_branch_narrows_prefill_with_a_warning() -> None:
 
 def test_a_cache_layer_that_makes_no_state_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.models import hybrid_lm
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     def without_cache(self: Any, x: torch.Tensor, cache: Any) -> torch.Tensor:
         return self.out_proj(self.in_proj(x).chunk(2, dim=-1)[0])
@@ -326,7 +326,7 @@ def test_a_range_no_value_meets_says_so() -> None:
 
 
 def test_an_llm_program_pinned_to_one_length_is_refused() -> None:
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     model = build_causal_lm("falcon", "meta", alibi=True)  # its ALiBi mask spans cache_position[0] + seq
     with pytest.raises(ExportError, match=r"prefill runs only when cache_position\[0\] \+ seq == 16") as info:
@@ -393,7 +393,7 @@ def test_a_dynamic_shapes_spec_that_does_not_fit_is_called_so() -> None:
 
 def test_a_transformers_error_in_an_llm_program_is_the_models() -> None:
     """MLA attention: transformers sizes the static cache for one head dim, the values have another."""
-    from torch_ir.frontends.llm import extract_llm
+    from torch_ir import extract_llm
 
     with pytest.raises(ExportError) as info:
         extract_llm(build_causal_lm("deepseek_v3", "meta"), max_cache_len=16)

@@ -24,10 +24,10 @@ from torch_ir import (
     print_graph,
     verify_ir_with_state_dict,
 )
-from torch_ir.backends.json import dumps_ir, load_schema, loads_ir
 from torch_ir.ir.regions import REGION_OPS, check_region_op
 from torch_ir.passes.manager import PassManager
 from torch_ir.runtime.interpreter import Interpreter
+from torch_ir.serde import dumps, load_schema, loads
 
 CASES = ["cond_router", "while_double", "scan_rnn", "map_rows", "cond_in_scan", "diagonal_ssm"]
 
@@ -75,7 +75,7 @@ def test_cond_takes_both_branches_on_data() -> None:
 
 
 def load_ir_roundtrip(ir):
-    return loads_ir(dumps_ir(ir))
+    return loads(dumps(ir))
 
 
 def test_while_loop_trip_count_follows_the_data() -> None:
@@ -117,39 +117,31 @@ def test_text_form_names_regions_and_scopes_values() -> None:
 def test_json_matches_the_shipped_schema_and_is_deterministic() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     for name in ("cond_in_scan", "while_double"):
-        text = dumps_ir(_extract(name), timings=False)
+        text = dumps(_extract(name))
         jsonschema.validate(json.loads(text), load_schema())
-        assert dumps_ir(_extract(name), timings=False) == text
+        assert dumps(_extract(name)) == text
         assert '"regions": [' in text
 
 
 def test_json_region_signature_mismatch_names_node_and_region() -> None:
-    doc = json.loads(dumps_ir(_extract("cond_router", pipeline="none")))
-    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.cond")
+    doc = json.loads(dumps(_extract("cond_router", pipeline="none")))
+    node = next(n for n in doc["module"]["functions"][0]["graph"]["nodes"] if n["op"] == "higher_order.cond")
     node["regions"][1]["inputs"].append({"name": "extra", "type": {"shape": [2], "dtype": "float32"}})
     with pytest.raises(
         SerializationError, match=rf"node {node['name']} \(higher_order.cond\): region false: has \d+ inputs"
     ):
-        loads_ir(json.dumps(doc))
+        loads(json.dumps(doc))
     del node["regions"][1]
     with pytest.raises(SerializationError, match=r"regions: node .*needs 2 region\(s\) \(true, false\), has 1"):
-        loads_ir(json.dumps(doc))
+        loads(json.dumps(doc))
 
 
 def test_json_region_refuses_weights() -> None:
-    doc = json.loads(dumps_ir(_extract("map_rows", pipeline="none")))
-    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.map_impl")
-    node["regions"][0]["weights"] = []
-    with pytest.raises(SerializationError, match=r"regions\[0\]: a region holds only .*unexpected key 'weights'"):
-        loads_ir(json.dumps(doc))
-
-
-def test_schema_version_1_files_still_load() -> None:
-    doc = json.loads(
-        dumps_ir(extract_ir(get_model("two_tower").build_meta(), get_model("two_tower").inputs("meta")[0]))
-    )
-    doc["schema_version"] = 1
-    assert loads_ir(json.dumps(doc)).graph.nodes
+    doc = json.loads(dumps(_extract("map_rows", pipeline="none")))
+    node = next(n for n in doc["module"]["functions"][0]["graph"]["nodes"] if n["op"] == "higher_order.map_impl")
+    node["regions"][0]["weights"] = [{"name": "w", "kind": "parameter", "type": {"shape": [2], "dtype": "float32"}}]
+    with pytest.raises(SerializationError, match=r"regions\[0\]\.weights: a region holds no weights"):
+        loads(json.dumps(doc))
 
 
 def test_structural_verifier_checks_the_region_contract() -> None:
@@ -391,7 +383,7 @@ class _CountingCond(torch.nn.Module):
 def test_regions_after_functionalization_with_the_init_graph(decompose: str | None) -> None:
     with torch.device("meta"):
         model = _CountingCond()
-    ir = loads_ir(dumps_ir(extract_ir(model, (torch.randn(2, 4, device="meta"),), decompose=decompose)))
+    ir = loads(dumps(extract_ir(model, (torch.randn(2, 4, device="meta"),), decompose=decompose)))
     assert ir.graph.init is not None and [u.target for u in ir.graph.state_updates] == ["count"]
     assert "count" not in ir.graph.init.weights  # a buffer written every call is never hoisted
     assert any(n.regions for n in ir.graph.nodes)
@@ -410,7 +402,7 @@ def test_scan_with_a_dynamic_sequence_length() -> None:
 
     case = get_model("scan_rnn")
     ir = extract_ir(case.build_meta(), case.inputs("meta")[0], dynamic_shapes=({0: Dim("seq")}, None))
-    ir = loads_ir(dumps_ir(ir))
+    ir = loads(dumps(ir))
     assert "f32[seq,2,6]" in print_graph(ir.graph)
     for length in (1, 9):
         _verify(ir, "scan_rnn", (torch.randn(length, 2, 6), torch.zeros(2, 8)))
@@ -451,15 +443,15 @@ def test_a_region_op_without_regions_is_refused_by_both_readers() -> None:
     )
     with pytest.raises(TextParseError, match=r"node r \(higher_order.cond\): needs 2 region\(s\) \(true, false\)"):
         parse_graph(text)
-    doc = json.loads(dumps_ir(_extract("cond_router", pipeline="none")))
-    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "higher_order.cond")
+    doc = json.loads(dumps(_extract("cond_router", pipeline="none")))
+    node = next(n for n in doc["module"]["functions"][0]["graph"]["nodes"] if n["op"] == "higher_order.cond")
     del node["regions"]
     with pytest.raises(SerializationError, match=r"regions: node .* needs 2 region\(s\) \(true, false\), has 0"):
-        loads_ir(json.dumps(doc))
+        loads(json.dumps(doc))
     node["op"], node["regions"] = "aten.add.Tensor", []
     with pytest.raises(SerializationError, match=r"aten.add.Tensor is not a known region op"):
         node["regions"] = [{"inputs": [], "nodes": [], "outputs": []}]
-        loads_ir(json.dumps(doc))
+        loads(json.dumps(doc))
 
 
 def test_mermaid_draws_a_large_region_as_one_box(monkeypatch: pytest.MonkeyPatch) -> None:

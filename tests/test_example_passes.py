@@ -266,3 +266,95 @@ cudnn_enabled=false} : (f32[1,4,6,6], f32[4], f32[4]) -> f32[1,4,6,6]
     assert get_pass("fold-batchnorm")()(folded).modified
     assert [n.op_type for n in folded.nodes] == ["aten.conv2d.default"]
     assert folded.init is not None and folded.nodes[0].operand("weight").kind == "derived"
+
+
+@pytest.mark.parametrize(
+    ("name", "plugin", "fused"),
+    [
+        ("fuse-linear-act", "examples.passes.linear_activation", "torch_ir_examples.linear_act.default"),
+        ("decompose-sdpa", "examples.passes.decompose_sdpa", None),
+    ],
+)
+def test_example_passes_rewrite_every_entry_of_a_program(name: str, plugin: str, fused: str | None) -> None:
+    from tests.transformers_models import build_causal_lm
+    from torch_ir import PassManager, Runner, extract_llm
+
+    load_plugins([plugin])
+    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
+    real = build_causal_lm("llama", "cpu")
+    ids, step = torch.randint(0, 100, (1, 5)), torch.tensor([[7]])
+
+    def generate() -> list[torch.Tensor]:
+        runner = Runner(ir, real)
+        first = runner.call("prefill", input_ids=ids, cache_position=torch.arange(5))
+        return [first, runner.call("decode", input_ids=step, cache_position=torch.tensor([5]))]
+
+    expected = generate()
+    sdpa = {
+        e: [n.op_type for n in g.nodes].count("aten.scaled_dot_product_attention.default")
+        for e, g in ir.entries.items()
+    }
+    PassManager(name).run(ir)
+    ir.verify()
+    layers = TINY["llama"]["num_hidden_layers"]
+    for entry, graph in ir.entries.items():
+        ops = [n.op_type for n in graph.nodes]
+        if fused is not None:
+            assert ops.count(fused) == layers, entry
+        else:
+            assert "aten.scaled_dot_product_attention.default" not in ops and sdpa[entry] == layers, entry
+    for got, want in zip(generate(), expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_gqa_fusion_rewrites_every_function_of_a_module() -> None:
+    from tests.transformers_models import build_causal_lm
+    from torch_ir import IR, PassManager, Runner
+
+    load_plugins(["examples.passes.gqa_attention"])
+    meta, real = build_causal_lm("llama", "meta"), build_causal_lm("llama", "cpu")
+    graphs = {
+        f"seq{n}": extract_ir(
+            meta,
+            (torch.zeros(1, n, dtype=torch.long, device="meta"),),
+            example_kwargs={"use_cache": False},
+            pipeline="none",
+        ).graph
+        for n in (6, 3)
+    }
+    ir = IR.program(graphs)
+    ids = {"seq6": torch.randint(0, 100, (1, 6)), "seq3": torch.randint(0, 100, (1, 3))}
+    expected = {e: Runner(ir, real, strict=False).call(e, ids[e], use_cache=False) for e in graphs}
+    PassManager("default").run(ir)
+    PassManager("fuse-gqa-attention").run(ir)
+    layers = TINY["llama"]["num_hidden_layers"]
+    for entry, graph in ir.entries.items():
+        assert [n.op_type for n in graph.nodes].count("torch_ir_examples.gqa_attention.default") == layers, entry
+        got = Runner(ir, real, strict=False).call(entry, ids[entry], use_cache=False)
+        torch.testing.assert_close(got, expected[entry], rtol=1e-4, atol=1e-4)
+
+
+def test_fold_batchnorm_folds_in_every_function_and_shares_the_derived_weights() -> None:
+    from torch_ir import IR, PassManager, Runner
+
+    load_plugins(["examples.passes.fold_batchnorm"])
+    torch.manual_seed(0)
+    model = ConvBN().eval()
+    for bn in (model.bn1, model.bn2):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    with torch.device("meta"):
+        meta_model = ConvBN().eval()
+    x = torch.empty(1, 3, 8, 8, device="meta")
+    graphs = {e: extract_ir(meta_model, (x,), pipeline="none").graph for e in ("small", "large")}
+    ir = IR.program(graphs)
+    PassManager("annotate-shapes,fold-batchnorm,eliminate-dead-nodes").run(ir)
+    ir.verify()
+    for graph in ir.entries.values():
+        assert not [n for n in graph.nodes if "batch_norm" in n.op_type]
+    derived = [w.name for w in ir.weights.values() if w.kind == "derived"]
+    assert ir.init is not None and len(ir.init.outputs) == len(derived) == 4  # W' and b' of two convs, once
+    real = torch.randn(1, 3, 8, 8)
+    runner = Runner(ir, model.state_dict())  # num_batches_tracked: read by nothing, recorded as unused
+    for entry in ir.entries:
+        torch.testing.assert_close(runner.call(entry, real), model(real), rtol=1e-4, atol=1e-5)

@@ -20,12 +20,33 @@ graph(%x: f32[1,16]) {
 """
 
 
-def test_nodes_are_topological_and_cached() -> None:
+def test_nodes_are_a_live_topological_view() -> None:
     g = parse_graph(SMALL)
-    assert [n.name for n in g.nodes] == ["a", "b", "c"]
-    assert g.nodes is g.nodes  # cached until a mutation
+    nodes = g.nodes
+    assert [n.name for n in nodes] == ["a", "b", "c"]
     g.create_node("aten.neg.default", [g.value("c")], {}, [F16], name="d")
-    assert [n.name for n in g.nodes] == ["a", "b", "c", "d"]
+    assert [n.name for n in nodes] == ["a", "b", "c", "d"]  # the same view sees the new node
+    assert len(nodes) == 4 and nodes[-1].name == "d" and nodes.index(g.value("b").producer) == 1
+
+
+def test_walking_nodes_tolerates_erasing_and_inserting() -> None:
+    g = parse_graph(SMALL)
+    seen = []
+    for node in g.nodes:
+        seen.append(node.name)
+        if node.name == "a":  # insert after the current node: the walk reaches it
+            g.create_node("aten.neg.default", [g.value("a")], {}, [F16], name="n", after=node)
+        if node.name == "n":  # erase the current node: the walk goes on with its successor
+            g.erase(node)
+    assert seen == ["a", "n", "b", "c"]
+    assert [n.name for n in g.nodes] == ["a", "b", "c"]
+    seen = []
+    for node in reversed(g.nodes):
+        seen.append(node.name)
+        if node.name == "c":
+            g.set_outputs([g.value("b")])
+            g.erase(node)
+    assert seen == ["c", "b", "a"]
 
 
 def test_users_and_edges_follow_uses() -> None:

@@ -296,10 +296,10 @@ def test_create_op_writes_torch_literals_by_name() -> None:
     cast = g.create_op("aten._to_copy.default", g.value("r"), dtype=torch.float16)
     assert cast.attrs["dtype"] == "float16" and cast.output.type == TensorType((1, 4, 6, 6), "float16")
     g.set_outputs([cast.output])
-    from torch_ir.backends.json import ir_from_dict, ir_to_dict
-    from torch_ir.ir.program import IR
+    from torch_ir.ir.module import IR
+    from torch_ir.serde import from_dict, to_dict
 
-    assert ir_from_dict(ir_to_dict(IR(g))).graph == g
+    assert from_dict(to_dict(IR(g))).graph == g
 
 
 # ------------------------------------------------------------------ random mutation sequences

@@ -32,7 +32,7 @@ def test_crafted_ir_file_cannot_run_code(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     path = _saved(tmp_path)
     doc = json.loads(path.read_text())
-    graph = doc["graph"]
+    graph = doc["module"]["functions"][0]["graph"]
     graph["output_structure"] = {
         "kind": "custom",
         "class": "evil_mod.Evil",
@@ -41,7 +41,7 @@ def test_crafted_ir_file_cannot_run_code(tmp_path: Path, monkeypatch) -> None:
     }
     graph["nodes"][0]["op"] = "evil_mod.run.default"
     graph["nodes"][0]["meta"]["__reduce__"] = ["os.system", "touch " + str(marker)]
-    graph["weights"][0]["data"] = {"py/object": "evil_mod.Evil"}
+    doc["module"]["weights"][0]["data"] = {"py/object": "evil_mod.Evil"}
     path.write_text(json.dumps(doc))
     try:
         ir = load_ir(path)
@@ -89,7 +89,7 @@ def _extract_in_fresh_process(out: Path, seed: str) -> str:
         "from torch_ir.frontends.model_specs import resolve_model\n"
         "from torch_ir import extract_ir\n"
         "b = resolve_model('zoo:gpt')\n"
-        f"extract_ir(b.model, b.args).save({str(out)!r}, timings=False)\n"
+        f"extract_ir(b.model, b.args).save({str(out)!r})\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.models import MODELS, get_model
 from torch_ir import IR, SerializationError, extract_ir, load_ir
-from torch_ir.backends.json import SCHEMA_VERSION, dumps_ir, load_schema, schema_path
+from torch_ir.serde import SCHEMA_VERSION, dumps, load_schema, schema_path
 
 
 def _ir(name: str, pipeline: str = "none") -> IR:
@@ -34,13 +34,13 @@ def test_every_model_round_trips_and_validates(case, tmp_path: Path) -> None:
     loaded = load_ir(path)
     assert loaded == ir
     loaded.verify()
-    assert dumps_ir(loaded) == path.read_text()
+    assert dumps(loaded) == path.read_text()
 
 
 def test_same_model_gives_identical_bytes(tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    _ir("sdpa_attention", "default").save(a, timings=False)
-    _ir("sdpa_attention", "default").save(b, timings=False)
+    _ir("sdpa_attention", "default").save(a)
+    _ir("sdpa_attention", "default").save(b)
     assert a.read_bytes() == b.read_bytes()
     assert '"stages"' not in a.read_text() and '"seconds"' not in a.read_text()
 
@@ -86,12 +86,12 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, monkeypatch: p
     ir.save(path)
     before = path.read_bytes()
 
-    import torch_ir.backends.json as backend
+    import torch_ir.serde as backend
 
     def broken(_ir: IR, **_options: object) -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(backend, "dumps_ir", broken)
+    monkeypatch.setattr(backend.writer, "dumps", broken)
     with pytest.raises(KeyboardInterrupt):
         ir.save(path)
     assert path.read_bytes() == before
@@ -137,10 +137,11 @@ def test_undefined_value_is_named_with_its_json_path(tmp_path: Path) -> None:
     path = tmp_path / "ir.json"
     _ir("two_tower").save(path)
     doc = json.loads(path.read_text())
-    doc["graph"]["nodes"][1]["args"][0] = "%nowhere"
+    _graph(doc)["nodes"][1]["args"][0] = "%nowhere"
     path.write_text(json.dumps(doc))
     with pytest.raises(
-        SerializationError, match=r"\$\.graph\.nodes\[1\]\.args\[0\]: reference to undefined value %nowhere"
+        SerializationError,
+        match=r"\$\.module\.functions\[0\]\.graph\.nodes\[1\]\.args\[0\]: reference to undefined value %nowhere",
     ):
         load_ir(path)
 
@@ -148,15 +149,17 @@ def test_undefined_value_is_named_with_its_json_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.pop("graph"), r"\$: missing key 'graph'"),
-        (lambda d: d["graph"]["nodes"][0].pop("op"), r"nodes\[0\]: missing key 'op'"),
-        (lambda d: d["graph"]["inputs"][0]["type"].update(dtype="float7"), r"inputs\[0\]\.type\.dtype: unknown dtype"),
-        (lambda d: d["graph"]["weights"][0].update(kind="magic"), r"weights\[0\]\.kind: unknown weight kind"),
-        (lambda d: d["graph"]["nodes"][0]["outputs"][0].update(name="a"), r"nodes\[0\]: .*defined twice"),
-        (lambda d: d["graph"].update(outputs=["%missing"]), r"outputs\[0\]: reference to undefined value"),
-        (lambda d: d["graph"]["inputs"][0]["type"]["shape"].append(-3), r"shape\[2\]: negative dimension"),
-        (lambda d: d["graph"].update(nodes="x"), r"\$\.graph\.nodes: expected a list"),
-        (lambda d: d["graph"]["output_structure"]["items"][0].update(index=9), r"output index 9 out of range"),
+        (lambda d: d.pop("module"), r"\$: missing key 'module'"),
+        (lambda d: _graph(d)["nodes"][0].pop("op"), r"nodes\[0\]: missing key 'op'"),
+        (lambda d: _graph(d)["inputs"][0]["type"].update(dtype="float7"), r"inputs\[0\]\.type\.dtype: unknown dtype"),
+        (lambda d: d["module"]["weights"][0].update(kind="magic"), r"\$\.module\.weights\[0\]\.kind: unknown kind"),
+        (lambda d: _graph(d)["nodes"][0]["outputs"][0].update(name="a"), r"nodes\[0\]: .*defined twice"),
+        (lambda d: _graph(d).update(outputs=["%missing"]), r"outputs\[0\]: reference to undefined value"),
+        (lambda d: _graph(d)["inputs"][0]["type"]["shape"].append(-3), r"shape\[2\]: expected `int` >= 0"),
+        (lambda d: _graph(d).update(nodes="x"), r"\$\.module\.functions\[0\]\.graph\.nodes: expected a list"),
+        (lambda d: _graph(d)["output_structure"]["items"][0].update(index=9), r"output index 9 out of range"),
+        (lambda d: _graph(d).update(weights=d["module"]["weights"]), r"graph\.weights: a function reads the module"),
+        (lambda d: _graph(d).update(colour="red"), r"graph: unknown key 'colour'"),
     ],
 )
 def test_malformed_documents(tmp_path: Path, mutate, message: str) -> None:
@@ -167,6 +170,11 @@ def test_malformed_documents(tmp_path: Path, mutate, message: str) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(SerializationError, match=message):
         load_ir(path)
+
+
+def _graph(doc: dict) -> dict:
+    """The graph of the one function of a saved single-graph IR."""
+    return doc["module"]["functions"][0]["graph"]
 
 
 def test_not_json_at_all_and_missing_file(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from tests.transformers_models import TINY, build_causal_lm
-from torch_ir import IRError, VerificationError, load_ir
-from torch_ir.backends.json import load_schema
+from torch_ir import IRError, VerificationError, extract_llm, load_ir
 from torch_ir.cli import main
 from torch_ir.errors import ExportError
-from torch_ir.frontends.llm import build_cache_module, extract_llm
-from torch_ir.ir.text import parse_program, print_program
+from torch_ir.frontends.llm import build_cache_module
+from torch_ir.ir.text import parse_module, print_module
 from torch_ir.runtime.generation import verify_generation
 from torch_ir.runtime.program import ProgramRunner
+from torch_ir.serde import load_schema
 
 pytest.importorskip("transformers")
 
@@ -36,15 +36,17 @@ def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_extract_writes_one_file_with_both_entries(llama_program: Path) -> None:
     doc = json.loads(llama_program.read_text())
-    assert list(doc["entries"]) == ["prefill", "decode"] and "graph" not in doc
-    # one weight table: each parameter once at the top, entries refer to it by name
-    names = [w["name"] for w in doc["weights"]]
+    module = doc["module"]
+    assert [(f["name"], f.get("public", True)) for f in module["functions"]] == [("prefill", True), ("decode", True)]
+    # one weight table: each parameter once, in the module; the functions' graphs have none of their own
+    names = [w["name"] for w in module["weights"]]
     assert len(names) == len(set(names)) and "model.embed_tokens.weight" in names
-    assert "model.embed_tokens.weight" in doc["entries"]["decode"]["weights"]
-    assert [s["name"] for s in doc["state"]][:3] == ["key_cache_0", "value_cache_0", "cumulative_length_0"]
-    assert (
-        doc["state"][0]["type"] == {"shape": [1, 2, 64, 8], "dtype": "float32"} and doc["state"][0]["init"] == "zeros"
-    )
+    assert all("weights" not in f["graph"] for f in module["functions"])
+    decode_text = json.dumps(module["functions"][1]["graph"])
+    assert '"@model.embed_tokens.weight"' in decode_text
+    assert [s["name"] for s in module["state"]][:3] == ["key_cache_0", "value_cache_0", "cumulative_length_0"]
+    assert module["state"][0]["type"] == {"shape": [1, 2, 64, 8], "dtype": "float32"}
+    assert module["state"][0].get("init", "zeros") == "zeros"
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(doc, load_schema())
     ir = load_ir(llama_program)
@@ -68,8 +70,8 @@ def test_cli_generation_fails_on_a_changed_ir_and_names_step_and_node(
     llama_program: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     doc = json.loads(llama_program.read_text())
-    nodes = doc["entries"]["decode"]["nodes"]
-    scaled = next(n for n in nodes if n["op"] == "aten.mul.Tensor" and "other" in n["attrs"])
+    nodes = next(f for f in doc["module"]["functions"] if f["name"] == "decode")["graph"]["nodes"]
+    scaled = next(n for n in nodes if n["op"] == "aten.mul.Tensor" and "other" in n.get("attrs", {}))
     scaled["attrs"]["other"] = float(scaled["attrs"]["other"]) * 1.5
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(doc))
@@ -135,12 +137,14 @@ def test_runner_carries_the_cache_and_resets() -> None:
 def test_program_text_round_trips() -> None:
     ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=16)
     text = ir.to_text()
-    assert text.startswith("program {\n  state @key_cache_0 : f32[1,2,16,8] zeros\n")
-    assert "\n  entry prefill graph(%input_ids: i64[1,seq], %cache_position: i64[seq]) {\n" in text
+    assert text.startswith("module {\n  weight @model.embed_tokens.weight : f32[")
+    assert "\n  state @key_cache_0 : f32[1,2,16,8] zeros\n" in text
+    assert "\n  func prefill graph(%input_ids: i64[1,seq], %cache_position: i64[seq]) {\n" in text
+    assert text.count("weight @model.embed_tokens.weight :") == 1  # one weight table, written once
     assert "update @key_cache_0 = " in text
-    assert print_program(parse_program(text)) == text
-    # the pipeline ran on every entry, and its log says which
-    assert {row["entry"] for row in ir.pass_log} == {"prefill", "decode"}
+    assert print_module(parse_module(text)) == text
+    # the pipeline ran once on the module, each pass over both entries
+    assert [row["pass"] for row in ir.pass_log][:2] == ["annotate-shapes", "canonicalize"]
 
 
 def test_program_statistics_count_weights_once_and_the_cache() -> None:

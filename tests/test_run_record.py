@@ -12,8 +12,8 @@ import pytest
 
 from tests.models import get_model
 from torch_ir import SerializationError, extract_ir, load_ir
-from torch_ir.backends.json import SCHEMA_VERSION, dumps_ir, load_schema
 from torch_ir.cli import main
+from torch_ir.serde import SCHEMA_VERSION, dumps, load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def _saved(tmp_path: Path, pipeline: str = "default") -> Path:
     args, kwargs = case.inputs("meta")
     ir = extract_ir(case.build_meta(), args, example_kwargs=kwargs, pipeline=pipeline)
     path = tmp_path / "ir.json"
-    ir.save(path)
+    ir.save(path, run_record=True)
     return path
 
 
@@ -33,7 +33,7 @@ def test_stages_and_pass_log_round_trip(tmp_path: Path) -> None:
     path = _saved(tmp_path)
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, load_schema())
-    assert doc["schema_version"] == SCHEMA_VERSION == 5
+    assert doc["schema_version"] == SCHEMA_VERSION == 6
     names = [s["stage"] for s in doc["stages"]]
     assert names[0] == "export" and "convert" in names
     assert [e["pass"] for e in doc["pass_log"]][:2] == ["annotate-shapes", "canonicalize"]
@@ -41,17 +41,18 @@ def test_stages_and_pass_log_round_trip(tmp_path: Path) -> None:
     assert [s.name for s in loaded.stages.stages] == [s["stage"] for s in doc["stages"]]
     assert loaded.stages.stages[0].seconds == doc["stages"][0]["seconds"] > 0
     assert loaded.pass_log == doc["pass_log"]
-    assert dumps_ir(loaded) == path.read_text()
+    assert dumps(loaded, run_record=True) == path.read_text()
 
 
 def test_version_4_files_still_load(tmp_path: Path) -> None:
-    path = _saved(tmp_path)
-    doc = json.loads(path.read_text())
+    doc = json.loads((Path(__file__).parent / "fixtures" / "formats" / "v5_gpt.json").read_text())
     doc["schema_version"] = 4
-    del doc["stages"], doc["pass_log"]
+    del doc["pass_log"]
+    path = tmp_path / "v4.json"
     path.write_text(json.dumps(doc))
     loaded = load_ir(path)
     assert loaded.pass_log == [] and loaded.stages.stages == []
+    assert len(loaded.nodes) == len(doc["graph"]["nodes"])
 
 
 @pytest.mark.parametrize(
@@ -156,6 +157,6 @@ def test_program_pass_log_keeps_each_rows_entry(tmp_path: Path) -> None:
     path = _saved(tmp_path, "none")
     ir = load_ir(path)
     ir.pass_log = [{"pass": "cse", "entry": "prefill", "seconds": 0.5, "modified": True}]
-    ir.save(path)
+    ir.save(path, run_record=True)
     assert load_ir(path).pass_log == ir.pass_log
     assert isinstance(ir, IR)

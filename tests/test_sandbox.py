@@ -12,9 +12,9 @@ import torch
 
 from tests.testing.crafted_ir import crafted_document
 from torch_ir import InterpreterError, load_ir, parse_graph
-from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.cli import main
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
+from torch_ir.ops import side_effect_reason
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.sandbox import ExecutionPolicy
 

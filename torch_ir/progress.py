@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     import torch
 
-from torch_ir.profiling import StageReport
+from torch_ir.ir.run_record import StageReport
 
 _TICK_SECONDS = 0.25
 

@@ -90,5 +90,5 @@ class FoldBatchNorm(PatternRewritePass):
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         result = super().run(graph, ctx)
         if result.modified:
-            HoistWeights()(graph, ctx)
+            HoistWeights().run(graph, ctx)  # the function's new weight computations, into the module's init graph
         return result

@@ -78,7 +78,7 @@ RANDOM_OPS = frozenset(
         "rrelu_with_noise",
     }
 )
-"""ATen ops with random results besides the interpreter's ``NONDETERMINISTIC_OPS``."""
+"""ATen ops with random results besides the op registry's ``NONDETERMINISTIC_OPS`` (``torch_ir.ops.effects``)."""
 
 Progress = Callable[[str, dict[str, str] | None], None]
 
@@ -196,7 +196,7 @@ def is_random_name(name: str) -> bool:
 
 def is_random_op(op_name: str) -> bool:
     """Whether an ATen op (by name, ``exponential_`` or ``exponential``) has random or uninitialized results."""
-    from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS
+    from torch_ir.ops.effects import NONDETERMINISTIC_OPS
 
     base = op_name.rstrip("_")
     return base in NONDETERMINISTIC_OPS or base in RANDOM_OPS

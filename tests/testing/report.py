@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from tests.models import ModelCase
 from torch_ir import IR
 from torch_ir.analysis.statistics import compute_statistics, format_bytes, format_count
-from torch_ir.backends.files import atomic_write_text
 from torch_ir.backends.markdown import write_report
 from torch_ir.backends.mermaid import render_mermaid
+from torch_ir.serde.files import atomic_write_text
 
 if TYPE_CHECKING:
     from tests.testing.runner import CaseResult

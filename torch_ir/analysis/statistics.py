@@ -2,8 +2,9 @@
 
 ``compute_statistics(ir)`` reads the graph only (no weight values). Conventions, so figures can be checked
 by hand: a multiply-accumulate (MAC) counts as 2 FLOPs; a bias adds one FLOP per output element;
-elementwise ops cost one FLOP per output element; softmax and normalizations cost a few per element
-(``_PER_ELEMENT``); data movement (views, copies, indexing) costs nothing. Shapes with symbolic dims give
+elementwise ops cost one FLOP per output element; softmax and normalizations cost a few per element;
+data movement (views, copies, indexing) costs nothing. Each op's cost model is a trait in the op registry
+(``torch_ir.ops.cost``; a custom op gets one with ``register_op(..., cost=fn)``). Shapes with symbolic dims give
 ``None`` FLOPs unless ``bindings`` (``{"seq": 128}``) say what each symbol is. Control-flow ops are costed
 from their regions (``analysis/region_cost``): a cond as its larger branch, scan and map per iteration
 times their static trip count, a while_loop as unknown in total; ``region_ops`` lists each with its
@@ -23,214 +24,10 @@ from typing import Any
 
 from torch_ir.errors import IRError
 from torch_ir.ir.graph import Graph, Node, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.types import ITEMSIZE, TensorType
-
-_MATMUL_OPS = {"mm", "bmm", "matmul", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot", "einsum"}
-_CONV_OPS = {
-    "convolution",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "_convolution",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-}
-_PER_ELEMENT: dict[str, int] = {
-    "softmax": 5,
-    "_softmax": 5,
-    "log_softmax": 5,
-    "_log_softmax": 5,
-    "_safe_softmax": 5,
-    "layer_norm": 5,
-    "native_layer_norm": 5,
-    "group_norm": 5,
-    "native_group_norm": 5,
-    "batch_norm": 2,
-    "_native_batch_norm_legit_no_training": 2,
-    "_native_batch_norm_legit": 5,
-    "native_batch_norm": 5,
-    "instance_norm": 5,
-    "rms_norm": 4,
-    "_fused_rms_norm": 4,
-    "gelu": 8,
-    "silu": 4,
-    "sigmoid": 4,
-    "tanh": 4,
-    "erf": 4,
-    "exp": 1,
-    "log": 1,
-}
-"""FLOPs per output element of ops that do a little more than one operation per element."""
-_ELEMENTWISE = {
-    "add",
-    "sub",
-    "rsub",
-    "mul",
-    "div",
-    "neg",
-    "abs",
-    "relu",
-    "relu_",
-    "pow",
-    "sqrt",
-    "rsqrt",
-    "reciprocal",
-    "where",
-    "masked_fill",
-    "clamp",
-    "clamp_min",
-    "clamp_max",
-    "hardtanh",
-    "leaky_relu",
-    "elu",
-    "mish",
-    "hardswish",
-    "hardsigmoid",
-    "softplus",
-    "maximum",
-    "minimum",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "logical_not",
-    "bitwise_and",
-    "bitwise_or",
-    "bitwise_not",
-    "sin",
-    "cos",
-    "floor",
-    "ceil",
-    "round",
-    "sign",
-    "square",
-    "addcmul",
-    "addcdiv",
-    "lerp",
-    "threshold",
-    "tril",
-    "triu",
-    "cumsum",
-    "cumprod",
-    "fill",
-    "zeros_like",
-    "ones_like",
-    "full_like",
-    "dropout",
-    "logsumexp",
-    "diff",
-}
-_REDUCTIONS = {
-    "sum",
-    "mean",
-    "amax",
-    "amin",
-    "max",
-    "min",
-    "var",
-    "std",
-    "var_mean",
-    "argmax",
-    "argmin",
-    "prod",
-    "norm",
-    "linalg_vector_norm",
-    "any",
-    "all",
-}
-_POOLING = {
-    "max_pool1d",
-    "max_pool2d",
-    "max_pool3d",
-    "avg_pool1d",
-    "avg_pool2d",
-    "avg_pool3d",
-    "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d",
-    "max_pool2d_with_indices",
-    "_adaptive_avg_pool2d",
-    "adaptive_max_pool2d",
-}
-_VIEW_OPS = {
-    "view",
-    "_unsafe_view",
-    "reshape",
-    "transpose",
-    "permute",
-    "expand",
-    "unsqueeze",
-    "squeeze",
-    "flatten",
-    "unflatten",
-    "t",
-    "alias",
-    "slice",
-    "select",
-    "narrow",
-    "split",
-    "split_with_sizes",
-    "chunk",
-    "unbind",
-    "detach",
-    "expand_as",
-    "view_as",
-    "as_strided",
-    "movedim",
-    "reshape_as",
-}
-"""Ops whose results alias their first operand (no new memory for the activation peak)."""
-_FREE = _VIEW_OPS | frozenset(
-    {
-        "_assert_scalar",
-        "_assert_tensor_metadata",
-        "_to_copy",
-        "_unsafe_index",
-        "arange",
-        "cat",
-        "clone",
-        "constant_pad_nd",
-        "contiguous",
-        "copy",
-        "copy_",
-        "embedding",
-        "empty",
-        "flip",
-        "full",
-        "gather",
-        "getitem",
-        "index",
-        "index_put",
-        "index_select",
-        "lift_fresh_copy",
-        "masked_select",
-        "new_empty",
-        "new_ones",
-        "new_zeros",
-        "ones",
-        "pad",
-        "repeat",
-        "repeat_interleave",
-        "roll",
-        "scalar_tensor",
-        "scatter",
-        "stack",
-        "sym_constrain_range_for_size",
-        "sym_numel",
-        "sym_size",
-        "to",
-        "type_as",
-        "upsample_nearest2d",
-        "zeros",
-    }
-)
-"""Ops counted as 0 FLOPs: data movement, views, constructors."""
+from torch_ir.ops import op_info
+from torch_ir.ops import op_name as op_short_name
 
 
 @dataclass
@@ -291,6 +88,7 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
     nodes = graph.nodes
     histogram = Counter(n.op_type for n in nodes)
     num_edges = sum(len(n.inputs) for n in nodes)
+    num_op_edges = sum(1 for n in nodes for v in n.inputs if v.producer is not None)
     weights = _weight_figures(graph)
     flops, macs, by_op, uncounted = _cost(nodes, binds)
     activation, peak = _activation_memory(graph, binds)
@@ -298,7 +96,7 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
         model=str(graph.meta.get("model", "model")),
         num_nodes=len(nodes),
         num_edges=num_edges,
-        num_op_edges=graph.nx.number_of_edges(),
+        num_op_edges=num_op_edges,
         num_inputs=len(graph.inputs),
         num_outputs=len(graph.outputs),
         num_weights=len(graph.weights),
@@ -440,73 +238,35 @@ def _static_size(value: Value) -> tuple[int, int]:
 # ------------------------------------------------------------------- FLOPs
 
 
-def op_short_name(op_type: str) -> str:
-    """``aten.linear.default`` -> ``linear``; ``operator.getitem`` -> ``getitem``."""
-    parts = op_type.split(".")
-    return parts[1] if len(parts) >= 3 else parts[-1]
-
-
 def node_cost(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[int | None, int | None, bool]:
     """``(flops, macs, known)`` of one node; None figures when a symbolic dim is unbound.
 
-    ``known`` is False for op types without a cost model (then the figures are 0).
+    ``known`` is False for op types without a cost model (then the figures are 0). The model is the op's
+    ``cost`` trait in the op registry (``torch_ir.ops``; ``register_op(..., cost=fn)`` for a custom op).
     """
     binds = bindings or {}
     if node.regions:  # control flow: costed from its regions (analysis/region_cost.py)
         from torch_ir.analysis.region_cost import region_op_cost
 
         return region_op_cost(node, binds, node_cost)
-    op = op_short_name(node.op_type)
-    if op in _FREE:
+    model = op_info(node.op_type).cost
+    if model is not None and model.free:
         return 0, 0, True
     try:
         ins = [_shape(v, binds) for v in node.inputs]
         outs = [_shape(v, binds) for v in node.outputs]
-        out = outs[0] if outs else ()
-        if op == "linear":
-            macs = _numel(out) * ins[0][-1]
-            bias = _numel(out) if len(ins) > 2 else 0
-            return 2 * macs + bias, macs, True
-        if op in _MATMUL_OPS:
-            return _matmul_cost(op, ins, out)
-        if op in _CONV_OPS:
-            macs = _numel(out) * math.prod(ins[1][1:])
-            bias = _numel(out) if len(ins) > 2 else 0
-            return 2 * macs + bias, macs, True
-        if op in (
-            "scaled_dot_product_attention",
-            "_scaled_dot_product_flash_attention",
-            "_scaled_dot_product_efficient_attention",
-            "_scaled_dot_product_flash_attention_for_cpu",
-        ):
-            q, k, v = ins[0], ins[1], ins[2]
-            batch = math.prod(q[:-2])
-            qk = batch * q[-2] * k[-2] * q[-1]
-            av = batch * q[-2] * k[-2] * v[-1]
-            return 2 * (qk + av) + 5 * batch * q[-2] * k[-2], qk + av, True
-        if op in _PER_ELEMENT:
-            return _PER_ELEMENT[op] * _numel(out), 0, True
-        if op in _ELEMENTWISE:
-            return _numel(out), 0, True
-        if op in _REDUCTIONS or op in _POOLING:
-            return (_numel(ins[0]) if ins else 0), 0, True
+        if model is None:
+            return 0, 0, False
+        flops, macs = model(ins, outs, node.attrs)
+        return flops, macs, True
     except _Unknown:
         return None, None, True
-    except (IndexError, TypeError):
-        return 0, 0, False
-    return 0, 0, False
-
-
-def _matmul_cost(op: str, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> tuple[int | None, int | None, bool]:
-    if op in ("addmm", "baddbmm", "addbmm", "addmv"):
-        a, b = ins[1], ins[2]
-        macs = _numel(out) * a[-1] if op != "addbmm" else math.prod(a) * b[-1]
-        return 2 * macs + _numel(out), macs, True
-    if op == "einsum":
-        return 0, 0, False
-    a = ins[0]
-    macs = _numel(out) * (a[-1] if a else 1)
-    return 2 * macs, macs, True
+    except Exception as exc:
+        if model is not None and model.custom:
+            raise IRError(f"node {node.name}: the cost function of {node.op_type} failed: {exc}") from exc
+        if isinstance(exc, (IndexError, TypeError)):  # the shapes do not fit the model: uncounted
+            return 0, 0, False
+        raise
 
 
 class _Unknown(Exception):
@@ -525,10 +285,6 @@ def _dim(dim: int | str, bindings: Mapping[str, int]) -> int:
     if value is None:
         raise _Unknown(dim)
     return value
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
 
 
 _BINOPS = {
@@ -638,7 +394,7 @@ def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int |
         total = sum(_nbytes(v, bindings) for n in nodes for v in n.outputs)
         root: dict[Value, Value] = {}
         for node in nodes:
-            aliases = op_short_name(node.op_type) in _VIEW_OPS and node.inputs
+            aliases = op_info(node.op_type).view and node.inputs
             for value in node.outputs:
                 base = node.inputs[0] if aliases else value
                 root[value] = root.get(base, base)

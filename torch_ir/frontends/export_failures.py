@@ -107,7 +107,7 @@ class InputRecorder:
 def explain(exc: BaseException, inputs: InputRecorder | None = None, inputs_given: bool = True) -> ExportFailure:
     """The cause of the export failure ``exc``; ``inputs`` has the tensors ``forward`` got; ``inputs_given``
     says whether the caller chose them (``extract_llm`` builds its own, so they are never the cause)."""
-    reason = f"{type(exc).__name__}: {_first_paragraph(exc)}"
+    reason = f"{type(exc).__name__}: {torch_reason(exc)}"
     frames = _model_frames(exc.__traceback__)
     at = frames[-1] if frames else None
     if _is_dynamic_shapes_error(exc, reason):
@@ -150,9 +150,23 @@ def explain(exc: BaseException, inputs: InputRecorder | None = None, inputs_give
     )
 
 
-def _first_paragraph(exc: BaseException) -> str:
-    text = str(exc).strip().split("\n\n")[0]
-    return text[:1500]
+_TORCH_NOISE = ("Developer debug context", "from user code:", "Set TORCHDYNAMO_VERBOSE", "For more details about")
+
+
+def torch_reason(exc: BaseException, limit: int = 1500) -> str:
+    """The part of a torch exception's message that says why: its first paragraph, and the paragraphs it
+    introduces (one ending in ':' such as "Got graph break/error:"), without torch's debug context."""
+    paragraphs = [p.strip() for p in str(exc).strip().split("\n\n") if p.strip()]
+    kept: list[str] = []
+    for paragraph in paragraphs:
+        if paragraph.startswith(_TORCH_NOISE):
+            continue
+        lines = [line for line in paragraph.splitlines() if not line.strip().startswith(_TORCH_NOISE)]
+        kept.append("\n".join(lines))
+        if not kept[-1].endswith(":"):
+            break
+    reason = "\n".join(kept) or type(exc).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 def _is_dynamic_shapes_error(exc: BaseException, reason: str) -> bool:
@@ -194,6 +208,11 @@ def _unsupported_advice(reason: str, frames: list[Frame]) -> str:
             "a construct torch.export cannot trace: the model branches on tensor values (data-dependent control "
             "flow); rewrite the branch with torch.cond, compute the condition from shapes, or mark the value "
             "with torch._check"
+        )
+    if "aliasing" in lowered:
+        return (
+            "a construct torch.export cannot trace: a branch or body of a control-flow op (torch.cond, while_loop, "
+            "scan, map) returns an input as is or a view of it; return input.clone() instead"
         )
     if not frames:
         return "torch.export's own machinery refused the traced program (no code of the model raised it)"
@@ -299,4 +318,4 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     return [leaf for leaf in pytree.tree_leaves(value) if isinstance(leaf, torch.Tensor)]
 
 
-__all__ = ["CAUSES", "ExportFailure", "Frame", "InputRecorder", "explain"]
+__all__ = ["CAUSES", "ExportFailure", "Frame", "InputRecorder", "explain", "torch_reason"]

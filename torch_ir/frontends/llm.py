@@ -28,9 +28,9 @@ from torch_ir.frontends.fake_device import check_device
 from torch_ir.frontends.pinned_sizes import pinned_sizes
 from torch_ir.frontends.torch_export import _symbol_names, convert_program, export_program
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.module import IR, StateSpec
+from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.types import TensorType
-from torch_ir.profiling import StageReport, paused_gc
 
 CACHE_KINDS = ("static",)
 """KV-cache layouts ``extract_llm`` builds: ``static`` (one preallocated buffer per layer, transformers'
@@ -43,18 +43,18 @@ WINDOW_MASKS = {"sliding": "sliding_window_overlay", "chunked": "chunked_overlay
 """The functions of ``transformers.masking_utils`` that build a window into a mask, by window kind."""
 
 
-def extract_llm(
+def capture_llm(
     model: torch.nn.Module,
     *,
     max_cache_len: int,
     batch_size: int = 1,
     max_prefill_len: int | None = None,
     cache: str = "static",
-    pipeline: Any = "default",
     device: str | torch.device = "cpu",
     name: str | None = None,
 ) -> IR:
-    """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free.
+    """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
+    run: ``torch_ir.extract_llm`` runs the default pipeline on it).
 
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
@@ -92,11 +92,7 @@ def extract_llm(
                 stages.stages.append(stage)
             entries[entry] = graph
     _check_pinned(pinned, type(model).__name__)
-    ir = IR.program(entries, _declared_state(entries, wrapper), stages)
-    from torch_ir.passes.manager import run_pipeline
-
-    run_pipeline(ir, pipeline)
-    return ir
+    return IR.program(entries, _declared_state(entries, wrapper), stages)
 
 
 def entry_call(
@@ -342,4 +338,4 @@ def _declared_state(entries: dict[str, Graph], wrapper: torch.nn.Module) -> dict
     return dict(sorted(written.items(), key=lambda item: order.get(item[0], len(order))))
 
 
-__all__ = ["CACHE_KINDS", "build_cache_module", "extract_llm", "sliding_windows"]
+__all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm", "sliding_windows"]

@@ -38,10 +38,10 @@ from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_
 from torch_ir.frontends.pinned_sizes import warn_pinned_sizes
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
+from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.structure import spec_to_structure
 from torch_ir.ir.types import DTYPES, ScalarType, SymbolRange, TensorType, ValueType
-from torch_ir.profiling import StageReport, paused_gc
 
 INLINE_CONSTANT_LIMIT = 4096
 """Lifted constants with a known value and at most this many elements are stored inline in the IR as a
@@ -56,35 +56,39 @@ _LIBRARY_DIRS = tuple(
     sorted(
         {
             str(Path(p)) + os.sep
-            for p in (*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("stdlib"))
+            for p in (
+                *site.getsitepackages(),
+                site.getusersitepackages(),
+                sysconfig.get_path("stdlib"),
+                str(Path(__file__).resolve().parents[2]),  # torch-ir's own folder (a checkout, if editable)
+            )
         },
         key=len,
         reverse=True,
     )
 )
-"""Folders of installed packages: source paths inside them are stored relative (``transformers/...``) so
-the same model gives the same IR on every machine."""
+"""Folders of installed packages, and the one torch-ir is in: source paths inside them are stored relative
+(``transformers/...``, ``torch_ir/zoo/gpt.py``) so the same model gives the same IR on every machine."""
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
 
 
-def extract_ir(
+def capture(
     model: torch.nn.Module,
     example_inputs: Sequence[Any] | Any = (),
     *,
     example_kwargs: Mapping[str, Any] | None = None,
     dynamic_shapes: Any = None,
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
-    pipeline: Any = "default",
     name: str | None = None,
     device: str | torch.device = "cpu",
 ) -> IR:
-    """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
+    """The IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``, as traced (no passes run:
+    ``torch_ir.extract_ir`` runs the default pipeline on it).
 
     ``device`` is the device the trace presents the model and inputs as (``"cpu"`` by default, so device
     checks, constants made in forward and CPU-only kernels behave as on the CPU; ``"meta"`` traces on meta
     as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
-    table. ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or
-    ``"none"``/None. The model is never changed and no weight is materialized. ``ir.stages`` holds
+    table. The model is never changed and no weight is materialized. ``ir.stages`` holds
     per-stage figures. A graph that runs only for one value of a number read from data warns
     (``TorchIRWarning``); one that can never run is an ``ExportError`` (``frontends/pinned_sizes.py``).
     """
@@ -103,11 +107,7 @@ def extract_ir(
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
         graph.meta["model"] = model_name
-    ir = IR(graph, stages)
-    from torch_ir.passes.manager import run_pipeline
-
-    run_pipeline(ir, pipeline)
-    return ir
+    return IR(graph, stages)
 
 
 def export_program(
@@ -737,4 +737,4 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
     return mapping
 
 
-__all__ = ["convert_program", "export_program", "extract_ir"]
+__all__ = ["capture", "convert_program", "export_program"]

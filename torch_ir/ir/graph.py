@@ -1,22 +1,27 @@
-"""The graph IR: values, weights, nodes, and the networkx-backed ``Graph`` that owns them.
+"""The graph IR: values and their uses, weights, nodes, and the ``Graph`` that owns them.
 
-A ``Graph`` keeps its nodes in a doubly linked list (their topological order) and mirrors every use of a
-node's result as an edge of a ``networkx.MultiDiGraph``. Passes mutate it only through its methods
-(``create_node``, ``insert_before``, ``replace_all_uses_with``, ``erase`` ...), never through networkx.
+A ``Graph`` keeps its nodes in a doubly linked list (their topological order). Uses are kept once, on the
+values: every operand slot that reads a value is a ``Use(node, index)`` in that value's use list, so
+``users``, ``num_uses`` and ``replace_all_uses_with`` cost what the uses cost. ``graph.nodes`` is a live view
+of the list that tolerates mutation while it is walked; the networkx graph (``graph.nx``) is built from the
+use lists when an analysis asks for it. Weights live in a ``WeightTable`` that every function of a module
+shares (a graph made on its own has a table of its own); each graph keeps its own uses of them. Passes
+mutate a graph only through its methods (``create_node``, ``insert_before``, ``replace_all_uses_with``,
+``erase`` ...).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Union
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, NamedTuple, Union, overload
 
 from torch_ir.errors import IRError
 from torch_ir.ir import operands as _operands
 from torch_ir.ir.types import SymbolRange, ValueType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-/#]+")
 
@@ -27,16 +32,49 @@ Literal = Union[int, float, bool, str, None, list, dict]
 """A JSON-typed attribute or list element."""
 
 
-class Value:
-    """An SSA value: a graph input, a weight, or a result of a node."""
+class Use(NamedTuple):
+    """One use of a value: the node that reads it and the operand slot (index into ``node.inputs``)."""
 
-    __slots__ = ("__weakref__", "index", "name", "producer", "type")
+    node: Node
+    index: int
+
+    @property
+    def operand_name(self) -> str | None:
+        """The schema name of the operand that holds the value (for a list operand, the list's name)."""
+        slot = 0
+        for name, arg in self.node.operands.items():
+            count = sum(1 for _ in iter_arg_values([arg]))
+            if slot <= self.index < slot + count:
+                return name
+            slot += count
+        return None
+
+
+class Value:
+    """An SSA value: a graph input or a result of a node (a ``Weight`` is a value too).
+
+    ``uses`` lists every operand slot that reads it, in the order the uses were made.
+    """
+
+    __slots__ = ("__weakref__", "_graph", "_uses", "index", "name", "producer", "type")
 
     def __init__(self, name: str, type: ValueType | None, producer: Node | None = None, index: int = 0):
         self.name = name
         self.type = type
         self.producer = producer
         self.index = index
+        self._graph: Graph | None = None
+        self._uses: dict[Use, None] = {}
+
+    @property
+    def graph(self) -> Graph | None:
+        """The graph that defines the value (None for a weight, which a table holds, or a detached value)."""
+        return self._graph
+
+    @property
+    def uses(self) -> list[Use]:
+        """Every operand slot that reads this value, in the order the uses were made."""
+        return list(self._uses)
 
     @property
     def shape(self) -> tuple[int | str, ...] | None:
@@ -65,7 +103,7 @@ class Weight(Value):
     ``data`` holds the value inline when it was known at extraction (small lifted constants).
     """
 
-    __slots__ = ("aliases", "data", "kind", "persistent")
+    __slots__ = ("_table", "aliases", "data", "kind", "persistent")
 
     def __init__(
         self,
@@ -83,6 +121,15 @@ class Weight(Value):
         self.aliases = tuple(aliases)
         self.persistent = persistent
         self.data = data
+        self._table: WeightTable | None = None
+
+    @property
+    def uses(self) -> list[Use]:
+        """Every operand slot that reads this weight, in every graph of its table (each graph keeps its own)."""
+        table = self._table
+        if table is None:
+            return []
+        return [use for graph in table.graphs for use in graph._weight_uses.get(self, ())]
 
     @property
     def ref(self) -> str:
@@ -94,8 +141,57 @@ class Weight(Value):
         """The weight's name followed by its aliases."""
         return (self.name, *self.aliases)
 
+    def declaration(self) -> tuple[Any, ...]:
+        """What two weights of one name must agree on to be the same weight: type, kind, aliases, persistence."""
+        return (self.type, self.kind, self.aliases, self.persistent)
+
     def __repr__(self) -> str:
         return f"{self.ref}: {self.type} {self.kind}"
+
+
+class WeightTable:
+    """The weights of a module by name, in order, and the init graph that computes the derived ones.
+
+    Every function of a module reads this one table; a graph built on its own has a table of its own.
+    ``graphs`` are the graphs that read it (the module's functions), so removing a weight can check that
+    none of them still reads or writes it.
+    """
+
+    def __init__(self) -> None:
+        self.weights: dict[str, Weight] = {}
+        self.init: Graph | None = None
+        self.graphs: list[Graph] = []
+
+    def add(self, weight: Weight) -> Weight:
+        """Add a weight whose name is new in the table."""
+        if not weight.name:
+            raise IRError("a weight needs a non-empty name")
+        if weight.name in self.weights:
+            raise IRError(f"weight @{weight.name} is defined twice")
+        weight._table = self
+        self.weights[weight.name] = weight
+        return weight
+
+    def attach(self, graph: Graph) -> None:
+        """Count ``graph`` among the readers of the table (once)."""
+        if not any(g is graph for g in self.graphs):
+            self.graphs.append(graph)
+
+    def detach(self, graph: Graph) -> None:
+        """Stop counting ``graph`` among the readers of the table."""
+        self.graphs = [g for g in self.graphs if g is not graph]
+
+    def reader(self, weight: Weight, also: Graph | None = None) -> str:
+        """What still reads or writes ``weight`` in the graphs of the table (and ``also``), or ''."""
+        for graph in {id(g): g for g in (*self.graphs, *((also,) if also is not None else ()))}.values():
+            users = graph._weight_uses.get(weight)
+            if users:
+                return "still used by " + ", ".join(dict.fromkeys(use.node.name for use in users))
+            if graph.is_live(weight):
+                return "it is a graph output or a state value"
+            if graph.is_state_target(weight.name):
+                return "a state update writes it"
+        return ""
 
 
 STATE_KINDS = ("buffer", "parameter", "input")
@@ -132,15 +228,55 @@ Arg = Union[Value, list]
 """A positional operand of a node: a value, or a list of values and literals (``[%a, %b]``, ``[None, %i]``)."""
 
 
+class RegionList(list):  # type: ignore[type-arg]
+    """A node's regions: a list of graphs whose ``owner`` is set to the node as they are added."""
+
+    def __init__(self, owner: Node, regions: Iterable[Graph] = ()):
+        super().__init__()
+        self._owner = owner
+        self.extend(regions)
+
+    def _own(self, region: Graph) -> Graph:
+        region.owner = self._owner
+        return region
+
+    def append(self, region: Graph) -> None:  # type: ignore[override]
+        super().append(self._own(region))
+
+    def extend(self, regions: Iterable[Graph]) -> None:  # type: ignore[override]
+        super().extend(self._own(r) for r in regions)
+
+    def insert(self, index: Any, region: Graph) -> None:  # type: ignore[override]
+        super().insert(index, self._own(region))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, [self._own(r) for r in value])
+        else:
+            super().__setitem__(index, self._own(value))
+
+
 class Node:
     """An operation: ``op_type`` (an ATen overload such as ``aten.linear.default``), operands, attributes.
 
     ``args`` are the operands that carry values, in the order of the op's schema; ``attrs`` hold every
     other argument by its schema name, JSON-typed; ``meta`` holds the module path, source line and
-    anything else a backend may want.
+    anything else a backend may want; ``regions`` the nested graphs of a control-flow op.
     """
 
-    __slots__ = ("_next", "_prev", "args", "attrs", "graph", "meta", "name", "op_type", "outputs", "regions")
+    __slots__ = (
+        "_erased",
+        "_next",
+        "_prev",
+        "_regions",
+        "args",
+        "attrs",
+        "graph",
+        "meta",
+        "name",
+        "op_type",
+        "outputs",
+    )
 
     def __init__(
         self,
@@ -159,8 +295,17 @@ class Node:
         self.graph: Graph | None = None
         self._prev: Node | None = None
         self._next: Node | None = None
-        self.regions: list[Graph] = []
+        self._erased = False
+        self._regions = RegionList(self)
+
+    @property
+    def regions(self) -> RegionList:
         """Nested graphs the node owns (``cond``'s branches, a loop's body); see ``torch_ir.ir.regions``."""
+        return self._regions
+
+    @regions.setter
+    def regions(self, regions: Iterable[Graph]) -> None:
+        self._regions = RegionList(self, regions)
 
     @property
     def inputs(self) -> list[Value]:
@@ -211,25 +356,6 @@ class Node:
         return f"<Node {self.name}: {outs} = {self.op_type}>"
 
 
-@dataclass(frozen=True)
-class Use:
-    """One use of a value: the node that reads it and the operand slot (index into ``node.inputs``)."""
-
-    node: Node
-    index: int
-
-    @property
-    def operand_name(self) -> str | None:
-        """The schema name of the operand that holds the value (for a list operand, the list's name)."""
-        slot = 0
-        for name, arg in self.node.operands.items():
-            count = sum(1 for _ in iter_arg_values([arg]))
-            if slot <= self.index < slot + count:
-                return name
-            slot += count
-        return None
-
-
 def iter_arg_values(args: Iterable[Any]) -> Iterator[Value]:
     """Yield the values in a node's args, lists flattened, literals skipped."""
     for arg in args:
@@ -241,56 +367,139 @@ def iter_arg_values(args: Iterable[Any]) -> Iterator[Value]:
                     yield item
 
 
+class NodeList(Sequence[Node]):
+    """A live, ordered view of a graph's nodes.
+
+    Iterating walks the linked list as it is now, so a pass may erase, insert or move nodes while it walks:
+    an erased node's successor is still reached, and nodes inserted after the current one are visited.
+    ``len`` costs nothing; indexing takes a snapshot that lasts until the next mutation.
+    """
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: Graph):
+        self._graph = graph
+
+    def __iter__(self) -> Iterator[Node]:
+        root = self._graph._root
+        node = root._next
+        while node is not root and node is not None:
+            yield node
+            nxt = node._next
+            while node._erased and nxt is not None and nxt._erased:  # the next one went too: follow on
+                node, nxt = nxt, nxt._next
+            node = nxt
+
+    def __reversed__(self) -> Iterator[Node]:
+        root = self._graph._root
+        node = root._prev
+        while node is not root and node is not None:
+            yield node
+            prev = node._prev
+            while node._erased and prev is not None and prev._erased:
+                node, prev = prev, prev._prev
+            node = prev
+
+    def __len__(self) -> int:
+        return self._graph._count
+
+    @overload
+    def __getitem__(self, index: int) -> Node: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Node, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Node | tuple[Node, ...]:
+        return self._graph._snapshot()[index]
+
+    def __contains__(self, node: object) -> bool:
+        return isinstance(node, Node) and node.graph is self._graph
+
+    def index(self, node: Any, start: int = 0, stop: int | None = None) -> int:
+        """The position of ``node`` in the order."""
+        return self._graph._snapshot().index(node, start, len(self) if stop is None else stop)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (NodeList, tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NodeList({len(self)} nodes)"
+
+
 class Graph:
     """An ordered, SSA graph of nodes with named inputs, weights and outputs.
 
-    Nodes are kept in topological order; every use of a node's result is an edge of the networkx
-    ``MultiDiGraph`` (edge data: the value's name and the operand slot). ``init`` is the optional init
-    graph that computes derived weights from the others once, when weights are bound.
+    Nodes are kept in topological order. ``weights`` come from the graph's ``WeightTable`` (shared by the
+    functions of a module); ``init`` is the table's init graph, which computes derived weights from the
+    others once, when weights are bound. A region (a nested graph of a control-flow op) has its ``owner``
+    set to that op.
     """
 
-    def __init__(self) -> None:
-        self._nx: nx.MultiDiGraph = nx.MultiDiGraph()
+    def __init__(self, table: WeightTable | None = None) -> None:
         self._root = Node("<root>", "<root>")
         self._root._prev = self._root._next = self._root
         self._count = 0
-        self._nodes_cache: tuple[Node, ...] | None = None
-        self._uses: dict[Value, dict[Node, int]] = {}
+        self._version = 0
+        self._snapshot_cache: tuple[tuple[Node, ...], int] | None = None
+        self._nx_cache: tuple[Any, int] | None = None
         self._values: dict[str, Value] = {}
         self._node_names: set[str] = set()
         self._name_counters: dict[str, int] = {}
+        self._weight_uses: dict[Weight, dict[Use, None]] = {}
         self.inputs: list[Value] = []
-        self._weights: dict[str, Weight] = {}
+        if table is None:
+            table = WeightTable()
+            table.graphs.append(self)
+        self._table = table
         self._outputs: list[Value] = []
         self._state_updates: list[StateUpdate] = []
         self.input_structure: dict[str, Any] | None = None
         self.output_structure: dict[str, Any] | None = None
         self.symbols: dict[str, SymbolRange] = {}
-        self.init: Graph | None = None
         self.meta: dict[str, Any] = {}
+        self.owner: Node | None = None
+        """The region op that owns this graph, when it is a region."""
 
     # ----------------------------------------------------------------- reading
 
     @property
-    def nodes(self) -> tuple[Node, ...]:
-        """The operations in topological order (cached until the next mutation)."""
-        if self._nodes_cache is None:
-            out = []
-            node = self._root._next
-            while node is not self._root:
-                assert node is not None
-                out.append(node)
-                node = node._next
-            self._nodes_cache = tuple(out)
-        return self._nodes_cache
+    def nodes(self) -> NodeList:
+        """The operations in topological order: a live view that tolerates mutation while walked."""
+        return NodeList(self)
+
+    def _snapshot(self) -> tuple[Node, ...]:
+        cached = self._snapshot_cache
+        if cached is not None and cached[1] == self._version:
+            return cached[0]
+        nodes = tuple(NodeList(self))
+        self._snapshot_cache = (nodes, self._version)
+        return nodes
 
     def __len__(self) -> int:
         return self._count
 
     @property
+    def table(self) -> WeightTable:
+        """The weight table the graph reads (its module's, or its own)."""
+        return self._table
+
+    @property
     def weights(self) -> dict[str, Weight]:
         """The weights by name, in order (a copy: mutate with ``add_weight`` / ``remove_weight``)."""
-        return dict(self._weights)
+        return dict(self._table.weights)
+
+    @property
+    def init(self) -> Graph | None:
+        """The init graph of the weight table: it computes the derived weights from the others."""
+        return self._table.init
+
+    @init.setter
+    def init(self, graph: Graph | None) -> None:
+        self._table.init = graph
 
     @property
     def outputs(self) -> list[Value]:
@@ -299,8 +508,25 @@ class Graph:
 
     @property
     def nx(self) -> nx.MultiDiGraph:
-        """A read-only view of the networkx graph: one node per operation, one edge per use."""
-        return self._nx.copy(as_view=True)
+        """The networkx graph of the uses (one node per operation, one edge per use of a node's result,
+        keyed by operand slot, with the value's name), built on first use and kept until the next mutation."""
+        cached = self._nx_cache
+        if cached is not None and cached[1] == self._version:
+            return cached[0]
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        nodes = self._snapshot()
+        g.add_nodes_from(nodes)
+        g.add_edges_from(
+            (value.producer, node, slot, {"value": value.name, "slot": slot})
+            for node in nodes
+            for slot, value in enumerate(iter_arg_values(node.args))
+            if value.producer is not None
+        )
+        view = g.copy(as_view=True)
+        self._nx_cache = (view, self._version)
+        return view
 
     def value(self, name: str) -> Value:
         """The input or node result called ``name``."""
@@ -315,16 +541,18 @@ class Graph:
 
     def defines(self, value: Value) -> bool:
         """Whether ``value`` itself (not just its name) is an input, weight or node result of this graph."""
-        return value in self._uses
+        if isinstance(value, Weight):
+            return value._table is self._table and self._table.weights.get(value.name) is value
+        return value._graph is self
 
     def has_weight(self, name: str) -> bool:
         """Whether a weight is called ``name`` (without copying the weight table)."""
-        return name in self._weights
+        return name in self._table.weights
 
     def weight(self, name: str) -> Weight:
         """The weight called ``name``."""
         try:
-            return self._weights[name]
+            return self._table.weights[name]
         except KeyError:
             raise IRError(f"no weight @{name} in the graph") from None
 
@@ -357,24 +585,29 @@ class Graph:
     def values(self) -> Iterator[Value]:
         """Every input, weight and node result."""
         yield from self.inputs
-        yield from self._weights.values()
+        yield from self._table.weights.values()
         for node in self.nodes:
             yield from node.outputs
 
+    def _local_uses(self, value: Value) -> Iterable[Use]:
+        if isinstance(value, Weight):
+            return self._weight_uses.get(value, ())
+        return value._uses
+
     def users(self, value: Value) -> list[Node]:
-        """The nodes that read ``value``, each once, in the order they started to use it."""
-        return list(self._uses.get(value, ()))
+        """The nodes of this graph that read ``value``, each once, in the order they started to use it."""
+        return list(dict.fromkeys(use.node for use in self._local_uses(value)))
 
     def uses(self, value: Value) -> list[Use]:
-        """Every operand slot that reads ``value``: ``Use(node, index)``, ``index`` into ``node.inputs``."""
-        out: list[Use] = []
-        for user in self._uses.get(value, ()):
-            out.extend(Use(user, slot) for slot, v in enumerate(iter_arg_values(user.args)) if v is value)
-        return out
+        """Every operand slot of this graph that reads ``value``: ``Use(node, index)``, ``index`` into
+        ``node.inputs``."""
+        return list(self._local_uses(value))
 
     def num_uses(self, value: Value) -> int:
-        """How many operand slots read ``value`` (graph outputs not counted)."""
-        return sum(self._uses.get(value, {}).values())
+        """How many operand slots of this graph read ``value`` (graph outputs not counted)."""
+        if isinstance(value, Weight):
+            return len(self._weight_uses.get(value, ()))
+        return len(value._uses)
 
     def is_output(self, value: Value) -> bool:
         """Whether ``value`` is one of the graph's results."""
@@ -418,6 +651,7 @@ class Graph:
         if value.name in self._values:
             raise IRError(f"value %{value.name} is defined twice")
         self._values[value.name] = value
+        value._graph = self
 
     # -------------------------------------------------------------- inputs etc
 
@@ -426,7 +660,6 @@ class Graph:
         value = Value(name, type)
         self._claim_value_name(value)
         self.inputs.append(value)
-        self._uses[value] = {}
         return value
 
     def add_weight(
@@ -438,37 +671,27 @@ class Graph:
         persistent: bool = True,
         data: Any = None,
     ) -> Weight:
-        """Add a named weight; its name must be new among the weights."""
-        if name in self._weights:
-            raise IRError(f"weight @{name} is defined twice")
-        if not name:
-            raise IRError("a weight needs a non-empty name")
-        weight = Weight(name, type, kind, aliases, persistent, data)
-        self._weights[name] = weight
-        self._uses[weight] = {}
-        return weight
+        """Add a named weight to the weight table; its name must be new there."""
+        return self._table.add(Weight(name, type, kind, aliases, persistent, data))
 
     def remove_weight(self, weight: Weight) -> None:
-        """Remove a weight that nothing reads any more."""
-        if self._uses.get(weight):
-            users = ", ".join(n.name for n in self._uses[weight])
-            raise IRError(f"cannot remove weight @{weight.name}: still used by {users}")
-        if self.is_live(weight):
-            raise IRError(f"cannot remove weight @{weight.name}: it is a graph output or a state value")
-        if self.is_state_target(weight.name):
-            raise IRError(f"cannot remove weight @{weight.name}: a state update writes it")
-        if self._weights.get(weight.name) is not weight:
+        """Remove a weight that nothing reads any more (in any graph of the table)."""
+        if self._table.weights.get(weight.name) is not weight:
             raise IRError(f"weight @{weight.name} is not in this graph")
-        del self._weights[weight.name]
-        self._uses.pop(weight, None)
+        problem = self._table.reader(weight, self)
+        if problem:
+            raise IRError(f"cannot remove weight @{weight.name}: {problem}")
+        del self._table.weights[weight.name]
+        weight._table = None
 
     def rename_weight(self, weight: Weight, name: str) -> None:
         """Give a weight a new name (the order of weights is kept)."""
         if name == weight.name:
             return
-        if name in self._weights:
+        table = self._table.weights
+        if name in table:
             raise IRError(f"cannot rename @{weight.name} to @{name}: that weight exists")
-        self._weights = {(name if k == weight.name else k): w for k, w in self._weights.items()}
+        self._table.weights = {(name if k == weight.name else k): w for k, w in table.items()}
         weight.name = name
 
     def set_outputs(self, values: Sequence[Value]) -> None:
@@ -484,7 +707,7 @@ class Graph:
             raise IRError(f"state update of @{target}: the graph has no weight called {target}")
         if self.is_state_target(target, kind):
             raise IRError(f"state {target!r} is updated twice")
-        if self._values.get(value.name) is not value and self._weights.get(value.name) is not value:
+        if not self.defines(value):
             raise IRError(f"state update of {target!r} writes {value.ref}, which is not defined in this graph")
         update = StateUpdate(kind, target, value)
         self._state_updates.append(update)
@@ -576,12 +799,13 @@ class Graph:
         if node is anchor:
             return
         self._unlink(node)
+        node._erased = False
         prev = anchor._prev
         assert prev is not None
         node._prev, node._next = prev, anchor
         prev._next = node
         anchor._prev = node
-        self._nodes_cache = None
+        self._version += 1
 
     def move_after(self, anchor: Node, node: Node) -> None:
         """Move a node of this graph to just after ``anchor`` (another node of this graph)."""
@@ -594,17 +818,15 @@ class Graph:
         nxt = anchor._next
         if nxt is self._root:
             self._unlink(node)
-            self._link_at_end(node)
+            node._erased = False
+            prev = self._root._prev
+            assert prev is not None
+            node._prev, node._next = prev, self._root
+            prev._next = node
+            self._root._prev = node
+            self._version += 1
         else:
             self.move_before(nxt, node)
-
-    def _link_at_end(self, node: Node) -> None:
-        prev = self._root._prev
-        assert prev is not None
-        node._prev, node._next = prev, self._root
-        prev._next = node
-        self._root._prev = node
-        self._nodes_cache = None
 
     def _attach(self, node: Node) -> None:
         if node.graph is not None:
@@ -613,36 +835,49 @@ class Graph:
             raise IRError(f"invalid node name {node.name!r}")
         if node.name in self._node_names:
             raise IRError(f"node name {node.name} is used twice")
+        self._check_operands(node, node.args)
         for value in node.outputs:
             value.producer = node
             self._claim_value_name(value)
-            self._uses[value] = {}
         node.graph = self
+        node._erased = False
         self._node_names.add(node.name)
-        self._nx.add_node(node)
-        for slot, value in enumerate(node.inputs):
-            self._add_use(value, node, slot)
+        self._add_uses(node)
         self._count += 1
-        self._nodes_cache = None
+        self._version += 1
 
-    def _add_use(self, value: Value, node: Node, slot: int) -> None:
-        uses = self._uses.get(value)
-        if uses is None:
-            raise IRError(f"node {node.name} reads {value.ref}, which is not defined in this graph")
-        uses[node] = uses.get(node, 0) + 1
-        if value.producer is not None:
-            self._nx.add_edge(value.producer, node, key=slot, value=value.name, slot=slot)
+    def _check_operands(self, node: Node, args: Sequence[Arg]) -> None:
+        for value in iter_arg_values(args):
+            if not self.defines(value):
+                raise IRError(f"node {node.name} reads {value.ref}, which is not defined in this graph")
+            if value.producer is node:
+                raise IRError(f"node {node.name} cannot read its own result {value.ref}")
+
+    def _add_uses(self, node: Node) -> None:
+        weight_uses = self._weight_uses
+        for slot, value in enumerate(iter_arg_values(node.args)):
+            if isinstance(value, Weight):
+                uses = weight_uses.get(value)
+                if uses is None:
+                    uses = weight_uses[value] = {}
+                uses[Use(node, slot)] = None
+            else:
+                value._uses[Use(node, slot)] = None
 
     def _drop_uses(self, node: Node) -> None:
-        for value in node.inputs:
-            uses = self._uses.get(value)
-            if uses is not None and node in uses:
-                del uses[node]
-        for pred in list(self._nx.predecessors(node)):
-            self._nx.remove_edges_from([(pred, node, k) for k in list(self._nx[pred][node])])
+        weight_uses = self._weight_uses
+        for slot, value in enumerate(iter_arg_values(node.args)):
+            if isinstance(value, Weight):
+                uses = weight_uses.get(value)
+                if uses is not None:
+                    uses.pop(Use(node, slot), None)
+                    if not uses:
+                        del weight_uses[value]
+            else:
+                value._uses.pop(Use(node, slot), None)
 
     def set_args(self, node: Node, args: Sequence[Arg]) -> None:
-        """Replace a node's operands, keeping the use lists and edges right.
+        """Replace a node's operands, keeping the use lists right.
 
         Atomic: every value is checked (defined in this graph, not a result of ``node``) before anything changes.
         """
@@ -652,20 +887,17 @@ class Graph:
         if node.graph is not self:
             raise IRError(f"cannot set the operands of {node.name}: it is not in this graph")
         args = list(args)
-        for value in iter_arg_values(args):
-            if value not in self._uses:
-                raise IRError(f"node {node.name} cannot read {value.ref}: it is not defined in this graph")
-            if value.producer is node:
-                raise IRError(f"node {node.name} cannot read its own result {value.ref}")
+        self._check_operands(node, args)
         self._drop_uses(node)
         node.args = args
         if attrs is not None:
             node.attrs = dict(attrs)
-        for slot, value in enumerate(node.inputs):
-            self._add_use(value, node, slot)
+        self._add_uses(node)
+        self._version += 1
 
     def replace_all_uses_with(self, old: Value, new: Value) -> int:
-        """Make every node (and graph output) that reads ``old`` read ``new``; return how many changed.
+        """Make every node (and graph output and state update) of this graph that reads ``old`` read ``new``;
+        return how many changed.
 
         O(uses of ``old``), and atomic: ``new`` must be defined in this graph and not computed by a node
         that reads ``old`` (that would be a cycle); otherwise ``IRError`` and nothing changes. That ``new``
@@ -674,30 +906,30 @@ class Graph:
         """
         if old is new:
             return 0
-        if old not in self._uses:
+        if not self.defines(old):
             raise IRError(f"cannot replace the uses of {old.ref}: it is not defined in this graph")
-        if new not in self._uses:
+        if not self.defines(new):
             raise IRError(f"cannot replace {old.ref} by {new.ref}: {new.ref} is not defined in this graph")
-        old_uses = self._uses[old]
-        if new.producer is not None and new.producer in old_uses:
+        uses = list(self._local_uses(old))
+        users = dict.fromkeys(use.node for use in uses)
+        if new.producer is not None and new.producer in users:
             raise IRError(
                 f"cannot replace {old.ref} by {new.ref}: {new.producer.name} computes {new.ref} from {old.ref}, "
                 "so the graph would have a cycle"
             )
-        new_uses = self._uses[new]
-        users = list(old_uses.items())
-        for user, count in users:
+        for user in users:
             user.args = [_replace_in_arg(a, old, new) for a in user.args]
-            new_uses[user] = new_uses.get(user, 0) + count
-            if old.producer is not None:
-                edges = self._nx[old.producer][user]
-                stale = [key for key, data in edges.items() if data.get("value") == old.name]
-                self._nx.remove_edges_from([(old.producer, user, key) for key in stale])
-            if new.producer is not None:
-                for slot, value in enumerate(iter_arg_values(user.args)):
-                    if value is new:
-                        self._nx.add_edge(new.producer, user, key=slot, value=new.name, slot=slot)
-        old_uses.clear()
+        # the operand slots stay where they were: move each use from old's list to new's
+        old_uses = self._weight_uses.pop(old, {}) if isinstance(old, Weight) else old._uses
+        if isinstance(new, Weight):
+            new_uses = self._weight_uses.get(new)
+            if new_uses is None:
+                new_uses = self._weight_uses[new] = {}
+        else:
+            new_uses = new._uses
+        new_uses.update(dict.fromkeys(uses))
+        if not isinstance(old, Weight):
+            old_uses.clear()
         replaced = len(users)
         for i, out in enumerate(self._outputs):
             if out is old:
@@ -707,6 +939,8 @@ class Graph:
             if update.value is old:
                 update.value = new
                 replaced += 1
+        if users:
+            self._version += 1
         return replaced
 
     def create_op(
@@ -723,38 +957,45 @@ class Graph:
         """Build and insert a node called like the op (``create_op("aten.mul.Tensor", a, b)``).
 
         Operands are given positionally or by schema name; literals become attributes and absent ones take
-        their schema defaults. Result types are inferred through the op's meta/fake kernel, or the shape
-        function of a custom op registered with ``torch_ir.ops.register_op``, unless ``output_types`` is given.
+        their schema defaults. Result types are inferred through the op registry (``torch_ir.ops``: the
+        op's meta/fake kernel, or the shape function of a custom op), unless ``output_types`` is given.
         """
         where = f"create_op({op_type})"
         by_name = _operands.bind_operands(op_type, args, operands)
         node_args, attrs = _operands.split_operands(op_type, by_name, where)
         for value in iter_arg_values(node_args):
-            if value not in self._uses:
+            if not self.defines(value):
                 raise IRError(f"{where}: operand {value.ref} is not defined in this graph")
         if output_types is None:
-            from torch_ir.passes.annotate_shapes import infer_result_types
+            from torch_ir.ir.operands import infer_result_types
 
             output_types = infer_result_types(self, op_type, node_args, attrs)
         return self.create_node(
             op_type, node_args, attrs, output_types, name=name, meta=meta, before=before, after=after
         )
 
-    def clone(self) -> Graph:
-        """A deep copy of the graph (nodes, values, weights, init graph), built iteratively: any size works.
+    def clone(self, *, share_weights: bool | None = None) -> Graph:
+        """A deep copy of the graph (nodes, values, regions, state updates), built iteratively: any size works.
 
-        Attributes and weight data are copied; ``meta`` dicts are copied one level deep.
+        A function of a module (a graph whose weight table other graphs read too) keeps reading that table
+        (``share_weights`` defaults to True for it); a graph with a table of its own gets a copy of the
+        table and of its init graph. Attributes and weight data are copied; ``meta`` dicts one level deep.
         """
-        new = Graph()
+        if share_weights is None:
+            share_weights = not (len(self._table.graphs) == 1 and self._table.graphs[0] is self)
+        new = Graph(self._table if share_weights else None)
         vmap: dict[Value, Value] = {}
         for v in self.inputs:
             vmap[v] = new.add_input(v.name, v.type)
-        for w in self._weights.values():
-            vmap[w] = new.add_weight(w.name, w.type, w.kind, w.aliases, w.persistent, _copy_literal(w.data))
+        for w in self._table.weights.values():
+            if share_weights:
+                vmap[w] = w
+            else:
+                vmap[w] = new.add_weight(w.name, w.type, w.kind, w.aliases, w.persistent, _copy_literal(w.data))
         for node in self.nodes:
             args = [_map_arg(a, vmap) for a in node.args]
             copy = Node(node.name, node.op_type, args, _copy_literal(node.attrs), dict(node.meta))
-            copy.regions = [region.clone() for region in node.regions]  # regions are closed: nothing to map
+            copy.regions = [region.clone(share_weights=False) for region in node.regions]  # closed: nothing to map
             for v in node.outputs:
                 out = Value(v.name, v.type, copy, v.index)
                 copy.outputs.append(out)
@@ -766,7 +1007,8 @@ class Graph:
         new.input_structure = _copy_literal(self.input_structure)
         new.output_structure = _copy_literal(self.output_structure)
         new.symbols = dict(self.symbols)
-        new.init = None if self.init is None else self.init.clone()
+        if not share_weights and self.init is not None:
+            new.init = self.init.clone(share_weights=False)
         new.meta = _copy_literal(self.meta)
         return new
 
@@ -775,31 +1017,29 @@ class Graph:
         if node.graph is not self:
             raise IRError(f"cannot erase {node.name}: it is not in this graph")
         for value in node.outputs:
-            if self._uses.get(value):
-                users = ", ".join(n.name for n in self._uses[value])
+            if value._uses:
+                users = ", ".join(dict.fromkeys(use.node.name for use in value._uses))
                 raise IRError(f"cannot erase {node.name}: {value.ref} is still used by {users}")
             if self.is_live(value):
                 raise IRError(f"cannot erase {node.name}: {value.ref} is a graph output or a state value")
-        for value in iter_arg_values(node.args):
-            uses = self._uses.get(value)
-            if uses is not None:
-                uses.pop(node, None)
+        self._drop_uses(node)
         for value in node.outputs:
             del self._values[value.name]
-            del self._uses[value]
-        self._nx.remove_node(node)  # and with it every edge into the node
+            value._graph = None
         self._node_names.discard(node.name)
         self._unlink(node)
+        node._erased = True
         node.graph = None
         self._count -= 1
 
     def _unlink(self, node: Node) -> None:
+        """Take ``node`` out of the order; its own links stay, so a walk that stands on it can go on."""
         prev, nxt = node._prev, node._next
         assert prev is not None and nxt is not None
         prev._next = nxt
         nxt._prev = prev
-        node._prev = node._next = None
-        self._nodes_cache = None
+        node._erased = True
+        self._version += 1
 
     def verify(self) -> None:
         """Check the graph's structure; raise ``VerificationError`` naming the first problem."""
@@ -813,7 +1053,9 @@ class Graph:
         """A hashable description of everything the graph holds, used for equality."""
         return (
             tuple((v.name, v.type) for v in self.inputs),
-            tuple((w.name, w.type, w.kind, w.aliases, w.persistent, repr(w.data)) for w in self._weights.values()),
+            tuple(
+                (w.name, w.type, w.kind, w.aliases, w.persistent, repr(w.data)) for w in self._table.weights.values()
+            ),
             tuple(
                 (
                     n.name,

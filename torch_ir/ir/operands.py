@@ -9,65 +9,37 @@ that attribute, else it is the next entry of ``args``) so that passes read and w
     node.set_operand("bias", new_bias)   # moves it between args and attrs as needed
 
 An op without a torch schema (a Python ``operator.*`` op, a library that is not imported) names its
-``args`` ``"0"``, ``"1"`` ... and its ``attrs`` by their keys.
+``args`` ``"0"``, ``"1"`` ... and its ``attrs`` by their keys. Schemas come from the op registry
+(``torch_ir.ops``), and so do the result types of a node about to be built (``infer_result_types``, what
+``Graph.create_op`` uses).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from torch_ir.errors import IRError
+from torch_ir.ir.types import ScalarType, TensorType, ValueType
+from torch_ir.ops import ArgumentSpec, op_info
+from torch_ir.ops.schema import plain_literal
+from torch_ir.ops.type_inference import Operand, ShapeFunctionError, infer_types
 
 if TYPE_CHECKING:
-    from torch_ir.ir.graph import Node
+    from torch_ir.ir.graph import Graph, Node
 
 MISSING: Any = object()
 """The sentinel for an operand that is neither given nor defaulted."""
 
 
-class ArgumentSpec(NamedTuple):
-    """One argument of an op's schema."""
-
-    name: str
-    kwarg_only: bool
-    has_default: bool
-    default: Any
-
-
-@functools.cache
 def op_arguments(op_type: str) -> tuple[ArgumentSpec, ...] | None:
     """The schema arguments of ``aten.add.Tensor`` (or a custom op), or None when torch does not know it."""
-    parts = op_type.split(".")
-    if len(parts) != 3 or parts[0] in ("operator", "math", "builtins", "_operator"):
-        return None
-    try:
-        import torch
-
-        op = getattr(getattr(getattr(torch.ops, parts[0]), parts[1]), parts[2])
-        schema = op._schema
-    except (AttributeError, RuntimeError, ImportError):
-        return None
-    out = []
-    for a in schema.arguments:
-        has_default = a.has_default_value()
-        out.append(ArgumentSpec(a.name, a.kwarg_only, has_default, _plain(a.default_value) if has_default else None))
-    return tuple(out)
-
-
-def _plain(value: Any) -> Any:
-    """A literal as the IR writes it: JSON types, with torch dtypes, devices, layouts and formats by name."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value).removeprefix("torch.")
+    return op_info(op_type).arguments
 
 
 def read_operands(node: Node) -> dict[str, Any]:
     """Every operand of ``node`` by schema name, in schema order (absent optional ones left out)."""
-    spec = op_arguments(node.op_type)
+    spec = op_info(node.op_type).arguments
     if spec is None:
         out: dict[str, Any] = {str(i): a for i, a in enumerate(node.args)}
         out.update(node.attrs)
@@ -92,7 +64,7 @@ def operand(node: Node, name: str, default: Any = MISSING) -> Any:
         return operands[name]
     if default is not MISSING:
         return default
-    spec = op_arguments(node.op_type)
+    spec = op_info(node.op_type).arguments
     if spec is not None:
         for argument in spec:
             if argument.name == name:
@@ -111,7 +83,7 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
     ``"float16"``); an absent argument takes its schema default (as the frontend writes every argument), a
     missing required one is an error.
     """
-    spec = op_arguments(op_type)
+    spec = op_info(op_type).arguments
     where = where or op_type
     if spec is None:
         args: list[Any] = []
@@ -137,13 +109,13 @@ def split_operands(op_type: str, operands: Mapping[str, Any], where: str = "") -
         if holds_value(value):
             args.append(value)
         else:
-            attrs[argument.name] = _plain(value)
+            attrs[argument.name] = plain_literal(value)
     return args, attrs
 
 
 def bind_operands(op_type: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Operands by name from a call written like the op's Python signature (``mul(a, b)``, ``sum(x, dim=1)``)."""
-    spec = op_arguments(op_type)
+    spec = op_info(op_type).arguments
     if spec is None:
         out: dict[str, Any] = {str(i): a for i, a in enumerate(args)}
         out.update(kwargs)
@@ -168,6 +140,37 @@ def holds_value(arg: Any) -> bool:
     return isinstance(arg, list) and any(isinstance(a, Value) for a in arg)
 
 
+def infer_result_types(graph: Graph, op_type: str, args: list[Any], attrs: dict[str, Any]) -> list[ValueType | None]:
+    """The result types of a node ``op_type(args, attrs)`` that is about to be built in ``graph``.
+
+    Runs the op's shape function (``torch_ir.ops.register_op``) or its meta/fake kernel on the operand
+    types (``torch_ir.ops.type_inference``), as annotate-shapes does. ``IRError`` when it cannot.
+    """
+    from torch_ir.ir.graph import Value, iter_arg_values
+
+    for value in iter_arg_values(args):
+        if value.type is None:
+            raise IRError(f"create_op({op_type}): operand {value.ref} has no type; pass output_types=")
+    operands = [
+        [Operand(a.type) if isinstance(a, Value) else a for a in arg]
+        if isinstance(arg, list)
+        else Operand(arg.type)
+        if isinstance(arg, Value)
+        else arg
+        for arg in args
+    ]
+    try:
+        types = infer_types(op_type, operands, attrs, TensorType, ScalarType, graph.symbols)
+    except ShapeFunctionError as exc:
+        raise IRError(f"create_op({op_type}): {exc}") from exc.__cause__
+    if isinstance(types, str):
+        raise IRError(
+            f"create_op({op_type}): cannot infer the result types ({types}); import the library that defines "
+            "the op, register a shape function with torch_ir.ops.register_op, or pass output_types="
+        )
+    return types
+
+
 def _names(spec: tuple[ArgumentSpec, ...]) -> str:
     return ", ".join(a.name for a in spec)
 
@@ -176,6 +179,7 @@ __all__ = [
     "ArgumentSpec",
     "bind_operands",
     "holds_value",
+    "infer_result_types",
     "op_arguments",
     "operand",
     "read_operands",

@@ -17,6 +17,16 @@ from its first result's ends in ``loc(name)``. A region op (``higher_order.cond`
 ``regions { true: graph(...) {...} ... }``: its nested graphs, each named as its op's contract names it
 (``torch_ir.ir.regions``), value names scoped to the region.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
+
+A module prints as ``module { weight ... state ... init graph() {...} func NAME graph(...) {...} }``
+(``print_module``, ``parse_module``): its one weight table, declared state and init graph once, then each
+function, ``func private NAME`` for a body that ``func.call`` nodes use.
+
+With ``metadata=True`` the printer also writes what the JSON file format holds beyond the computation, so
+that a file in the text form reads back into an equal graph or module: ``meta {...}`` (the graph's metadata: model
+name, device), ``input_structure {...}`` and ``output_structure {...}`` (how a call's arguments and
+results map to the flat inputs and outputs) after the ``graph(...) {`` line, and each node's metadata
+(module path, source line) as a ``meta {...}`` suffix of its line. The parser reads both forms.
 """
 
 from __future__ import annotations
@@ -27,8 +37,8 @@ import re
 from typing import Any
 
 from torch_ir.errors import IRError, TextParseError
-from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight
-from torch_ir.ir.program import IR, StateSpec
+from torch_ir.ir.graph import NAME_PATTERN, Graph, Node, Value, Weight, WeightTable
+from torch_ir.ir.module import Module, StateSpec
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import SHORT_DTYPES, ScalarType, SymbolRange, TensorType, ValueType
 
@@ -38,23 +48,35 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
 # ---------------------------------------------------------------------- printer
 
 
-def print_graph(graph: Graph, indent: str = "") -> str:
-    """The text form of ``graph`` (and of its init graph, nested)."""
+def print_graph(graph: Graph, indent: str = "", *, weights: bool = True, metadata: bool = False) -> str:
+    """The text form of ``graph`` (with its weights and init graph, nested, unless ``weights`` is False:
+    the functions of a module leave them to the module); ``metadata`` as in the module docstring."""
     lines: list[str] = []
     params = ", ".join(f"{_ref('%', v.name)}: {format_type(v.type)}" for v in graph.inputs)
     lines.append(f"{indent}graph({params}) {{")
     inner = indent + "  "
+    if metadata:
+        for key, value in (
+            ("meta", graph.meta),
+            ("input_structure", graph.input_structure),
+            ("output_structure", graph.output_structure),
+        ):
+            if value:
+                lines.append(f"{inner}{key} {_json(value)}")
     for name, rng in graph.symbols.items():
         lines.append(f"{inner}symbol {name} : {rng}")
-    for weight in graph.weights.values():
-        lines.append(inner + format_weight(weight))
-    if graph.init is not None:
-        lines.append(f"{inner}init")
-        lines.append(print_graph(graph.init, inner))
+    if weights:
+        for weight in graph.weights.values():
+            lines.append(inner + format_weight(weight))
+        if graph.init is not None:
+            lines.append(f"{inner}init")
+            lines.append(print_graph(graph.init, inner, metadata=metadata))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
+        if metadata and node.meta:
+            lines[-1] += f" meta {_json(node.meta)}"
         if node.regions:
-            lines[-1] += " " + print_regions(node, inner)
+            lines[-1] += " " + print_regions(node, inner, metadata=metadata)
     for update in graph.state_updates:
         lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
@@ -62,23 +84,31 @@ def print_graph(graph: Graph, indent: str = "") -> str:
     return "\n".join(lines)
 
 
-def print_program(ir: IR) -> str:
-    """The text form of a program: its declared state, then each entry graph by name."""
-    lines = ["program {"]
-    for spec in ir.state.values():
+def print_module(module: Module, *, metadata: bool = False) -> str:
+    """The text form of a module: its weight table, declared state and init graph once, then each function
+    (``func NAME graph(...)``, ``func private NAME graph(...)``) without weights of its own; ``metadata``
+    as in the module docstring."""
+    lines = ["module {"]
+    for weight in module.weights.values():
+        lines.append("  " + format_weight(weight))
+    for spec in module.state.values():
         lines.append(f"  state {_ref('@', spec.name)} : {format_type(spec.type)} {spec.init}")
-    for name, graph in ir.entries.items():
-        lines.append(f"  entry {name} " + print_graph(graph, "  ").lstrip())
+    if module.init is not None:
+        lines.append("  init " + print_graph(module.init, "  ", metadata=metadata).lstrip())
+    for name, function in module.functions.items():
+        visibility = "" if function.public else "private "
+        text = print_graph(function.graph, "  ", weights=False, metadata=metadata)
+        lines.append(f"  func {visibility}{name} " + text.lstrip())
     lines.append("}")
     return "\n".join(lines)
 
 
-def print_regions(node: Node, indent: str) -> str:
+def print_regions(node: Node, indent: str, *, metadata: bool = False) -> str:
     """The ``regions { true: graph(...) {...} ... }`` block that follows a region op's line."""
     lines = ["regions {"]
     inner = indent + "  "
     for index, region in enumerate(node.regions):
-        text = print_graph(region, inner)
+        text = print_graph(region, inner, metadata=metadata)
         lines.append(f"{inner}{region_name(node.op_type, index)}: {text[len(inner) :]}")
     lines.append(f"{indent}}}")
     return "\n".join(lines)
@@ -159,20 +189,28 @@ def parse_graph(text: str) -> Graph:
     return graph
 
 
-def parse_program(text: str) -> IR:
-    """Parse the text form of a program (``program { state ... entry NAME graph(...) {...} }``) into an IR."""
+def parse_module(text: str) -> Module:
+    """Parse the text form of a module (``module { weight ... state ... init graph() {...} func NAME graph(...)
+    {...} }``) into a ``Module``. The ``program { state ... entry NAME graph(...) {...} }`` form of earlier
+    releases (each entry with its own weights) and a bare ``graph(...) {...}`` are read too."""
     parser = _Parser(text)
     parser.skip_space()
-    parser.expect("program")
+    if parser.peek("graph"):
+        module = Module(parse_graph(text))
+        return module
+    legacy = parser.accept("program")
+    if not legacy:
+        parser.expect("module")
     parser.expect("{")
-    entries: dict[str, Graph] = {}
+    module = Module()
+    table = module.table
     state: dict[str, StateSpec] = {}
     while True:
         parser.skip_space()
         if parser.accept("}"):
             break
         if parser.at_end():
-            parser.fail("missing '}' at the end of the program")
+            parser.fail("missing '}' at the end of the module")
         if parser.accept("state "):
             parser.expect("@")
             name = parser.word("state name")
@@ -183,18 +221,34 @@ def parse_program(text: str) -> IR:
                 parser.fail(f"state @{name} needs a tensor type")
             state[name] = parser.wrap(lambda: StateSpec(name, type_, init))  # type: ignore[arg-type]
             parser.end_of_line()
-        elif parser.accept("entry "):
-            name = parser.word("entry name")
-            if name in entries:
-                parser.fail(f"entry {name} is defined twice")
-            entries[name] = parser.parse_graph()
+        elif not legacy and parser.accept("weight "):
+            parser.parse_weight(table)
+            parser.end_of_line()
+        elif not legacy and parser.peek("init ") and table.init is None:
+            parser.expect("init")
+            table.init = parser.parse_graph()
+            parser.end_of_line()
+        elif parser.accept("entry " if legacy else "func "):
+            public = legacy or not parser.accept("private ")
+            name = parser.word("function name")
+            if name in module.functions:
+                parser.fail(f"function {name} is defined twice")
+            graph = parser.parse_graph(None if legacy else table)
+            parser.wrap(lambda: module.add_function(name, graph, public))
             parser.end_of_line()
         else:
-            parser.fail("expected 'state', 'entry' or '}'")
+            parser.fail(
+                "expected 'state', 'entry' or '}'" if legacy else "expected 'weight', 'state', 'init', 'func' or '}'"
+            )
     parser.skip_space()
     if not parser.at_end():
-        parser.fail("unexpected text after the program")
-    return parser.wrap(lambda: IR.program(entries, state))
+        parser.fail("unexpected text after the module")
+    module.state = state
+    return module
+
+
+parse_program = parse_module
+"""The name earlier releases gave ``parse_module``."""
 
 
 class _Parser:
@@ -282,9 +336,9 @@ class _Parser:
         self.skip_space()
 
     # -- grammar
-    def parse_graph(self) -> Graph:
+    def parse_graph(self, table: WeightTable | None = None) -> Graph:
         self.skip_space()
-        graph = Graph()
+        graph = Graph(table)
         if not self.accept("graph"):
             self.fail("expected 'graph'")
         self.expect("(")
@@ -309,13 +363,25 @@ class _Parser:
             self.parse_statement(graph)
 
     def parse_statement(self, graph: Graph) -> None:
-        if self.accept("symbol "):
+        if self.peek("meta {") or self.peek("input_structure ") or self.peek("output_structure "):
+            key = self.word("metadata key")
+            value = self.json_value()
+            if key == "meta":
+                if not isinstance(value, dict):
+                    self.fail("meta must be a JSON object")
+                graph.meta.update(value)
+            else:
+                if value is not None and not isinstance(value, dict):
+                    self.fail(f"{key} must be a JSON object")
+                setattr(graph, key, value)
+            self.end_of_line()
+        elif self.accept("symbol "):
             name = self.word("symbol name")
             self.expect(":")
             graph.symbols[name] = self.parse_range()
             self.end_of_line()
         elif self.accept("weight "):
-            self.parse_weight(graph)
+            self.parse_weight(graph.table)
             self.end_of_line()
         elif self.peek("init") and not self.peek("init."):
             self.expect("init")
@@ -356,7 +422,7 @@ class _Parser:
         high = None if match.group(2) == "inf" else int(match.group(2))
         return SymbolRange(int(match.group(1)), high)
 
-    def parse_weight(self, graph: Graph) -> None:
+    def parse_weight(self, table: WeightTable) -> None:
         self.expect("@")
         name = self.word("weight name")
         self.expect(":")
@@ -379,7 +445,7 @@ class _Parser:
                 data = self.json_value()
             else:
                 break
-        self.wrap(lambda: graph.add_weight(name, type_, kind, aliases, persistent, data))
+        self.wrap(lambda: table.add(Weight(name, type_, kind, aliases, persistent, data)))
 
     def parse_type(self) -> ValueType | None:
         self.skip_inline_space()
@@ -517,7 +583,14 @@ class _Parser:
             if declared is not None and operand.type is not None and declared != operand.type:
                 self.fail(f"{operand.ref} has type {operand.type}, not {declared}")
         assert node_name is not None
-        node = self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
+        meta: Any = {}
+        if self.accept("meta "):
+            meta = self.json_value()
+            if not isinstance(meta, dict):
+                self.fail("a node's meta must be a JSON object")
+        node = self.wrap(
+            lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names, meta=meta)
+        )
         if self.accept("regions"):
             self.parse_regions(node)
         elif op_type in REGION_OPS:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from torch_ir.errors import VerificationError
-from torch_ir.ir.graph import Graph, Node, Value, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.calls import CALL_OP, check_call, find_recursion
+from torch_ir.ir.graph import Graph, Node, Use, Value, Weight
+from torch_ir.ir.module import Module
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 
 
-def verify_graph(graph: Graph, where: str = "graph") -> None:
+def verify_graph(graph: Graph, where: str = "graph", *, init: bool = True) -> None:
     """Raise ``VerificationError`` naming the first broken rule.
 
     Rules: names are unique; every value is defined once; every operand is defined before the node that
     reads it; outputs are defined; state updates write an input, buffer or parameter of the same type
-    with a defined value; every value has a type; the use lists agree with the operands; the
-    networkx mirror is acyclic; derived weights are produced by the init graph, which is itself valid;
-    region ops keep their op's contract and their regions are valid, closed graphs.
+    with a defined value; every value has a type; the use lists agree with the operands; derived weights
+    are produced by the init graph, which is itself valid (checked here unless ``init`` is False: a module
+    checks its one init graph once); region ops keep their op's contract and their regions are valid,
+    closed graphs.
     """
     defined: set[int] = set()
     names: set[str] = set()
@@ -46,7 +48,7 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
                     f"{where}: node {node.name} ({node.op_type}) reads {value.ref} in operand {slot}, "
                     "which is not defined before it"
                 )
-            if node not in graph._uses.get(value, {}):
+            if Use(node, slot) not in graph._local_uses(value):
                 raise VerificationError(f"{where}: use list of {value.ref} misses node {node.name}")
         for index, value in enumerate(node.outputs):
             if value.producer is not node or value.index != index:
@@ -77,11 +79,18 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
         if isinstance(target, Weight) and target.kind not in ("buffer", "parameter"):
             raise VerificationError(f"{what}: a {target.kind} weight cannot be updated")
 
-    # Every operand is defined before its reader in node order, so the use graph is acyclic: no networkx
-    # cycle search (it cost more than a pass on a 2,000-node graph).
-    if len(graph.nodes) != len(graph) or graph._nx.number_of_nodes() != len(graph):
-        raise VerificationError(f"{where}: node list and networkx mirror disagree")
+    # Every operand is defined before its reader in node order, so the use graph is acyclic: no cycle search.
+    if len(node_names) != len(graph):
+        raise VerificationError(f"{where}: the node list holds {len(node_names)} nodes, the graph counts {len(graph)}")
+    for weight, uses in graph._weight_uses.items():
+        for use in uses:
+            if use.node.graph is not graph or weight not in use.node.inputs:
+                raise VerificationError(
+                    f"{where}: use list of {weight.ref} holds {use.node.name}, which does not read it"
+                )
 
+    if not init:
+        return
     derived = [w for w in graph.weights.values() if w.kind == "derived"]
     if graph.init is not None:
         verify_graph(graph.init, f"{where}.init")
@@ -93,46 +102,64 @@ def verify_graph(graph: Graph, where: str = "graph") -> None:
         raise VerificationError(f"{where}: derived weight @{derived[0].name} but no init graph")
 
 
-def verify_program(ir: IR) -> None:
-    """Verify every entry graph; for a program, also that its entries agree on every weight they share
-    (type, kind, aliases) and that each declared state tensor is a buffer of that type wherever it is read
-    or written. Raise ``VerificationError`` naming the first problem."""
-    if len(ir.entries) == 1 and not ir.state:
-        verify_graph(ir.graph)
-        return
-    seen: dict[str, tuple[str, Weight]] = {}
-    for name, graph in ir.entries.items():
-        where = f"entry {name}"
-        verify_graph(graph, where)
-        for weight in graph.weights.values():
-            if weight.kind == "derived":
-                continue
-            first = seen.setdefault(weight.name, (name, weight))
-            other_entry, other = first
-            if (other.type, other.kind, other.aliases, other.persistent) != (
-                weight.type,
-                weight.kind,
-                weight.aliases,
-                weight.persistent,
-            ):
-                raise VerificationError(
-                    f"{where}: weight @{weight.name} is {weight.type} {weight.kind}, but in entry {other_entry} "
-                    f"it is {other.type} {other.kind}: entries share one weight table"
-                )
+def verify_module(module: Module) -> None:
+    """Verify a module: every function graph reads the module's one weight table; the init graph produces
+    every derived weight; each function and region is valid; each declared state tensor is a buffer of that
+    type that some function reads or writes, and functions write only declared state. Raise
+    ``VerificationError`` naming the first problem."""
+    table = module.table
+    functions = module.functions
+    if not functions:
+        raise VerificationError("the module has no function")
+    for name, function in functions.items():
+        graph = function.graph
+        where = f"function {name}" if len(functions) > 1 else "graph"
+        if graph.table is not table or not any(g is graph for g in table.graphs):
+            raise VerificationError(f"{where}: does not read the module's weight table")
+        verify_graph(graph, where, init=False)
         for update in graph.state_updates:
-            if update.kind == "buffer" and ir.state and update.target not in ir.state:
+            if update.kind == "buffer" and module.state and update.target not in module.state:
                 raise VerificationError(
                     f"{where}: state update of @{update.target}, which is not declared state of the program"
                 )
-    for spec in ir.state.values():
-        entry = seen.get(spec.name)
-        if entry is None:
+    graphs = {name: f.graph for name, f in functions.items()}
+    for name, function in functions.items():
+        where = f"function {name}" if len(functions) > 1 else "graph"
+        for path, node in function.graph.walk():
+            if node.op_type == CALL_OP:
+                problem = check_call(node, graphs)
+                if problem:
+                    raise VerificationError(f"{where}: {path}node {node.name} ({CALL_OP}): {problem}")
+    cycle = find_recursion(graphs)
+    if cycle:
+        raise VerificationError(f"the functions call each other in a cycle: {' -> '.join(cycle)}")
+    for weight in table.weights.values():
+        if weight._table is not table:
+            raise VerificationError(f"weight @{weight.name} does not point back to the module's table")
+    derived = [w for w in table.weights.values() if w.kind == "derived"]
+    if table.init is not None:
+        verify_graph(table.init, "init")
+        produced = {v.name for v in table.init.outputs}
+        for weight in derived:
+            if weight.name not in produced:
+                raise VerificationError(f"derived weight @{weight.name} is not produced by the init graph")
+    elif derived:
+        raise VerificationError(f"derived weight @{derived[0].name} but no init graph")
+    for spec in module.state.values():
+        weight = table.weights.get(spec.name)
+        if weight is None or not any(
+            f.graph.num_uses(weight) or f.graph.is_state_target(spec.name) for f in functions.values()
+        ):
             raise VerificationError(f"declared state @{spec.name} is not read or written by any entry")
-        if entry[1].type != spec.type or entry[1].kind != "buffer":
+        if weight.type != spec.type or weight.kind != "buffer":
             raise VerificationError(
-                f"declared state @{spec.name} is {spec.type}, but entry {entry[0]} has it as "
-                f"{entry[1].type} {entry[1].kind}"
+                f"declared state @{spec.name} is {spec.type}, but the weight table has it as "
+                f"{weight.type} {weight.kind}"
             )
+
+
+verify_program = verify_module
+"""The name earlier releases gave ``verify_module``."""
 
 
 def verify_regions(node: Node, where: str) -> None:

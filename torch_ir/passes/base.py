@@ -2,6 +2,8 @@
 
 Declared like xDSL passes (options are typed dataclass fields), checked like onnx-ir passes
 (``requires`` before, ``ensures`` after), returning like torch.fx passes (``PassResult(graph, modified)``).
+A pass declares its ``scope`` and the pass manager walks the module for it (``torch_ir.passes.driver``):
+no pass loops over functions, regions or the init graph itself.
 """
 
 from __future__ import annotations
@@ -17,16 +19,36 @@ from typing import Any, ClassVar
 
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph
+from torch_ir.ir.module import Module
 
-__all__ = ["Pass", "PassContext", "PassError", "PassOption", "PassResult"]
+__all__ = ["SCOPES", "Pass", "PassContext", "PassError", "PassOption", "PassResult"]
+
+
+SCOPES = ("graph", "function", "module")
+"""What a pass runs on (``Pass.scope``):
+
+- ``graph``: every graph of the module, one at a time: the regions nested in each function (innermost
+  first, each before the graph that owns it), the function's own graph, and after every function the init
+  graph (then ``ctx.in_init`` is True).
+- ``function``: each function's own graph (public and private), not its regions, not the init graph.
+- ``module``: the whole ``Module``, once (``run`` gets the module).
+"""
 
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a pass returns: the graph (the same object, or a new one) and whether anything changed."""
+    """What a pass returns: the graph (or, for a module-scope pass, the module) it was given or a new one,
+    and whether anything changed."""
 
-    graph: Graph
+    graph: Any
     modified: bool
+
+    @property
+    def module(self) -> Module:
+        """The module a module-scope pass returned."""
+        if not isinstance(self.graph, Module):
+            raise PassError("this PassResult holds a graph, not a module")
+        return self.graph
 
 
 @dataclass
@@ -35,7 +57,10 @@ class PassContext:
 
     ``state_dict`` holds weight values when they are at hand (dedup-weights compares contents with it);
     ``logger`` and ``verbosity`` are for passes that explain what they do; ``passes_run`` lists the names of
-    the passes that ran before the current one; ``extra`` is free for user passes.
+    the passes that ran before the current one; ``extra`` is free for user passes. While the pass manager
+    walks a module, ``module`` is that module, ``function`` the name of the function whose graph (or region)
+    ``run`` was given, ``region`` the path of that region in it (``"cond_1/true/"``; '' for the function's
+    own graph) and ``in_init`` whether it is the init graph.
     """
 
     state_dict: Mapping[str, Any] | None = None
@@ -43,6 +68,19 @@ class PassContext:
     verbosity: int = 0
     passes_run: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    module: Module | None = None
+    function: str = ""
+    region: str = ""
+    in_init: bool = False
+
+    @property
+    def where(self) -> str:
+        """Where the pass is now, for messages: ``function forward``, ``function f, region cond_1/true``,
+        ``the init graph``."""
+        if self.in_init:
+            return "the init graph"
+        text = f"function {self.function}" if self.function else "the graph"
+        return f"{text}, region {self.region.rstrip('/')}" if self.region else text
 
     def log(self, message: str, level: int = 1) -> None:
         """Log ``message`` at INFO when ``verbosity >= level``, else at DEBUG."""
@@ -66,8 +104,9 @@ class Pass:
     """Base class of every pass: subclass it as a frozen dataclass and register it with ``@register_pass``.
 
     ``name`` is the pipeline name (``hoist-weights``), ``aliases`` other names for it (``dce``); dataclass
-    fields are the options (``min_numel`` is written ``min-numel`` in pipeline text). ``requires`` and
-    ``ensures`` may raise ``PassError`` when the graph does not meet the pass's pre- or postcondition.
+    fields are the options (``min_numel`` is written ``min-numel`` in pipeline text). ``scope`` says what
+    ``run`` is given (``SCOPES``: each graph, each function, or the module). ``requires`` and ``ensures``
+    may raise ``PassError`` when the graph (or module) does not meet the pass's pre- or postcondition.
     """
 
     name: ClassVar[str] = ""
@@ -77,30 +116,39 @@ class Pass:
     returns it; False for a functional pass, which leaves its input alone and returns a new graph. The
     pass manager checks the returned graph against this declaration."""
 
+    uses_torch: ClassVar[bool] = True
+    """Whether the pass needs torch (most do: shapes, op schemas). The pass manager imports torch before the
+    first pass that does, so its timing does not include torch's import; a pass that never touches torch
+    says False, and a pipeline of such passes runs without torch."""
+
+    scope: ClassVar[str] = "graph"
+    """What ``run`` is given: ``graph`` (every function graph, region and the init graph, one at a time),
+    ``function`` (each function's graph) or ``module`` (the module, once); see ``SCOPES``."""
+
     regions: ClassVar[str] = ""
     """How the pass treats the regions of control-flow ops (shown by ``torch-ir passes``); '' when it does
-    not say. A pass that should work inside regions walks them itself (``torch_ir.ir.regions.nested_regions``)."""
+    not say. The pass manager hands a ``graph``-scope pass every region; a ``function``-scope pass none."""
 
-    def requires(self, graph: Graph) -> None:
+    def requires(self, graph: Any) -> None:
         """Check the precondition of the pass (raise ``PassError``); by default nothing."""
 
-    def ensures(self, graph: Graph) -> None:
+    def ensures(self, graph: Any) -> None:
         """Check the postcondition of the pass (raise ``PassError``); by default nothing."""
 
-    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        """Transform ``graph`` (in place or into a new graph) and say whether anything changed."""
+    def run(self, graph: Any, ctx: PassContext) -> PassResult:
+        """Transform ``graph`` (a ``Graph``, or the ``Module`` for a module-scope pass), in place or into a
+        new one, and say whether anything changed."""
         raise NotImplementedError(f"pass {self.name} does not implement run()")
 
-    def __call__(self, graph: Graph, ctx: PassContext | None = None) -> PassResult:
-        """``requires``, ``run``, ``ensures``: the whole contract, for calling a pass directly."""
+    def __call__(self, target: Graph | Module, ctx: PassContext | None = None) -> PassResult:
+        """The whole contract on ``target`` (a module, or a graph with its regions and init graph), walked
+        as the pass manager walks it; the result holds the (new) graph or module and whether it changed."""
+        from torch_ir.passes.driver import run_pass
+
         ctx = ctx if ctx is not None else PassContext()
-        self.requires(graph)
-        result = self.run(graph, ctx)
-        if not isinstance(result, PassResult):
-            raise PassError(f"pass {self.name}: run() returned {type(result).__name__}, not a PassResult")
-        check_contract(self, graph, result)
-        self.ensures(result.graph)
-        return result
+        module = target if isinstance(target, Module) else Module(target)
+        modified = run_pass(self, module, ctx)
+        return PassResult(module if isinstance(target, Module) else module.graph, modified)
 
     @classmethod
     def summary(cls) -> str:
@@ -146,17 +194,21 @@ class Pass:
         return out
 
 
-def check_contract(p: Pass, graph: Graph, result: PassResult) -> None:
-    """Raise ``PassError`` when the graph a pass returned contradicts its ``in_place`` declaration."""
+def check_contract(p: Pass, graph: Any, result: PassResult) -> None:
+    """Raise ``PassError`` when what a pass returned contradicts its ``in_place`` declaration or its scope."""
+    what = "module" if p.scope == "module" else "graph"
+    expected = Module if p.scope == "module" else Graph
+    if not isinstance(result.graph, expected):
+        raise PassError(f"pass {p.name} (scope {p.scope}) returned a {type(result.graph).__name__}, not a {what}")
     if p.in_place and result.graph is not graph:
         raise PassError(
-            f"pass {p.name} is declared in place (in_place = True) but returned a new graph; "
-            "return the graph it was given, or declare in_place: ClassVar[bool] = False"
+            f"pass {p.name} is declared in place (in_place = True) but returned a new {what}; "
+            f"return the {what} it was given, or declare in_place: ClassVar[bool] = False"
         )
     if not p.in_place and result.graph is graph:
         raise PassError(
-            f"pass {p.name} is declared functional (in_place = False) but returned the graph it was given; "
-            "return a new graph (graph.clone()), or declare it in place"
+            f"pass {p.name} is declared functional (in_place = False) but returned the {what} it was given; "
+            f"return a new {what} ({what}.clone()), or declare it in place"
         )
 
 

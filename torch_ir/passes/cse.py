@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.analysis.op_info import is_pure
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.regions import nested_regions
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -26,17 +25,14 @@ class CSE(Pass):
     """Merge pure nodes with the same op, operands and attributes into one."""
 
     name: ClassVar[str] = "cse"
-    regions: ClassVar[str] = "recurses: merges within each region, never across regions or with the enclosing graph"
+    regions: ClassVar[str] = "every region: merges within each region, never across regions or with the enclosing graph"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        modified = False
-        for g in (*(region for _, region in nested_regions(graph)), graph.init, graph):
-            if g is not None:
-                modified = _cse(g) or modified
-        return PassResult(graph, modified)
+        return PassResult(graph, cse(graph))
 
 
-def _cse(graph: Graph) -> bool:
+def cse(graph: Graph) -> bool:
+    """Merge the duplicate pure nodes of ``graph`` (not of its regions); say whether any went."""
     seen: dict[Any, Any] = {}
     pure: dict[str, bool] = {}
     modified = False
@@ -45,7 +41,7 @@ def _cse(graph: Graph) -> bool:
             continue
         ok = pure.get(node.op_type)
         if ok is None:
-            ok = pure[node.op_type] = is_pure(node.op_type)
+            ok = pure[node.op_type] = op_info(node.op_type).pure
         if not ok:
             continue
         try:

@@ -3,8 +3,8 @@
 Weights whose names or aliases overlap are one storage in the model (GPT-2's ``lm_head.weight`` and
 ``transformer.wte.weight``): the first in graph order keeps its name, the others become aliases and their
 uses read the first. With values at hand (``PassContext.state_dict``), weights with identical contents
-(same shape, dtype and ``torch.equal``) are merged too, as are inline constants with equal data. The init
-graph is deduplicated the same way.
+(same shape, dtype and ``torch.equal``) are merged too, as are inline constants with equal data. It works
+on the module's one weight table (every function reads it), then on the init graph's.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch_ir.ir.graph import Graph, Weight
+from torch_ir.ir.module import Module
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -24,22 +25,25 @@ class DedupWeights(Pass):
     """Merge weights that share a storage (tied embeddings), or identical contents when values are known."""
 
     name: ClassVar[str] = "dedup-weights"
+    scope: ClassVar[str] = "module"
     regions: ClassVar[str] = "nothing to do inside: regions hold no weights (their operands are rewired with the op's)"
 
     by_value: bool = True
     """Also merge weights with identical contents (needs a state_dict in the context, or inline data)."""
 
-    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+    def run(self, module: Module, ctx: PassContext) -> PassResult:
         state = ctx.state_dict if self.by_value else None
-        modified = False
-        for g in (graph, graph.init):
-            if g is not None:
-                modified = dedup(g, state, self.by_value) or modified
-        return PassResult(graph, modified)
+        graphs = [f.graph for f in module.functions.values()]
+        modified = dedup(graphs, state, self.by_value)
+        if module.init is not None:
+            modified = dedup([module.init], state, self.by_value) or modified
+        return PassResult(module, modified)
 
 
-def dedup(graph: Graph, state_dict: Mapping[str, Any] | None = None, by_value: bool = False) -> bool:
-    """Merge the weights of ``graph`` that share a name or alias (and, if asked, equal contents)."""
+def dedup(graphs: list[Graph], state_dict: Mapping[str, Any] | None = None, by_value: bool = False) -> bool:
+    """Merge the weights of the table ``graphs`` read that share a name or alias (and, if asked, equal
+    contents), in every one of them."""
+    graph = graphs[0]
     keeper_of: dict[str, Weight] = {}
     merges: list[tuple[Weight, Weight]] = []
     for weight in graph.weights.values():
@@ -53,11 +57,13 @@ def dedup(graph: Graph, state_dict: Mapping[str, Any] | None = None, by_value: b
             keeper_of.setdefault(n, keeper)
     if by_value:
         merges.extend(_equal_contents(graph, state_dict, {id(w) for w, _ in merges}))
-    outputs = {id(v) for v in graph.live_values()}
+    outputs = {id(v) for g in graphs for v in g.live_values()}
+    targets = {u.target for g in graphs for u in g.state_updates if u.kind != "input"}
     for weight, keeper in merges:
-        if keeper.type != weight.type or graph.is_state_target(weight.name) or graph.is_state_target(keeper.name):
+        if keeper.type != weight.type or weight.name in targets or keeper.name in targets:
             continue  # state changes between calls: equal now does not mean equal later
-        graph.replace_all_uses_with(weight, keeper)
+        for g in graphs:
+            g.replace_all_uses_with(weight, keeper)
         names = [n for n in (*keeper.aliases, *weight.names) if n != keeper.name]
         keeper.aliases = tuple(dict.fromkeys(names))
         if id(weight) not in outputs:

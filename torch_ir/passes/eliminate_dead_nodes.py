@@ -3,10 +3,11 @@
 Nodes are visited once, in reverse order, so a chain of dead nodes goes in one walk (erasing a node
 lowers the use counts of its operands). Side-effecting nodes (asserts, in-place and ``out=`` ops, ops
 with mutable schemas, ops torch-ir cannot resolve) and nodes without results stay; graph inputs and
-outputs are never removed. In the init graph, results no derived weight of the main graph reads go
-first; an init graph left empty is dropped. Inside regions (control-flow bodies and branches) dead nodes
-go too, innermost region first, while a region's inputs and outputs stay as its op's contract needs; a
-region op whose results nothing reads goes when no node in its regions has side effects.
+outputs are never removed. Weights go when no function of the module reads them. The pass manager runs it
+on every graph: inside regions (control-flow bodies and branches) dead nodes go too, innermost region
+first, while a region's inputs and outputs stay as its op's contract needs; a region op whose results
+nothing reads goes when no node in its regions has side effects. The init graph comes last: its results
+that no derived weight of the module needs any more go first, and an init graph left empty is dropped.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.analysis.op_info import has_side_effects
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.regions import has_nested_side_effects, nested_regions
+from torch_ir.ir.regions import has_nested_side_effects
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -28,9 +29,10 @@ class EliminateDeadNodes(Pass):
     """Remove unused side-effect-free nodes, then weights nothing reads."""
 
     name: ClassVar[str] = "eliminate-dead-nodes"
+    uses_torch: ClassVar[bool] = False
     aliases: ClassVar[tuple[str, ...]] = ("dce",)
     regions: ClassVar[str] = (
-        "recurses: removes dead nodes inside regions (inputs and outputs stay); "
+        "every region: removes dead nodes inside regions (inputs and outputs stay); "
         "removes an unused region op whose regions have no side effects"
     )
 
@@ -38,21 +40,27 @@ class EliminateDeadNodes(Pass):
     """Also remove weights that no node and no output reads."""
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        if ctx.region:  # a region keeps its inputs and outputs, and holds no weights
+            return PassResult(graph, eliminate(graph, False))
+        if not ctx.in_init:
+            modified = eliminate(graph, self.remove_weights)
+            if modified and ctx.module is not None:  # every function of the module shares the record
+                for function in ctx.module.functions.values():
+                    _record(function.graph, graph.meta.get("unused_weights", []), graph.meta.get("unused_weight_types"))
+            return PassResult(graph, modified)
+        module = ctx.module
+        table = module.table if module is not None else None
         modified = False
-        for _, region in nested_regions(graph):  # innermost first; a region keeps its inputs and outputs
-            modified = eliminate(region, False) or modified
-        modified = eliminate(graph, self.remove_weights) or modified
-        init = graph.init
-        if init is not None:
-            wanted = {w.name for w in graph.weights.values() if w.kind == "derived"}
-            outputs = [v for v in init.outputs if v.name in wanted]
-            if len(outputs) != len(init.outputs):
-                init.set_outputs(outputs)
+        if table is not None:
+            wanted = {w.name for w in table.weights.values() if w.kind == "derived"}
+            outputs = [v for v in graph.outputs if v.name in wanted]
+            if len(outputs) != len(graph.outputs):
+                graph.set_outputs(outputs)
                 modified = True
-            modified = eliminate(init, True) or modified
-            if not init.outputs and not len(init):
-                graph.init = None
-                modified = True
+        modified = eliminate(graph, True) or modified
+        if table is not None and not graph.outputs and not len(graph) and table.init is graph:
+            table.init = None
+            modified = True
         return PassResult(graph, modified)
 
 
@@ -68,9 +76,9 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
             continue
         effect = effects.get(node.op_type)
         if node.regions:  # a region op is dead when nothing in its regions has side effects
-            effect = has_nested_side_effects(node, has_side_effects)
+            effect = has_nested_side_effects(node, _has_side_effects)
         elif effect is None:
-            effect = effects[node.op_type] = has_side_effects(node.op_type)
+            effect = effects[node.op_type] = op_info(node.op_type).has_side_effects
         if effect:
             continue
         graph.erase(node)
@@ -92,6 +100,18 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
                         }
                 modified = True
         if removed:
-            graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
-            graph.meta["unused_weight_types"] = dict(sorted(types.items()))
+            _record(graph, removed, types)
     return modified
+
+
+def _record(graph: Graph, removed: list[str], types: dict[str, Any] | None) -> None:
+    """Note in ``graph.meta`` the state_dict names and types of weights removed because nothing read them."""
+    if not removed:
+        return
+    graph.meta["unused_weights"] = sorted({*graph.meta.get("unused_weights", []), *removed})
+    merged = {**(graph.meta.get("unused_weight_types") or {}), **(types or {})}
+    graph.meta["unused_weight_types"] = dict(sorted(merged.items()))
+
+
+def _has_side_effects(op_type: str) -> bool:
+    return op_info(op_type).has_side_effects

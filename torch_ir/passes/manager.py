@@ -1,9 +1,11 @@
-"""``PassManager``: runs a pipeline on a graph with MLIR-style instrumentation, and ``run_pipeline``.
+"""``PassManager``: runs a pipeline on a module with MLIR-style instrumentation, and ``run_pipeline``.
 
-Instrumentation hooks (``Instrumentation``): before/after the pipeline, before/after each pass, and after
-a failure. Built in: ``VerifyEach`` (on by default), ``Timing`` (prints the pass log as a table),
-``PrintIR`` (text form before/after named passes or all) and ``DumpIR`` (JSON + text after each pass).
-Every run appends one dict per pass to ``ir.pass_log`` (or ``manager.log`` for a bare graph).
+The manager runs each pass once on the whole module; the driver (``torch_ir.passes.driver``) walks the
+functions, regions and init graph the pass's scope asks for. Instrumentation hooks (``Instrumentation``)
+see the module: before/after the pipeline, before/after each pass, and after a failure. Built in:
+``VerifyEach`` (on by default), ``Timing`` (prints the pass log as a table), ``PrintIR`` (text form
+before/after named passes or all) and ``DumpIR`` (JSON + text after each pass). Every run appends one dict
+per pass to ``ir.pass_log`` (and ``manager.log``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from torch_ir.errors import PassError, SerializationError, TorchIRError, VerificationError
+from torch_ir.errors import PassError, PipelineSpecError, SerializationError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
-from torch_ir.ir.program import IR
-from torch_ir.passes.base import Pass, PassContext, PassResult, check_contract
+from torch_ir.ir.module import IR, Module
+from torch_ir.passes.base import Pass, PassContext, PassResult
+from torch_ir.passes.driver import run_pass
 from torch_ir.passes.pipeline import Pipeline, resolve_pipeline
 
 REPRODUCER_FORMAT = "torch-ir-reproducer"
@@ -29,31 +32,32 @@ REPRODUCER_FORMAT = "torch-ir-reproducer"
 class Instrumentation:
     """Hooks the manager calls around the pipeline and each pass; every method is a no-op here.
 
-    ``index`` counts passes from 1 across steps. ``after_pass`` may raise to fail the pass (the manager
-    turns the error into a ``PassError`` naming the pass).
+    Each hook gets the ``Module`` the pipeline runs on. ``index`` counts passes from 1 across steps.
+    ``after_pass`` may raise to fail the pass (the manager turns the error into a ``PassError`` naming the
+    pass); ``result.modified`` says whether the pass changed anything.
     """
 
-    def before_pipeline(self, graph: Graph, manager: PassManager) -> None:
+    def before_pipeline(self, module: Module, manager: PassManager) -> None:
         """Called once before the first pass."""
 
-    def after_pipeline(self, graph: Graph, manager: PassManager) -> None:
+    def after_pipeline(self, module: Module, manager: PassManager) -> None:
         """Called once after the last pass, when every pass succeeded."""
 
-    def before_pass(self, p: Pass, graph: Graph, index: int) -> None:
+    def before_pass(self, p: Pass, module: Module, index: int) -> None:
         """Called before ``p`` runs."""
 
-    def after_pass(self, p: Pass, graph: Graph, index: int, result: PassResult) -> None:
-        """Called after ``p`` ran; ``graph`` is the graph it returned."""
+    def after_pass(self, p: Pass, module: Module, index: int, result: PassResult) -> None:
+        """Called after ``p`` ran on every graph of its scope."""
 
-    def after_failure(self, p: Pass, graph: Graph, index: int, error: PassError) -> None:
-        """Called when ``p`` raised or left the graph invalid, before the error propagates."""
+    def after_failure(self, p: Pass, module: Module, index: int, error: PassError) -> None:
+        """Called when ``p`` raised or left the module invalid, before the error propagates."""
 
 
 class VerifyEach(Instrumentation):
-    """Run the structural verifier after each pass."""
+    """Run the structural verifier on the module after each pass."""
 
-    def after_pass(self, p: Pass, graph: Graph, index: int, result: PassResult) -> None:
-        graph.verify()
+    def after_pass(self, p: Pass, module: Module, index: int, result: PassResult) -> None:
+        module.verify()
 
 
 class Timing(Instrumentation):
@@ -62,8 +66,11 @@ class Timing(Instrumentation):
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
 
-    def after_pipeline(self, graph: Graph, manager: PassManager) -> None:
-        print(format_pass_log(manager.log), file=self.stream or sys.stderr)
+    def after_pipeline(self, module: Module, manager: PassManager) -> None:
+        table = format_pass_log(manager.log)
+        if manager.setup_seconds:
+            table += f"\n     (before the first pass: torch import and setup, {manager.setup_seconds * 1e3:.2f} ms)"
+        print(table, file=self.stream or sys.stderr)
 
 
 class PrintIR(Instrumentation):
@@ -73,21 +80,37 @@ class PrintIR(Instrumentation):
     """
 
     def __init__(self, before: Iterable[str] = (), after: Iterable[str] = (), stream: TextIO | None = None):
-        self.before = set(before)
-        self.after = set(after)
+        self.before = _known_pass_names(before, "print-ir-before")
+        self.after = _known_pass_names(after, "print-ir-after")
         self.stream = stream
 
     @staticmethod
     def _wants(names: set[str], p: Pass) -> bool:
         return "all" in names or p.name in names or any(a in names for a in p.aliases)
 
-    def before_pass(self, p: Pass, graph: Graph, index: int) -> None:
+    def before_pass(self, p: Pass, module: Module, index: int) -> None:
         if self._wants(self.before, p):
-            print(f"// ----- IR before {p.name} (#{index}) ----- //\n{graph}", file=self.stream or sys.stderr)
+            text = module.to_text()
+            print(f"// ----- IR before {p.name} (#{index}) ----- //\n{text}", file=self.stream or sys.stderr)
 
-    def after_pass(self, p: Pass, graph: Graph, index: int, result: PassResult) -> None:
+    def after_pass(self, p: Pass, module: Module, index: int, result: PassResult) -> None:
         if result.modified and self._wants(self.after, p):
-            print(f"// ----- IR after {p.name} (#{index}) ----- //\n{graph}", file=self.stream or sys.stderr)
+            text = module.to_text()
+            print(f"// ----- IR after {p.name} (#{index}) ----- //\n{text}", file=self.stream or sys.stderr)
+
+
+def _known_pass_names(names: Iterable[str], setting: str) -> set[str]:
+    """``names`` as a set, each ``all`` or a registered pass (an unknown one is a ``PipelineSpecError`` that
+    suggests the closest name): a typo would otherwise print nothing, silently."""
+    from torch_ir.passes.registry import get_pass
+
+    out = set(names)
+    for name in sorted(out - {"all"}):
+        try:
+            get_pass(name)
+        except PipelineSpecError as exc:
+            raise PipelineSpecError(f"{setting}: {exc}") from None
+    return out
 
 
 class DumpIR(Instrumentation):
@@ -99,22 +122,22 @@ class DumpIR(Instrumentation):
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
 
-    def _write(self, graph: Graph, stem: str) -> None:
-        from torch_ir.backends.files import atomic_write_text
-        from torch_ir.backends.json import save_ir
+    def _write(self, module: Module, stem: str) -> None:
+        from torch_ir.serde import save
+        from torch_ir.serde.files import atomic_write_text
 
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SerializationError(f"dump-dir {self.folder}: cannot create it: {exc.strerror or exc}") from None
-        save_ir(IR(graph), self.folder / f"{stem}.json")
-        atomic_write_text(self.folder / f"{stem}.txt", str(graph) + "\n")
+        save(module, self.folder / f"{stem}.json")
+        atomic_write_text(self.folder / f"{stem}.txt", module.to_text() + "\n")
 
-    def before_pipeline(self, graph: Graph, manager: PassManager) -> None:
-        self._write(graph, "000-input")
+    def before_pipeline(self, module: Module, manager: PassManager) -> None:
+        self._write(module, "000-input")
 
-    def after_pass(self, p: Pass, graph: Graph, index: int, result: PassResult) -> None:
-        self._write(graph, f"{index:03d}-{p.name}")
+    def after_pass(self, p: Pass, module: Module, index: int, result: PassResult) -> None:
+        self._write(module, f"{index:03d}-{p.name}")
 
 
 class PassManager:
@@ -155,6 +178,8 @@ class PassManager:
         self.reproducer = pick(reproducer, "reproducer", None)
         self.context = context or PassContext()
         self.log: list[dict[str, Any]] = []
+        self.setup_seconds = 0.0
+        """Seconds the last ``run`` spent importing torch before its first pass (0 once it is loaded)."""
         built: list[Instrumentation] = []
         if self.verify_each:
             built.append(VerifyEach())
@@ -187,8 +212,14 @@ class PassManager:
     def __str__(self) -> str:
         return str(self.pipeline)
 
-    def run(self, target: IR | Graph, context: PassContext | None = None) -> Any:
-        """Run the pipeline on an ``IR`` (in place; returns it) or a ``Graph`` (returns the final graph)."""
+    def run(self, target: Module | Graph, context: PassContext | None = None) -> Any:
+        """Run the pipeline on a ``Module`` (in place; returns it) or a ``Graph`` (with its regions and init
+        graph; returns the final graph)."""
+        self.setup_seconds = 0.0
+        if any(p.uses_torch for p in self.passes):  # torch's import is paid here, not by the first pass
+            from torch_ir.ir.run_record import warm_up_torch
+
+            self.setup_seconds = warm_up_torch()
         gc_enabled = gc.isenabled()
         gc.disable()  # passes make little cyclic garbage, but collections over a traced model's heap cost seconds
         try:
@@ -197,66 +228,47 @@ class PassManager:
             if gc_enabled:
                 gc.enable()
 
-    def _run(self, target: IR | Graph, context: PassContext | None) -> Any:
-        ir = target if isinstance(target, IR) else IR(target)
+    def _run(self, target: Module | Graph, context: PassContext | None) -> Any:
+        module = target if isinstance(target, Module) else Module(target)
         ctx = context or self.context
         self.log = []
-        snapshot = self._snapshot(ir) if self.reproducer else None
-        for name in list(ir.entries):
-            start = len(self.log)
-            ir.entries[name] = self._run_entry(ir.entries[name], ctx, snapshot)
-            if len(ir.entries) > 1:
-                for row in self.log[start:]:
-                    row["entry"] = name
-        ir.pass_log.extend(self.log)
-        if ir.is_program and any(VerifyEach is type(i) for i in self.instrumentations):
-            ir.verify()
-        return ir if isinstance(target, IR) else ir.graph
-
-    def _run_entry(self, graph: Graph, ctx: PassContext, snapshot: Any) -> Graph:
-        """The pipeline on one entry graph (every entry of a program gets the same pipeline)."""
+        snapshot = self._snapshot(module) if self.reproducer else None
         for inst in self.instrumentations:
-            inst.before_pipeline(graph, self)
+            inst.before_pipeline(module, self)
         index = 0
         done: list[str] = []
         for _step in range(self.steps):
             changed = False
             for p in self.passes:
                 index += 1
-                graph, modified = self._run_one(p, graph, index, ctx, done, snapshot)
-                changed = changed or modified
+                changed = self._run_one(p, module, index, ctx, done, snapshot) or changed
                 done.append(p.name)
             if not changed:
                 break
         for inst in self.instrumentations:
-            inst.after_pipeline(graph, self)
-        return graph
+            inst.after_pipeline(module, self)
+        module.pass_log.extend(self.log)
+        return module if isinstance(target, Module) else module.graph
 
-    def _run_one(
-        self, p: Pass, graph: Graph, index: int, ctx: PassContext, done: list[str], snapshot: Any
-    ) -> tuple[Graph, bool]:
-        nodes_before, weights_before = len(graph), len(graph._weights)
+    def _run_one(self, p: Pass, module: Module, index: int, ctx: PassContext, done: list[str], snapshot: Any) -> bool:
+        nodes_before, weights_before = _node_count(module), len(module.table.weights)
         ctx.passes_run = list(done)
         stage = "run"
         try:
             for inst in self.instrumentations:
-                inst.before_pass(p, graph, index)
+                inst.before_pass(p, module, index)
             start = time.perf_counter()
-            p.requires(graph)
-            result = p.run(graph, ctx)
-            if not isinstance(result, PassResult):
-                raise PassError(f"run() returned {type(result).__name__}, not a PassResult")
-            check_contract(p, graph, result)
-            p.ensures(result.graph)
+            modified = run_pass(p, module, ctx)
             seconds = time.perf_counter() - start
             stage = "verify"
+            result = PassResult(module, modified)
             for inst in self.instrumentations:
-                inst.after_pass(p, result.graph, index, result)
+                inst.after_pass(p, module, index, result)
         except Exception as exc:
             error = self._failure(p, exc, done, stage, index)
             for inst in self.instrumentations:
                 try:
-                    inst.after_failure(p, graph, index, error)
+                    inst.after_failure(p, module, index, error)
                 except Exception:  # an instrumentation must not hide the pass failure
                     pass
             if snapshot is not None:
@@ -268,14 +280,14 @@ class PassManager:
             {
                 "pass": p.name,
                 "seconds": seconds,
-                "modified": bool(result.modified),
+                "modified": bool(modified),
                 "nodes_before": nodes_before,
-                "nodes_after": len(result.graph),
+                "nodes_after": _node_count(module),
                 "weights_before": weights_before,
-                "weights_after": len(result.graph._weights),
+                "weights_after": len(module.table.weights),
             }
         )
-        return result.graph, bool(result.modified)
+        return bool(modified)
 
     @staticmethod
     def _failure(p: Pass, exc: Exception, done: list[str], stage: str, index: int) -> PassError:
@@ -293,17 +305,22 @@ class PassManager:
         return error
 
     @staticmethod
-    def _snapshot(ir: IR) -> dict[str, Any]:
-        from torch_ir.backends.json import ir_to_dict
+    def _snapshot(module: Module) -> dict[str, Any]:
+        from torch_ir.serde import to_dict
 
-        return ir_to_dict(ir)
+        return to_dict(module)
+
+
+def _node_count(module: Module) -> int:
+    """The nodes of every function (the figure the pass log records; regions and the init graph aside)."""
+    return sum(len(f.graph) for f in module.functions.values())
 
 
 def write_reproducer(
     path: str | os.PathLike[str], pipeline: str, ir_doc: dict[str, Any], plugins: Sequence[str] = (), failed: str = ""
 ) -> None:
     """Write a reproducer: the pipeline text, plugins and the input IR, as one JSON file."""
-    from torch_ir.backends.files import atomic_write_text
+    from torch_ir.serde.files import atomic_write_text
 
     doc = {
         "format": REPRODUCER_FORMAT,
@@ -334,7 +351,7 @@ def format_pass_log(log: Sequence[dict[str, Any]]) -> str:
 
 
 def run_pipeline(ir: IR, pipeline: Any, context: PassContext | None = None) -> IR:
-    """Run ``pipeline`` on ``ir.graph`` in place and record ``ir.pass_log``.
+    """Run ``pipeline`` on the module ``ir`` in place and record ``ir.pass_log``.
 
     ``pipeline`` is text, a file path (.toml/.yaml/.yml/.json), a ``PassManager``, a ``Pipeline``,
     ``"default"``, ``"none"`` or None.

@@ -21,6 +21,8 @@ BUILTIN_MODULES = (
     "dedup_weights",
     "hoist_weights",
     "eliminate_dead_nodes",
+    "outline_repeated_blocks",
+    "inline",
 )
 
 _PASSES: dict[str, type[Pass]] = {}

@@ -3,7 +3,8 @@
 After xDSL's ``RewritePattern`` and ``PatternRewriteWalker``: a pattern looks at one node and, when it
 matches, changes the graph through the ``PatternRewriter`` it is given (which inserts ops with inferred
 result types, carries the matched node's metadata to its replacements and erases dead producers). The
-greedy driver ``apply_patterns`` runs a pattern set over a worklist to a fixed point.
+greedy driver ``apply_patterns`` runs a pattern set over a worklist to a fixed point, in every function,
+region and init graph of a module.
 
 Simple patterns can be declared instead of written: ``Op`` trees with ``Var`` captures::
 
@@ -18,12 +19,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
-from torch_ir.analysis.op_info import is_pure
 from torch_ir.errors import IRError, PassError, TorchIRError
 from torch_ir.ir.graph import Graph, Node, Value, iter_arg_values
-from torch_ir.ir.operands import MISSING, op_arguments
+from torch_ir.ir.module import Module
+from torch_ir.ir.operands import MISSING
 from torch_ir.ir.types import ValueType
+from torch_ir.ops import op_info
 from torch_ir.passes.base import Pass, PassContext, PassResult
+from torch_ir.passes.driver import nested_sites, sites
 
 Replacement = Union[Value, Node, Sequence[Union[Value, None]]]
 """What replaces a node: a value (its single result), a node (its results) or one value per result (None
@@ -196,7 +199,7 @@ class PatternRewriter:
             producer = stack.pop().producer
             if producer is None or producer.graph is not self.graph or self._used(producer):
                 continue
-            if not is_pure(producer.op_type):
+            if not op_info(producer.op_type).pure:
                 continue
             operands = list(iter_arg_values(producer.args))
             stack.extend(operands)
@@ -226,13 +229,17 @@ class RewriteResult:
 
 
 def apply_patterns(
-    graph: Graph,
+    target: Graph | Module,
     patterns: Sequence[RewritePattern],
     max_iterations: int = 10,
     *,
     max_rewrites: int | None = None,
+    regions: bool = True,
 ) -> RewriteResult:
-    """Apply ``patterns`` greedily until none matches (a fixed point) or ``max_iterations`` sweeps are done.
+    """Apply ``patterns`` greedily to ``target`` until none matches (a fixed point) or ``max_iterations``
+    sweeps are done, in every graph the pass driver walks: each function of a module, the regions nested in
+    it (innermost first) and the init graph; for a graph, the graph and its regions (``regions=False``: the
+    graph alone). The result adds up what happened in each graph.
 
     Each sweep puts every node on a worklist in topological order; a rewrite re-queues the ops it created,
     the readers of replaced values, the producers of erased ops' operands (and an operand's reader when it
@@ -242,7 +249,34 @@ def apply_patterns(
     """
     if max_iterations < 1:
         raise PassError(f"apply_patterns: max_iterations must be at least 1, got {max_iterations}")
+    if isinstance(target, Module):
+        graphs = [site.graph for site in sites(target, "graph")]
+    elif regions:
+        graphs = [*(site.graph for site in nested_sites(target, "", "")), target]
+    else:
+        graphs = [target]
+    total = RewriteResult(converged=True)
     by_type: dict[str, list[RewritePattern]] = {}
+    for graph in graphs:
+        result = _apply_to_graph(graph, patterns, max_iterations, max_rewrites, by_type)
+        total.rewrites += result.rewrites
+        total.erased += result.erased
+        total.iterations = max(total.iterations, result.iterations)
+        total.modified = total.modified or result.modified
+        total.converged = total.converged and result.converged
+        for label, count in result.counts.items():
+            total.counts[label] = total.counts.get(label, 0) + count
+    return total
+
+
+def _apply_to_graph(
+    graph: Graph,
+    patterns: Sequence[RewritePattern],
+    max_iterations: int,
+    max_rewrites: int | None,
+    by_type: dict[str, list[RewritePattern]],
+) -> RewriteResult:
+    """The greedy driver on one graph."""
 
     def offered(op_type: str) -> list[RewritePattern]:
         found = by_type.get(op_type)
@@ -321,8 +355,8 @@ def _requeue(graph: Graph, node: Node, rewriter: PatternRewriter) -> list[Node]:
 class PatternRewritePass(Pass):
     """Base of passes that are a pattern set: implement ``patterns()``; register like any pass.
 
-    The patterns run on the main graph and then on the init graph (set ``rewrite_init = False`` for
-    patterns that only make sense on the main graph).
+    The pass manager hands it every graph of the module: each function, the regions inside it, and the
+    init graph (set ``rewrite_init = False`` for patterns that only make sense outside the init graph).
     """
 
     rewrite_init: ClassVar[bool] = True
@@ -334,17 +368,14 @@ class PatternRewritePass(Pass):
         raise NotImplementedError(f"pass {self.name} does not implement patterns()")
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        modified = False
-        patterns = list(self.patterns())
-        targets = [graph, *([graph.init] if self.rewrite_init and graph.init is not None else [])]
-        for target in targets:
-            result = apply_patterns(target, patterns, self.max_iterations)
-            modified = modified or result.modified
-            counts = ", ".join(f"{k} x{v}" for k, v in result.counts.items()) or "no match"
-            ctx.log(f"{self.name}: {counts} in {result.iterations} sweep(s)", 1)
-            if not result.converged:
-                ctx.log(f"{self.name}: no fixed point after {result.iterations} sweeps", 0)
-        return PassResult(graph, modified)
+        if ctx.in_init and not self.rewrite_init:
+            return PassResult(graph, False)
+        result = apply_patterns(graph, list(self.patterns()), self.max_iterations, regions=False)
+        counts = ", ".join(f"{k} x{v}" for k, v in result.counts.items()) or "no match"
+        ctx.log(f"{self.name}: {counts} in {result.iterations} sweep(s) ({ctx.where})", 1)
+        if not result.converged:
+            ctx.log(f"{self.name}: no fixed point after {result.iterations} sweeps ({ctx.where})", 0)
+        return PassResult(graph, result.modified)
 
 
 # ------------------------------------------------------------------ declarative patterns
@@ -387,7 +418,7 @@ class Op:
 
     def operand_patterns(self, op_type: str) -> dict[str, Any]:
         """The operand patterns by schema name, for a node of ``op_type``."""
-        spec = op_arguments(op_type)
+        spec = op_info(op_type).arguments
         names = [a.name for a in spec if not a.kwarg_only] if spec is not None else []
         if len(self.positional) > len(names) and spec is not None:
             raise PassError(f"pattern Op({op_type}): {len(self.positional)} operands, the op takes {len(names)}")

@@ -33,8 +33,9 @@ def max_loop_iterations() -> int:
     return int(text) if text.isdigit() and int(text) > 0 else MAX_LOOP_ITERATIONS
 
 
-def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
-    """The callable that executes region op ``node``; it takes the node's operand groups as arguments."""
+def region_kernel(node: Node, device: torch.device, module: Any = None) -> Callable[..., list[Any]]:
+    """The callable that executes region op ``node``; it takes the node's operand groups as arguments.
+    ``module`` is the module whose functions calls inside the regions run."""
     from torch_ir.runtime.interpreter import Interpreter
 
     if node.op_type not in REGION_OPS:
@@ -46,7 +47,7 @@ def region_kernel(node: Node, device: torch.device) -> Callable[..., list[Any]]:
     for index, region in enumerate(node.regions):
         where = f"region {region_name(node.op_type, index)} of node {node.name} ({node.op_type})"
         try:
-            runners.append(_RegionRunner(Interpreter(region, device=device), where))
+            runners.append(_RegionRunner(Interpreter(region, device=device, module=module), where))
         except InterpreterError as exc:
             raise InterpreterError(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import TorchIRError, VerificationError
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.runtime.program import ProgramRunner
 from torch_ir.runtime.verifier import Comparison, Divergence, compare_tensors, find_divergence
 from torch_ir.runtime.weights import ChainSource, MappingSource, as_source

@@ -20,14 +20,13 @@ from typing import Any
 
 import torch
 
-from torch_ir.analysis.op_info import resolve_op as resolve_torch_op
 from torch_ir.errors import InterpreterError, IRError
+from torch_ir.ir.calls import CALL_OP, callee_name, check_call, is_call
 from torch_ir.ir.graph import Graph, Node, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.structure import flatten_inputs, rebuild
 from torch_ir.ir.types import TensorType
-from torch_ir.ops import registry
-from torch_ir.ops.python_ops import python_op
+from torch_ir.ops import op_info
 from torch_ir.runtime.sandbox import TORCH_ENUMS, ExecutionPolicy, PlanGuard, check_device, torch_enum
 
 _NON_FINITE = {
@@ -40,43 +39,6 @@ _NON_FINITE = {
     "NaN": math.nan,
 }
 _NO_VALUE_TYPES = frozenset({"ScalarType", "Layout", "Device", "MemoryFormat", "str", "bool"})
-NONDETERMINISTIC_OPS = frozenset(
-    {
-        "empty",
-        "empty_like",
-        "empty_strided",
-        "new_empty",
-        "new_empty_strided",
-        "rand",
-        "rand_like",
-        "randn",
-        "randn_like",
-        "randint",
-        "randint_like",
-        "randperm",
-        "bernoulli",
-        "native_dropout",
-        "normal",
-        "uniform",
-        "multinomial",
-        "exponential",
-    }
-)
-"""Ops whose results are not reproducible (uninitialized memory, random numbers)."""
-
-STRIDE_READING_OPS = frozenset(
-    {
-        "aten.view.default",
-        "aten._unsafe_view.default",
-        "aten.view.dtype",
-        "aten.as_strided.default",
-        "aten.view_as_complex.default",
-        "aten.view_as_real.default",
-        "aten._reshape_alias.default",
-    }
-)
-"""Ops whose eager result depends on the strides of their first operand. IR values have none (they are
-contiguous by definition), so the interpreter gives these ops a contiguous operand."""
 
 
 @dataclass
@@ -104,15 +66,9 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
     Registered kernels (``torch_ir.register_op``) win, then ``torch.ops.<ns>.<op>.<overload>``, then
     ``operator.*`` / ``math.*`` / ``builtins.*``. Raises ``InterpreterError`` when none fits.
     """
-    schema = _torch_overload(op_type)
-    kernel = registry.get_kernel(op_type)
-    if kernel is not None:
-        return kernel, (schema._schema if schema is not None else None)
-    if schema is not None:
-        return schema._op, schema._schema
-    function = python_op(op_type)
-    if function is not None:
-        return function, None
+    info = op_info(op_type)
+    if info.kernel is not None:
+        return info.kernel, info.schema
     namespace = op_type.split(".")[0]
     op_name = op_type.split(".")[1] if "." in op_type else op_type
     raise InterpreterError(
@@ -120,11 +76,6 @@ def resolve_op(op_type: str) -> tuple[Callable[..., Any], torch.FunctionSchema |
         f"torch_ir.register_op('{namespace}::{op_name}', kernel=fn) (or define it with torch.library and "
         "import the module that does so before running the IR)"
     )
-
-
-def _torch_overload(op_type: str) -> Any:
-    overload = resolve_torch_op(op_type)
-    return overload if isinstance(overload, torch._ops.OpOverload) else None
 
 
 def _base_type(argument: Any) -> str:
@@ -182,13 +133,17 @@ class Interpreter:
         allow_side_effects: bool = False,
         memory_budget: int | None = None,
         dry_run: bool | None = None,
+        module: IR | None = None,
     ):
         from_file = isinstance(ir, (str, os.PathLike))
         if isinstance(ir, (str, os.PathLike)):
-            from torch_ir.backends.json import load_ir
+            from torch_ir.serde import load
 
-            ir = load_ir(ir)
+            ir = load(ir)
         self.graph: Graph = ir.graph if isinstance(ir, IR) else ir
+        self.module: IR | None = ir if isinstance(ir, IR) else module
+        """The module whose functions calls run (None for a graph given alone: it may not call)."""
+        self._callees: dict[str, Interpreter] = {}
         self.policy = ExecutionPolicy(
             allow_side_effects=allow_side_effects,
             memory_budget=memory_budget,
@@ -251,7 +206,9 @@ class Interpreter:
         if node.regions:  # region ops run their nested graphs (runtime/control_flow.py)
             from torch_ir.runtime.control_flow import region_kernel
 
-            fn, schema = region_kernel(node, self.device), None
+            fn, schema = region_kernel(node, self.device, self.module), None
+        elif is_call(node):
+            fn, schema = self._call_kernel(node), None
         else:
             fn, schema = resolve_op(node.op_type)
         fn = self.policy.guard(node, fn, schema)
@@ -316,10 +273,44 @@ class Interpreter:
             unpack = len(returns) > 1 or (len(returns) == 1 and str(returns[0].type).startswith("List["))
         outs = [slot(v) for v in node.outputs]
         keep = [(v.name, slot(v)) for v in node.outputs if self.keep_all or v.name in self.keep_names]
-        contiguous_first = node.op_type in STRIDE_READING_OPS
+        contiguous_first = op_info(node.op_type).reads_strides
         return _Step(
             node, fn, args, fills, list_fills, kwargs, kw_fills, outs, unpack, [], keep, kw_list_fills, contiguous_first
         )
+
+    def _call_kernel(self, node: Node) -> Callable[..., list[Any]]:
+        """The callable that runs the function ``node`` calls on its operands (one interpreter per callee)."""
+        name = callee_name(node)
+        if self.module is None:
+            raise InterpreterError(
+                f"node {node.name} calls {name!r}, but the interpreter runs a graph without its module"
+            )
+        functions = {n: f.graph for n, f in self.module.functions.items()}
+        problem = check_call(node, functions)
+        if problem:
+            raise InterpreterError(f"node {node.name} ({CALL_OP}): {problem}")
+        callee = self._callees.get(name)
+        if callee is None:
+            callee = Interpreter(
+                functions[name],
+                device=self.device,
+                allow_side_effects=self.policy.allow_side_effects,
+                memory_budget=self.policy.memory_budget,
+                dry_run=False,
+                module=self.module,
+            )
+            self._callees[name] = callee
+        reads = set(callee._weight_slots)
+
+        def call(*operands: Any, **_attrs: Any) -> list[Any]:  # the callee attribute arrives as a keyword
+            if reads and not callee.weights:  # a body that reads the module's weights directly
+                callee.set_weights({w: self.weights[w] for w in reads})
+            try:
+                return callee.run_flat(list(operands))
+            except InterpreterError as exc:
+                raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
+
+        return call
 
     # -------------------------------------------------------------- weights
 
@@ -575,4 +566,4 @@ def run_ir(ir: IR | Graph, weights: Any, *args: Any, device: str = "cpu", **kwar
     return Interpreter(ir, weights, device=device)(*args, **kwargs)
 
 
-__all__ = ["NONDETERMINISTIC_OPS", "Interpreter", "convert_attr", "resolve_op", "run_init_graph", "run_ir"]
+__all__ = ["Interpreter", "convert_attr", "resolve_op", "run_init_graph", "run_ir"]

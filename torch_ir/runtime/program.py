@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import InterpreterError
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.weights import ChainSource, MappingSource, as_source
 
@@ -31,7 +31,8 @@ class ProgramRunner:
         self.reset()
         source = ChainSource(MappingSource(self.state, "the program's initial state"), as_source(weights))
         self.entries: dict[str, Interpreter] = {
-            name: Interpreter(graph, source, device=self.device, strict=strict) for name, graph in ir.entries.items()
+            name: Interpreter(graph, source, device=self.device, strict=strict, module=ir)
+            for name, graph in ir.entries.items()
         }
 
     def reset(self) -> None:

@@ -5,7 +5,7 @@ while it builds its plan, whether each op may run:
 
 - ops with effects outside their tensors are refused (file I/O such as ``aten.from_file`` / ``aten.save``,
   printing and warnings, profiler and RNG-state ops, collectives and RPC): the rule is
-  ``torch_ir.analysis.op_effects.side_effect_reason``;
+  the op's ``side_effect_reason`` in the op registry (``torch_ir.ops.op_info``);
 - Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments
   (``python_call_problem``), so no node can start unbounded big-integer work (``math.factorial(50000000)``);
 - attributes of dtype, layout and memory-format type must name such torch objects;
@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
-from torch_ir.analysis.op_effects import side_effect_reason
 from torch_ir.errors import InterpreterError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
-from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_call_problem
+from torch_ir.ops import op_info
+from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.runtime.declared_types import SymbolBindings, bind_inputs, declared_nbytes
 
 DEFAULT_MEMORY_BUDGET = 64 << 30
@@ -79,8 +79,9 @@ class ExecutionPolicy:
 
     def guard(self, node: Node, fn: Callable[..., Any], schema: torch.FunctionSchema | None) -> Callable[..., Any]:
         """The callable the interpreter may run for ``node``: ``fn``, bounded for Python ops; else raise."""
+        info = op_info(node.op_type)
         if not self.allow_side_effects:
-            reason = side_effect_reason(node.op_type, schema)
+            reason = info.side_effect_reason
             if reason:
                 raise InterpreterError(
                     f"node {node.name} ({node.op_type}) is refused: {reason}. An IR runs with no effect "
@@ -90,7 +91,7 @@ class ExecutionPolicy:
         self.check_static_memory(node)
         if schema is not None:
             _check_enum_attrs(node, schema)
-        if node.op_type.split(".")[0] in PYTHON_NAMESPACES and schema is None:
+        if info.python_level and schema is None:
             bounded = _bounded(node, fn)
             if not any(
                 isinstance(a, Value) or (isinstance(a, list) and any(isinstance(v, Value) for v in a))

@@ -18,10 +18,11 @@ from torch.utils import _pytree as pytree
 
 from torch_ir.errors import TorchIRError, VerificationError, WeightError
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
+from torch_ir.ops import op_info
 from torch_ir.runtime.declared_types import bind_inputs
-from torch_ir.runtime.interpreter import NONDETERMINISTIC_OPS, Interpreter
+from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.weights import ChainSource, MappingSource, WeightSource, as_source, required_weights
 
 TOLERANCES: dict[str, tuple[float, float]] = {
@@ -332,7 +333,7 @@ def verify_ir_with_state_dict(
     if unused:
         shown = ", ".join(unused[:8]) + (", ..." if len(unused) > 8 else "")
         report.notes.append(f"{len(unused)} weight(s) the IR does not read were ignored: {shown}")
-    interp.flatten_inputs(args, kwargs)  # bad inputs raise here, naming the input
+    interp.check_inputs(interp.flatten_inputs(args, kwargs))  # inputs the IR cannot take raise here, named
     ir_args, ir_kwargs = _cloned((args, kwargs))
     flat_inputs = interp.flatten_inputs(ir_args, ir_kwargs)
     bound_before = {name: t.clone() for name, t in interp.weights.items() if graph.is_state_target(name)}
@@ -681,7 +682,7 @@ def _find_divergence(
     graph = interp.graph
     ir_names: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
-        if node.op_type.split(".")[1:2] and node.op_type.split(".")[1] in NONDETERMINISTIC_OPS:
+        if op_info(node.op_type).nondeterministic:
             continue
         for value in node.outputs:
             ir_names[value.name] = index

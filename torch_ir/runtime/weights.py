@@ -20,7 +20,7 @@ import torch
 
 from torch_ir.errors import WeightError
 from torch_ir.ir.graph import Graph, Weight
-from torch_ir.ir.program import IR
+from torch_ir.ir.module import IR
 
 SAFETENSORS_DTYPES: dict[str, str] = {
     "F64": "float64",
@@ -372,7 +372,7 @@ def export_weights(ir: IR | Graph, weights: Any, path: str | os.PathLike[str], *
     """
     from safetensors.torch import save
 
-    from torch_ir.backends.files import atomic_write_bytes
+    from torch_ir.serde.files import atomic_write_bytes
 
     bound = bind_weights(ir, weights, device="cpu", strict=strict)
     seen: set[tuple[int, int]] = set()

@@ -1,0 +1,227 @@
+"""The op registry: one OpInfo per op type, read by the interpreter, the statistics and the passes."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from torch_ir import IRError, TensorType, TorchIRError, parse_graph, register_op
+from torch_ir.analysis.statistics import compute_statistics
+from torch_ir.ops import OpInfo, op_info, registry, unregister_op
+from torch_ir.ops.canonical import COMMUTATIVE
+from torch_ir.passes.annotate_shapes import AnnotateShapes
+from torch_ir.passes.canonicalize import Canonicalize
+from torch_ir.passes.cse import CSE
+from torch_ir.passes.eliminate_dead_nodes import EliminateDeadNodes
+from torch_ir.runtime.interpreter import Interpreter
+
+OP = "torch_ir_registry_test.scale_rows.default"
+
+
+def _scale_rows(x: torch.Tensor) -> torch.Tensor:
+    return x * 3.0
+
+
+def _scale_rows_shape(types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
+    return TensorType(types[0].shape, types[0].dtype)
+
+
+def _scale_rows_cost(ins: list[tuple[int, ...]], outs: list[tuple[int, ...]], attrs: dict[str, Any]) -> tuple[int, int]:
+    return 7 * math.prod(outs[0]), 0
+
+
+@pytest.fixture
+def restore_registry() -> Iterator[None]:
+    saved = registry.snapshot_registrations()
+    yield
+    registry.restore_registrations(saved)
+
+
+def _program(result_type: str = "f32[4,6]") -> str:
+    """Two equal calls of the custom op feeding an add, and a third call nothing reads."""
+    return f"""graph(%x: f32[4,6]) {{
+  %a = {OP}(%x) : (f32[4,6]) -> {result_type}
+  %b = {OP}(%x) : (f32[4,6]) -> {result_type}
+  %dead = {OP}(%x) : (f32[4,6]) -> {result_type}
+  %c = aten.add.Tensor(%a, %b) {{alpha=1}} : ({result_type}, {result_type}) -> f32[4,6]
+  return %c
+}}"""
+
+
+def _count(graph: Any, op_type: str) -> int:
+    return sum(1 for n in graph.nodes if n.op_type == op_type)
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_one_registration_gives_a_custom_op_standing_everywhere() -> None:
+    register_op(
+        "torch_ir_registry_test::scale_rows",
+        kernel=_scale_rows,
+        shape_fn=_scale_rows_shape,
+        cost=_scale_rows_cost,
+        pure=True,
+    )
+    # annotate-shapes types it through the shape function
+    graph = parse_graph(_program("?"))
+    AnnotateShapes()(graph)
+    assert str(graph.value("a").type) == "f32[4,6]" and str(graph.value("dead").type) == "f32[4,6]"
+    # the interpreter runs its kernel
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(Interpreter(graph)(x), 6.0 * x)
+    # the statistics count its FLOPs with its cost model (7 per element, three calls)
+    stats = compute_statistics(graph)
+    assert stats.flops_by_op[OP] == 3 * 7 * 24 and OP not in stats.uncounted_ops
+    assert stats.flops == 3 * 7 * 24 + 24
+    # pure: the dead call goes, the duplicate merges, and the program computes the same
+    EliminateDeadNodes()(graph)
+    assert _count(graph, OP) == 2
+    CSE()(graph)
+    assert _count(graph, OP) == 1
+    torch.testing.assert_close(Interpreter(graph)(x), 6.0 * x)
+    # create_op types a new node through the shape function
+    node = graph.create_op(OP, graph.inputs[0])
+    assert node.outputs[0].type == TensorType((4, 6), "float32")
+
+
+@pytest.mark.parametrize("pure", [False, None])
+@pytest.mark.usefixtures("restore_registry")
+def test_an_impure_custom_op_is_never_removed_or_merged(pure: bool | None) -> None:
+    register_op("torch_ir_registry_test::scale_rows", kernel=_scale_rows, shape_fn=_scale_rows_shape, pure=pure)
+    graph = parse_graph(_program())
+    EliminateDeadNodes()(graph)
+    CSE()(graph)
+    assert _count(graph, OP) == 3
+    info = op_info(OP)
+    assert info.has_side_effects and not info.pure and info.known
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_registration_spellings_name_one_op_and_clear_the_cache() -> None:
+    before = op_info(OP)
+    assert not before.known and before.cost is None and not before.pure
+    register_op("torch_ir_registry_test.scale_rows.default", kernel=_scale_rows, commutative=True)
+    after = op_info(OP)
+    assert after is not before and after.kernel is _scale_rows and after.commutative
+    with pytest.raises(TorchIRError, match="registered already"):
+        register_op("torch_ir_registry_test::scale_rows.default", kernel=_scale_rows)
+    unregister_op("torch_ir_registry_test::scale_rows.default")
+    register_op("torch_ir_registry_test::scale_rows", cost=_scale_rows_cost)  # every overload
+    assert op_info(OP).cost is not None and op_info("torch_ir_registry_test.scale_rows.other").cost is not None
+    assert op_info(OP).kernel is None
+    unregister_op("torch_ir_registry_test::scale_rows")
+    assert op_info(OP).cost is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cost": 3}, "cost must be callable"),
+        ({"pure": "yes"}, "pure must be True, False or None"),
+        ({"commutative": 1}, "commutative must be True, False or None"),
+        ({"canonical": "noop"}, "canonical='noop'"),
+        ({}, "give a kernel="),
+    ],
+)
+def test_register_op_refuses_bad_traits(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(TorchIRError, match=message):
+        register_op("torch_ir_registry_test::scale_rows", **options)
+    assert registry.get_entry(OP) is None
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_a_failing_cost_function_names_the_op() -> None:
+    register_op("torch_ir_registry_test::scale_rows", cost=lambda ins, outs, attrs: ins[5][0])
+    with pytest.raises(IRError, match=r"cost function of torch_ir_registry_test\.scale_rows\.default failed"):
+        compute_statistics(parse_graph(_program()))
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_canonical_class_of_a_custom_op_drives_canonicalize() -> None:
+    graph = parse_graph(_program())
+    Canonicalize()(graph)
+    assert _count(graph, OP) == 3
+    register_op("torch_ir_registry_test::scale_rows", canonical="identity", pure=True)
+    Canonicalize()(graph)
+    assert _count(graph, OP) == 0
+
+
+def test_schema_gives_mutated_and_aliased_operands() -> None:
+    add_ = op_info("aten.add_.Tensor")
+    assert add_.mutates == ("self",) and add_.aliases == ("self",) and add_.has_side_effects
+    view = op_info("aten.view.default")
+    assert view.aliases == ("self",) and view.mutates == () and view.pure and view.view
+    assert op_info("aten.split.Tensor").aliases == ("self",)
+    assert op_info("aten.add.out").mutates == ("out",)
+    add = op_info("aten.add.Tensor")
+    assert add.mutates == () and add.aliases == () and add.pure
+    assert [a.name for a in add.arguments or ()] == ["self", "other", "alpha"]
+    assert add.arguments is not None and add.arguments[2].kwarg_only and add.arguments[2].default == 1
+    assert op_info("aten._foreach_add_.List").mutates == ("self",)
+
+
+def test_commutative_trait() -> None:
+    add = op_info("aten.add.Tensor")
+    assert add.commutative and add.commutes({"alpha": 1}) and add.commutes({})
+    assert not add.commutes({"alpha": 2})
+    for op_type in ("aten.mul.Tensor", "aten.maximum.default", "aten.logical_xor.default", "aten.eq.Tensor"):
+        assert op_info(op_type).commutes({}), op_type
+    for op_type in ("aten.sub.Tensor", "aten.add.Scalar", "aten.mm.default", "aten.lt.Tensor", "operator.sub"):
+        assert not op_info(op_type).commutative, op_type
+    assert op_info("operator.mul").commutative and op_info("torch.sym_max").commutative
+
+
+def test_commutative_ops_do_commute() -> None:
+    a, b = torch.randn(3, 4), torch.randn(1, 4)
+    ints = torch.randint(0, 5, (3, 4)), torch.randint(0, 5, (1, 4))
+    checked = 0
+    for op_type in sorted(t for t in COMMUTATIVE if t.startswith("aten.")):
+        fn = op_info(op_type).kernel
+        assert fn is not None, op_type
+        x, y = ints if "bitwise" in op_type or "logical" in op_type else (a, b)
+        torch.testing.assert_close(fn(x, y), fn(y, x), msg=op_type)
+        checked += 1
+    assert checked >= 10
+
+
+def test_effects_randomness_and_untrusted_defaults() -> None:
+    assert "from_file" in op_info("aten.from_file.default").side_effect_reason
+    assert not op_info("aten.from_file.default").untrusted_ok
+    assert op_info("aten.add.Tensor").untrusted_ok and op_info("operator.mul").untrusted_ok
+    assert not op_info("builtins.exec").untrusted_ok and not op_info("builtins.exec").known
+    rand = op_info("aten.rand.default")
+    assert rand.random and rand.nondeterministic and not rand.pure
+    assert op_info("aten.bernoulli.p").random  # tagged nondeterministic_seeded, name marker too
+    unknown = op_info("nolib.nothing.default")
+    assert isinstance(unknown, OpInfo) and unknown.has_side_effects and unknown.kernel is None
+    assert unknown.cost is None and unknown.arguments is None and not unknown.untrusted_ok
+    assert op_info("not an op type at all").has_side_effects
+    assert op_info("aten.view.default").reads_strides and not op_info("aten.reshape.default").reads_strides
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_a_registered_kernel_is_not_trusted_by_default() -> None:
+    assert op_info("aten.relu.default").untrusted_ok
+    register_op("aten::relu", kernel=torch.relu)
+    assert not op_info("aten.relu.default").untrusted_ok
+
+
+def test_importing_the_registry_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "import torch_ir.ops\n"
+        "from torch_ir.ops import op_info\n"
+        "info = op_info('aten.mm.default')\n"
+        "assert info.cost is not None and not info.cost.free and op_info('aten.view.default').view\n"
+        "assert op_info('aten.clone.default').canonical == 'copy' and op_info('aten.mul.Tensor').commutative\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert op_info('aten.add_.Tensor').mutates == ('self',)\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

@@ -1,7 +1,0 @@
-"""Moved to ``torch_ir.runtime.verifier``; this name keeps old imports working (it is that module)."""
-
-import sys
-
-from torch_ir.runtime.verifier import __name__ as _moved_name
-
-sys.modules[__name__] = sys.modules[_moved_name]

@@ -117,6 +117,8 @@ def explain(exc: BaseException, inputs: InputRecorder | None = None, inputs_give
             at,
             "the dynamic_shapes spec does not fit the model; use the suggested fixes above",
         )
+    if "aliasing" in reason.lower():  # torch's rule for what control-flow regions return
+        return ExportFailure("unsupported", reason, at, _unsupported_advice(reason, frames))
     refusing = _torch_refusal(exc.__traceback__)
     if refusing is not None:
         return ExportFailure(

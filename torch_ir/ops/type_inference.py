@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from torch_ir.errors import TorchIRError
@@ -333,14 +333,14 @@ def iter_operands(operands: Sequence[Any]) -> Iterator[Operand]:
                     yield item
 
 
-def same_type(old: Any, new: Any, symbols: Iterable[str] | None = None) -> bool:
+def same_type(old: Any, new: Any, symbols: Mapping[str, Any] | None = None) -> bool:
     """Whether a recorded type ``old`` and a computed one ``new`` agree, symbolic dims compared as expressions
-    (``2*s`` and ``s+s`` are). With the graph's ``symbols``, a recorded static size where ``new`` has one
-    computed from a number read from data (a symbol the graph does not declare, ``u0+5``) agrees too: the
-    trace knew that number (it pinned it), the kernel does not."""
+    (``2*s`` and ``s+s`` are). With the graph's ``symbols`` (``name -> range`` with ``min`` and ``max``), a
+    recorded static size where ``new`` has one computed from a number read from data agrees when the trace
+    pinned that number to the value that gives the recorded size (``u0+5`` with ``u0`` in 3..3 is 8), or
+    when the graph does not declare it at all (the trace knew it, the kernel does not)."""
     if type(old) is not type(new) or old.dtype != new.dtype or len(old.shape) != len(new.shape):
         return False
-    declared = set(symbols) if symbols is not None else None
     for a, b in zip(old.shape, new.shape):
         if a == b:
             continue
@@ -351,8 +351,13 @@ def same_type(old: Any, new: Any, symbols: Iterable[str] | None = None) -> bool:
 
             functions = sympy_functions()
             computed = sympy.sympify(str(b), locals=functions)
-            if declared is not None and isinstance(a, int) and {str(s) for s in computed.free_symbols} - declared:
-                continue
+            if symbols is not None and isinstance(a, int):
+                free = {str(s): s for s in computed.free_symbols}
+                if set(free) - set(symbols):
+                    continue
+                computed = computed.xreplace(
+                    {free[n]: sympy.Integer(r.min) for n, r in symbols.items() if n in free and r.min == r.max}
+                )
             if sympy.simplify(sympy.sympify(str(a), locals=functions) - computed) != 0:
                 return False
         except (sympy.SympifyError, TypeError, ValueError):

@@ -350,8 +350,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_table(results: dict[str, dict[str, Any]], target: Path) -> None:
-    """The table of results, between the sweep markers of ``target`` (appended when they are missing)."""
+def write_table(results: dict[str, dict[str, Any]], target: Path, only: str = "") -> None:
+    """The table of results, between the sweep markers of ``target`` (appended when they are missing);
+    ``only`` is the ``--only`` filter of a partial sweep, which the table says."""
     info = versions()
     llm = {k.split(":", 1)[1]: v for k, v in results.items() if k.startswith("llm:")}
     flow = {k.split(":", 1)[1]: v for k, v in results.items() if k.startswith("cf:")}
@@ -363,6 +364,15 @@ def write_table(results: dict[str, dict[str, Any]], target: Path) -> None:
         f"model has one), `extract_llm(max_cache_len={MAX_CACHE_LEN})` on meta, then `verify --generate {STEPS}` "
         f"over a {PROMPT_LEN}-token prompt. Control flow: `extract_ir` on meta, then the IR against eager.",
         "",
+        *(
+            [
+                f"A partial sweep (`--only {only}`) of {len(llm_cases())} causal LMs and {len(control_flow_cases())} "
+                "control-flow shapes: only the cases below ran.",
+                "",
+            ]
+            if only
+            else []
+        ),
         _counts("Causal LMs", llm),
         "",
         _counts("Control flow", flow),
@@ -428,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if not args.no_write:
-        write_table(results, args.write)
+        write_table(results, args.write, args.only)
     return 0
 
 

@@ -230,6 +230,7 @@ def _made_lazily(layer: Any) -> bool:
 
 
 def device_of(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (``meta`` for a weight-free model), the CPU if it has none."""
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")

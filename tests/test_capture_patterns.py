@@ -453,4 +453,7 @@ def test_sweep_runs_a_control_flow_case_and_writes_its_table(tmp_path: Path) -> 
     assert f"torch {torch.__version__}, transformers {transformers.__version__}" in text
     assert "Causal LMs: 2 cases, 1 pass, 1 upstream." in text and "Control flow: 1 cases, 1 pass." in text
     assert "| `broken` | upstream |  | torch.export: RuntimeError: x \\| y |" in text.replace("1.0 s", "")
+    assert "partial sweep" not in text
+    sweep.write_table(results, page, only="llama,while")
+    assert "A partial sweep (`--only llama,while`) of " in page.read_text()
     json.dumps(results)

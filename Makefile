@@ -8,7 +8,7 @@ LOCK_VENV := .venv-lock
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install lock demo test filecheck optest lint bench fuzz mutate docs clean mermaid-js
+.PHONY: install lock demo test filecheck optest lint bench fuzz mutate docs clean mermaid-js sweep
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -90,3 +90,9 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) $(MERMAID_JS) demo_out reports site .pytest_cache
+
+# Every decoder-only causal LM of the installed transformers and every control-flow shape of
+# scripts/control_flow_cases.py through extraction and verification, one process per case with a timeout
+# (slow: an hour or more); writes the table of docs/models.md. Not part of `make test`.
+sweep: $(STAMP)
+	nice $(PY) scripts/sweep.py $(SWEEP_ARGS)

@@ -26,10 +26,12 @@ class ExportError(TorchIRError):
     """torch.export could not trace the model, or the model or inputs were not usable.
 
     ``torch_log`` holds everything torch logged, warned or printed to stderr during the failed export
-    (the message keeps only a few lines of it; ``torch-ir -v`` prints it in full).
+    (the message keeps only a few lines of it; ``torch-ir -v`` prints it in full). ``cause`` says why a trace
+    failed: ``inputs``, ``model``, ``unsupported`` or ``dynamic_shapes`` (empty for other errors).
     """
 
     torch_log: str = ""
+    cause: str = ""
 
 
 class SerializationError(TorchIRError):

@@ -387,7 +387,10 @@ def _vocabulary(ir: IR, model: torch.nn.Module) -> int:
     """How many token ids the model embeds (its input embedding's rows, else its config's vocabulary; the
     program's own embedding when the model says neither)."""
     embeddings = getattr(model, "get_input_embeddings", None)
-    table = embeddings() if callable(embeddings) else None
+    try:
+        table = embeddings() if callable(embeddings) else None
+    except NotImplementedError:  # transformers' default for a model that does not say where its embedding is
+        table = None
     if isinstance(table, torch.nn.Embedding):
         return int(table.num_embeddings)
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)

@@ -310,7 +310,7 @@ def _apply_to_graph(
         result.iterations += 1
         limit = max_rewrites if max_rewrites is not None else 8 * len(graph) + 64
         changed_this_sweep = 0
-        worklist: deque[Node] = deque(graph.nodes)
+        worklist: deque[Node] = deque(graph.nodes[:])
         queued = set(worklist)
         while worklist:
             node = worklist.popleft()

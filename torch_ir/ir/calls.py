@@ -15,7 +15,8 @@ the block was outlined from, and ``module_path``: the module the call stands for
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.ir.types import TensorType, ValueType
@@ -142,14 +143,76 @@ def call_counts(functions: Mapping[str, Graph], entries: list[str]) -> dict[str,
     return counts
 
 
+def block_function_name(taken: Collection[str], module_type: str) -> str:
+    """A function name for a block of class ``module_type`` (``...LlamaDecoderLayer`` -> ``llama_decoder_layer``),
+    not in ``taken`` (``llama_decoder_layer_2`` when it is)."""
+    short = module_type.rsplit(".", 1)[-1] or "block"
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", short).lower()
+    base = re.sub(r"\W", "_", base) or "block"
+    base = base if base[0].isalpha() or base[0] == "_" else f"_{base}"
+    name, counter = base, 1
+    while name in taken:
+        counter += 1
+        name = f"{base}_{counter}"
+    return name
+
+
 def inline_names(node: Node) -> dict[str, Any] | None:
     """The names the callee's nodes and values had at this call site, when the call keeps them."""
     names = node.meta.get("inline")
     return names if isinstance(names, dict) else None
 
 
+BodyNames = list[tuple[str, tuple[str, ...]]]
+"""A body's nodes as names: ``(node name, its results' names)`` in order."""
+
+
+def body_names(graph: Graph) -> BodyNames:
+    """``graph``'s nodes as names, to give ``follow_body`` after a pass changed the graph."""
+    return [(n.name, tuple(v.name for v in n.outputs)) for n in graph.nodes]
+
+
+def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) -> None:
+    """Keep the names of the calls of ``callee`` (``meta["inline"]``, one per body node and value, in body
+    order) in step with its body after a pass changed it: a node the pass kept keeps its names, a node it
+    removed takes its names away, a node it made gets '' (a fresh name, when inlined)."""
+    body = functions.get(callee)
+    if body is None:
+        return
+    after = body_names(body)
+    if after == before:
+        return
+    where: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for index, (name, outputs) in enumerate(before):
+        where[name] = (index, offset)
+        offset += len(outputs)
+    for graph in functions.values():
+        for call in calls_in(graph):
+            names = inline_names(call)
+            if callee_name(call) != callee or names is None:
+                continue
+            nodes, values = list(names.get("nodes") or []), list(names.get("values") or [])
+            new_nodes: list[str] = []
+            new_values: list[str] = []
+            for name, outputs in after:
+                found = where.get(name)
+                if found is None or len(before[found[0]][1]) != len(outputs):
+                    new_nodes.append("")
+                    new_values.extend("" for _ in outputs)
+                    continue
+                index, start = found
+                new_nodes.append(nodes[index] if index < len(nodes) else "")
+                kept = values[start : start + len(outputs)]
+                new_values.extend(kept + [""] * (len(outputs) - len(kept)))
+            call.meta["inline"] = {"nodes": new_nodes, "values": new_values}
+
+
 __all__ = [
     "CALL_OP",
+    "block_function_name",
+    "body_names",
+    "follow_body",
     "call_counts",
     "call_graph",
     "callee_name",

@@ -94,7 +94,7 @@ def inline_call(graph: Graph, call: Node, body: Graph) -> None:
         args = [_map(a, env) for a in node.args]
         outs = [next(values, None) or graph.fresh_name(v.name) for v in node.outputs]
         outs = [n if not graph.has_value(n) else graph.fresh_name(n) for n in outs]
-        name = node_names[index] if index < len(node_names) else graph.fresh_name(node.name)
+        name = node_names[index] if index < len(node_names) and node_names[index] else graph.fresh_name(node.name)
         meta = _moved(node.meta, there, here)
         copy = graph.create_node(
             node.op_type,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from torch_ir.errors import ExportError
 from torch_ir.ir.module import Module
 from torch_ir.passes.manager import run_pipeline
 
@@ -23,6 +24,7 @@ def extract_ir(
     pipeline: Any = "default",
     name: str | None = None,
     device: Any = "cpu",
+    functions: bool = False,
 ) -> Module:
     """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
 
@@ -32,7 +34,26 @@ def extract_ir(
     table. ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or
     ``"none"``/None. The model is never changed and no weight is materialized. ``ir.stages`` holds
     per-stage figures.
+
+    ``functions=True`` traces each distinct repeated block (the children of a module list) once and the
+    model with one ``func.call`` per block (``torch_ir.frontends.functions``); ``"default"`` is then the
+    ``functions`` pipeline (``outline-repeated-blocks`` before ``cse``). A group of blocks that cannot be
+    proven alike is traced block by block, with a ``TorchIRWarning``.
     """
+    if functions:
+        from torch_ir.frontends.functions import capture_functions
+
+        if decompose is not None:
+            raise ExportError("functions=True traces blocks as torch.export gives them: drop decompose=")
+        module = capture_functions(
+            model,
+            example_inputs,
+            example_kwargs=example_kwargs,
+            dynamic_shapes=dynamic_shapes,
+            name=name,
+            device=device,
+        )
+        return run_pipeline(module, "functions" if pipeline == "default" else pipeline)
     from torch_ir.frontends.torch_export import capture
 
     module = capture(

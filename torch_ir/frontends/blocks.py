@@ -5,11 +5,11 @@ module whose name ends in an index, under a parent with two or more such childre
 grouped by what makes their code the same: class, parameter and buffer names, shapes and dtypes, and the
 plain attributes of the block and its submodules (an attention type, a sliding window), index attributes
 such as ``layer_idx`` left out. During the trace each grouped block's ``forward`` goes through one custom op,
-``torch_ir::block_call(function, args, weights)``, instead of its ops: the op's fake kernel runs the first
-block of a function (a group called with one signature: argument structure, shapes, dtypes and constant
-arguments) once, on the fake inputs the model gives it, and hands every later call fresh fakes of the same
-outputs. The block's parameters and buffers are the op's weight operands, so torch.export lifts them as it
-lifts any weight.
+``torch_ir::block_call(function, args)``, instead of its ops: the op's fake kernel runs the first block of a
+function (a group called with one signature: argument structure, shapes, dtypes and constant arguments)
+once, on the fake inputs the model gives it, and hands every later call fresh fakes of the same outputs.
+The block's weights are not operands of the op: torch.export lifts every parameter and buffer of the model
+whatever reads it, and a call binds its block's weights by name when it is converted.
 
 Uniformity is checked, not assumed: the fake kernel also runs the second and the last block of each
 function, records the ATen ops each block runs (with inputs, weights by their name in the block, shapes and
@@ -51,10 +51,10 @@ _INDEXED = re.compile(r"^(?P<parent>.+)\.(?P<index>\d+)$")
 _PLAIN = (bool, int, float, str, type(None))
 
 _LIB = torch.library.Library("torch_ir", "DEF")
-_LIB.define("block_call(str function, Tensor?[] args, Tensor[] weights) -> Tensor[]")
+_LIB.define("block_call(str function, Tensor?[] args) -> Tensor[]")
 
 
-def _never_run(function: str, args: list[Any], weights: list[Any]) -> list[torch.Tensor]:
+def _never_run(function: str, args: list[Any]) -> list[torch.Tensor]:
     raise RuntimeError("torch_ir::block_call only stands for a block while a model is traced; it never runs")
 
 
@@ -126,7 +126,6 @@ class _Pending:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     cache: Any
-    weights: dict[int, str]
 
 
 class BlockTrace:
@@ -195,13 +194,9 @@ class BlockTrace:
             except Unsupported as exc:
                 self.fail(group, f"{path}: {exc}")
                 return original(*args, **kwargs)
-            named = _named_weights(module)  # now: torch.export swaps fakes in for the trace
-            weights = [tensor for _, tensor in named]
-            self._pending = _Pending(
-                function, path, module, original, args, kwargs, cache, {id(t): n for n, t in named}
-            )
+            self._pending = _Pending(function, path, module, original, args, kwargs, cache)
             try:
-                results = torch.ops.torch_ir.block_call(str(function.index), tensors, weights)
+                results = torch.ops.torch_ir.block_call(str(function.index), tensors)
             finally:
                 self._pending = None
             self.calls.append(BlockCall(path, function))
@@ -291,7 +286,7 @@ class BlockTrace:
 _ACTIVE = threading.local()
 
 
-def _fake_block_call(function: str, args: list[Any], weights: list[Any]) -> list[torch.Tensor]:
+def _fake_block_call(function: str, args: list[Any]) -> list[torch.Tensor]:
     """The fake kernel: the first call of a function runs its block; the second and last blocks of a group
     are run and compared; every call gets fresh fakes of the first call's outputs."""
     trace: BlockTrace | None = getattr(_ACTIVE, "trace", None)
@@ -346,7 +341,8 @@ def _run_recorded(pending: _Pending, args: list[Any]) -> tuple[tuple[Any, ...], 
     from torch._guards import detect_fake_mode
 
     inputs = {id(t): i for i, t in enumerate(a for a in args if isinstance(a, torch.Tensor))}
-    recorder = _OpRecorder(inputs, pending.weights)
+    weights = {id(t): name for name, t in _named_weights(pending.module)}  # the fakes torch.export swapped in
+    recorder = _OpRecorder(inputs, weights)
     call_args, call_kwargs = pending.args, pending.kwargs
     mode = detect_fake_mode(list(args))
     shape_env = getattr(mode, "shape_env", None)
@@ -357,6 +353,13 @@ def _run_recorded(pending: _Pending, args: list[Any]) -> tuple[tuple[Any, ...], 
         call_args, call_kwargs = pytree.tree_map(lambda x: cache if _is_cache(x) else x, (call_args, call_kwargs))
     with ignore, recorder:
         out = pending.forward(*call_args, **call_kwargs)
+    if recorder.outside:
+        trace = _ACTIVE.trace
+        trace.fail(
+            pending.function.group,
+            f"{pending.path} reads a tensor that is neither one of its arguments nor one of its weights (a tensor "
+            "attribute, or a constant made in forward)",
+        )
     return tuple(recorder.rows), out
 
 
@@ -381,6 +384,8 @@ class _OpRecorder(TorchDispatchMode):
         self.keys: dict[int, Any] = {k: ("in", v) for k, v in inputs.items()}
         self.keys.update({k: ("w", v) for k, v in weights.items()})
         self.rows: list[Any] = []
+        self.outside = False
+        """Whether an op read a tensor that is neither an input, a weight, nor a result of an earlier op."""
         self._alive: list[Any] = []
 
     def _key(self, x: Any) -> Any:
@@ -388,9 +393,8 @@ class _OpRecorder(TorchDispatchMode):
             known = self.keys.get(id(x))
             if known is not None:
                 return known
-            constant = getattr(x, "constant", None)
-            value = constant.tolist() if isinstance(constant, torch.Tensor) and constant.numel() <= 64 else None
-            return ("tensor", _tensor_key(x), repr(value))
+            self.outside = True
+            return ("tensor", _tensor_key(x))
         if isinstance(x, (torch.SymInt, torch.SymFloat, torch.SymBool)):
             return ("sym", str(x))
         if isinstance(x, (list, tuple)):
@@ -425,9 +429,7 @@ class OneLayerCache:
         return self._layer.update(key_states, value_states, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        raise AttributeError(
-            f"a block traced once reads its cache only through update(); it asked for cache.{name}"
-        )
+        raise AttributeError(f"a block traced once reads its cache only through update(); it asked for cache.{name}")
 
 
 class _AnyIndex:

@@ -283,7 +283,13 @@ def _inverse(state: _State, step: Node, base: Value, src: Value, before: Node | 
 
     def make(op_type: str, *args: Any, **named: Any) -> Value:
         return graph.create_op(
-            op_type, *args, name=graph.fresh_name(f"{step.name}_scatter"), meta=meta, before=before, output_types=out_type, **named
+            op_type,
+            *args,
+            name=graph.fresh_name(f"{step.name}_scatter"),
+            meta=meta,
+            before=before,
+            output_types=out_type,
+            **named,
         ).outputs[0]
 
     if kind == "aten.slice.Tensor":

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import fx
 from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
 from torch.fx.graph import _Namespace
 from torch.utils import _pytree as pytree
 
@@ -50,8 +51,8 @@ from torch_ir.frontends.torch_export import (
     symbol_names,
     type_name,
 )
-from torch_ir.ir.calls import CALL_OP, block_function_name
-from torch_ir.ir.graph import Graph, Node, Value, Weight
+from torch_ir.ir.calls import CALL_OP, block_function_name, inline_meta
+from torch_ir.ir.graph import Graph, Value, Weight
 from torch_ir.ir.module import IR
 from torch_ir.ir.run_record import StageReport, paused_gc
 from torch_ir.ir.types import SymbolRange
@@ -77,7 +78,12 @@ def capture_functions(
     offered (a decomposed trace has no blocks left to find)."""
     stages = StageReport()
     traced = trace_with_blocks(
-        model, example_inputs, example_kwargs=example_kwargs, dynamic_shapes=dynamic_shapes, device=device, stages=stages
+        model,
+        example_inputs,
+        example_kwargs=example_kwargs,
+        dynamic_shapes=dynamic_shapes,
+        device=device,
+        stages=stages,
     )
     with stages.measure("convert"), paused_gc():
         graph, functions = traced.convert()
@@ -218,7 +224,9 @@ class BlockBody(torch.nn.Module):
         if function.state:
             cache = one_layer_cache(self._cache_layer, dict(zip(function.state, tensors[count:])))
         given = iter(tensors[:count])
-        flat = [next(given) if leaf is TENSOR else (cache if _is_cache_leaf(leaf) else leaf) for leaf in function.leaves]
+        flat = [
+            next(given) if leaf is TENSOR else (cache if _is_cache_leaf(leaf) else leaf) for leaf in function.leaves
+        ]
         args, kwargs = pytree.tree_unflatten(flat, function.spec)
         out = self.block(*args, **kwargs)
         results = [x for x in pytree.tree_leaves(out) if isinstance(x, torch.Tensor)]
@@ -278,6 +286,11 @@ def _export_body(
     body_program = export_program(
         wrapper, tuple(examples), dynamic_shapes=dynamic, device=target, functionalization="ir"
     )
+    for spec in body_program.graph_signature.input_specs:
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER) and str(spec.target).startswith(BODY_PREFIX + "."):
+            continue
+        if spec.kind != InputKind.USER_INPUT:
+            raise Unsupported(f"it reads {spec.target}, which is neither one of its arguments nor one of its weights")
     return Body(function, body_program, wrapper, dynamic or ())
 
 
@@ -338,9 +351,7 @@ def _flat_names(program: ExportedProgram, bodies: Mapping[int, Body]) -> list[di
 # ------------------------------------------------------------- bodies and calls
 
 
-def _as_function(
-    body: Graph, function: TracedFunction, caller: Graph, outer: list[Any]
-) -> tuple[Graph, list[int]]:
+def _as_function(body: Graph, function: TracedFunction, caller: Graph, outer: list[Any]) -> tuple[Graph, list[int]]:
     """The exported block as a function graph: its tensor arguments then its weights as inputs, module paths
     of the model, and, for each weight input, its index among the block's weights (the op's operands)."""
     out = Graph()
@@ -350,7 +361,9 @@ def _as_function(
         name = _unique(arg_name, taken)
         env[id(value)] = out.add_input(name, value.type)
     if len(body.inputs) != len(function.arg_names):
-        raise ExportError(f"{function.representative}: its export has {len(body.inputs)} inputs, not {len(function.arg_names)}")
+        raise ExportError(
+            f"{function.representative}: its export has {len(body.inputs)} inputs, not {len(function.arg_names)}"
+        )
     weight_index: list[int] = []
     positions = {name: i for i, name in enumerate(function.weight_names)}
     prefix = BODY_PREFIX + "."
@@ -409,6 +422,17 @@ def _mapped(arg: Any, env: dict[int, Value]) -> Any:
     return arg
 
 
+def _block_weight(graph: Graph, path: str, relative: str) -> Weight:
+    """The module weight a block at ``path`` calls ``relative`` (by its name or one of its aliases)."""
+    name = f"{path}.{relative}"
+    if graph.has_weight(name):
+        return graph.weight(name)
+    found = next((w for w in graph.weights.values() if name in w.aliases), None)
+    if found is None:
+        raise ExportError(f"{path}: the model has no weight {name} for its call")
+    return found
+
+
 def _site_name(name: str, names: Mapping[str, str]) -> str:
     """The name a body node has at a call: the call's name of its FX node, or, for a node functionalization
     made (``slice_16_scatter``), the call's name of the node it was made from with the same suffix."""
@@ -432,16 +456,18 @@ def _replace_block_calls(
     block_nodes = [n for n in graph.nodes if n.op_type == BLOCK_OP_TYPE]
     for node, call, names in zip(block_nodes, trace.calls, sites, strict=True):
         function_name, body, weight_index = built[call.function.index]
-        arguments, weights = node.args[0], node.args[1]
-        operands = [a for a in arguments if isinstance(a, Value)] + [weights[i] for i in weight_index]
+        arguments = node.args[0]
+        weights = [_block_weight(graph, call.path, call.function.weight_names[i]) for i in weight_index]
+        operands = [a for a in arguments if isinstance(a, Value)] + weights
         stack = node.meta.get("module_stack") or []
         meta = {
             "module_stack": stack,
             "module_path": call.path,
-            "inline": {
-                "nodes": [_site_name(n.name, names) for n in body.nodes],
-                "values": [_site_name(v.name, names) for n in body.nodes for v in n.outputs],
-            },
+            "inline": inline_meta(
+                [_site_name(n.name, names) for n in body.nodes],
+                [_site_name(v.name, names) for n in body.nodes for v in n.outputs],
+                body.nodes,
+            ),
         }
         new = graph.create_node(
             CALL_OP,

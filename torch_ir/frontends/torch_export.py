@@ -145,7 +145,9 @@ def functional_program(
     if not _has_mutation(program):
         return program
     try:
-        functionalize(convert_program(program, model, dynamic_shapes=dynamic_shapes), inputs_as_outputs=inputs_as_outputs)
+        functionalize(
+            convert_program(program, model, dynamic_shapes=dynamic_shapes), inputs_as_outputs=inputs_as_outputs
+        )
         return program
     except BeyondFunctionalization:
         return functionalize_program(program, device)

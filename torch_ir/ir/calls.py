@@ -9,8 +9,9 @@ writes (a KV-cache slice) is an input of the body and one of its outputs; the ca
 writes the call's result, so the body stays functional.
 
 A call's ``meta`` may hold ``inline``: the names the nodes and values of the body had where the call
-stands (``{"nodes": [...], "values": [...]}``, body order), so that inlining gives back exactly the graph
-the block was outlined from, and ``module_path``: the module the call stands for (``model.layers.3``).
+stands (``{"nodes": [...], "values": [...]}``, body order; ``values`` is left out when every node has at most
+one result, named as the node), so that inlining gives back exactly the graph the block was outlined from, and
+``module_path``: the module the call stands for (``model.layers.3``).
 """
 
 from __future__ import annotations
@@ -163,6 +164,32 @@ def inline_names(node: Node) -> dict[str, Any] | None:
     return names if isinstance(names, dict) else None
 
 
+def inline_meta(nodes: list[str], values: list[str], body_nodes: Any) -> dict[str, Any]:
+    """A call's ``meta["inline"]``: the node names, and the value names unless each of ``body_nodes`` has at
+    most one result, named there as its node."""
+    body_nodes = list(body_nodes)
+    if all(len(n.outputs) <= 1 for n in body_nodes):
+        derived = [name for name, node in zip(nodes, body_nodes) if len(node.outputs) == 1]
+        if len(nodes) == len(body_nodes) and values == derived:
+            return {"nodes": nodes}
+    return {"nodes": nodes, "values": values}
+
+
+def site_values(names: Mapping[str, Any], body: Graph) -> list[str]:
+    """The names the results of ``body``'s nodes have at a call, in order ('' where the call keeps none)."""
+    values = names.get("values")
+    if isinstance(values, list):
+        return [str(v) if v else "" for v in values]
+    nodes = list(names.get("nodes") or [])
+    out: list[str] = []
+    for index, node in enumerate(body.nodes):
+        if len(node.outputs) == 1:
+            out.append(str(nodes[index] or "") if index < len(nodes) else "")
+        else:
+            out.extend("" for _ in node.outputs)
+    return out
+
+
 BodyNames = list[tuple[str, tuple[str, ...]]]
 """A body's nodes as names: ``(node name, its results' names)`` in order."""
 
@@ -182,6 +209,7 @@ def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) 
     after = body_names(body)
     if after == before:
         return
+    counts = [len(outputs) for _, outputs in before]
     where: dict[str, tuple[int, int]] = {}
     offset = 0
     for index, (name, outputs) in enumerate(before):
@@ -192,7 +220,10 @@ def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) 
             names = inline_names(call)
             if callee_name(call) != callee or names is None:
                 continue
-            nodes, values = list(names.get("nodes") or []), list(names.get("values") or [])
+            nodes = list(names.get("nodes") or [])
+            values = names.get("values")
+            if not isinstance(values, list):  # one result per node, named as the node
+                values = [n for n, count in zip(nodes, counts) for _ in range(count)]
             new_nodes: list[str] = []
             new_values: list[str] = []
             for name, outputs in after:
@@ -205,7 +236,7 @@ def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) 
                 new_nodes.append(nodes[index] if index < len(nodes) else "")
                 kept = values[start : start + len(outputs)]
                 new_values.extend(kept + [""] * (len(outputs) - len(kept)))
-            call.meta["inline"] = {"nodes": new_nodes, "values": new_values}
+            call.meta["inline"] = inline_meta(new_nodes, new_values, body.nodes)
 
 
 __all__ = [
@@ -219,6 +250,8 @@ __all__ = [
     "calls_in",
     "check_call",
     "find_recursion",
+    "inline_meta",
     "inline_names",
+    "site_values",
     "is_call",
 ]

@@ -85,7 +85,10 @@ def _kept_outputs(body: Graph, calls: list[Node], params: dict[int, int]) -> lis
     for index, value in enumerate(body.outputs):
         if id(value) in params:
             continue
-        if not any(c.graph is not None and (c.graph.users(c.outputs[index]) or c.graph.is_live(c.outputs[index])) for c in calls):
+        if not any(
+            c.graph is not None and (c.graph.users(c.outputs[index]) or c.graph.is_live(c.outputs[index]))
+            for c in calls
+        ):
             continue
         kept.append(index)
     produced = body.outputs

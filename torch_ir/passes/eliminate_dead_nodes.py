@@ -86,7 +86,7 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
         removed: list[str] = []
         types: dict[str, Any] = dict(graph.meta.get("unused_weight_types") or {})
         for weight in graph.weights.values():
-            if id(weight) not in outputs and not graph.num_uses(weight) and not graph.is_state_target(weight.name):
+            if id(weight) not in outputs and not graph.table.reader(weight, graph):  # no function reads it
                 graph.remove_weight(weight)
                 if weight.kind != "derived":
                     removed.extend(weight.names)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch_ir.errors import PassError
-from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, find_recursion, inline_names
+from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, find_recursion, inline_names, site_values
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import Module
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -86,7 +86,7 @@ def inline_call(graph: Graph, call: Node, body: Graph) -> None:
     """Replace ``call`` (a node of ``graph``) by a copy of ``body``, the function it calls."""
     names = inline_names(call) or {}
     node_names = list(names.get("nodes") or [])
-    value_names = list(names.get("values") or [])
+    value_names = site_values(names, body)
     here, there = call.meta.get("module_path"), body.meta.get("module_path")
     env: dict[int, Value] = {id(param): arg for param, arg in zip(body.inputs, call.inputs)}
     values = iter(value_names)

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.ir.calls import CALL_OP, block_function_name
+from torch_ir.ir.calls import CALL_OP, block_function_name, inline_meta
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.module import Module
 from torch_ir.ir.normal_form import normalize_block_functions
@@ -230,10 +230,9 @@ def _replace(graph: Graph, block: Block, callee: str, replaced: dict[int, Value]
     meta = {
         "module_stack": stack,
         "module_path": block.path,
-        "inline": {
-            "nodes": [n.name for n in block.nodes],
-            "values": [v.name for n in block.nodes for v in n.outputs],
-        },
+        "inline": inline_meta(
+            [n.name for n in block.nodes], [v.name for n in block.nodes for v in n.outputs], block.nodes
+        ),
     }
     call = graph.create_node(
         CALL_OP,

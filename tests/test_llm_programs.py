@@ -14,6 +14,7 @@ from torch_ir import IRError, VerificationError, extract_llm, load_ir
 from torch_ir.cli import main
 from torch_ir.errors import ExportError
 from torch_ir.frontends.llm import build_cache_module
+from torch_ir.ir.calls import CALL_OP
 from torch_ir.ir.text import parse_module, print_module
 from torch_ir.runtime.generation import verify_generation
 from torch_ir.runtime.program import ProgramRunner
@@ -37,7 +38,12 @@ def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_extract_writes_one_file_with_both_entries(llama_program: Path) -> None:
     doc = json.loads(llama_program.read_text())
     module = doc["module"]
-    assert [(f["name"], f.get("public", True)) for f in module["functions"]] == [("prefill", True), ("decode", True)]
+    assert [(f["name"], f.get("public", True)) for f in module["functions"]] == [
+        ("prefill", True),
+        ("decode", True),
+        ("llama_decoder_layer", False),
+        ("llama_decoder_layer_2", False),
+    ]
     # one weight table: each parameter once, in the module; the functions' graphs have none of their own
     names = [w["name"] for w in module["weights"]]
     assert len(names) == len(set(names)) and "model.embed_tokens.weight" in names
@@ -91,6 +97,9 @@ def test_perturbed_bound_weight_fails_at_prefill_and_names_its_node() -> None:
     assert not ok and report.first_failure is not None and report.first_failure.step == 0
     assert report.divergence is not None
     assert report.divergence.module_path == "model.layers.1.mlp.down_proj"
+    assert report.divergence.call == "model.layers.1"  # inside the layer's function, at layer 1's call
+    assert report.divergence.where == "model.layers.1 -> mlp.down_proj"
+    assert "module: model.layers.1 -> mlp.down_proj" in str(report)
     ok, report = verify_generation(ir, real, steps=3)
     assert ok, str(report)
 
@@ -132,6 +141,34 @@ def test_runner_carries_the_cache_and_resets() -> None:
         )
     runner.reset()
     assert all(float(t.abs().sum()) == 0 for t in runner.state.values())
+
+
+def test_layers_traced_once_compute_what_the_flat_trace_computes() -> None:
+    """The two routes: each decoder layer a call of one function traced once (the default), and every layer
+    traced inline (``functions=False``); both write the cache as state, and run alike step by step."""
+    meta = build_causal_lm("llama", "meta")
+    traced = extract_llm(meta, max_cache_len=16)
+    flat = extract_llm(meta, max_cache_len=16, functions=False)
+    assert not flat.functions.keys() - {"prefill", "decode"}
+    for entry in ("prefill", "decode"):
+        calls = [n for n in traced.entry(entry).nodes if n.op_type == CALL_OP]
+        assert [n.meta["module_path"] for n in calls] == ["model.layers.0", "model.layers.1"]
+        assert not any(n.op_type == CALL_OP for n in flat.entry(entry).nodes)
+        assert {u.target for u in traced.entry(entry).state_updates} == {
+            u.target for u in flat.entry(entry).state_updates
+        }
+    assert list(traced.state) == list(flat.state)
+    real = build_causal_lm("llama", "cpu")
+    runners = [ProgramRunner(ir, real, strict=False) for ir in (traced, flat)]
+    prompt, token = torch.tensor([[5, 9, 14, 3]]), torch.tensor([[7]])
+    with torch.no_grad():
+        first = [r("prefill", input_ids=prompt, cache_position=torch.arange(4)) for r in runners]
+        torch.testing.assert_close(first[0], first[1])
+        second = [r("decode", input_ids=token, cache_position=torch.tensor([4])) for r in runners]
+        torch.testing.assert_close(second[0], second[1])
+    for name in flat.state:
+        torch.testing.assert_close(runners[0].state[name], runners[1].state[name])
+    assert runners[0].state["key_cache_1"][:, :, :5].abs().sum() > 0
 
 
 def test_program_text_round_trips() -> None:

@@ -300,16 +300,24 @@ def _fake_block_call(function: str, args: list[Any]) -> list[torch.Tensor]:
         return [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device) for t in outputs]
     fn = pending.function
     if fn.outputs is None:
-        record, out = _run_recorded(pending, args)
+        try:
+            record, out, state = _run_recorded(trace, pending, args)
+        except Exception as exc:  # the block cannot run as a call: trace it inline instead
+            trace.fail(fn.group, f"{pending.path} cannot run as a call ({type(exc).__name__}: {exc})")
+            raise Retrace(trace.failed[-1].failed) from exc
         flat, fn.out_spec = pytree.tree_flatten(out)
         fn.out_leaves = [TENSOR if isinstance(x, torch.Tensor) else x for x in flat]
         if any(not isinstance(x, (torch.Tensor, *_PLAIN)) for x in flat):
             trace.fail(fn.group, f"{pending.path} returns something other than tensors and constants")
-        fn.outputs = [x for x in flat if isinstance(x, torch.Tensor)] + _state_after(pending, fn)
+        fn.outputs = [x for x in flat if isinstance(x, torch.Tensor)] + state
         fn.record = record
     elif pending.path not in fn.checked and _worth_checking(fn, pending.path):
         fn.checked.append(pending.path)
-        record, out = _run_recorded(pending, args)
+        try:
+            record, out, _ = _run_recorded(trace, pending, args)
+        except Exception as exc:
+            trace.fail(fn.group, f"{pending.path} cannot run as a call ({type(exc).__name__}: {exc})")
+            return _fresh(fn.outputs)
         flat, out_spec = pytree.tree_flatten(out)
         if record != fn.record or out_spec != fn.out_spec:
             where = _first_difference(fn.record or (), record)
@@ -318,7 +326,15 @@ def _fake_block_call(function: str, args: list[Any]) -> list[torch.Tensor]:
                 f"{pending.path} does not compute what {fn.representative} does ({where}): its code depends on "
                 "more than its arguments and weights",
             )
-    return [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device) for t in fn.outputs]
+    return _fresh(fn.outputs)
+
+
+class Retrace(Exception):
+    """A block failed while the model was traced: trace the model again with its group inline."""
+
+
+def _fresh(outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device) for t in outputs]
 
 
 torch.library.register_fake("torch_ir::block_call", _fake_block_call, lib=_LIB)
@@ -329,38 +345,40 @@ def _worth_checking(fn: TracedFunction, path: str) -> bool:
     return not fn.checked or path == fn.group.last
 
 
-def _state_after(pending: _Pending, fn: TracedFunction) -> list[torch.Tensor]:
-    if not fn.state:
-        return []
-    layer = _cache_layer(pending.cache, pending.module, pending.path)
-    return [getattr(layer, name) for name in fn.state]
-
-
-def _run_recorded(pending: _Pending, args: list[Any]) -> tuple[tuple[Any, ...], Any]:
-    """Run the block's own forward on the fake arguments, recording every ATen op it runs."""
+def _run_recorded(
+    trace: BlockTrace, pending: _Pending, args: list[Any]
+) -> tuple[tuple[Any, ...], Any, list[torch.Tensor]]:
+    """Run the block's own forward on the fake arguments, recording every ATen op it runs; with a cache, on
+    copies of its layer's tensors, whose new contents come back last."""
     from torch._guards import detect_fake_mode
 
-    inputs = {id(t): i for i, t in enumerate(a for a in args if isinstance(a, torch.Tensor))}
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    inputs = {id(t): i for i, t in enumerate(tensors)}
     weights = {id(t): name for name, t in _named_weights(pending.module)}  # the fakes torch.export swapped in
-    recorder = _OpRecorder(inputs, weights)
     call_args, call_kwargs = pending.args, pending.kwargs
-    mode = detect_fake_mode(list(args))
+    mode = detect_fake_mode(tensors)
     shape_env = getattr(mode, "shape_env", None)
     ignore = shape_env.ignore_fresh_unbacked_symbols() if shape_env is not None else _nothing()
-    cache = pending.cache
-    if cache is not None:
-        cache = OneLayerCache(_cache_layer(cache, pending.module, pending.path))
+    state = pending.function.state
+    cache: OneLayerCache | None = None
+    if pending.cache is not None:
+        layer = _cache_layer(pending.cache, pending.module, pending.path)
+        copies = {name: getattr(layer, name).clone() for name in state}
+        for index, name in enumerate(state):
+            inputs[id(copies[name])] = len(tensors) - len(state) + index
+        cache = one_layer_cache(layer, copies)
         call_args, call_kwargs = pytree.tree_map(lambda x: cache if _is_cache(x) else x, (call_args, call_kwargs))
+    recorder = _OpRecorder(inputs, weights)
     with ignore, recorder:
         out = pending.forward(*call_args, **call_kwargs)
     if recorder.outside:
-        trace = _ACTIVE.trace
         trace.fail(
             pending.function.group,
             f"{pending.path} reads a tensor that is neither one of its arguments nor one of its weights (a tensor "
             "attribute, or a constant made in forward)",
         )
-    return tuple(recorder.rows), out
+    after = [getattr(cache._layer, name) for name in state] if cache is not None else []
+    return tuple(recorder.rows), out, after
 
 
 @contextmanager
@@ -573,6 +591,7 @@ __all__ = [
     "BlockGroup",
     "BlockTrace",
     "OneLayerCache",
+    "Retrace",
     "TracedFunction",
     "Unsupported",
     "block_index",

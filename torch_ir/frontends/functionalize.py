@@ -6,7 +6,8 @@ than tracing the model a second time (``ExportedProgram.run_decompositions({})``
 the converted graph once, in order:
 
 - an in-place op ``x.op_(...)`` becomes its functional op (``aten.add_.Tensor`` -> ``aten.add.Tensor``),
-  whose result is from then on the content of ``x``; its own result (an alias of ``x``) reads ``x``;
+  whose result is from then on the content of ``x`` (``x.copy_(y)`` of a ``y`` of the same type: ``y``
+  itself); its own result (an alias of ``x``) reads ``x``;
 - a write through a view of ``x`` (``slice``, ``select``, ``view``, ``unsqueeze``, ``squeeze``,
   ``permute``, ``transpose``, ``t``, ``alias``, ``expand``, ``diagonal``) writes the new view back into
   ``x`` (``slice_scatter``, ``select_scatter``, ``diagonal_scatter``, or the inverse view);
@@ -57,14 +58,13 @@ VIEWS = frozenset(
 )
 """Ops whose result is always a view of their first operand, which ``functionalize`` can take again."""
 
+CONVERSIONS = frozenset({"aten.to.dtype", "aten.to.dtype_layout", "aten.to.device", "aten.to.other"})
+"""``to``: its operand itself when nothing changes and no copy is asked for (a view then), else a copy."""
+
 MAYBE_VIEWS = frozenset(
     {
         "aten.reshape.default",
         "aten.contiguous.default",
-        "aten.to.dtype",
-        "aten.to.dtype_layout",
-        "aten.to.device",
-        "aten.to.other",
         "aten.type_as.default",
         "aten.flatten.using_ints",
         "aten.unflatten.int",
@@ -138,6 +138,8 @@ def functionalize(graph: Graph, *, inputs_as_outputs: bool = False) -> bool:
             _rewrite_write(state, node, info.mutates, first)
         elif isinstance(first, Value) and (node.op_type in VIEWS or node.op_type in MAYBE_VIEWS):
             _track_view(state, node, first)
+        elif isinstance(first, Value) and node.op_type in CONVERSIONS and _converts_nothing(node, first):
+            _track_view(state, node, first)
     graph.set_outputs([_read(state, v, None) for v in graph.outputs])
     for update in graph.state_updates:
         update.value = _read(state, update.value, None)
@@ -145,12 +147,22 @@ def functionalize(graph: Graph, *, inputs_as_outputs: bool = False) -> bool:
     return True
 
 
+def _converts_nothing(node: Node, source: Value) -> bool:
+    """Whether a ``to`` node returns its operand itself: no copy asked for, same dtype, no other device."""
+    operands = node.operands
+    if operands.get("copy") or not node.outputs or node.outputs[0].type != source.type:
+        return False
+    device = operands.get("device")
+    graph = node.graph
+    return device is None or graph is None or str(device) == str(graph.meta.get("device", device))
+
+
 def _track_view(state: _State, node: Node, source: Value) -> None:
     """Remember that ``node``'s results view ``source`` (as the graph named it, before any rewrite)."""
     known = state.aliases.get(source)
     root = known.root if known is not None else source
     chain: list[Node] | None = None
-    if node.op_type in VIEWS and (known is None or known.chain is not None):
+    if (node.op_type in VIEWS or node.op_type in CONVERSIONS) and (known is None or known.chain is not None):
         chain = [*(known.chain if known is not None else []), node]
     for value in node.outputs:
         state.aliases[value] = _Alias(root, chain, state.version(root))
@@ -236,9 +248,13 @@ def _rewrite_write(state: _State, node: Node, mutates: tuple[str, ...], target: 
         graph.replace_all_uses_with(result, target)  # the op's result is its first operand, written
     graph.erase(node)
     content = operands.pop(first)
-    new = graph.create_op(
-        functional, content, name=name, meta=dict(node.meta), before=anchor, output_types=[target.type], **operands
-    ).outputs[0]
+    source = operands.get("src")
+    if node.op_type == "aten.copy_.default" and isinstance(source, Value) and source.type == target.type:
+        new = source  # a copy of a tensor of the same type: the new content is that tensor
+    else:
+        new = graph.create_op(
+            functional, content, name=name, meta=dict(node.meta), before=anchor, output_types=[target.type], **operands
+        ).outputs[0]
     if alias is None:
         state.current[target] = new
         state.versions[target] = state.version(target) + 1
@@ -313,7 +329,7 @@ def _inverse(state: _State, step: Node, base: Value, src: Value, before: Node | 
             dim1=operands["dim1"],
             dim2=operands["dim2"],
         )
-    if kind in ("aten.alias.default", "aten.detach.default"):
+    if kind in ("aten.alias.default", "aten.detach.default") or kind in CONVERSIONS:
         return src
     if kind in ("aten.view.default", "aten._unsafe_view.default"):
         shape = base.type.shape if isinstance(base.type, TensorType) else None
@@ -356,4 +372,4 @@ def _declare_updates(state: _State, inputs_as_outputs: bool) -> None:
             graph.add_state_update("input", root.name, content)
 
 
-__all__ = ["MAYBE_VIEWS", "VIEWS", "BeyondFunctionalization", "functionalize", "has_writes"]
+__all__ = ["CONVERSIONS", "MAYBE_VIEWS", "VIEWS", "BeyondFunctionalization", "functionalize", "has_writes"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,6 @@ from torch_ir.ir.calls import CALL_OP, block_function_name, inline_meta
 from torch_ir.ir.graph import Graph, Value, Weight
 from torch_ir.ir.module import IR
 from torch_ir.ir.run_record import StageReport, paused_gc
-from torch_ir.ir.types import SymbolRange
 
 BODY_PREFIX = "block"
 """The block's name inside the module that exports it alone (its weights are ``block.<name>`` there)."""
@@ -96,7 +95,8 @@ def capture_functions(
 
 @dataclass
 class Body:
-    """One traced function: its exported program, the module that exported it, and its dynamic shapes."""
+    """One traced function: its exported program, the module that exported it, and its dynamic shapes (one
+    per tensor argument: how the converter reads them; torch.export gets them as its one ``*tensors``)."""
 
     function: TracedFunction
     program: ExportedProgram
@@ -115,9 +115,10 @@ class Traced:
     bodies: dict[int, Body]
     device: torch.device
 
-    def convert(self, taken: Sequence[str] = ()) -> tuple[Graph, list[tuple[str, Graph]]]:
+    def convert(self, taken: Sequence[str] = (), path_prefix: str = "") -> tuple[Graph, list[tuple[str, Graph]]]:
         """The model's graph with ``func.call`` nodes, and each function's (name, body graph), named after the
-        flat trace; ``taken`` names no function may have (other entries' functions)."""
+        flat trace; ``taken`` names no function may have (other entries' functions); calls are named after
+        their block's path without ``path_prefix`` (the name of a wrapper around the model)."""
         with self.trace.active():
             self.program = functional_program(
                 self.program, self.model, dynamic_shapes=self.dynamic_shapes, device=self.device
@@ -148,7 +149,7 @@ class Traced:
             names.append(function_name)
             built[index] = (function_name, function_graph, weight_index)
             functions.append((function_name, function_graph))
-        _replace_block_calls(graph, self.trace, built, sites)
+        _replace_block_calls(graph, self.trace, built, sites, path_prefix)
         return graph, functions
 
 
@@ -160,7 +161,6 @@ def trace_with_blocks(
     dynamic_shapes: Any = None,
     device: str | torch.device = "cpu",
     stages: StageReport | None = None,
-    prepare: Callable[[BlockTrace], Any] | None = None,
 ) -> Traced:
     """Trace ``model`` with its repeated blocks as calls, then export each distinct block alone; a group
     that cannot be a function (see ``torch_ir.frontends.blocks``) is traced inline in a second trace."""
@@ -169,16 +169,24 @@ def trace_with_blocks(
     skip: set[int] = set()
     while True:
         trace = BlockTrace(model, skip)
-        with trace.patched():
-            program = export_program(
-                model,
-                example_inputs,
-                example_kwargs=example_kwargs,
-                dynamic_shapes=dynamic_shapes,
-                stages=stages,
-                device=target,
-                functionalization="ir",
-            )
+        try:
+            with trace.patched():
+                program = export_program(
+                    model,
+                    example_inputs,
+                    example_kwargs=example_kwargs,
+                    dynamic_shapes=dynamic_shapes,
+                    stages=stages,
+                    device=target,
+                    functionalization="ir",
+                )
+        except ExportError:
+            if not trace.failed:
+                raise
+            for group in trace.failed:
+                _warn_inline(group)
+                skip.add(group.index)
+            continue
         bodies: dict[int, Body] = {}
         if not trace.failed:
             with stages.measure("export blocks"):
@@ -284,7 +292,7 @@ def _export_body(
         specs.append(spec or None)
     dynamic = tuple(specs) if dims else None
     body_program = export_program(
-        wrapper, tuple(examples), dynamic_shapes=dynamic, device=target, functionalization="ir"
+        wrapper, tuple(examples), dynamic_shapes=(dynamic,) if dynamic else None, device=target, functionalization="ir"
     )
     for spec in body_program.graph_signature.input_specs:
         if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER) and str(spec.target).startswith(BODY_PREFIX + "."):
@@ -394,7 +402,7 @@ def _as_function(body: Graph, function: TracedFunction, caller: Graph, outer: li
             env[id(value)] = new
     out.set_outputs([env[id(v)] for v in body.outputs])
     used = {str(d) for v in out.values() if v.type is not None for d in (v.type.shape or ()) if isinstance(d, str)}
-    out.symbols = {k: SymbolRange(r.low, r.high) for k, r in caller.symbols.items() if k in used}
+    out.symbols = {k: r for k, r in caller.symbols.items() if k in used}
     out.meta = {"module_path": path, "module_type": type_name(function.module_type)}
     return out, weight_index
 
@@ -449,7 +457,11 @@ def _site_name(name: str, names: Mapping[str, str]) -> str:
 
 
 def _replace_block_calls(
-    graph: Graph, trace: BlockTrace, built: Mapping[int, tuple[str, Graph, list[int]]], sites: list[dict[str, str]]
+    graph: Graph,
+    trace: BlockTrace,
+    built: Mapping[int, tuple[str, Graph, list[int]]],
+    sites: list[dict[str, str]],
+    path_prefix: str = "",
 ) -> None:
     """Each ``torch_ir.block_call`` node becomes a ``func.call`` of its function: the block's tensor
     arguments, then its weights in the function's order; its meta says the block and keeps its names."""
@@ -474,7 +486,7 @@ def _replace_block_calls(
             operands,
             {"callee": function_name},
             [v.type for v in body.outputs],
-            name=graph.fresh_name(call.path),
+            name=graph.fresh_name(call.path.removeprefix(path_prefix)),
             meta=meta,
             before=node,
         )

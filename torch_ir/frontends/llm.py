@@ -18,7 +18,8 @@ import torch
 
 from torch_ir.errors import ExportError
 from torch_ir.frontends.fake_device import check_device
-from torch_ir.frontends.torch_export import convert_program, export_program
+from torch_ir.frontends.functions import trace_with_blocks
+from torch_ir.frontends.torch_export import convert_functional, export_program
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, StateSpec
 from torch_ir.ir.run_record import StageReport, paused_gc
@@ -41,9 +42,14 @@ def capture_llm(
     cache: str = "static",
     device: str | torch.device = "cpu",
     name: str | None = None,
+    functions: bool = True,
 ) -> IR:
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
     run: ``torch_ir.extract_llm`` runs the default pipeline on it).
+
+    With ``functions`` (the default), each entry is traced with its decoder layers as calls of one function
+    traced once (``torch_ir.frontends.functions``): a layer's KV-cache slice is passed into the body and
+    returned, and the entry's state update writes the call's result. Without, every layer is traced inline.
 
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
@@ -71,22 +77,43 @@ def capture_llm(
             "decode": ({"input_ids": ids[:, :1], "cache_position": positions[:1]}, None),
         }
         entries: dict[str, Graph] = {}
+        bodies: list[tuple[str, Graph]] = []
         for entry, (kwargs, dynamic) in calls.items():
             entry_stages = StageReport()
-            program = export_program(
-                wrapper, (), example_kwargs=kwargs, dynamic_shapes=dynamic, stages=entry_stages, device=target
-            )
-            with entry_stages.measure("convert"), paused_gc():
-                graph = convert_program(program, wrapper, dynamic_shapes=dynamic)
-                _strip_wrapper_prefix(graph)
+            if functions:
+                traced = trace_with_blocks(
+                    wrapper, (), example_kwargs=kwargs, dynamic_shapes=dynamic, stages=entry_stages, device=target
+                )
+                with entry_stages.measure("convert"), paused_gc():
+                    graph, made = traced.convert([*calls, *(n for n, _ in bodies)], WRAPPER_PREFIX)
+                del traced
+            else:
+                program = export_program(
+                    wrapper,
+                    (),
+                    example_kwargs=kwargs,
+                    dynamic_shapes=dynamic,
+                    stages=entry_stages,
+                    device=target,
+                    functionalization="ir",
+                )
+                graph = convert_functional(program, wrapper, dynamic_shapes=dynamic, stages=entry_stages, device=target)
+                made = []
+                del program
+            with entry_stages.measure("convert"):
+                for g in (graph, *(body for _, body in made)):
+                    _strip_wrapper_prefix(g)
                 graph.meta["model"] = name or type(model).__name__
                 graph.meta["entry"] = entry
-            del program
             for stage in entry_stages.stages:
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)
             entries[entry] = graph
-    return IR.program(entries, _declared_state(entries), stages)
+            bodies.extend(made)
+    module = IR.program(entries, _declared_state(entries, wrapper), stages)
+    for function_name, body in bodies:
+        module.add_function(function_name, body, public=False)
+    return module
 
 
 def build_cache_module(
@@ -171,33 +198,42 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 
 def _strip_wrapper_prefix(graph: Graph) -> None:
-    """Weights and module paths of the wrapped LM get back the names of the LM itself (``model.layers.0...``)."""
+    """Weights and module paths of the wrapped LM get back the names of the LM itself (``model.layers.0...``),
+    in the graph, its init graph, a function's ``module_path`` and the ``module_path`` of its calls."""
+    if isinstance(graph.meta.get("module_path"), str):
+        graph.meta["module_path"] = _unwrapped(graph.meta["module_path"])
     for g in (graph, graph.init):
         if g is None:
             continue
         for node in g.nodes:
             stack = node.meta.get("module_stack")
             if stack:
-                node.meta["module_stack"] = [
-                    [str(path).removeprefix(WRAPPER_PREFIX) if str(path) != "model" else "", cls] for path, cls in stack
-                ]
+                node.meta["module_stack"] = [[_unwrapped(str(path)), cls] for path, cls in stack]
+            if isinstance(node.meta.get("module_path"), str):
+                node.meta["module_path"] = _unwrapped(node.meta["module_path"])
         for weight in list(g.weights.values()):
             if weight.name.startswith(WRAPPER_PREFIX):
                 g.rename_weight(weight, weight.name[len(WRAPPER_PREFIX) :])
             weight.aliases = tuple(a.removeprefix(WRAPPER_PREFIX) for a in weight.aliases)
 
 
-def _declared_state(entries: dict[str, Graph]) -> dict[str, StateSpec]:
-    """Every buffer an entry writes (the KV cache and its fill counters), declared once, zeros at first."""
-    state: dict[str, StateSpec] = {}
+def _unwrapped(path: str) -> str:
+    return path.removeprefix(WRAPPER_PREFIX) if path != "model" else ""
+
+
+def _declared_state(entries: dict[str, Graph], wrapper: torch.nn.Module) -> dict[str, StateSpec]:
+    """Every buffer an entry writes (the KV cache and its fill counters), declared once, zeros at first, in
+    the order the cache module registers them (whatever order the entries write them in)."""
+    found: dict[str, StateSpec] = {}
     for graph in entries.values():
         for update in graph.state_updates:
-            if update.kind == "buffer" and update.target not in state:
+            if update.kind == "buffer" and update.target not in found:
                 type_ = graph.weight(update.target).type
                 if not isinstance(type_, TensorType):
                     raise ExportError(f"state @{update.target} has no tensor type")
-                state[update.target] = StateSpec(update.target, type_)
-    return state
+                found[update.target] = StateSpec(update.target, type_)
+    order = {_unwrapped(name): index for index, (name, _) in enumerate(wrapper.named_buffers())}
+    return {name: found[name] for name in sorted(found, key=lambda n: (order.get(n, len(order)), n))}
 
 
 __all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm"]

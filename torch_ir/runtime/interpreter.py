@@ -450,6 +450,27 @@ class Interpreter:
                 for s in step.frees:
                     env[s] = None
 
+    def iter_call_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any], Node | None]]:
+        """As ``iter_values``, yielding ``(node, results, call)``; a call's own results come after those of
+        its callee's nodes, each yielded with the call (``call`` is None for a node of this graph)."""
+        saved = self._steps
+        inputs = self.check_inputs(inputs)
+        env = self._base_env.copy()
+        for s, value in zip(self._input_slots, inputs):
+            env[s] = value
+        with torch.no_grad():
+            for step in saved:
+                call = step.node.op_type == CALL_OP
+                operands = [env[s] for _, s in sorted(step.fills)] if call else []
+                values = self._execute(step, env)
+                if call:
+                    callee = self._callees[callee_name(step.node)]
+                    for inner, inner_values in callee.iter_values(operands):
+                        yield inner, inner_values, step.node
+                yield step.node, values, None
+                for s in step.frees:
+                    env[s] = None
+
     def _execute(self, step: _Step, env: list[Any]) -> list[Any]:
         """Call one node's op with its operands taken from ``env``, store its results there, return them."""
         args = step.args.copy()

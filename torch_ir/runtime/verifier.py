@@ -17,7 +17,8 @@ import torch
 from torch.utils import _pytree as pytree
 
 from torch_ir.errors import TorchIRError, VerificationError, WeightError
-from torch_ir.ir.graph import Graph, Value
+from torch_ir.ir.calls import CALL_OP, callee_name, inline_names, site_values
+from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import op_info
@@ -152,6 +153,16 @@ class Divergence:
     index: int
     region: str = ""
     """The regions that hold the node (``scan/combine/``), '' for a node of the top-level graph."""
+    call: str = ""
+    """The module a call stands for when the node is inside the function it calls (``model.layers.17``);
+    ``node`` and ``value`` are then the names they have at that call, ``module_path`` the path there."""
+
+    @property
+    def where(self) -> str:
+        """The module of the node: ``model.layers.17 -> self_attn.q_proj`` inside a call, else its path."""
+        if self.call and self.module_path.startswith(self.call + "."):
+            return f"{self.call} -> {self.module_path[len(self.call) + 1 :]}"
+        return f"{self.call} -> {self.module_path}" if self.call else self.module_path
 
     @property
     def location(self) -> str:
@@ -220,6 +231,7 @@ class VerificationReport:
                 "op_type": self.divergence.op_type,
                 "value": self.divergence.value,
                 "module_path": self.divergence.module_path,
+                "call": self.divergence.call,
                 "source": self.divergence.source,
                 "max_abs": self.divergence.comparison.max_abs,
                 "max_rel": self.divergence.comparison.max_rel,
@@ -257,8 +269,8 @@ class VerificationReport:
         d = self.divergence
         if d is not None:
             lines.append(f"  first divergence: node {d.node} ({d.op_type}), value %{d.value}")
-            if d.module_path:
-                lines.append(f"    module: {d.module_path}")
+            if d.module_path or d.call:
+                lines.append(f"    module: {d.where}")
             if d.location:
                 lines.append(f"    source: {d.location}")
             lines.append(
@@ -687,14 +699,8 @@ def _find_divergence(
     rtol: float | None,
     atol: float | None,
 ) -> Divergence | None:
-    graph = interp.graph
-    ir_names: dict[str, int] = {}
-    for index, node in enumerate(graph.nodes):
-        if op_info(node.op_type).nondeterministic:
-            continue
-        for value in node.outputs:
-            ir_names[value.name] = index
-    ir_iter = interp.iter_values(interp.flatten_inputs(args, kwargs))
+    sites = _Sites(interp)
+    ir_iter = interp.iter_call_values(interp.flatten_inputs(args, kwargs))
     eager_iter = _eager_values(model, args, kwargs)
     eager_names: set[str] = set()
     pending_ir: dict[str, Any] = {}
@@ -704,38 +710,79 @@ def _find_divergence(
     while not (ir_done and eager_done):
         if not ir_done:
             try:
-                node, values = next(ir_iter)
+                node, values, call = next(ir_iter)
                 for value, result in zip(node.outputs, values):
-                    if value.name not in ir_names:
+                    name = sites.name(value, call)
+                    if name not in sites.order:
                         continue
-                    if value.name in pending_eager:
-                        best = _check(
-                            best, graph, value.name, result, pending_eager.pop(value.name), ir_names, rtol, atol
-                        )
-                    elif value.name not in eager_names:
-                        pending_ir[value.name] = result
+                    if name in pending_eager:
+                        best = _check(best, sites, name, result, pending_eager.pop(name), rtol, atol)
+                    elif name not in eager_names:
+                        pending_ir[name] = result
             except StopIteration:
                 ir_done = True
         if not eager_done:
             try:
                 name, result = next(eager_iter)
-                if name in ir_names:
+                if name in sites.order:
                     eager_names.add(name)
                     if name in pending_ir:
-                        best = _check(best, graph, name, pending_ir.pop(name), result, ir_names, rtol, atol)
+                        best = _check(best, sites, name, pending_ir.pop(name), result, rtol, atol)
                     else:
                         pending_eager[name] = result
-                elif isinstance(result, (tuple, list)):
-                    pass
             except StopIteration:
                 eager_done = True
         if ir_done:
             pending_eager.clear()
         if eager_done:
             pending_ir.clear()
-    if best is not None:  # a region op: look for the first differing value inside its regions
+    if best is not None and not best.call:  # a region op: look for the first differing value inside its regions
         best = _inside_regions(best, interp, model, args, kwargs, rtol, atol)
     return best
+
+
+class _Sites:
+    """The names the IR's values have in a flat trace, and their order: a value of the graph by its own name,
+    a value inside a call by the name it has at that call (the call's ``meta["inline"]``)."""
+
+    def __init__(self, interp: Interpreter):
+        self.order: dict[str, int] = {}
+        self.where: dict[str, tuple[Node, Value, Node | None, str, str]] = {}
+        self._inside: dict[tuple[int, int], str] = {}
+        module = interp.module
+        index = 0
+        for node in interp.graph.nodes:
+            if node.op_type == CALL_OP and module is not None and callee_name(node) in module.functions:
+                body = module.function(callee_name(node)).graph
+                names = inline_names(node) or {}
+                node_names, value_names = list(names.get("nodes") or []), iter(site_values(names, body))
+                for position, inner in enumerate(body.nodes):
+                    site_node = node_names[position] if position < len(node_names) else ""
+                    for value in inner.outputs:
+                        name = next(value_names, "")
+                        if name and site_node and not op_info(inner.op_type).nondeterministic:
+                            self._inside[(id(node), id(value))] = name
+                            self._add(name, index, (inner, value, node, site_node, _moved(inner, body, node)))
+                    index += 1
+            for value in node.outputs:
+                if not op_info(node.op_type).nondeterministic:
+                    self._add(value.name, index, (node, value, None, node.name, node.module_path))
+            index += 1
+
+    def _add(self, name: str, index: int, where: tuple[Node, Value, Node | None, str, str]) -> None:
+        self.order[name] = index
+        self.where[name] = where
+
+    def name(self, value: Value, call: Node | None) -> str:
+        return value.name if call is None else self._inside.get((id(call), id(value)), "")
+
+
+def _moved(node: Node, body: Graph, call: Node) -> str:
+    """The module path of a callee's node at a call: under the call's module instead of the body's."""
+    path, there, here = node.module_path, body.meta.get("module_path"), call.meta.get("module_path")
+    if isinstance(there, str) and isinstance(here, str) and (path == there or path.startswith(there + ".")):
+        return here + path[len(there) :]
+    return path
 
 
 def _inside_regions(
@@ -766,15 +813,14 @@ def _inside_regions(
 
 def _check(
     best: Divergence | None,
-    graph: Graph,
+    sites: _Sites,
     name: str,
     got: Any,
     expected: Any,
-    order: dict[str, int],
     rtol: float | None,
     atol: float | None,
 ) -> Divergence | None:
-    index = order[name]
+    index = sites.order[name]
     if best is not None and best.index <= index:
         return best
     if not isinstance(got, torch.Tensor) or not isinstance(expected, torch.Tensor):
@@ -784,11 +830,10 @@ def _check(
     cmp = compare_tensors(got, expected, rtol, atol)
     if cmp.passed:
         return best
-    value = graph.value(name)
-    node = value.producer
-    assert node is not None
+    node, _, call, node_name, module_path = sites.where[name]
     source = node.meta.get("source") if isinstance(node.meta.get("source"), dict) else None
-    return Divergence(node.name, node.op_type, name, node.module_path, source, cmp, index)
+    site = str(call.meta.get("module_path") or call.name) if call is not None else ""
+    return Divergence(node_name, node.op_type, name, module_path, source, cmp, index, call=site)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from torch_ir.cli import UsageError
+from torch_ir.cli.options import add_verbose, non_negative_int, positive_int, tolerance
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "exit status: 0 every output matches, 1 an output differs, 2 bad input or usage."
         ),
     )
-    parser.add_argument("ir", help="the IR file (JSON written by torch-ir extract / IR.save); '-' reads stdin")
+    parser.add_argument(
+        "ir", help="the IR file (JSON written by torch-ir extract / IR.save, or the text form); '-' reads stdin"
+    )
     parser.add_argument("--model", required=True, help="model spec: zoo:NAME, hf:..., package.module:factory")
     parser.add_argument("--weights", help="a .safetensors file, a sharded *.index.json, or a folder of them")
     parser.add_argument(
@@ -48,9 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="[NAME=]SHAPE[:DTYPE]",
         help="a test input, e.g. 1x128:int64 (repeatable; default: the model's example inputs)",
     )
-    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: by dtype)")
-    parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: by dtype)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights and inputs (default 0)")
+    parser.add_argument("--rtol", type=tolerance, default=None, help="relative tolerance (default: by dtype)")
+    parser.add_argument("--atol", type=tolerance, default=None, help="absolute tolerance (default: by dtype)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed for the random weights and inputs (default 0)"
+    )
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
     parser.add_argument(
         "--fill-from-model",
@@ -86,19 +90,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--generate",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="for a prefill/decode program: greedy-decode N tokens through the IR against eager transformers",
     )
-    parser.add_argument("--prompt-len", type=int, default=8, help="random prompt length for --generate (default 8)")
+    parser.add_argument(
+        "--prompt-len", type=positive_int, default=8, help="random prompt length for --generate (default 8)"
+    )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
-    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            raise UsageError(f"{flag} {value}: a tolerance must be 0 or more")
     import torch
 
     from torch_ir.cli.streams import read_ir

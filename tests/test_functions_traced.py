@@ -10,6 +10,7 @@ inside a body are the flat trace's names of the first block, and each call keeps
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 import torch_ir
 from tests.transformers_models import TINY, build_causal_lm, causal_lm_inputs
 from torch_ir import TorchIRWarning, extract_ir
+from torch_ir.cli import main
 from torch_ir.frontends.model_specs import resolve_model
 from torch_ir.ir.calls import CALL_OP, callee_name
 from torch_ir.passes import PassManager
@@ -177,3 +179,32 @@ def test_a_group_not_proven_alike_is_traced_block_by_block(model: nn.Module, rea
     PassManager(FUNCTIONS_PIPELINE).run(flat)
     assert traced == flat
     torch.testing.assert_close(torch_ir.run(traced, model, x), model(x))
+
+
+def test_cli_extract_functions_writes_the_module_the_api_gives(tmp_path: Path) -> None:
+    path = tmp_path / "gpt.json"
+    assert main(["extract", "zoo:gpt", "--functions", "-o", str(path), "-q"]) == 0
+    loaded = torch_ir.load_ir(path)
+    bundle = resolve_model("zoo:gpt")
+    assert loaded.to_text() == extract_ir(bundle.model, bundle.args, functions=True).to_text()
+    calls = [n for n in loaded.graph.nodes if n.op_type == CALL_OP]
+    assert len(calls) >= 2 and len({callee_name(c) for c in calls}) == 1
+    flat = tmp_path / "flat.json"
+    assert main(["extract", "zoo:gpt", "-o", str(flat), "-q"]) == 0  # without the flag: flat, as before
+    assert not any(n.op_type == CALL_OP for n in torch_ir.load_ir(flat).graph.nodes)
+    assert flat.stat().st_size > path.stat().st_size
+
+
+def test_cli_functions_refuses_decompose(capsys: pytest.CaptureFixture) -> None:
+    assert main(["extract", "zoo:gpt", "--functions", "--decompose", "core_aten", "-q"]) == 2
+    assert "--functions traces blocks as torch.export gives them: drop --decompose" in capsys.readouterr().err
+
+
+def test_cli_llm_program_without_functions_is_flat(tmp_path: Path) -> None:
+    config = ",".join(f"{k}={v}" for k, v in TINY["llama"].items())
+    path = tmp_path / "llm.json"
+    argv = ["extract", "hf:llama", "--config", config, "--kv-cache", "static", "--max-cache-len", "16", "-q"]
+    assert main([*argv, "--no-functions", "-o", str(path)]) == 0
+    program = torch_ir.load_ir(path)
+    assert list(program.functions) == ["prefill", "decode"]
+    assert not any(n.op_type == CALL_OP for e in ("prefill", "decode") for n in program.entry(e).nodes)

@@ -306,7 +306,7 @@ class Interpreter:
             if reads and not callee.weights:  # a body that reads the module's weights directly
                 callee.set_weights({w: self.weights[w] for w in reads})
             try:
-                return callee.run_flat(list(operands))
+                return callee.run_called(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
 
@@ -432,6 +432,25 @@ class Interpreter:
                     kept[name] = env[s]
                 for s in step.frees:
                     env[s] = None
+        outputs = [env[s] for s in self._output_slots]
+        self._apply_state_updates(env, given)
+        return outputs
+
+    def run_called(self, operands: list[Any]) -> list[Any]:
+        """Run a function body on a call's operands: values the caller's interpreter computed (or bound), of
+        the types the verified call gives them, so their shapes are not checked again as a caller's inputs
+        are; the memory budget and the copies of operands the body writes still apply."""
+        if self.keep_all or self.keep_names:
+            return self.run_flat(operands)
+        given = operands
+        operands = self._guard.check_inputs(operands)
+        env = self._base_env.copy()
+        for s, value in zip(self._input_slots, operands):
+            env[s] = value
+        for step in self._steps:
+            self._execute(step, env)
+            for s in step.frees:
+                env[s] = None
         outputs = [env[s] for s in self._output_slots]
         self._apply_state_updates(env, given)
         return outputs

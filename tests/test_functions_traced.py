@@ -55,9 +55,8 @@ def test_traced_once_is_the_flat_extraction_outlined(model_type: str) -> None:
     calls = [n for n in traced.graph.nodes if n.op_type == CALL_OP]
     expected = _layers(model_type) - (1 if model_type == "deepseek_v3" else 0)  # its dense layer stays inline
     assert len(calls) == expected
-    assert [n.meta["module_path"] for n in calls][
-        -1
-    ] == f"{'transformer.h' if model_type == 'gpt2' else 'model.layers'}.{_layers(model_type) - 1}"
+    layers = "transformer.h" if model_type in ("gpt2", "falcon") else "model.layers"
+    assert [n.meta["module_path"] for n in calls][-1] == f"{layers}.{_layers(model_type) - 1}"
     assert len(traced.functions) == 2 and traced.stages.to_dict()
 
 

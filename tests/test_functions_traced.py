@@ -97,6 +97,18 @@ def test_extraction_with_functions_computes_what_the_model_does() -> None:
     torch.testing.assert_close(torch_ir.run(ir, real, ids, **kwargs)["logits"], real(ids, **kwargs).logits)
 
 
+def test_statistics_count_each_call_of_a_body() -> None:
+    from torch_ir.analysis.statistics import compute_statistics
+
+    args, kwargs = causal_lm_inputs("meta")
+    model = build_causal_lm("llama", "meta", num_hidden_layers=3)
+    traced = compute_statistics(extract_ir(model, args, example_kwargs=kwargs, functions=True))
+    flat = compute_statistics(extract_ir(model, args, example_kwargs=kwargs))
+    assert traced.op_histogram[CALL_OP] == 3 and traced.num_nodes < flat.num_nodes
+    assert (traced.flops, traced.macs, traced.flops_by_op) == (flat.flops, flat.macs, flat.flops_by_op)
+    assert CALL_OP not in traced.uncounted_ops
+
+
 class _Block(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -158,6 +158,10 @@ def test_layers_traced_once_compute_what_the_flat_trace_computes() -> None:
             u.target for u in flat.entry(entry).state_updates
         }
     assert list(traced.state) == list(flat.state)
+    from torch_ir.analysis.statistics import program_statistics
+
+    figures = [[(e.entry, e.flops) for e in program_statistics(ir).entries] for ir in (traced, flat)]
+    assert figures[0] == figures[1] and all(flops for _, flops in figures[0])  # a layer costs at each call
     real = build_causal_lm("llama", "cpu")
     runners = [ProgramRunner(ir, real, strict=False) for ir in (traced, flat)]
     prompt, token = torch.tensor([[5, 9, 14, 3]]), torch.tensor([[7]])

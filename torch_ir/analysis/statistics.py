@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch_ir.errors import IRError
+from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import ITEMSIZE, TensorType
@@ -90,7 +91,8 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
     num_edges = sum(len(n.inputs) for n in nodes)
     num_op_edges = sum(1 for n in nodes for v in n.inputs if v.producer is not None)
     weights = _weight_figures(graph)
-    flops, macs, by_op, uncounted = _cost(nodes, binds)
+    module = ir_or_graph if isinstance(ir_or_graph, IR) else None
+    flops, macs, by_op, uncounted = _cost(_with_callees(nodes, module), binds)
     activation, peak = _activation_memory(graph, binds)
     return IRStatistics(
         model=str(graph.meta.get("model", "model")),
@@ -356,6 +358,21 @@ def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
         return None
 
 
+def _with_callees(nodes: tuple[Node, ...], module: IR | None) -> tuple[Node, ...]:
+    """``nodes`` with each ``func.call`` of a function of ``module`` replaced by its callee's nodes (calls
+    inside expanded too), so a body called N times costs N times; a body's symbols are its caller's."""
+    if module is None or not any(is_call(n) for n in nodes):
+        return nodes
+    out: list[Node] = []
+    for node in nodes:
+        name = callee_name(node) if is_call(node) else None
+        if name is not None and name in module.functions:
+            out.extend(_with_callees(module.function(name).graph.nodes, module))
+        else:
+            out.append(node)
+    return tuple(out)
+
+
 def _cost(nodes: tuple[Node, ...], bindings: Mapping[str, int]) -> tuple[int | None, int | None, dict, list[str]]:
     flops: int | None = 0
     macs: int | None = 0
@@ -554,7 +571,7 @@ def program_statistics(ir: IR, *, bindings: Mapping[str, int] | None = None) -> 
     for name, graph in ir.entries.items():
         binds = {s: r.max if r.max is not None else r.min for s, r in graph.symbols.items()}
         binds.update(bindings or {})
-        flops, _, _, _ = _cost(graph.nodes, binds)
+        flops, _, _, _ = _cost(_with_callees(graph.nodes, ir), binds)
         read = 0
         for weight in graph.weights.values():
             size = evaluate_bytes(weight.type, binds)

@@ -100,11 +100,10 @@ def capture_llm(
                 graph = convert_functional(program, wrapper, dynamic_shapes=dynamic, stages=entry_stages, device=target)
                 made = []
                 del program
-            with entry_stages.measure("convert"):
-                for g in (graph, *(body for _, body in made)):
-                    _strip_wrapper_prefix(g)
-                graph.meta["model"] = name or type(model).__name__
-                graph.meta["entry"] = entry
+            for g in (graph, *(body for _, body in made)):
+                _strip_wrapper_prefix(g)
+            graph.meta["model"] = name or type(model).__name__
+            graph.meta["entry"] = entry
             for stage in entry_stages.stages:
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)

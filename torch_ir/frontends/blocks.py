@@ -76,6 +76,7 @@ class BlockGroup:
 
     @property
     def last(self) -> str:
+        """The module path of the group's last block (run and compared with the first, as the second is)."""
         return self.members[-1][0]
 
 
@@ -146,6 +147,7 @@ class BlockTrace:
         return [g for g in self.groups if g.failed]
 
     def fail(self, group: BlockGroup, reason: str) -> None:
+        """Mark ``group`` to be traced inline for ``reason`` (the first reason found is kept)."""
         if not group.failed:
             group.failed = reason
 
@@ -444,6 +446,7 @@ class OneLayerCache:
         self.layers = _AnyIndex(layer)
 
     def update(self, key_states: Any, value_states: Any, layer_idx: int, *args: Any, **kwargs: Any) -> Any:
+        """transformers' ``Cache.update``: writes the one layer, whatever ``layer_idx`` says."""
         return self._layer.update(key_states, value_states, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -198,44 +198,48 @@ def run(args: argparse.Namespace) -> int:
     )
     manager = _pass_manager(pipeline, progress)
     if functions:
-        from torch_ir.frontends.functions import capture_functions
+        ir = _capture_functions(bundle, model_args, model_kwargs, dynamic_shapes, args, progress)
+        ir.stages.stages[:0] = stages.stages
+    else:
+        from torch_ir.frontends.torch_export import convert_program, export_program
 
-        with progress.stage("export", None, "(blocks traced once)"), layer_progress(progress, bundle.model):
-            ir = capture_functions(
+        with progress.stage("export", None, "(torch.export)"), layer_progress(progress, bundle.model):
+            program = export_program(
                 bundle.model,
                 model_args,
                 example_kwargs=model_kwargs,
                 dynamic_shapes=dynamic_shapes,
-                name=bundle.name,
+                decompose=args.decompose,
+                stages=stages,
                 device=args.trace_device,
             )
-        ir.stages.stages[:0] = stages.stages
-        if manager is not None:
-            with progress.stage("pipeline", ir.stages, ticker=False):
-                manager.run(ir)
-        return _write(ir, args, formats, progress, bundle.name)
+        with progress.stage("convert", stages):
+            graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
+            graph.meta["model"] = bundle.name
+        del program
+        ir = IR(graph, stages)
+    if manager is not None:
+        with progress.stage("pipeline", ir.stages, ticker=False):
+            manager.run(ir)
+    return _write(ir, args, formats, progress, bundle.name)
 
-    from torch_ir.frontends.torch_export import convert_program, export_program
 
-    with progress.stage("export", None, "(torch.export)"), layer_progress(progress, bundle.model):
-        program = export_program(
+def _capture_functions(
+    bundle: Any, model_args: Any, model_kwargs: Any, dynamic_shapes: Any, args: argparse.Namespace, progress: Any
+) -> Any:
+    """The model with each distinct repeated block traced once (``--functions``), no passes run."""
+    from torch_ir.frontends.functions import capture_functions
+    from torch_ir.progress import layer_progress
+
+    with progress.stage("export", None, "(blocks traced once)"), layer_progress(progress, bundle.model):
+        return capture_functions(
             bundle.model,
             model_args,
             example_kwargs=model_kwargs,
             dynamic_shapes=dynamic_shapes,
-            decompose=args.decompose,
-            stages=stages,
+            name=bundle.name,
             device=args.trace_device,
         )
-    with progress.stage("convert", stages):
-        graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
-        graph.meta["model"] = bundle.name
-    del program
-    ir = IR(graph, stages)
-    if manager is not None:
-        with progress.stage("pipeline", stages, ticker=False):
-            manager.run(ir)
-    return _write(ir, args, formats, progress, bundle.name)
 
 
 def _check_llm_flags(args: argparse.Namespace) -> None:

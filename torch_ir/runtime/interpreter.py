@@ -457,21 +457,15 @@ class Interpreter:
 
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
         """Run on flat inputs node by node, yielding ``(node, results)``; intermediates are freed as usual."""
-        saved = self._steps
-        inputs = self.check_inputs(inputs)
-        env = self._base_env.copy()
-        for s, value in zip(self._input_slots, inputs):
-            env[s] = value
-        with torch.no_grad():
-            for step in saved:
-                values = self._execute(step, env)
-                yield step.node, values
-                for s in step.frees:
-                    env[s] = None
+        for node, values, _ in self.iter_call_values(inputs, into_calls=False):
+            yield node, values
 
-    def iter_call_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any], Node | None]]:
-        """As ``iter_values``, yielding ``(node, results, call)``; a call's own results come after those of
-        its callee's nodes, each yielded with the call (``call`` is None for a node of this graph)."""
+    def iter_call_values(
+        self, inputs: Sequence[Any], *, into_calls: bool = True
+    ) -> Iterator[tuple[Node, list[Any], Node | None]]:
+        """As ``iter_values``, yielding ``(node, results, call)``; with ``into_calls``, a call's own results
+        come after those of its callee's nodes (the body run again on the call's operands), each yielded
+        with the call (``call`` is None for a node of this graph)."""
         saved = self._steps
         inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
@@ -479,7 +473,7 @@ class Interpreter:
             env[s] = value
         with torch.no_grad():
             for step in saved:
-                call = step.node.op_type == CALL_OP
+                call = into_calls and step.node.op_type == CALL_OP
                 operands = [env[s] for _, s in sorted(step.fills)] if call else []
                 values = self._execute(step, env)
                 if call:

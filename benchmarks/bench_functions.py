@@ -7,7 +7,7 @@ default pipeline), and ``torch.export.export(..., strict=False)`` alone on meta 
 route). ``ratio`` = functions / torch.export (wall clock); the other ratios, and the same ratios in CPU time
 (``cpu_*``, steadier on a shared machine), are in ``extra_info``.
 
-LLM programs: ``extract_llm`` with functions (the default) and without, against one torch.export of the
+LLM programs: ``extract_llm`` with functions and without (the default), against one torch.export of the
 model's forward (goal: at most 1.5x).
 
 Interpretation, real weights on the CPU: the function program (one body, 32 calls) against the flat IR of
@@ -86,16 +86,16 @@ def test_extract_functions_vs_flat_vs_export(benchmark, tmp_path) -> None:
 
 def test_extract_llm_functions_vs_flat_vs_export(benchmark) -> None:
     """``extract_llm`` (prefill + decode, 64-position static cache) with each layer traced once per entry,
-    and with every layer inline (``functions=False``), against one torch.export of the model's forward."""
+    and with every layer inline (the default), against one torch.export of the model's forward."""
     args, kwargs = causal_lm_inputs("meta")
     warm = build_causal_lm("llama", "meta", num_hidden_layers=2)
+    extract_llm(warm, max_cache_len=64, functions=True)
     extract_llm(warm, max_cache_len=64)
-    extract_llm(warm, max_cache_len=64, functions=False)
     model = build_causal_lm("llama", "meta", num_hidden_layers=LAYERS)
     export_s, export_cpu, _ = _best(lambda: torch.export.export(model, args, kwargs=kwargs, strict=False), 2)
-    flat_s, flat_cpu, _ = _best(lambda: extract_llm(model, max_cache_len=64, functions=False), 1)
-    functions_s, functions_cpu, program = _best(lambda: extract_llm(model, max_cache_len=64), 2)
-    benchmark.pedantic(lambda: extract_llm(model, max_cache_len=64), rounds=1)
+    flat_s, flat_cpu, _ = _best(lambda: extract_llm(model, max_cache_len=64), 1)
+    functions_s, functions_cpu, program = _best(lambda: extract_llm(model, max_cache_len=64, functions=True), 2)
+    benchmark.pedantic(lambda: extract_llm(model, max_cache_len=64, functions=True), rounds=1)
     assert sum(n.op_type == CALL_OP for n in program.entry("decode").nodes) == LAYERS
     benchmark.group = "functions"
     benchmark.extra_info.update(

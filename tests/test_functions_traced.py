@@ -211,11 +211,15 @@ def test_cli_functions_refuses_decompose(capsys: pytest.CaptureFixture) -> None:
     assert "--functions traces blocks as torch.export gives them: drop --decompose" in capsys.readouterr().err
 
 
-def test_cli_llm_program_without_functions_is_flat(tmp_path: Path) -> None:
+def test_cli_llm_program_with_and_without_functions(tmp_path: Path) -> None:
     config = ",".join(f"{k}={v}" for k, v in TINY["llama"].items())
     path = tmp_path / "llm.json"
     argv = ["extract", "hf:llama", "--config", config, "--kv-cache", "static", "--max-cache-len", "16", "-q"]
-    assert main([*argv, "--no-functions", "-o", str(path)]) == 0
+    assert main([*argv, "-o", str(path)]) == 0  # flat unless asked
     program = torch_ir.load_ir(path)
     assert list(program.functions) == ["prefill", "decode"]
     assert not any(n.op_type == CALL_OP for e in ("prefill", "decode") for n in program.entry(e).nodes)
+    assert main([*argv, "--functions", "-o", str(path)]) == 0
+    program = torch_ir.load_ir(path)
+    assert list(program.functions) == ["prefill", "decode", "llama_decoder_layer", "llama_decoder_layer_2"]
+    assert sum(n.op_type == CALL_OP for n in program.entry("decode").nodes) == 2

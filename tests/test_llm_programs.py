@@ -30,7 +30,7 @@ QWEN2_CONFIG = ",".join(f"{k}={v}" for k, v in TINY["qwen2"].items())
 def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("llm") / "llm.json"
     cache = ["--kv-cache", "static", "--max-cache-len", "64"]
-    code = main(["extract", "hf:llama", "--config", LLAMA_CONFIG, *cache, "-o", str(path), "-q"])
+    code = main(["extract", "hf:llama", "--config", LLAMA_CONFIG, *cache, "--functions", "-o", str(path), "-q"])
     assert code == 0
     return path
 
@@ -89,7 +89,7 @@ def test_cli_generation_fails_on_a_changed_ir_and_names_step_and_node(
 
 
 def test_perturbed_bound_weight_fails_at_prefill_and_names_its_node() -> None:
-    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=32)
+    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=32, functions=True)
     real = build_causal_lm("llama", "cpu")
     weights = {k: v.clone() for k, v in real.state_dict().items()}
     weights["model.layers.1.mlp.down_proj.weight"] += 0.05
@@ -144,11 +144,11 @@ def test_runner_carries_the_cache_and_resets() -> None:
 
 
 def test_layers_traced_once_compute_what_the_flat_trace_computes() -> None:
-    """The two routes: each decoder layer a call of one function traced once (the default), and every layer
-    traced inline (``functions=False``); both write the cache as state, and run alike step by step."""
+    """The two routes: each decoder layer a call of one function traced once (``functions=True``), and every
+    layer traced inline (the default); both write the cache as state, and run alike step by step."""
     meta = build_causal_lm("llama", "meta")
-    traced = extract_llm(meta, max_cache_len=16)
-    flat = extract_llm(meta, max_cache_len=16, functions=False)
+    traced = extract_llm(meta, max_cache_len=16, functions=True)
+    flat = extract_llm(meta, max_cache_len=16)
     assert not flat.functions.keys() - {"prefill", "decode"}
     for entry in ("prefill", "decode"):
         calls = [n for n in traced.entry(entry).nodes if n.op_type == CALL_OP]

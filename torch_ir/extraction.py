@@ -78,13 +78,13 @@ def extract_llm(
     pipeline: Any = "default",
     device: Any = "cpu",
     name: str | None = None,
-    functions: bool = True,
+    functions: bool = False,
 ) -> Module:
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free
     (``torch_ir.frontends.llm.capture_llm``), through ``pipeline``.
 
-    With ``functions`` (the default) the decoder layer is traced once per entry and called per layer, its
-    KV-cache slice passed in and returned; ``"default"`` is then the ``functions`` pipeline.
+    With ``functions=True`` the decoder layer is traced once per entry and called per layer, its KV-cache
+    slice passed in and returned; ``"default"`` is then the ``functions`` pipeline.
 
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to

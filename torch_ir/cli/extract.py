@@ -100,8 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help=(
             "trace each distinct repeated block (the layers of a module list) once and call it per layer; "
-            "'-p default' is then the 'functions' pipeline. On by default with --kv-cache; --no-functions "
-            "traces every layer inline (the 'inline' pass turns calls back into the flat IR)"
+            "'-p default' is then the 'functions' pipeline; with --kv-cache too (the 'inline' pass turns calls "
+            "back into the flat IR)"
         ),
     )
     parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     stages = StageReport()
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
-    functions = args.functions if args.functions is not None else bool(args.kv_cache)
+    functions = bool(args.functions)
     pipeline = "functions" if functions and args.pipeline == "default" else args.pipeline
     if args.kv_cache:
         from torch_ir.extraction import extract_llm

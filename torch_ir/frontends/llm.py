@@ -42,12 +42,12 @@ def capture_llm(
     cache: str = "static",
     device: str | torch.device = "cpu",
     name: str | None = None,
-    functions: bool = True,
+    functions: bool = False,
 ) -> IR:
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
     run: ``torch_ir.extract_llm`` runs the default pipeline on it).
 
-    With ``functions`` (the default), each entry is traced with its decoder layers as calls of one function
+    With ``functions=True``, each entry is traced with its decoder layers as calls of one function
     traced once (``torch_ir.frontends.functions``): a layer's KV-cache slice is passed into the body and
     returned, and the entry's state update writes the call's result. Without, every layer is traced inline.
 

@@ -109,7 +109,11 @@ def capture_llm(
                 stages.stages.append(stage)
             entries[entry] = graph
             bodies.extend(made)
-    module = IR.program(entries, _declared_state(entries, wrapper), stages)
+    state = _declared_state(entries, wrapper)
+    order = {name: index for index, name in enumerate(state)}
+    for graph in entries.values():  # each entry writes the cache in the declared order, whatever the route
+        graph.set_state_updates(sorted(graph.state_updates, key=lambda u: order.get(u.target, len(order))))
+    module = IR.program(entries, state, stages)
     for function_name, body in bodies:
         module.add_function(function_name, body, public=False)
     return module

@@ -19,7 +19,7 @@ import torch
 from torch_ir.errors import ExportError
 from torch_ir.frontends.fake_device import check_device
 from torch_ir.frontends.functions import trace_with_blocks
-from torch_ir.frontends.torch_export import convert_functional, export_program
+from torch_ir.frontends.torch_export import convert_program, export_program
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, StateSpec
 from torch_ir.ir.run_record import StageReport, paused_gc
@@ -87,17 +87,12 @@ def capture_llm(
                 with entry_stages.measure("convert"), paused_gc():
                     graph, made = traced.convert([*calls, *(n for n, _ in bodies)], WRAPPER_PREFIX)
                 del traced
-            else:
+            else:  # every layer inline; torch functionalizes the cache writes (run_decompositions)
                 program = export_program(
-                    wrapper,
-                    (),
-                    example_kwargs=kwargs,
-                    dynamic_shapes=dynamic,
-                    stages=entry_stages,
-                    device=target,
-                    functionalization="ir",
+                    wrapper, (), example_kwargs=kwargs, dynamic_shapes=dynamic, stages=entry_stages, device=target
                 )
-                graph = convert_functional(program, wrapper, dynamic_shapes=dynamic, stages=entry_stages, device=target)
+                with entry_stages.measure("convert"), paused_gc():
+                    graph = convert_program(program, wrapper, dynamic_shapes=dynamic)
                 made = []
                 del program
             for g in (graph, *(body for _, body in made)):

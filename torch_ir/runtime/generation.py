@@ -109,7 +109,13 @@ class GenerationReport:
             "first_failure": None if self.first_failure is None else self.first_failure.step,
             "divergence": None
             if self.divergence is None
-            else {"node": self.divergence.node, "op_type": self.divergence.op_type, "value": self.divergence.value},
+            else {
+                "node": self.divergence.node,
+                "op_type": self.divergence.op_type,
+                "value": self.divergence.value,
+                "module_path": self.divergence.module_path,
+                "call": self.divergence.call,
+            },
             "notes": list(self.notes),
             "trials": [t.to_dict() for t in self.trials],
             "coverage": dict(self.coverage),
@@ -138,8 +144,8 @@ class GenerationReport:
         d = self.divergence
         if d is not None:
             lines.append(f"    first node that differs: {d.node} ({d.op_type}), value %{d.value}")
-            if d.module_path:
-                lines.append(f"    module: {d.module_path}")
+            if d.module_path or d.call:
+                lines.append(f"    module: {d.where}")
             if d.location:
                 lines.append(f"    source: {d.location}")
         if self.weight_sources:

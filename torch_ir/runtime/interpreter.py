@@ -308,7 +308,7 @@ class Interpreter:
                 callee.set_weights({w: self.weights[w] for w in reads})  # a body reading the module's weights
             try:
                 with calling(name, operands):
-                    return callee.run_flat(list(operands))
+                    return callee.run_called(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
 
@@ -438,8 +438,36 @@ class Interpreter:
         self._apply_state_updates(env, callers)
         return outputs
 
+    def run_called(self, operands: list[Any]) -> list[Any]:
+        """Run a function body on a call's operands: values the caller's interpreter computed (or bound), of
+        the types the verified call gives them, so their shapes are not checked again as a caller's inputs
+        are; the memory budget and the copies of operands the body writes still apply."""
+        if self.keep_all or self.keep_names:
+            return self.run_flat(operands)
+        given = operands
+        operands = self._guard.check_inputs(operands)
+        env = self._base_env.copy()
+        for s, value in zip(self._input_slots, operands):
+            env[s] = value
+        for step in self._steps:
+            self._execute(step, env)
+            for s in step.frees:
+                env[s] = None
+        outputs = [env[s] for s in self._output_slots]
+        self._apply_state_updates(env, given)
+        return outputs
+
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
         """Run on flat inputs node by node, yielding ``(node, results)``; intermediates are freed as usual."""
+        for node, values, _ in self.iter_call_values(inputs, into_calls=False):
+            yield node, values
+
+    def iter_call_values(
+        self, inputs: Sequence[Any], *, into_calls: bool = True
+    ) -> Iterator[tuple[Node, list[Any], Node | None]]:
+        """As ``iter_values``, yielding ``(node, results, call)``; with ``into_calls``, a call's own results
+        come after those of its callee's nodes (the body run again on the call's operands), each yielded
+        with the call (``call`` is None for a node of this graph)."""
         saved = self._steps
         inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
@@ -447,8 +475,14 @@ class Interpreter:
             env[s] = value
         with torch.no_grad():
             for step in saved:
+                call = into_calls and step.node.op_type == CALL_OP
+                operands = [env[s] for _, s in sorted(step.fills)] if call else []
                 values = self._execute(step, env)
-                yield step.node, values
+                if call:
+                    callee = self._callees[callee_name(step.node)]
+                    for inner, inner_values in callee.iter_values(operands):
+                        yield inner, inner_values, step.node
+                yield step.node, values, None
                 for s in step.frees:
                     env[s] = None
 

@@ -114,7 +114,7 @@ class GenerationReport:
                 "op_type": self.divergence.op_type,
                 "value": self.divergence.value,
                 "module_path": self.divergence.module_path,
-                "call": self.divergence.call,
+                **({} if self.divergence.site is None else self.divergence.site.to_dict()),
             },
             "notes": list(self.notes),
             "trials": [t.to_dict() for t in self.trials],
@@ -144,8 +144,10 @@ class GenerationReport:
         d = self.divergence
         if d is not None:
             lines.append(f"    first node that differs: {d.node} ({d.op_type}), value %{d.value}")
-            if d.module_path or d.call:
-                lines.append(f"    module: {d.where}")
+            if d.site is not None:
+                lines.append(f"    in call {d.site.call} of function {d.site.function} (its node {d.site.node})")
+            if d.module_path:
+                lines.append(f"    module: {d.module_path}")
             if d.location:
                 lines.append(f"    source: {d.location}")
         if self.weight_sources:

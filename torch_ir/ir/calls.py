@@ -239,7 +239,18 @@ def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) 
             call.meta["inline"] = inline_meta(new_nodes, new_values, body.nodes)
 
 
+def copy_literal(value: Any) -> Any:
+    """A copy of an attribute or literal argument, lists and dicts copied all the way down, so a node copied
+    into or out of a function body shares nothing mutable with the node it copies."""
+    if isinstance(value, list):
+        return [copy_literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: copy_literal(v) for k, v in value.items()}
+    return value
+
+
 __all__ = [
+    "copy_literal",
     "CALL_OP",
     "block_function_name",
     "body_names",

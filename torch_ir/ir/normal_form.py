@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from torch_ir.ir.calls import CALL_OP, block_function_name, callee_name, calls_in
+from torch_ir.ir.calls import CALL_OP, block_function_name, callee_name, calls_in, copy_literal
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.types import TensorType
 
@@ -119,7 +119,7 @@ def _rebuild(body: Graph, first: Node, order: list[int], outputs: list[int], pat
         copy = out.create_node(
             node.op_type,
             [_map(a, env) for a in node.args],
-            _copy(node.attrs),
+            copy_literal(node.attrs),
             [v.type for v in node.outputs],
             name=node.name,
             output_names=[v.name for v in node.outputs],
@@ -200,15 +200,7 @@ def _map(arg: Any, env: dict[int, Value]) -> Any:
         return env.get(id(arg), arg)
     if isinstance(arg, list):
         return [env.get(id(a), a) if isinstance(a, Value) else a for a in arg]
-    return _copy(arg)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
+    return copy_literal(arg)
 
 
 __all__ = ["block_functions", "normalize_block_functions"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch_ir.errors import PassError
-from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, find_recursion, inline_names, site_values
+from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, copy_literal, find_recursion, inline_names, site_values
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import Module
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -100,7 +100,7 @@ def inline_call(graph: Graph, call: Node, body: Graph) -> None:
         copy = graph.create_node(
             node.op_type,
             args,
-            _copy(node.attrs),
+            copy_literal(node.attrs),
             [v.type for v in node.outputs],
             name=name,
             output_names=outs,
@@ -120,7 +120,7 @@ def _map(arg: Any, env: dict[int, Value]) -> Any:
         return env.get(id(arg), arg)  # a weight of the module's table stays itself
     if isinstance(arg, list):
         return [env.get(id(a), a) if isinstance(a, Value) else a for a in arg]
-    return _copy(arg)
+    return copy_literal(arg)
 
 
 def _moved(meta: dict[str, Any], there: Any, here: Any) -> dict[str, Any]:
@@ -140,14 +140,6 @@ def _repath(path: Any, there: str, here: str) -> Any:
     if isinstance(path, str) and (path == there or path.startswith(there + ".")):
         return here + path[len(there) :]
     return path
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
 
 
 __all__ = ["Inline", "inline_call"]

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.ir.calls import CALL_OP, block_function_name, inline_meta
+from torch_ir.ir.calls import CALL_OP, block_function_name, copy_literal, inline_meta
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.module import Module
 from torch_ir.ir.normal_form import normalize_block_functions
@@ -205,7 +205,7 @@ def _body(block: Block) -> Graph:
         copy = body.create_node(
             node.op_type,
             args,
-            _copy(node.attrs),
+            copy_literal(node.attrs),
             [v.type for v in node.outputs],
             name=node.name,
             output_names=[v.name for v in node.outputs],
@@ -256,15 +256,7 @@ def _map(arg: Any, env: dict[int, Value]) -> Any:
         return env[id(arg)]
     if isinstance(arg, list):
         return [env[id(a)] if isinstance(a, Value) else a for a in arg]
-    return _copy(arg)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
+    return copy_literal(arg)
 
 
 __all__ = ["Block", "OutlineRepeatedBlocks"]

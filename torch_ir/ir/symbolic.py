@@ -154,7 +154,7 @@ def _integer(value: Fraction) -> int:
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
     n = _integer(exponent)
-    if n < 0 or n > MAX_EXPONENT and abs(base) > 1:
+    if n < 0 or (n > MAX_EXPONENT and abs(base) > 1):
         raise _Unknown
     if abs(base.numerator) > 1 and abs(base.numerator).bit_length() * n > 127:
         raise _Unknown

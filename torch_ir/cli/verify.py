@@ -5,6 +5,11 @@ The model is built on the CPU from its spec (random weights, seed 0) unless ``--
 and the eager model; a parameter or persistent buffer the file lacks is an error (exit 2) unless
 ``--fill-from-model`` takes it from the model, and the report then names it. Prints the report; exits
 0 when every output matches, 1 when one does not.
+
+The IR comes from a file, so it is untrusted: it runs in a worker process with hard limits (address space,
+CPU time, a time limit per answer; --worker-memory, --worker-cpu-seconds, --worker-timeout or
+TORCH_IR_WORKER_*), only ops of torch-ir's allow-list run (--allow-op NS::op adds one), and the values it
+holds live at once may take at most --memory-budget bytes (TORCH_IR_MEMORY_BUDGET).
 """
 
 from __future__ import annotations
@@ -69,6 +74,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let the IR run ops that act outside their tensors (file I/O, printing, RNG state); "
         "only for an IR you trust",
     )
+    parser.add_argument(
+        "--allow-op",
+        action="append",
+        default=[],
+        metavar="NS::OP",
+        help="let the IR run this op although it is not on torch-ir's allow-list (inductor::_reinterpret_tensor); "
+        "repeatable; only for an op you trust",
+    )
+    parser.add_argument(
+        "--memory-budget", type=byte_count, metavar="BYTES", help="bytes the run may hold live at once (8G, 512M)"
+    )
+    parser.add_argument(
+        "--worker-memory", type=byte_count, metavar="BYTES", help="address-space limit of the worker process"
+    )
+    parser.add_argument("--worker-cpu-seconds", type=int, metavar="N", help="CPU seconds the worker may use")
+    parser.add_argument(
+        "--worker-timeout", type=float, metavar="SECONDS", help="how long to wait for each answer of the worker"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the IR in this process instead of a worker (no hard limits): only for an IR you trust",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--config",
@@ -94,11 +122,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def byte_count(text: str) -> int:
+    """A number of bytes: ``1073741824``, ``512M``, ``8G`` (binary units K, M, G, T)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(body[-1:], 1)
+    digits = body[:-1] if body[-1:] in units else body
+    try:
+        value = int(float(digits) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes (8G, 512M, 1073741824)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of bytes must be positive")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
     for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
         if value is not None and not value >= 0:
             raise UsageError(f"{flag} {value}: a tolerance must be 0 or more")
+    if args.worker_cpu_seconds is not None and args.worker_cpu_seconds < 1:
+        raise UsageError(f"--worker-cpu-seconds {args.worker_cpu_seconds}: expected at least 1")
+    if args.worker_timeout is not None and not args.worker_timeout > 0:
+        raise UsageError(f"--worker-timeout {args.worker_timeout}: expected a positive number of seconds")
+    from torch_ir.ops.runnable import allowed_op_names
+    from torch_ir.runtime.worker import isolation
+
+    allowed_op_names(args.allow_op)  # a malformed name is an error before any work
+    with isolation(
+        isolate=False if args.in_process else None,
+        memory_budget=args.memory_budget,
+        allow_ops=tuple(args.allow_op),
+        plugins=tuple(args.plugin),
+        memory=args.worker_memory,
+        cpu_seconds=args.worker_cpu_seconds,
+        timeout=args.worker_timeout,
+    ):
+        return _verify(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
     import torch
 
     from torch_ir.cli.streams import read_ir

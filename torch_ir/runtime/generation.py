@@ -149,29 +149,34 @@ def verify_generation(
     report = GenerationReport(str(ir.graph.meta.get("model", type(model).__name__)), False, prompt[0].tolist())
     eager = build_cache_module(model, batch, max_cache_len, "cpu")
     runner = ProgramRunner(ir, _with_non_persistent(weights, model), device=device, strict=False)
-    calls: list[tuple[str, dict[str, Any]]] = []
-    with torch.no_grad():
-        length = prompt.shape[1]
-        kwargs = {"input_ids": prompt, "cache_position": torch.arange(length)}
-        for step in range(steps + 1):
-            entry = "prefill" if step == 0 else "decode"
-            calls.append((entry, kwargs))
-            try:
-                got = runner(entry, **kwargs)
-            except TorchIRError as exc:
-                report.error = f"step {step} ({entry}): {exc}"
-                return False, report
-            expected = eager(**kwargs)
-            check = StepCheck(step, entry, compare_tensors(got, expected, rtol, atol), _token(got), _token(expected))
-            report.steps.append(check)
-            if not check.passed and report.first_failure is None:
-                report.first_failure = check
-            token = expected[:, -1:].argmax(-1)
-            kwargs = {"input_ids": token, "cache_position": torch.tensor([length])}
-            length += 1
-        if report.first_failure is not None and localize:
-            failed = calls[: report.first_failure.step + 1]
-            report.divergence = _localize(runner, model, batch, max_cache_len, failed, rtol, atol, report)
+    try:
+        calls: list[tuple[str, dict[str, Any]]] = []
+        with torch.no_grad():
+            length = prompt.shape[1]
+            kwargs = {"input_ids": prompt, "cache_position": torch.arange(length)}
+            for step in range(steps + 1):
+                entry = "prefill" if step == 0 else "decode"
+                calls.append((entry, kwargs))
+                try:
+                    got = runner(entry, **kwargs)
+                except TorchIRError as exc:
+                    report.error = f"step {step} ({entry}): {exc}"
+                    return False, report
+                expected = eager(**kwargs)
+                check = StepCheck(
+                    step, entry, compare_tensors(got, expected, rtol, atol), _token(got), _token(expected)
+                )
+                report.steps.append(check)
+                if not check.passed and report.first_failure is None:
+                    report.first_failure = check
+                token = expected[:, -1:].argmax(-1)
+                kwargs = {"input_ids": token, "cache_position": torch.tensor([length])}
+                length += 1
+            if report.first_failure is not None and localize:
+                failed = calls[: report.first_failure.step + 1]
+                report.divergence = _localize(runner, model, batch, max_cache_len, failed, rtol, atol, report)
+    finally:
+        runner.close()
     report.passed = report.first_failure is None and not report.error
     return report.passed, report
 

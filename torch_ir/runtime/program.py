@@ -2,41 +2,66 @@
 call to call (an LLM's KV cache filled by ``prefill`` and read and extended by ``decode``).
 
 The state starts as declared (zeros), each call of an entry reads the current state and leaves its updates
-as the new state, whichever entry is called next.
+as the new state, whichever entry is called next. The state counts against the memory budget: a program
+whose declared state alone is over it is refused before anything is allocated. A program read from a file
+runs its entries in one worker process (``torch_ir.runtime.worker``), dry-run first.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from torch_ir.errors import InterpreterError
 from torch_ir.ir.module import IR
-from torch_ir.runtime.interpreter import Interpreter
+from torch_ir.ir.types import ITEMSIZE
+from torch_ir.runtime.limits import format_bytes
 from torch_ir.runtime.weights import ChainSource, MappingSource, as_source
+from torch_ir.runtime.worker import Executor
 
 
 class ProgramRunner:
     """Runs the entries of a program (``runner("prefill", ids, positions)``) with shared weights and state.
 
     ``weights`` is what ``Interpreter`` binds (a state_dict, a module, a safetensors path); the declared
-    state never comes from it: it starts as declared and is then what the entries make of it.
+    state never comes from it: it starts as declared and is then what the entries make of it. ``isolate``
+    chooses where the entries run (default: in a worker for a program read from a file).
     """
 
-    def __init__(self, ir: IR, weights: Any, *, device: str | torch.device = "cpu", strict: bool = True):
+    def __init__(
+        self,
+        ir: IR,
+        weights: Any,
+        *,
+        device: str | torch.device = "cpu",
+        strict: bool = True,
+        isolate: bool | None = None,
+    ):
         self.ir = ir
         self.device = torch.device(device)
+        self.executor = Executor.for_ir(ir, device=self.device, isolate=isolate)
         self.state: dict[str, torch.Tensor] = {}
         self.reset()
         source = ChainSource(MappingSource(self.state, "the program's initial state"), as_source(weights))
-        self.entries: dict[str, Interpreter] = {
-            name: Interpreter(graph, source, device=self.device, strict=strict, module=ir)
-            for name, graph in ir.entries.items()
+        self.entries: dict[str, Any] = {
+            name: self.executor.interpreter(graph, source, strict=strict) for name, graph in ir.entries.items()
         }
 
     def reset(self) -> None:
-        """Put the state back as declared: zeros."""
+        """Put the state back as declared: zeros (refused when it alone is over the memory budget)."""
+        total = sum(
+            math.prod(int(d) for d in spec.type.shape) * int(ITEMSIZE[spec.type.dtype])
+            for spec in self.ir.state.values()
+        )
+        budget = self.executor.budget
+        if total > budget:
+            raise InterpreterError(
+                f"the program's declared state takes {format_bytes(total)}, over the memory budget of "
+                f"{format_bytes(budget)}; raise it with TORCH_IR_MEMORY_BUDGET (or --memory-budget) if it is meant "
+                "to be this large"
+            )
         for spec in self.ir.state.values():
             shape = [int(d) for d in spec.type.shape]
             self.state[spec.name] = torch.zeros(shape, dtype=getattr(torch, spec.type.dtype), device=self.device)
@@ -50,7 +75,7 @@ class ProgramRunner:
                 self.state[name] = interp.weights[name]
         return out
 
-    def prepared(self, name: str) -> Interpreter:
+    def prepared(self, name: str) -> Any:
         """The interpreter of entry ``name``, holding the current state (to call it, or to walk it node by
         node as the divergence search does)."""
         interp = self.entries.get(name)
@@ -58,6 +83,10 @@ class ProgramRunner:
             raise InterpreterError(f"no entry {name!r} in this program; its entries: {', '.join(self.entries)}")
         interp.assign({state: value for state, value in self.state.items() if state in interp.weights})
         return interp
+
+    def close(self) -> None:
+        """Stop the worker the entries run in, if any."""
+        self.executor.close()
 
 
 __all__ = ["ProgramRunner"]

@@ -24,6 +24,7 @@ from torch_ir.ops import op_info
 from torch_ir.runtime.declared_types import bind_inputs
 from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.weights import ChainSource, MappingSource, WeightSource, as_source, required_weights
+from torch_ir.runtime.worker import open_interpreter
 
 TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-7, 1e-9),
@@ -325,8 +326,8 @@ def verify_ir_with_state_dict(
     extra, report.weight_sources = _weights_from_model(graph, source, original_model, fill_missing_from_model)
     if extra:
         source = ChainSource(source, MappingSource(extra, f"module {type(original_model).__name__}"))
-    interp = Interpreter(
-        graph, source, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run
+    interp = open_interpreter(  # an IR read from a file runs in a worker process (torch_ir.runtime.worker)
+        ir, source, device=device, strict=strict, allow_side_effects=allow_side_effects, dry_run=dry_run or None
     )
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in source.keys() if k not in known]

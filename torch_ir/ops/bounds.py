@@ -4,9 +4,9 @@
   ``_reinterpret_tensor`` when a caller allows it) may only address elements of their operand's storage:
   ``strided_view_problem`` says why a call would read or write outside it.
 - Ops whose result size depends on their operands' values (``bincount``'s ``minlength`` and largest value,
-  ``repeat_interleave``'s repeats) cannot be sized by a dry run on fake tensors: ``result_elements`` gives
-  the number of elements of the result from the real operands, so the memory budget is checked before the
-  kernel allocates it.
+  ``repeat_interleave``'s repeats, a factory's ``size`` computed from data) cannot be sized by a dry run on
+  fake tensors: ``result_elements`` gives the number of elements of the result from the real operands, so
+  the memory budget is checked before the kernel allocates it.
 
 Arguments are given by schema name (``{"self": tensor, "size": [2, 3], ...}``). Nothing here imports torch:
 tensors are read through their methods.
@@ -96,10 +96,10 @@ def _repeats_total(repeats: Any, count: int) -> int:
 
 def _repeat_interleave(arguments: Mapping[str, Any]) -> int:
     self_, repeats = arguments.get("self"), arguments.get("repeats")
-    if repeats is None:  # repeat_interleave.Tensor: self holds the repeats
-        return _repeats_total(self_, 1)
-    if self_ is None:
+    if repeats is None:
         return 0
+    if self_ is None:  # repeat_interleave.Tensor: the repeats alone, each index repeated that often
+        return _repeats_total(repeats, 1)
     scalar = isinstance(repeats, int) or _numel(repeats) == 1
     dim = arguments.get("dim")
     if dim is None:
@@ -116,10 +116,20 @@ def _repeat(arguments: Mapping[str, Any]) -> int:
     return _numel(arguments.get("self")) * math.prod(max(r, 0) for r in repeats)
 
 
+def _sized(arguments: Mapping[str, Any]) -> int:
+    size = arguments.get("size")
+    return math.prod(max(d, 0) for d in size) if _int_list(size) else 0
+
+
+FACTORIES = ("empty", "empty_strided", "full", "ones", "zeros", "rand", "randn", "randint")
+"""Ops that allocate the ``size`` they are given: from a file that size may come from data (``ones(item())``)."""
+
 RESULT_ELEMENTS: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] = {
     ("aten", "bincount"): _bincount,
     ("aten", "repeat_interleave"): _repeat_interleave,
     ("aten", "repeat"): _repeat,
+    **{("aten", name): _sized for name in FACTORIES},
+    **{("aten", f"new_{name}"): _sized for name in ("empty", "full", "ones", "zeros")},
 }
 """``(namespace, op)`` -> the number of elements its result will have, from its real arguments by name."""
 

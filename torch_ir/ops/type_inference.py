@@ -53,7 +53,8 @@ class ShapeFunctionError(TorchIRError):
 
 class TypeInference:
     """Computes result types of op calls over one graph: its symbols (``name -> range`` with ``min`` and
-    ``max``) become symbolic sizes of one ``ShapeEnv``, shared by every call.
+    ``max``) become symbolic sizes of one ``ShapeEnv``, shared by every call. For a graph read from a file
+    (``untrusted``) only allow-listed ops run.
 
     ``tensor_type`` and ``scalar_type`` are the caller's type classes, built as ``tensor_type(shape, dtype)``
     (an unknown dtype raises a ``TorchIRError``) and ``scalar_type(kind)``.
@@ -64,10 +65,14 @@ class TypeInference:
         tensor_type: type,
         scalar_type: type,
         symbols: Mapping[str, Any] | None = None,
+        untrusted: bool = False,
     ):
         self.tensor_type = tensor_type
         self.scalar_type = scalar_type
         self.graph_symbols = dict(symbols or {})
+        self.untrusted = untrusted
+        """The graph was read from a file: only ops of the allow-list (``OpInfo.untrusted_ok``) run, even on
+        meta tensors (TorchScript's string ops, for one, compute for real: ``aten.zfill`` of a 4 GB width)."""
         self.reason = ""
         """Why the last ``infer`` returned None."""
         self._env: Any = None
@@ -93,6 +98,10 @@ class TypeInference:
             return self._unknown("the op is not known to torch (is its library imported?)")
         if info.side_effect_reason:  # never run an op that acts outside its tensors to learn its type
             return self._unknown(f"not run: {info.side_effect_reason}")
+        if self.untrusted and not info.untrusted_ok:
+            return self._unknown(
+                "not run: an IR read from a file runs only ops of the allow-list (torch_ir.ops.runnable)"
+            )
         if info.python_level:
             return self._call_python(op_type, target, operands, num_results)
         if not self._is_symbolic(operands):

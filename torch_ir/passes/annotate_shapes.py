@@ -62,7 +62,9 @@ class _Inference:
         self.ctx = ctx
         self.cache: dict[Any, Any] = {}
         self.scalars: dict[Value, Any] = {}
-        self.types = TypeInference(TensorType, ScalarType, graph.symbols)
+        module = ctx.module
+        loaded = graph.table.loaded_from is not None or (module is not None and module.loaded_from is not None)
+        self.types = TypeInference(TensorType, ScalarType, graph.symbols, untrusted=loaded)
         self.reasons: dict[Any, str] = {}
         self.last_reason = ""
 

@@ -294,6 +294,7 @@ class Interpreter(CallStructure):
         elif is_call(node):
             fn, schema = self._call_kernel(node), None
         else:
+            self.policy.admit(node)
             fn, schema = resolve_op(node.op_type)
         fn = self.policy.guard(node, fn, schema)
         self._guard.see(node, schema)

@@ -102,13 +102,18 @@ class ExecutionPolicy:
         """The memory budget in bytes (the default when none was given)."""
         return self.memory_budget if self.memory_budget is not None else default_memory_budget()
 
+    def admit(self, node: Node) -> None:
+        """Refuse ``node`` when the IR came from a file and its op is neither on the allow-list nor named by
+        the caller: checked before the op is even looked up, so an unknown namespace is refused the same way."""
+        if self.untrusted and not (node.regions or is_call(node)) and not op_info(node.op_type).untrusted_ok:
+            if not is_allowed_by_name(node.op_type, self.allow_ops):
+                raise InterpreterError(_refusal(node))
+
     def guard(self, node: Node, fn: Callable[..., Any], schema: torch.FunctionSchema | None) -> Callable[..., Any]:
         """The callable the interpreter may run for ``node``: ``fn``, wrapped in the checks its arguments
         need when they are known (Python ops, strided views, data-dependent sizes); else raise."""
         info = op_info(node.op_type)
-        if self.untrusted and not (node.regions or is_call(node)) and not info.untrusted_ok:
-            if not is_allowed_by_name(node.op_type, self.allow_ops):
-                raise InterpreterError(_refusal(node))
+        self.admit(node)
         if not self.allow_side_effects:
             reason = info.side_effect_reason
             if reason:

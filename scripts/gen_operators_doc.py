@@ -7,12 +7,19 @@ lists each op type with the models that use it. The second half of the page is r
 database through torch-ir (``tests/opinfo/sweep.py``). ``tests/test_operators_doc.py`` fails when the
 file is out of date; rerun ``python scripts/gen_operators_doc.py`` to refresh it (``--check`` only
 compares).
+
+What torch.export makes of a model, and the models transformers builds, change with their versions: the
+page says which torch and transformers made it (and the OpInfo results which torch), and both must be the
+versions ``requirements.lock`` pins. A check in an environment with other versions says so instead of
+reporting a stale page.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +28,54 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "operators.md"
 OPINFO_RESULTS = ROOT / "docs" / "opinfo-results.json"
+LOCK = ROOT / "requirements.lock"
+
+VERSIONED = ("torch", "transformers")
+"""The packages whose versions change this page: the graphs torch.export makes, the models transformers builds."""
+
+_MADE_WITH = re.compile(r"^Generated with (.+)\.$", re.M)
+
+
+def installed_versions() -> dict[str, str]:
+    """The versions of ``VERSIONED`` in this environment (``missing`` for one not installed)."""
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """The versions ``requirements.lock`` (or ``lock``) pins for ``VERSIONED``."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (lock or LOCK).read_text(), re.M))
+    return {name: pins.get(name, "not pinned") for name in VERSIONED}
+
+
+def recorded_versions(page: str) -> dict[str, str]:
+    """The versions a generated page says made it (empty when it says none)."""
+    match = _MADE_WITH.search(page)
+    if match is None:
+        return {}
+    return dict(item.split(" ", 1) for item in match.group(1).split(", "))
+
+
+def _listing(versions: dict[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in versions.items())
+
+
+def version_drift() -> str | None:
+    """Why this environment cannot check the page, or None: its versions differ from the lock's, which made it."""
+    installed, locked = installed_versions(), locked_versions()
+    if installed == locked:
+        return None
+    made = recorded_versions(DOC.read_text()) if DOC.exists() else {}
+    return (
+        f"this environment has {_listing(installed)}, but requirements.lock pins {_listing(locked)}; "
+        f"docs/operators.md was made with {_listing(made) or 'unrecorded versions'}, so it cannot be checked "
+        "here: install the locked environment (make install) and test there"
+    )
 
 
 def collect_op_types() -> dict[str, set[str]]:
@@ -49,8 +104,11 @@ def collect_op_types() -> dict[str, set[str]]:
     return used
 
 
-def render(used: dict[str, set[str]], sweep: dict[str, Any] | None = None) -> str:
-    """The Markdown page; ``sweep`` is the OpInfo results document (default: docs/opinfo-results.json)."""
+def render(
+    used: dict[str, set[str]], sweep: dict[str, Any] | None = None, versions: dict[str, str] | None = None
+) -> str:
+    """The Markdown page; ``sweep`` is the OpInfo results document (default: docs/opinfo-results.json),
+    ``versions`` those that made the op list (default: this environment's)."""
     lines = [
         "# Operators checked by the test suite",
         "",
@@ -60,6 +118,9 @@ def render(used: dict[str, set[str]], sweep: dict[str, Any] | None = None) -> st
         "through the reference interpreter with real weights, and checks against eager PyTorch (fp32).",
         "Ops outside this list may work too (the interpreter calls any `torch.ops` overload), but are not",
         "checked here. Custom ops need a kernel: see [verification](verification.md#custom-operators).",
+        "The list depends on the versions of torch and transformers (the locked ones, `requirements.lock`):",
+        "",
+        f"Generated with {_listing(versions or installed_versions())}.",
         "",
         f"{len(used)} op types.",
         "",
@@ -194,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         OPINFO_RESULTS.write_text(json.dumps(sweep, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
         print(f"wrote {OPINFO_RESULTS}")
+    drift = version_drift()
+    if drift is not None:
+        print(f"note: {drift}", file=sys.stderr)
+        if args.check:
+            return 1
     text = render(collect_op_types(), sweep)
     if args.check:
         current = DOC.read_text() if DOC.exists() else ""

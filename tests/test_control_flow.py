@@ -117,9 +117,9 @@ def test_text_form_names_regions_and_scopes_values() -> None:
 def test_json_matches_the_shipped_schema_and_is_deterministic() -> None:
     jsonschema = pytest.importorskip("jsonschema")
     for name in ("cond_in_scan", "while_double"):
-        text = dumps(_extract(name), timings=False)
+        text = dumps(_extract(name))
         jsonschema.validate(json.loads(text), load_schema())
-        assert dumps(_extract(name), timings=False) == text
+        assert dumps(_extract(name)) == text
         assert '"regions": [' in text
 
 

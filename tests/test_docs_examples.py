@@ -1,18 +1,20 @@
 """Every shell and Python example in README.md and docs/*.md runs as written: docs cannot lie.
 
-A page's fenced ``bash`` (``sh``, ``shell``) and ``python`` blocks run in order, in one temporary folder that
-looks like a fresh clone (``Makefile``, ``pipelines/``, ``examples/``, ``tests/`` linked in, and a
-``.venv/bin`` with ``torch-ir``, ``python`` and ``activate`` that run this checkout). Python blocks of a
-page share one namespace; each shell block runs in a fresh ``bash -e -o pipefail``. ``make TARGET`` lines
-are checked with ``make -n`` (the target exists) rather than run. README.md's shell blocks get no
-``torch-ir`` on PATH: they must activate ``.venv`` or name ``.venv/bin/torch-ir``, as a new user must.
+A page's fenced ``bash`` (``sh``, ``shell``) and ``python`` blocks run in order, as a reader pastes them, in
+one temporary folder outside the checkout with a ``.venv/bin`` holding ``torch-ir`` (the installed console
+script, which does not search the current folder for modules), ``python`` and ``activate``, and no
+``PYTHONPATH``. Only the pages in ``CHECKOUT_PAGES``, which say that their commands run from the repository
+root, get a folder laid out like a fresh clone (``Makefile``, ``pipelines/``, ``examples/``, ``tests/``
+linked in). Python blocks of a page share one namespace; each shell block runs in a fresh
+``bash -e -o pipefail``. ``make TARGET`` lines are checked with ``make -n`` (the target exists) rather than
+run. README.md's shell blocks get no ``torch-ir`` on PATH: they must activate ``.venv`` or name
+``.venv/bin/torch-ir``, as a new user must.
 
-Markers in the page, on the line before a fence (HTML comments, invisible when rendered):
+Every name a block uses is defined in it or in a block above it on the page: setup is never hidden. The one
+marker, on the line before a fence (an HTML comment, invisible when rendered):
 
 - ``<!-- docs-test: skip (reason) -->``: the block is not run (network, installs, large models, the test
   suite itself); the reason is required.
-- ``<!-- docs-test: setup`` ... ``-->``: Python run before the block, for names the text takes as given
-  (``model``, ``ir``).
 
 Other fences (output, diagrams, ``text``, ``toml``, ``json``) are not run.
 """
@@ -39,9 +41,18 @@ RUN_LANGS = {"bash": "shell", "sh": "shell", "shell": "shell", "python": "python
 PAGE_SKIPS: dict[str, str] = {}
 """Pages not run at all, with the reason (none now: mark single blocks in the page instead)."""
 
+CHECKOUT_PAGES: dict[str, str] = {
+    "README.md": "In a fresh clone",
+    "docs/setup.md": "## From a checkout",
+    "docs/benchmarks.md": "From the repository root",
+    "docs/pipelines.md": "From the repository root",
+    "docs/usage.md": "run it from the repository root",
+}
+"""Pages whose commands run in a checkout (``make``, ``pipelines/``, ``python -m tests``), with the words by
+which each tells its reader so. Every other page runs in an empty folder."""
+
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _SKIP = re.compile(r"^<!-- docs-test: skip \((.+)\) -->$")
-_SETUP_START = "<!-- docs-test: setup"
 
 
 @dataclass
@@ -53,7 +64,6 @@ class Block:
     lang: str
     text: str
     skip: str | None = None
-    setup: str = ""
 
     @property
     def where(self) -> str:
@@ -61,22 +71,20 @@ class Block:
 
 
 def parse_blocks(path: Path, root: Path = REPO) -> list[Block]:
-    """The fenced blocks of a page, with the markers that precede them; a malformed marker is an error."""
+    """The fenced blocks of a page, with the markers that precede them; a malformed marker, or hidden setup,
+    is an error."""
     page = str(path.relative_to(root))
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
     skip: str | None = None
-    setup: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.startswith("<!-- docs-test"):
-            if line.startswith(_SETUP_START):
-                end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "-->"), None)
-                assert end is not None, f"{page}:{i + 1}: docs-test setup comment without a closing -->"
-                setup = lines[i + 1 : end]
-                i = end + 1
-                continue
+            assert not line.startswith("<!-- docs-test: setup"), (
+                f"{page}:{i + 1}: hidden setup: a reader pasting the example would not have it; show it in the "
+                "example, or in one above it that the text points to"
+            )
             match = _SKIP.match(line.strip())
             assert match, f"{page}:{i + 1}: malformed marker {line!r}; use <!-- docs-test: skip (reason) -->"
             skip = match.group(1)
@@ -85,34 +93,37 @@ def parse_blocks(path: Path, root: Path = REPO) -> list[Block]:
         fence = _FENCE.match(line)
         if fence is None:
             if line.strip():
-                skip, setup = None, []
+                skip = None
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        blocks.append(Block(page, i + 1, fence.group(1), "\n".join(lines[i + 1 : end]) + "\n", skip, "\n".join(setup)))
-        skip, setup = None, []
+        blocks.append(Block(page, i + 1, fence.group(1), "\n".join(lines[i + 1 : end]) + "\n", skip))
+        skip = None
         i = end + 1
     return blocks
 
 
-def _clone_like(folder: Path, activate_on_path: bool) -> dict[str, str]:
-    """Make ``folder`` look like a fresh clone after ``make install``; return the environment to run in."""
-    for name in (
-        "Makefile",
-        "pyproject.toml",
-        "requirements.lock",
-        "requirements.in",
-        "pipelines",
-        "examples",
-        "tests",
-        "torch_ir",
-    ):
-        (folder / name).symlink_to(REPO / name)
+CLONE_FILES = ("Makefile", "pyproject.toml", "requirements.lock", "requirements.in", "pipelines", "examples", "tests")
+"""What a page run from the repository root finds there (linked from this checkout)."""
+
+
+def _reader_folder(folder: Path, activate_on_path: bool, checkout: bool) -> dict[str, str]:
+    """Set ``folder`` up as a reader's after ``make install`` (a clone of the repository when ``checkout``,
+    else an empty folder of their own); return the environment to run in."""
+    if checkout:
+        for name in CLONE_FILES:
+            (folder / name).symlink_to(REPO / name)
     bin_dir = folder / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    for name, module in (("torch-ir", "-m torch_ir"), ("python", ""), ("python3", "")):
+    console_script = Path(sys.executable).with_name("torch-ir")
+    torch_ir = f'"{console_script}"' if console_script.exists() else f'"{sys.executable}" -I -m torch_ir'
+    for name, command in (
+        ("torch-ir", torch_ir),
+        ("python", f'"{sys.executable}"'),
+        ("python3", f'"{sys.executable}"'),
+    ):
         shim = bin_dir / name
-        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" {module} "$@"\n')
+        shim.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
         shim.chmod(0o755)
     (bin_dir / "activate").write_text(f'export VIRTUAL_ENV="{folder / ".venv"}"\nexport PATH="{bin_dir}:$PATH"\n')
     (folder / ".venv" / ".installed").touch()
@@ -120,7 +131,6 @@ def _clone_like(folder: Path, activate_on_path: bool) -> dict[str, str]:
     env = {
         "PATH": f"{bin_dir}:{path}" if activate_on_path else path,
         "HOME": os.environ.get("HOME", str(folder)),
-        "PYTHONPATH": str(REPO),
         "LANG": "C.UTF-8",
         "CI": "1",
     }
@@ -154,8 +164,6 @@ def _run_python(block: Block, namespace: dict[str, object]) -> None:
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            if block.setup:
-                exec(compile(block.setup, f"{block.where} (setup)", "exec"), namespace)
             exec(compile(block.text, block.where, "exec"), namespace)
     except Exception as exc:
         message = f"{block.where}: Python example failed: {type(exc).__name__}: {exc}\n{block.text}"
@@ -192,7 +200,7 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
     blocks = [b for b in parse_blocks(page) if b.lang in RUN_LANGS]
     if not any(b.skip is None for b in blocks):
         pytest.skip("no runnable examples")
-    env = _clone_like(tmp_path, activate_on_path=name != "README.md")
+    env = _reader_folder(tmp_path, activate_on_path=name != "README.md", checkout=name in CHECKOUT_PAGES)
     monkeypatch.chdir(tmp_path)
     module = types.ModuleType("docs_example")  # a real module: dataclasses look their module up
     monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -229,14 +237,14 @@ def test_parser_reads_markers(tmp_path: Path) -> None:
     fake = tmp_path / "page.md"
     fake.write_text(
         "<!-- docs-test: skip (needs the network) -->\n```bash\npip install x\n```\n\n"
-        "<!-- docs-test: setup\nx = 1\n-->\n```python\nprint(x)\n```\n\n```bash\necho hi\n```\n"
+        "```python\nx = 1\nprint(x)\n```\n\n```bash\necho hi\n```\n"
     )
     blocks = parse_blocks(fake, tmp_path)
-    assert [(b.lang, b.skip, b.setup) for b in blocks] == [
-        ("bash", "needs the network", ""),
-        ("python", None, "x = 1"),
-        ("bash", None, ""),
-    ]
+    assert [(b.lang, b.skip) for b in blocks] == [("bash", "needs the network"), ("python", None), ("bash", None)]
+    hidden = tmp_path / "hidden.md"
+    hidden.write_text("<!-- docs-test: setup\nx = 1\n-->\n```python\nprint(x)\n```\n")
+    with pytest.raises(AssertionError, match="hidden.md:1: hidden setup"):
+        parse_blocks(hidden, tmp_path)
     assert _shell_script(Block("p", 1, "bash", "make demo   # the demo\nls\n")).splitlines()[1] == (
         "make -n demo > /dev/null"
     )
@@ -251,3 +259,32 @@ def test_readme_commands_need_the_venv() -> None:
         for line in block.text.splitlines():
             if line.strip().startswith("torch-ir") and not activates:
                 raise AssertionError(f"{block.where}: {line.strip()!r} without activating .venv")
+
+
+def test_pages_run_from_a_checkout_say_so() -> None:
+    for name, words in CHECKOUT_PAGES.items():
+        assert words in (REPO / name).read_text(encoding="utf-8"), f"{name} does not tell its reader: {words!r}"
+
+
+def test_no_page_hides_setup() -> None:
+    for page in PAGES:
+        assert "docs-test: setup" not in page.read_text(encoding="utf-8"), f"{page.relative_to(REPO)}: hidden setup"
+
+
+@pytest.mark.docs
+def test_example_pass_commands_run_outside_the_checkout(tmp_path: Path) -> None:
+    """docs/extending.md's ``--plugin examples.passes...`` commands, in an empty folder: the example passes
+    are installed with torch-ir, so they do not need the repository as the current folder."""
+    blocks = [b for b in parse_blocks(REPO / "docs" / "extending.md") if "--plugin examples." in b.text]
+    assert blocks and all(b.skip is None for b in blocks)
+    env = _reader_folder(tmp_path, activate_on_path=True, checkout=False)
+    assert not (tmp_path / "examples").exists()
+    check = "torch-ir passes --plugin examples.passes.fold_batchnorm | grep -q '^fold-batchnorm'\n"
+    _run_shell(Block("docs/extending.md", 0, "bash", check), tmp_path, env)
+
+
+def test_the_mermaid_checker_finds_the_parser_make_installs() -> None:
+    from tests.testing.mermaid import DEFAULT_INSTALL
+
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert f"MERMAID_JS := {DEFAULT_INSTALL.name}" in makefile and DEFAULT_INSTALL.parent == REPO

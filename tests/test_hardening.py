@@ -89,7 +89,7 @@ def _extract_in_fresh_process(out: Path, seed: str) -> str:
         "from torch_ir.frontends.model_specs import resolve_model\n"
         "from torch_ir import extract_ir\n"
         "b = resolve_model('zoo:gpt')\n"
-        f"extract_ir(b.model, b.args).save({str(out)!r}, timings=False)\n"
+        f"extract_ir(b.model, b.args).save({str(out)!r})\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)

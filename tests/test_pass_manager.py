@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 import torch
 
-from torch_ir import IR, Pass, PassError, PassManager, PassResult, parse_graph, register_pass
+from torch_ir import IR, Pass, PassError, PassManager, PassResult, extract_ir, parse_graph, register_pass
 from torch_ir.cli import main as cli_main
 from torch_ir.passes.manager import Instrumentation, format_pass_log, run_pipeline
 from torch_ir.passes.registry import unregister_pass
@@ -266,3 +266,38 @@ def test_hoist_on_model_with_weight_transform():
     from torch_ir.runtime.interpreter import Interpreter
 
     torch.testing.assert_close(Interpreter(ir, model.state_dict())(x), model(x))
+
+
+_TORCH_FREE_PASSES = """
+import sys
+from torch_ir import load_ir
+from torch_ir.passes import PassManager
+from torch_ir.passes.registry import all_passes
+
+ir = load_ir(sys.argv[1])
+own = [name for name, cls in all_passes().items() if not cls.uses_torch and cls.__module__.startswith("torch_ir.")]
+names = sorted(own, key=lambda name: (name == "inline", name))  # inline last: it undoes the outlining
+manager = PassManager(",".join(names), verify_each=False)
+manager.run(ir)
+print(",".join(names), manager.setup_seconds, "torch" in sys.modules)
+"""
+
+
+def test_passes_that_say_they_need_no_torch_run_without_it(tmp_path):
+    """``Pass.uses_torch = False`` is a promise: a pipeline of such passes (on an IR whose layers they outline
+    and inline back) never imports torch, and the pass manager does not import it for them."""
+    import subprocess
+    import sys
+
+    from torch_ir.frontends.model_specs import resolve_model
+
+    bundle = resolve_model("zoo:gpt")
+    path = tmp_path / "gpt.json"
+    extract_ir(bundle.model, bundle.args, pipeline="annotate-shapes,canonicalize").save(path)
+    out = subprocess.run([sys.executable, "-c", _TORCH_FREE_PASSES, str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names, setup, imported = out.stdout.split()
+    assert {"canonicalize", "eliminate-dead-nodes", "hoist-weights", "inline", "outline-repeated-blocks"} <= set(
+        names.split(",")
+    )
+    assert (setup, imported) == ("0.0", "False")

@@ -23,7 +23,7 @@ def _saved(tmp_path: Path, pipeline: str = "default") -> Path:
     args, kwargs = case.inputs("meta")
     ir = extract_ir(case.build_meta(), args, example_kwargs=kwargs, pipeline=pipeline)
     path = tmp_path / "ir.json"
-    ir.save(path)
+    ir.save(path, run_record=True)
     return path
 
 
@@ -41,7 +41,7 @@ def test_stages_and_pass_log_round_trip(tmp_path: Path) -> None:
     assert [s.name for s in loaded.stages.stages] == [s["stage"] for s in doc["stages"]]
     assert loaded.stages.stages[0].seconds == doc["stages"][0]["seconds"] > 0
     assert loaded.pass_log == doc["pass_log"]
-    assert dumps(loaded) == path.read_text()
+    assert dumps(loaded, run_record=True) == path.read_text()
 
 
 def test_version_4_files_still_load(tmp_path: Path) -> None:
@@ -157,6 +157,6 @@ def test_program_pass_log_keeps_each_rows_entry(tmp_path: Path) -> None:
     path = _saved(tmp_path, "none")
     ir = load_ir(path)
     ir.pass_log = [{"pass": "cse", "entry": "prefill", "seconds": 0.5, "modified": True}]
-    ir.save(path)
+    ir.save(path, run_record=True)
     assert load_ir(path).pass_log == ir.pass_log
     assert isinstance(ir, IR)

@@ -102,11 +102,13 @@ def load_ir(path: str | os.PathLike[str]) -> Module:
     return load(path)
 
 
-def save(ir: Module, path: str | os.PathLike[str], **options: Any) -> None:
-    """Write ``ir`` as versioned JSON, atomically (``torch_ir.serde.save``; ``ir.save(path)`` is the same)."""
+def save(ir: Module, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
+    """Write ``ir`` as versioned JSON, atomically (``torch_ir.serde.save``; ``ir.save(path)`` is the same):
+    the same model, options and versions always give the same bytes. ``run_record=True`` adds the time and
+    memory of each stage and pass (which differ from run to run)."""
     from torch_ir.serde import save as _save
 
-    _save(ir, path, **options)
+    _save(ir, path, run_record=run_record)
 
 
 def _summary(ir: Module) -> str:

@@ -3,8 +3,9 @@
 ``validate_mermaid(text)`` parses every line of the emitted subset (flowchart header, comments, node
 definitions with each shape, edges with quoted labels, subgraph/end, classDef/class) and rejects anything
 else. ``parse_with_mermaid_js`` runs the real ``mermaid`` npm package under node (with jsdom) when it is
-installed (``python -m tests.testing.mermaid --install``, into ``~/.cache/torch-ir/mermaid-js`` or
-``$TORCH_IR_MERMAID_JS``); ``check_mermaid`` does both.
+installed: where ``$TORCH_IR_MERMAID_JS`` points, else ``.mermaid-js`` in the checkout (where ``make test``
+installs it, and ``python -m tests.testing.mermaid --install`` too), else ``~/.cache/torch-ir/mermaid-js``
+(older installs). ``check_mermaid`` does both.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ __all__ = [
     "validate_mermaid",
 ]
 
-DEFAULT_INSTALL = Path.home() / ".cache" / "torch-ir" / "mermaid-js"
+DEFAULT_INSTALL = Path(__file__).resolve().parents[2] / ".mermaid-js"
+"""Where ``make test`` (``make mermaid-js``) installs the parser: ``.mermaid-js`` in the checkout."""
+CACHE_INSTALL = Path.home() / ".cache" / "torch-ir" / "mermaid-js"
+"""Where older versions installed it; still looked at."""
 _SCRIPT = Path(__file__).with_name("mermaid_parse.mjs")
 _KEYWORDS = {
     "end",
@@ -139,9 +143,10 @@ def find_mermaid_js() -> Path | None:
     """The folder with node_modules/mermaid and jsdom, if node and the packages are installed."""
     if shutil.which("node") is None:
         return None
-    folder = Path(os.environ.get("TORCH_IR_MERMAID_JS", DEFAULT_INSTALL))
-    if (folder / "node_modules" / "mermaid").is_dir() and (folder / "node_modules" / "jsdom").is_dir():
-        return folder
+    chosen = os.environ.get("TORCH_IR_MERMAID_JS")
+    for folder in [Path(chosen)] if chosen else [DEFAULT_INSTALL, CACHE_INSTALL]:
+        if (folder / "node_modules" / "mermaid").is_dir() and (folder / "node_modules" / "jsdom").is_dir():
+            return folder
     return None
 
 
@@ -193,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.install:
         print(f"installed into {install_mermaid_js()}")
+    folder = find_mermaid_js()
+    how = f"grammar + mermaid from {folder}" if folder else "grammar only: no parser installed (make mermaid-js)"
     bad = 0
     for path in args.files:
         try:
             check_mermaid(path.read_text(encoding="utf-8"))
-            print(f"ok    {path}")
+            print(f"ok    {path} ({how})")
         except MermaidSyntaxError as exc:
             bad += 1
             print(f"FAIL  {path}: {exc}")

@@ -37,12 +37,14 @@ def render_markdown(
     title: str | None = None,
     notes: Sequence[tuple[str, str]] = (),
     statistics: IRStatistics | None = None,
+    module_functions: Sequence[str] = (),
 ) -> str:
     """The Markdown report of ``ir``.
 
     ``depth``/``max_nodes``/``fold_repeats``/``expand_folded`` go to ``render_mermaid``; ``bindings`` to the statistics;
     ``notes`` are extra ``(heading, markdown)`` sections placed after the summary (the test runner puts its
-    verification results there).
+    verification results there). ``module_functions``: for the report of one entry of a program
+    (``entry_ir``), the functions of the whole module, which every pass of its log ran on.
     """
     if isinstance(ir, Graph):
         ir = IR(ir)
@@ -62,7 +64,7 @@ def render_markdown(
     text = _template().render(
         title=title or f"{ir.name}: torch-ir report",
         description=_description(graph),
-        summary=_summary(ir, stats),
+        summary=_summary(ir, stats, module_functions),
         notes=list(notes) + _control_flow_note(stats),
         inputs=graph.inputs,
         outputs=graph.outputs,
@@ -113,12 +115,25 @@ def _render_program(ir: IR, *, title: str | None, **mermaid: Any) -> str:
         "|---|---|---|",
         *(f"| `{s.name}` | `{s.type}` | {s.init} |" for s in ir.state.values()),
     ]
-    for name, graph in ir.entries.items():
-        entry = IR(graph)
-        entry.pass_log = [row for row in ir.pass_log if row.get("entry", name) == name]
-        body = render_markdown(entry, title=f"Entry {name}", **mermaid)
+    for name in ir.entries:
+        body = render_markdown(
+            entry_ir(ir, name), title=f"Entry {name}", module_functions=tuple(ir.functions), **mermaid
+        )
         lines += ["", *(("#" + line) if line.startswith("#") else line for line in body.splitlines())]
     return "\n".join(lines) + "\n"
+
+
+def entry_ir(module: IR, name: str) -> IR:
+    """One entry of a program as an IR of its own, for its report: the entry's graph with the private functions
+    its calls may use, the extraction's stages, and the module's pass log (one row per pass over every
+    function; the rows of a file of version 5 name the entry each was about, and only this entry's are kept).
+    """
+    single = IR(module.entry(name), module.stages)
+    for other, function in module.functions.items():
+        if not function.public:
+            single.add_function(other, function.graph, public=False)
+    single.pass_log = [row for row in module.pass_log if row.get("entry", name) == name]
+    return single
 
 
 def write_report(ir: IR | Graph, path: str | os.PathLike[str], **options: Any) -> None:
@@ -135,7 +150,7 @@ def _description(graph: Graph) -> str:
     return "; ".join(parts) + "."
 
 
-def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
+def _summary(ir: IR, stats: IRStatistics, module_functions: Sequence[str]) -> list[tuple[str, str]]:
     flops = format_count(stats.flops)
     if stats.flops is None and stats.symbols:
         flops += " (symbolic dims; pass bindings)"
@@ -158,16 +173,18 @@ def _summary(ir: IR, stats: IRStatistics) -> list[tuple[str, str]]:
             f"{format_bytes(stats.activation_bytes)} total, {format_bytes(stats.peak_activation_bytes)} peak live",
         ),
         ("depth", f"{stats.depth} ops on the longest path"),
-        ("passes run", _passes_run(ir)),
+        ("passes run", _passes_run(ir, module_functions)),
         ("extraction time", f"{ir.stages.total_seconds:.3f} s" if ir.stages.stages else "not recorded"),
     ]
 
 
-def _passes_run(ir: IR) -> str:
+def _passes_run(ir: IR, module_functions: Sequence[str]) -> str:
     if not ir.pass_log:
         return "0" if ir.stages.stages else "none recorded"
     names = [str(entry.get("pass", "?")) for entry in ir.pass_log]
     shown = ", ".join(names[:8]) + (f", … {len(names) - 8} more" if len(names) > 8 else "")
+    if module_functions and not any("entry" in row for row in ir.pass_log):  # rows of version 5 name an entry
+        return f"{len(names)} ({shown}), each on every function of the module ({', '.join(module_functions)})"
     return f"{len(names)} ({shown})"
 
 

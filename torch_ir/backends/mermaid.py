@@ -14,6 +14,11 @@ regions of control-flow ops (cond, while_loop, scan, map) are nested subgraphs (
   names) and where each one feeds the next (the decoder layers of an LLM). Siblings that do not feed each
   other (``q_proj``, ``k_proj``, ``v_proj``) are never folded. Ops that CSE shared between the layers
   (computed once in the first layer, read by all) do not stop a run from folding; they are drawn in it.
+  Nor does an op that CSE merged into one outside the run (the first layer of an LLM's decode step reads
+  the cache position its parent computed, where the other layers compute their own): ops that read only
+  values from outside their module are compared as a set, one module's within the next one's.
+- State (the buffers a graph updates: an LLM's KV cache) is drawn as state, not as a weight, and each
+  write-back (``update @key_cache_0 = ...``) is drawn as an ``update`` node fed by what computes it.
 - ``expand_folded`` draws each folded run as a subgraph holding its first module, expanded, as the
   representative of all N (the edges between one repetition and the next are left out).
 """
@@ -21,6 +26,7 @@ regions of control-flow ops (cond, while_loop, scan, map) are nested subgraphs (
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,7 +34,7 @@ from typing import Any
 import jinja2
 
 from torch_ir.backends.templating import load_template
-from torch_ir.ir.graph import Graph, Node, Value, Weight
+from torch_ir.ir.graph import Graph, Node, StateUpdate, Value, Weight
 from torch_ir.ir.module import IR
 
 DEFAULT_MAX_NODES = 120
@@ -45,6 +51,8 @@ SHAPES: dict[str, tuple[str, str]] = {
     "input": ('(["', '"])'),
     "output": ('[/"', '"/]'),
     "weight": ('[("', '")]'),
+    "state": ('[("', '")]'),
+    "update": ('[\\"', '"/]'),
     "module": ('[["', '"]]'),
     "repeat": ('{{"', '"}}'),
     "more": ('>"', '"]'),
@@ -56,6 +64,8 @@ CLASS_DEFS: dict[str, str] = {
     "input": "fill:#e3f6e3,stroke:#2e7d32,color:#111",
     "output": "fill:#fdecea,stroke:#c62828,color:#111",
     "weight": "fill:#fff8e1,stroke:#b28704,color:#111",
+    "state": "fill:#fce4ec,stroke:#ad1457,color:#111",
+    "update": "fill:#fce4ec,stroke:#ad1457,color:#111,stroke-dasharray:3",
     "module": "fill:#ede7f6,stroke:#5e35b1,color:#111",
     "repeat": "fill:#e0f7fa,stroke:#00838f,color:#111,stroke-width:2px",
     "more": "fill:#f5f5f5,stroke:#9e9e9e,color:#555,stroke-dasharray:4",
@@ -142,11 +152,12 @@ class _Plan:
 
 @dataclass(eq=False)
 class _Fold:
-    """A sequential run of identical sibling modules; ``cores`` are their nodes less the CSE-shared ones,
-    position by position alike."""
+    """A sequential run of identical sibling modules; ``cores`` are their nodes less the CSE-shared ones and
+    those that read only values from outside, position by position alike; ``ops`` the ops of one module."""
 
     members: list[_Scope]
     cores: list[list[Node]]
+    ops: int
 
 
 def render_mermaid(
@@ -236,8 +247,27 @@ def _measure(graph: Graph, plan: _Plan, kept: set[str]) -> tuple[int, int]:
     """(displayed nodes, edges) of a plan restricted to the ``kept`` units."""
     sources = _unit_sources(graph, plan)
     edges = sum(1 for u in kept for s in sources[u] if s in kept or s[:2] in ("w:", "in"))
-    nodes = len(kept) + len(_shown_weights(graph, plan, kept)) + len(graph.inputs) + len(graph.outputs)
-    return nodes, edges + len(graph.outputs)
+    updates = len(_update_groups(graph, plan.unit))
+    nodes = len(kept) + len(_shown_weights(graph, plan, kept)) + len(graph.inputs) + len(graph.outputs) + updates
+    return nodes, edges + len(graph.outputs) + updates
+
+
+def _update_groups(graph: Graph, unit: dict[Node, str]) -> dict[str, list[StateUpdate]]:
+    """The state updates by what computes their value: a unit (an op, a box), ``in:NAME`` or ``w:NAME``."""
+    groups: dict[str, list[StateUpdate]] = {}
+    for update in graph.state_updates:
+        value = update.value
+        if value.producer is not None:
+            key = unit[value.producer]
+        else:
+            key = f"{'w' if isinstance(value, Weight) else 'in'}:{value.name}"
+        groups.setdefault(key, []).append(update)
+    return groups
+
+
+def _state_names(graph: Graph) -> set[str]:
+    """The weights of ``graph`` that are state: buffers and parameters it writes back (an LLM's KV cache)."""
+    return {u.target for u in graph.state_updates if u.kind != "input"}
 
 
 def _select(graph: Graph, plan: _Plan, max_nodes: int, max_edges: int) -> set[str]:
@@ -316,8 +346,10 @@ def _find_folds(graph: Graph, root: _Scope) -> dict[_Scope, _Fold]:
     """Sequential runs of sibling scopes with equal structure, keyed by their first scope.
 
     Equal: the same class and the same ``structural_hash`` once the ops CSE shared between siblings are set
-    aside (ops read by a sibling two or more places later, and what they are computed from). Sequential:
-    each scope of the run reads a value the one before it computed.
+    aside (ops read by a sibling two or more places later, and what they are computed from), and once the
+    ops that read only outside values are set aside too; those are compared as multisets, each sibling's
+    within the next one's or the other way round (CSE merges such an op of the first sibling into one its
+    parent computed). Sequential: each scope of the run reads a value the one before it computed.
     """
     folds: dict[_Scope, _Fold] = {}
     stack = [root]
@@ -325,17 +357,43 @@ def _find_folds(graph: Graph, root: _Scope) -> dict[_Scope, _Fold]:
         scope = stack.pop()
         children = list(scope.children.values())
         cores = _cores(graph, children)
-        keys = [(c.cls, structural_hash(core, c.path)) for c, core in zip(children, cores)]
+        splits = [_split_boundary(core) for core in cores]
+        keys = [(c.cls, structural_hash(body, c.path)) for c, (body, _) in zip(children, splits)]
         i = 0
         while i < len(children):
             j = i + 1
-            while j < len(children) and keys[j] == keys[i] and _feeds(cores[j - 1], cores[j]):
+            while (
+                j < len(children)
+                and keys[j] == keys[i]
+                and _nested(splits[j - 1][1], splits[j][1])
+                and _feeds(cores[j - 1], cores[j])
+            ):
                 j += 1
             if j - i >= 2:
-                folds[children[i]] = _Fold(children[i:j], cores[i:j])
+                folds[children[i]] = _Fold(children[i:j], [body for body, _ in splits[i:j]], len(cores[j - 1]))
             stack.append(children[i])
             i = j
     return folds
+
+
+def _split_boundary(core: list[Node]) -> tuple[list[Node], Counter[tuple[Any, ...]]]:
+    """``(body, boundary)``: the ops of ``core`` that read a value computed inside it or a weight, and a
+    multiset of what the others (ops on values from outside only) compute."""
+    inside = set(core)
+    body: list[Node] = []
+    boundary: Counter[tuple[Any, ...]] = Counter()
+    for node in core:
+        if node.inputs and not any(v.producer in inside or isinstance(v, Weight) for v in node.inputs):
+            key = (node.op_type, repr(sorted(node.attrs.items())), tuple(str(v.type) for v in node.outputs))
+            boundary[(*key, tuple(str(v.type) for v in node.inputs))] += 1
+        else:
+            body.append(node)
+    return body, boundary
+
+
+def _nested(a: Counter[tuple[Any, ...]], b: Counter[tuple[Any, ...]]) -> bool:
+    """Whether one multiset holds the other."""
+    return not (a - b) or not (b - a)
 
 
 def _cores(graph: Graph, children: list[_Scope]) -> list[list[Node]]:
@@ -425,7 +483,7 @@ def _layout(graph: Graph, root: _Scope, depth: int | None, folds: dict[_Scope, _
                 for member in run:
                     for node in member.nodes:
                         plan.unit[node] = uid
-                label = _lines(span, f"{run[0].short_cls}, {len(fold.cores[-1])} ops each")
+                label = _lines(span, f"{run[0].short_cls}, {fold.ops} ops each")
                 add_unit(uid, _Item(uid, "repeat", label), block)
             elif depth is not None and child.level > depth:
                 uid = new_id("m")
@@ -478,9 +536,13 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
         more_id = "more1"
         comments.append(f"{hidden_ops} ops past max_nodes={max_nodes} are not shown")
         plan.items.append(_Item(more_id, "more", escape_label(f"… {hidden_ops} more ops not shown")))
+    state = _state_names(graph)
     for k, (weight, users) in enumerate(_shown_weights(graph, plan, kept_units).items()):
         wid = f"w{k}"
-        item = _Item(wid, "weight", _lines(weight.name, str(weight.type)))
+        if weight.name in state:
+            item = _Item(wid, "state", _lines(weight.name, str(weight.type), "state"))
+        else:
+            item = _Item(wid, "weight", _lines(weight.name, str(weight.type)))
         source[weight] = wid
         blocks = {id(plan.block_of_unit.get(u)): plan.block_of_unit.get(u) for u in users}
         target = next(iter(blocks.values())) if len(blocks) == 1 else None
@@ -511,6 +573,12 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
         src = source.get(value) or more_id
         if src is not None:
             edges.setdefault((src, oid), []).append(_type_label(value))
+    for k, (key, updates) in enumerate(_update_groups(graph, plan.unit).items()):
+        uid = f"u{k}"
+        output_items.append(_Item(uid, "update", _update_label(updates)))
+        src = key if key in kept_units else source.get(updates[0].value) or more_id
+        if src is not None:
+            edges.setdefault((src, uid), []).append(_type_label(updates[0].value))
     edge_list = [
         _Edge(src, dst, labels[0] + (f" +{len(labels) - 1}" if len(labels) > 1 else ""))
         for (src, dst), labels in edges.items()
@@ -529,6 +597,13 @@ def _emit(graph: Graph, plan: _Plan, kept_units: set[str], max_nodes: int, comme
         edges=edge_list,
         classes=[(k, v) for k, v in classes.items()],
     )
+
+
+def _update_label(updates: list[StateUpdate]) -> str:
+    """``update @key_cache_0``; for many (a folded run of layers) the first ones and how many in all."""
+    refs = [u.target_ref for u in updates]
+    shown = ", ".join(refs[:3]) + (f", … ({len(refs)} in all)" if len(refs) > 3 else "")
+    return _lines(f"update {shown}", str(updates[0].value.type) if len(updates) == 1 else "state write-back")
 
 
 def _init_block(init: Graph, main_source: dict[Value, str], edges: dict[tuple[str, str], list[str]]) -> _Block:

@@ -6,9 +6,12 @@ torch only inside the commands that need it, so ``torch-ir --help`` and the comm
 start at once.
 
 Conventions (after mlir-opt): ``-`` is stdin for every IR input and stdout for every IR output
-(``torch_ir.cli.streams``); exit status 0 ok, 1 only for ``verify`` finding a mismatch, 2 for bad input or
-usage (a ``TorchIRError``, or a ``UsageError`` for flags that mean nothing together), 141 when stdout was
-closed by its reader, quietly.
+(``torch_ir.cli.streams``); an IR input is JSON or the text form, told apart by its content. Every failure
+leaves through ``main``: exit status 0 ok, 1 only for ``verify`` finding a mismatch, 2 for bad input or
+usage (a ``TorchIRError``, a ``UsageError`` for flags that mean nothing together, or any other exception,
+named as unexpected), 141 when stdout was closed by its reader before the output was written, quietly.
+The message is one line or a few, never a traceback; ``-v`` on every command adds the traceback, the
+causes first (torch's own exception, where torch failed), and torch's captured log.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from torch_ir.errors import TorchIRError
@@ -64,9 +68,12 @@ EXIT_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit status (see ``EXIT_*``); a ``TorchIRError`` prints a short message."""
+    """Run the CLI and return its exit status (see ``EXIT_*``); every failure prints a short message."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version (0), or a usage error it printed (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -74,26 +81,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args) or 0)
         sys.stdout.flush()
         return code
-    except UsageError as exc:
-        args.parser.print_usage(sys.stderr)
-        print(f"torch-ir {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TorchIRError as exc:
-        torch_log = getattr(exc, "torch_log", "")
-        if torch_log and getattr(args, "verbose", False):
-            print(f"--- torch log ---\n{torch_log}\n--- end of torch log ---", file=sys.stderr)
-        print(f"torch-ir {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_PIPE
-    except OSError as exc:  # an unwritable output or folder that no layer below named
-        name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"torch-ir {args.command}: error: {name}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure leaves here: one message, the traceback only with -v
+        _report_failure(args, exc)
+        return EXIT_USAGE
+
+
+def _report_failure(args: argparse.Namespace, exc: Exception) -> None:
+    """Print ``exc`` as ``torch-ir COMMAND: error: ...``; with ``-v``, first the traceback (causes first)
+    and torch's captured log."""
+    verbose = bool(getattr(args, "verbose", False))
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+        torch_log = getattr(exc, "torch_log", "")
+        if torch_log:
+            print(f"--- torch log ---\n{torch_log}\n--- end of torch log ---", file=sys.stderr)
+    if isinstance(exc, UsageError):
+        args.parser.print_usage(sys.stderr)
+    print(f"torch-ir {args.command}: error: {describe_failure(exc, verbose)}", file=sys.stderr)
+
+
+def describe_failure(exc: BaseException, verbose: bool = False) -> str:
+    """The message for a failure: a ``TorchIRError``'s own; an unwritable path's; any other exception named
+    as unexpected, with where to see more."""
+    if isinstance(exc, TorchIRError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:  # an unwritable output or folder that no layer below named
+        name = f"{exc.filename}: " if exc.filename else ""
+        return f"{name}{exc.strerror}"
+    more = "" if verbose else "; rerun with -v for the traceback"
+    return f"unexpected {type(exc).__name__}: {exc}{more}"
 
 
 def _silence_stdout() -> None:

@@ -1,7 +1,9 @@
 """``torch-ir extract SPEC``: build a model from a spec, extract its IR on meta, run a pipeline, write it.
 
 Prints a summary (nodes, weights, parameters, per-stage time and memory) on stdout; progress goes to
-stderr on a terminal only.
+stderr on a terminal only. The IR file is the same bytes for the same model, options and versions;
+``--record-run`` adds the stage and pass timings and memory figures to it. Every output path is checked
+before the model is built: a folder, or two formats that would land in one file, is an error.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.cli import UsageError
+from torch_ir.cli.options import VERBOSE_HELP, pipeline_text, positive_int, sequence_length
 from torch_ir.cli.streams import STDIO, write_ir
 from torch_ir.errors import ModelSpecError
 
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 FORMATS = ("json", "mermaid", "markdown")
-"""What ``--format`` can write: the JSON IR (always), OUT.mmd and OUT.md next to it."""
+"""What ``--format`` can write: the JSON IR (always), OUT.mmd (a program: OUT.ENTRY.mmd) and OUT.md."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="model spec: zoo:NAME, hf:MODEL_TYPE|PRESET, package.module:factory, path/to/file.py:ClassOrFactory",
     )
     parser.add_argument(
-        "-o", "--output", help="the JSON file to write (default: <model>.json here); '-' writes the JSON to stdout"
+        "-o",
+        "--output",
+        help="the JSON file to write (default: <model>.json here; a folder is an error); '-' writes it to stdout",
+    )
+    parser.add_argument(
+        "--record-run",
+        action="store_true",
+        help="also record the time and memory of each stage and pass in the file (it then differs from run to run)",
     )
     parser.add_argument(
         "--input",
@@ -72,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K=V,...",
         help="config overrides (hf: config keys, or factory keyword arguments)",
     )
-    parser.add_argument("-p", "--pipeline", default="default", help="pipeline text or file ('default', 'none')")
+    parser.add_argument(
+        "-p", "--pipeline", default="default", type=pipeline_text, help="pipeline text or file ('default', 'none')"
+    )
     parser.add_argument(
         "--plugin",
         action="append",
@@ -94,14 +106,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("static",),
         help="extract a transformers causal LM as a prefill + decode program over a KV cache of this kind",
     )
-    llm.add_argument("--max-cache-len", type=int, help="positions the KV cache holds (with --kv-cache)")
-    llm.add_argument("--max-prefill-len", type=int, help="longest prompt prefill takes (default: --max-cache-len)")
-    llm.add_argument("--batch-size", type=int, default=1, help="sequences per call (with --kv-cache; default 1)")
+    llm.add_argument("--max-cache-len", type=sequence_length, help="positions the KV cache holds (with --kv-cache)")
+    llm.add_argument(
+        "--max-prefill-len", type=sequence_length, help="longest prompt prefill takes (default: --max-cache-len)"
+    )
+    llm.add_argument(
+        "--batch-size", type=positive_int, default=1, help="sequences per call (with --kv-cache; default 1)"
+    )
     parser.add_argument("--list-zoo", action="store_true", help="list the built-in models and hf: presets, then exit")
     parser.add_argument("--list-presets", action="store_true", help="list the hf: presets, then exit")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="progress lines even when not a terminal")
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help=f"progress lines even when not a terminal; {VERBOSE_HELP}"
+    )
     parser.set_defaults(func=run)
 
 
@@ -121,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == STDIO
     if to_stdout and formats != {"json"}:
         raise UsageError("-o - writes the JSON IR to stdout; --format mermaid/markdown need a file name")
+    if args.output and not to_stdout:
+        from torch_ir.serde.files import check_distinct_outputs, check_output_path
+
+        check_output_path(args.output)  # before Path() drops the separator of "out/"
+        check_distinct_outputs(output_paths(Path(args.output), formats, args.kv_cache is not None).values())
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.ir.module import IR
     from torch_ir.ir.run_record import StageReport
@@ -134,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
         load_plugins(args.plugin)
     _check_llm_flags(args)
+    check_build_device(args.device)
     progress = Progress(verbose=args.verbose, quiet=args.quiet)
     stages = StageReport()
     with progress.stage("build", stages, args.spec):
@@ -197,37 +221,77 @@ def _check_llm_flags(args: argparse.Namespace) -> None:
         raise UsageError("--max-cache-len and --max-prefill-len need --kv-cache static")
 
 
+def output_paths(output: Path, formats: set[str], program: bool, entries: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Where each output goes, by a key (``json``, ``mermaid`` or ``mermaid:ENTRY``, ``markdown``): the JSON at
+    ``output``, the others beside it with their own suffix. A program's entries are known only after the
+    extraction; before it, ``prefill`` and ``decode`` (what ``--kv-cache`` makes) stand for them."""
+    paths = {"json": output}
+    if "mermaid" in formats:
+        if program:
+            for entry in entries or ("prefill", "decode"):
+                paths[f"mermaid:{entry}"] = output.with_suffix(f".{entry}.mmd")
+        else:
+            paths["mermaid"] = output.with_suffix(".mmd")
+    if "markdown" in formats:
+        paths["markdown"] = output.with_suffix(".md")
+    return paths
+
+
 def _write(ir: Any, args: argparse.Namespace, formats: set[str], progress: Any, name: str) -> int:
     """Write the IR (and the other formats asked for) atomically; print the summary unless quiet."""
+    from torch_ir.serde.files import check_distinct_outputs
+
     stages = ir.stages
     to_stdout = args.output == STDIO
     output = Path(args.output) if args.output and not to_stdout else Path(f"{_file_stem(name)}.json")
-    written = [] if to_stdout else [output]
+    paths = output_paths(output, formats, ir.is_program, tuple(ir.entries))
+    if to_stdout:
+        del paths["json"]
+    check_distinct_outputs(paths.values())
     with progress.stage("write", stages, "stdout" if to_stdout else str(output)):
         if to_stdout:
-            write_ir(ir, STDIO)
+            write_ir(ir, STDIO, run_record=args.record_run)
         else:
-            ir.save(output)
+            ir.save(output, run_record=args.record_run)
         if "mermaid" in formats:
             from torch_ir.backends.mermaid import render_mermaid
-            from torch_ir.ir.module import IR
             from torch_ir.serde.files import atomic_write_text
 
-            diagrams = {f".{n}.mmd": IR(g) for n, g in ir.entries.items()} if ir.is_program else {".mmd": ir}
-            for suffix, diagram in diagrams.items():  # a program: one diagram per entry
-                written.append(output.with_suffix(suffix))
-                atomic_write_text(written[-1], render_mermaid(diagram))
+            for key, path in paths.items():  # a program: one diagram per entry
+                if key.startswith("mermaid"):
+                    entry = key.partition(":")[2]
+                    atomic_write_text(path, render_mermaid(ir.entry(entry) if entry else ir))
         if "markdown" in formats:
             from torch_ir.backends.markdown import write_report
 
-            written.append(output.with_suffix(".md"))
-            write_report(ir, written[-1])
+            write_report(ir, paths["markdown"])
     if not args.quiet:
         summary = sys.stderr if to_stdout else sys.stdout
         print(ir.summary(), file=summary)
-        if written:
-            print("wrote       " + ", ".join(f"{p} ({_size(p)})" for p in written), file=summary)
+        if paths:
+            print("wrote       " + ", ".join(f"{p} ({_size(p)})" for p in paths.values()), file=summary)
     return 0
+
+
+def check_build_device(device: str) -> None:
+    """Refuse a ``--device`` torch does not know, or one this machine or torch build cannot allocate on,
+    before the model is built (``cuda`` on a CPU-only torch)."""
+    import torch
+
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        reason = str(exc).split(":")[0]
+        raise UsageError(f"--device {device!r}: not a device torch knows ({reason}); use 'meta' or 'cpu'") from None
+    if target.type in ("cpu", "meta"):
+        return
+    try:
+        torch.empty(0, device=target)
+    except Exception as exc:  # torch raises AssertionError, RuntimeError... for a missing backend
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"--device {device}: not available here ({reason}); build on 'meta' (the default, no memory) or 'cpu'"
+        ) from exc
 
 
 def example_inputs(
@@ -316,4 +380,4 @@ def _size(path: Path) -> str:
         return "?"
 
 
-__all__ = ["FORMATS", "example_inputs", "list_models", "register", "run"]
+__all__ = ["FORMATS", "check_build_device", "example_inputs", "list_models", "output_paths", "register", "run"]

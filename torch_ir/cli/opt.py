@@ -1,4 +1,8 @@
-"""``torch-ir opt``: run passes on a saved IR, without the model (like mlir-opt)."""
+"""``torch-ir opt``: run passes on a saved IR, without the model (like mlir-opt).
+
+The input is JSON or the text form (told apart by content); so is the output: ``--emit``, else the suffix
+of ``-o`` (``.tir``/``.txt``: text), else JSON into a file and the text form on stdout without ``-o``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from torch_ir.cli import UsageError
-from torch_ir.cli.streams import STDIO, read_text, write_ir, write_text
+from torch_ir.cli.options import add_verbose, pipeline_text
+from torch_ir.cli.streams import EMIT_FORMATS, STDIO, check_output, document, emit_format, is_json, read_text
 from torch_ir.errors import SerializationError
 
 
@@ -18,30 +23,47 @@ def register(subparsers: Any) -> None:
     """Add the ``opt`` subcommand."""
     parser = subparsers.add_parser(
         "opt",
-        help="run a pass pipeline on a saved IR (JSON)",
-        description="Run a pass pipeline on a saved IR, like mlir-opt. The input may also be a reproducer "
-        "file written by --reproducer: it records the pipeline and plugins of the run that failed, and replaying "
-        "it without -p prints the command to type (a file never chooses passes, imports code or writes files).",
+        help="run a pass pipeline on a saved IR (JSON or text form)",
+        description="Run a pass pipeline on a saved IR, like mlir-opt. The input is an IR in JSON or in the text "
+        "form (read by its content), or a reproducer file written by --reproducer: it records the pipeline and "
+        "plugins of the run that failed, and replaying it without -p prints the command to type (a file never "
+        "chooses passes, imports code or writes files).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
             "  torch-ir opt gpt.json -p canonicalize,cse,dce -o gpt.opt.json --timing\n"
             "  torch-ir opt gpt.json -p dce | head -5\n"
+            "  torch-ir opt gpt.json -p none -o gpt.tir\n"
+            "  torch-ir opt gpt.tir -p cse -o gpt.cse.json\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
             "\n"
-            "'-' reads the IR from stdin (input) or writes its JSON to stdout (-o); without -o the text form is "
-            "printed."
+            "'-' reads the IR from stdin (input) or writes it to stdout (-o, JSON unless --emit text); without "
+            "-o the text form is printed. -o NAME.tir (or .txt) writes the text form, with the metadata that "
+            "reading it back needs."
         ),
     )
-    parser.add_argument("input", nargs="?", help="IR JSON file (or a reproducer file); '-' reads stdin")
+    parser.add_argument("input", nargs="?", help="IR file, JSON or text form (or a reproducer file); '-' reads stdin")
     parser.add_argument(
         "-p",
         "--pipeline",
         default=None,
+        type=pipeline_text,
         help="pipeline text (canonicalize,cse), a .toml/.yaml/.json file, 'default' or 'none'",
     )
     parser.add_argument(
-        "-o", "--output", help="where to write the resulting IR (JSON; '-' for stdout); default: stdout as text"
+        "-o",
+        "--output",
+        help="where to write the resulting IR ('-' for stdout); default: stdout as text. A folder is an error",
+    )
+    parser.add_argument(
+        "--emit",
+        choices=EMIT_FORMATS,
+        help="the output's format: json, or text (the text form with metadata); default: by the -o suffix",
+    )
+    parser.add_argument(
+        "--record-run",
+        action="store_true",
+        help="with a JSON output: also record each pass's time (the file then differs from run to run)",
     )
     parser.add_argument(
         "--print-ir-after",
@@ -76,6 +98,7 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="run -p PIPELINE on the IR stored in a reproducer file; without -p, print the recorded command",
     )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 
@@ -97,13 +120,27 @@ def check_usage(args: argparse.Namespace) -> None:
             raise UsageError(f"--dump-dir {args.dump_dir}: the folder is not writable")
     if args.reproducer and args.reproducer == STDIO:
         raise UsageError("--reproducer needs a file name, not '-'")
+    if args.record_run and _output_format(args) != "json":
+        raise UsageError("--record-run adds timings to a JSON output; the text form has no place for them")
+    check_output(args.output)
+    check_output(args.reproducer)
+    if args.output and args.output != STDIO and args.reproducer:
+        from torch_ir.serde.files import check_distinct_outputs
+
+        check_distinct_outputs([args.output, args.reproducer])
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """json or text: ``--emit``, else the suffix of ``-o``; JSON to a file or ``-``, text without ``-o``."""
+    return emit_format(args.output, args.emit, default="json" if args.output else "text")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, run the pipeline, write the result."""
+    from torch_ir.cli.streams import parse_text_form, write_ir
     from torch_ir.passes.manager import REPRODUCER_FORMAT, PassManager
     from torch_ir.passes.registry import load_plugins
-    from torch_ir.serde import from_dict, loads_document
+    from torch_ir.serde import from_dict
 
     check_usage(args)
     load_plugins(args.plugin)
@@ -111,22 +148,29 @@ def run(args: argparse.Namespace) -> int:
     if not source:
         raise UsageError("give an IR file (torch-ir opt IN.json -p PIPELINE; '-' for stdin) or --replay FILE")
     text, name = read_text(source)
-    doc = loads_document(text, name)
     pipeline = args.pipeline
-    if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
-        recorded = _recorded(name, doc)
-        if pipeline is None:
-            raise UsageError(_replay_command(source, recorded))
-        ir = from_dict(doc.get("ir"), name)
-        missing = [plugin for plugin in recorded.plugins if plugin not in args.plugin]
-        note = f"; it was written with plugin(s) {', '.join(missing)}, not given here" if missing else ""
-        print(
-            f"replaying {source} with pipeline {pipeline!r} (failed in {recorded.failed or '?'}){note}", file=sys.stderr
-        )
+    doc: Any = None
+    if is_json(text):
+        doc = document(text, name)
+        if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
+            recorded = _recorded(name, doc)
+            if pipeline is None:
+                raise UsageError(_replay_command(source, recorded))
+            ir = from_dict(doc.get("ir"), name)
+            missing = [plugin for plugin in recorded.plugins if plugin not in args.plugin]
+            note = f"; it was written with plugin(s) {', '.join(missing)}, not given here" if missing else ""
+            print(
+                f"replaying {source} with pipeline {pipeline!r} (failed in {recorded.failed or '?'}){note}",
+                file=sys.stderr,
+            )
+        elif args.replay:
+            raise SerializationError(f"{source}: not a torch-ir reproducer file (format {_format_of(doc)!r})")
+        else:
+            ir = from_dict(doc, name)
     elif args.replay:
-        raise SerializationError(f"{source}: not a torch-ir reproducer file (format {doc.get('format')!r})")
+        raise SerializationError(f"{source}: not a torch-ir reproducer file (a reproducer is JSON)")
     else:
-        ir = from_dict(doc, name)
+        ir = parse_text_form(text, name)
     manager = PassManager(
         pipeline if pipeline is not None else "default",
         verify_each=False if args.no_verify_each else None,
@@ -139,11 +183,20 @@ def run(args: argparse.Namespace) -> int:
         plugins=list(args.plugin),
     )
     manager.run(ir)
+    form = _output_format(args)
     if args.output:
-        write_ir(ir, args.output)
+        write_ir(ir, args.output, form, run_record=args.record_run)
+    elif args.emit:
+        write_ir(ir, STDIO, form)
     else:
+        from torch_ir.cli.streams import write_text
+
         write_text(STDIO, ir.to_text() + "\n")
     return 0
+
+
+def _format_of(doc: Any) -> Any:
+    return doc.get("format") if isinstance(doc, dict) else type(doc).__name__
 
 
 class _Recorded(NamedTuple):

@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 from typing import Any
 
+from torch_ir.cli.options import add_verbose
+
 
 def register(subparsers: Any) -> None:
     """Add the ``passes`` subcommand."""
@@ -21,6 +23,7 @@ def register(subparsers: Any) -> None:
         metavar="MODULE",
         help="import MODULE first so its passes are listed too; repeatable",
     )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 

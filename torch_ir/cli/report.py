@@ -1,14 +1,20 @@
-"""``torch-ir report IR.json``: a Markdown report, a Mermaid diagram, or statistics of a saved IR."""
+"""``torch-ir report IR``: a Markdown report, a Mermaid diagram, or statistics of a saved IR (JSON or the
+text form, told apart by content)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Collection
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch_ir.ir.types import SymbolRange
 
 from torch_ir.cli import UsageError
-from torch_ir.cli.streams import STDIO, read_ir, write_text
+from torch_ir.cli.options import add_verbose
+from torch_ir.cli.streams import STDIO, check_output, read_ir, write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "'-' reads the IR from stdin; --bind names a symbolic dim of the IR."
         ),
     )
-    parser.add_argument("ir", help="an IR file written by `torch-ir extract` or IR.save; '-' reads stdin")
+    parser.add_argument(
+        "ir", help="an IR file (JSON or the text form) written by `torch-ir extract`, `opt` or IR.save; '-': stdin"
+    )
     parser.add_argument("-o", "--output", help="the file to write (default, or '-': stdout)")
     parser.add_argument(
         "--format", choices=("markdown", "mermaid"), default=None, help="what to write (default: markdown)"
@@ -52,12 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SYM=N",
-        help="a value for a symbolic dim in the statistics (repeatable)",
+        help="a value for a symbolic dim in the statistics, within its declared range (repeatable)",
     )
+    add_verbose(parser)
     parser.set_defaults(func=run)
 
 
-def _bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
+def _bindings(items: list[str], symbols: Mapping[str, SymbolRange]) -> dict[str, int]:
+    """``SYM=N`` items as a dict; each names a symbol of the IR and a value inside its declared range."""
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -67,7 +77,11 @@ def _bindings(items: list[str], symbols: Collection[str]) -> dict[str, int]:
         if name not in symbols:
             known = ", ".join(sorted(symbols)) or "none (every dim of this IR is static)"
             raise UsageError(f"--bind {item!r}: the IR has no symbolic dim {name!r}; its symbols: {known}")
-        out[name] = int(value)
+        number = int(value)
+        declared = symbols[name]
+        if number < declared.min or (declared.max is not None and number > declared.max):
+            raise UsageError(f"--bind {item!r}: {name} is declared as {declared}; give a value in that range")
+        out[name] = number
     return out
 
 
@@ -111,15 +125,16 @@ def run(args: argparse.Namespace) -> int:
         format_statistics,
         program_statistics,
     )
-    from torch_ir.backends.markdown import render_markdown
+    from torch_ir.backends.markdown import entry_ir, render_markdown
     from torch_ir.backends.mermaid import DEFAULT_MAX_NODES, render_mermaid
 
     what = check_usage(args)
+    check_output(args.output)
     ir = read_ir(args.ir)
+    functions: tuple[str, ...] = ()
     if args.entry is not None:
-        from torch_ir.ir.module import IR
-
-        ir = IR(ir.entry(args.entry))
+        functions = tuple(ir.functions)
+        ir = entry_ir(ir, args.entry)
     elif ir.is_program and what == "mermaid":
         raise UsageError(f"a program has one diagram per entry: give --entry ({' or '.join(ir.entries)})")
     symbols = {name: rng for graph in ir.entries.values() for name, rng in graph.symbols.items()}
@@ -141,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     elif what == "mermaid":
         text = render_mermaid(ir, **options)
     else:
-        text = render_markdown(ir, bindings=bindings, **options)
+        text = render_markdown(ir, bindings=bindings, module_functions=functions, **options)
     write_text(args.output or STDIO, text)
     if args.output and args.output != STDIO:
         print(f"wrote {args.output}", file=sys.stderr)

@@ -18,7 +18,14 @@ import argparse
 import sys
 from typing import Any
 
-from torch_ir.cli import UsageError
+from torch_ir.cli.options import (
+    add_verbose,
+    byte_count,
+    non_negative_int,
+    positive_int,
+    positive_seconds,
+    tolerance,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "exit status: 0 every output matches, 1 an output differs, 2 bad input or usage."
         ),
     )
-    parser.add_argument("ir", help="the IR file (JSON written by torch-ir extract / IR.save); '-' reads stdin")
+    parser.add_argument(
+        "ir", help="the IR file (JSON written by torch-ir extract / IR.save, or the text form); '-' reads stdin"
+    )
     parser.add_argument("--model", required=True, help="model spec: zoo:NAME, hf:..., package.module:factory")
     parser.add_argument("--weights", help="a .safetensors file, a sharded *.index.json, or a folder of them")
     parser.add_argument(
@@ -53,9 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="[NAME=]SHAPE[:DTYPE]",
         help="a test input, e.g. 1x128:int64 (repeatable; default: the model's example inputs)",
     )
-    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: by dtype)")
-    parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: by dtype)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights and inputs (default 0)")
+    parser.add_argument("--rtol", type=tolerance, default=None, help="relative tolerance (default: by dtype)")
+    parser.add_argument("--atol", type=tolerance, default=None, help="absolute tolerance (default: by dtype)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed for the random weights and inputs (default 0)"
+    )
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
     parser.add_argument(
         "--fill-from-model",
@@ -88,9 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--worker-memory", type=byte_count, metavar="BYTES", help="address-space limit of the worker process"
     )
-    parser.add_argument("--worker-cpu-seconds", type=int, metavar="N", help="CPU seconds the worker may use")
+    parser.add_argument("--worker-cpu-seconds", type=positive_int, metavar="N", help="CPU seconds the worker may use")
     parser.add_argument(
-        "--worker-timeout", type=float, metavar="SECONDS", help="how long to wait for each answer of the worker"
+        "--worker-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="how long to wait for each answer of the worker",
     )
     parser.add_argument(
         "--in-process",
@@ -114,38 +128,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--generate",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="for a prefill/decode program: greedy-decode N tokens through the IR against eager transformers",
     )
-    parser.add_argument("--prompt-len", type=int, default=8, help="random prompt length for --generate (default 8)")
+    parser.add_argument(
+        "--prompt-len", type=positive_int, default=8, help="random prompt length for --generate (default 8)"
+    )
+    add_verbose(parser)
     parser.set_defaults(func=run)
-
-
-def byte_count(text: str) -> int:
-    """A number of bytes: ``1073741824``, ``512M``, ``8G`` (binary units K, M, G, T)."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    body = text.strip().upper().removesuffix("IB").removesuffix("B")
-    scale = units.get(body[-1:], 1)
-    digits = body[:-1] if body[-1:] in units else body
-    try:
-        value = int(float(digits) * scale)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes (8G, 512M, 1073741824)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of bytes must be positive")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
-    for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            raise UsageError(f"{flag} {value}: a tolerance must be 0 or more")
-    if args.worker_cpu_seconds is not None and args.worker_cpu_seconds < 1:
-        raise UsageError(f"--worker-cpu-seconds {args.worker_cpu_seconds}: expected at least 1")
-    if args.worker_timeout is not None and not args.worker_timeout > 0:
-        raise UsageError(f"--worker-timeout {args.worker_timeout}: expected a positive number of seconds")
     from torch_ir.ops.runnable import allowed_op_names
     from torch_ir.runtime.worker import isolation
 

@@ -105,6 +105,11 @@ def parse_input_spec(text: str) -> InputSpec:
         )
     shape_text = match["shape"]
     shape = () if shape_text == "scalar" else tuple(int(d) for d in shape_text.split("x"))
+    if 0 in shape:
+        raise ModelSpecError(
+            f"input spec {text!r}: a dimension of 0 makes an empty example input, which traces nothing the "
+            "model does; give every dimension a size of at least 1"
+        )
     return InputSpec(shape, _dtype_name(match["dtype"] or "float32", text), match["name"])
 
 

@@ -233,7 +233,25 @@ def parse_config_overrides(text: str) -> dict[str, Any]:
         if not sep or not key.isidentifier():
             raise ModelSpecError(f"config override {item!r}: expected key=value (e.g. hidden_size=8192)")
         result[key] = parse_value(raw.strip())
+        _check_count(key, result[key], item)
     return result
+
+
+_COUNT_PREFIXES = ("num_", "n_")
+_SIZE_SUFFIXES = ("_size", "_dim", "_heads", "_layers", "_embeddings", "_positions", "_len", "_length")
+
+
+def _check_count(key: str, value: Any, item: str) -> None:
+    """A count or size (``num_hidden_layers``, ``hidden_size``, ``n_head``) must not be negative, and a size
+    not 0: transformers builds such a config without a word and the model is nonsense."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return
+    is_count = key.startswith(_COUNT_PREFIXES) or key.endswith(("_layers", "_heads"))
+    is_size = key.endswith(_SIZE_SUFFIXES) and not is_count
+    if value < 0 and (is_count or is_size):
+        raise ModelSpecError(f"config override {item!r}: {key} is a count or size; it cannot be negative")
+    if value == 0 and is_size:
+        raise ModelSpecError(f"config override {item!r}: {key} is a size; give it a value of at least 1")
 
 
 def parse_value(raw: str) -> Any:

@@ -54,14 +54,19 @@ _LIBRARY_DIRS = tuple(
     sorted(
         {
             str(Path(p)) + os.sep
-            for p in (*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("stdlib"))
+            for p in (
+                *site.getsitepackages(),
+                site.getusersitepackages(),
+                sysconfig.get_path("stdlib"),
+                str(Path(__file__).resolve().parents[2]),  # torch-ir's own folder (a checkout, if editable)
+            )
         },
         key=len,
         reverse=True,
     )
 )
-"""Folders of installed packages: source paths inside them are stored relative (``transformers/...``) so
-the same model gives the same IR on every machine."""
+"""Folders of installed packages, and the one torch-ir is in: source paths inside them are stored relative
+(``transformers/...``, ``torch_ir/zoo/gpt.py``) so the same model gives the same IR on every machine."""
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)')
 
 
@@ -203,18 +208,43 @@ def _check_call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str,
 
 
 def _explain_export_failure(model: torch.nn.Module, exc: Exception) -> str:
-    reason = str(exc).strip().split("\n\n")[0][:1500]
+    """torch's reason, classified: what went wrong in torch's words, then what to try."""
     kind = type(exc).__name__
+    text = f"{kind}: {torch_reason(exc)}"
+    lowered = text.lower()
     hint = "check that the example inputs match forward() and that the model runs eagerly on them"
-    text = f"{kind}: {reason}"
-    if "data-dependent" in text.lower() or "GuardOnDataDependent" in kind or "data dependent" in text.lower():
+    if "data-dependent" in lowered or "GuardOnDataDependent" in kind or "data dependent" in lowered:
         hint = (
             "the model branches on tensor values (data-dependent control flow); rewrite the branch with "
             "torch.cond, or compute the condition from shapes, or mark the value with torch._check"
         )
-    elif "Constraints violated" in text or ("dynamic" in text.lower() and "Dim" in text):
+    elif "aliasing" in lowered:
+        hint = (
+            "a branch or body of a control-flow op (torch.cond, while_loop, scan, map) returns an input as is or "
+            "a view of it; return input.clone() instead"
+        )
+    elif "Constraints violated" in text or ("dynamic" in lowered and "Dim" in text):
         hint = "the dynamic_shapes spec does not fit the model; use the suggested fixes in the message"
     return f"torch.export could not trace {type(model).__name__}: {text}\nWhat to try: {hint}"
+
+
+_TORCH_NOISE = ("Developer debug context", "from user code:", "Set TORCHDYNAMO_VERBOSE", "For more details about")
+
+
+def torch_reason(exc: BaseException, limit: int = 1500) -> str:
+    """The part of a torch exception's message that says why: its first paragraph, and the paragraphs it
+    introduces (one ending in ':' such as "Got graph break/error:"), without torch's debug context."""
+    paragraphs = [p.strip() for p in str(exc).strip().split("\n\n") if p.strip()]
+    kept: list[str] = []
+    for paragraph in paragraphs:
+        if paragraph.startswith(_TORCH_NOISE):
+            continue
+        lines = [line for line in paragraph.splitlines() if not line.strip().startswith(_TORCH_NOISE)]
+        kept.append("\n".join(lines))
+        if not kept[-1].endswith(":"):
+            break
+    reason = "\n".join(kept) or type(exc).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 def _decompose(program: ExportedProgram, decompose: Any) -> ExportedProgram:

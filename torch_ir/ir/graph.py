@@ -915,16 +915,26 @@ class Graph:
             raise IRError(f"cannot replace the uses of {old.ref}: it is not defined in this graph")
         if not self.defines(new):
             raise IRError(f"cannot replace {old.ref} by {new.ref}: {new.ref} is not defined in this graph")
-        users = list(dict.fromkeys(use.node for use in self._local_uses(old)))
+        uses = list(self._local_uses(old))
+        users = dict.fromkeys(use.node for use in uses)
         if new.producer is not None and new.producer in users:
             raise IRError(
                 f"cannot replace {old.ref} by {new.ref}: {new.producer.name} computes {new.ref} from {old.ref}, "
                 "so the graph would have a cycle"
             )
         for user in users:
-            self._drop_uses(user)
             user.args = [_replace_in_arg(a, old, new) for a in user.args]
-            self._add_uses(user)
+        # the operand slots stay where they were: move each use from old's list to new's
+        old_uses = self._weight_uses.pop(old, {}) if isinstance(old, Weight) else old._uses
+        if isinstance(new, Weight):
+            new_uses = self._weight_uses.get(new)
+            if new_uses is None:
+                new_uses = self._weight_uses[new] = {}
+        else:
+            new_uses = new._uses
+        new_uses.update(dict.fromkeys(uses))
+        if not isinstance(old, Weight):
+            old_uses.clear()
         replaced = len(users)
         for i, out in enumerate(self._outputs):
             if out is old:

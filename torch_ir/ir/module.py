@@ -289,22 +289,25 @@ class Module:
 
         verify_module(self)
 
-    def save(self, path: str | os.PathLike[str], **options: Any) -> None:
-        """Write the IR as versioned JSON, atomically (``torch_ir.save``; options as there)."""
-        _provider("save")(self, path, **options)
+    def save(self, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
+        """Write the IR as versioned JSON, atomically, with its pass log: the same model, options and versions
+        always give the same bytes. ``run_record=True`` adds the time and memory of each stage and pass
+        (which differ from run to run); see ``torch_ir.save``."""
+        _provider("save")(self, path, run_record=run_record)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Module:
         """Read an IR written by ``save`` (``torch_ir.load_ir``: no torch needed, no code executed)."""
         return _provider("load")(path)
 
-    def to_text(self) -> str:
-        """The text form: the graph of a single-graph IR, else the module with its table and functions."""
+    def to_text(self, *, metadata: bool = False) -> str:
+        """The text form: the graph of a single-graph IR, else the module with its table and functions;
+        ``metadata`` adds what reading it back into an equal IR needs (``torch_ir.ir.text``)."""
         from torch_ir.ir.text import print_graph, print_module
 
         if not self.is_program and len(self._functions) == 1:
-            return print_graph(self.graph)
-        return print_module(self)
+            return print_graph(self.graph, metadata=metadata)
+        return print_module(self, metadata=metadata)
 
     def summary(self) -> str:
         """A few lines: node, weight and parameter figures, and per-stage times."""

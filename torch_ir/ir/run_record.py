@@ -1,5 +1,5 @@
-"""The run record of an extraction: per-stage figures (wall time, resident memory), and pausing the GC
-during bulk work on the IR."""
+"""The run record of an extraction: per-stage figures (wall time, resident memory), pausing the GC during
+bulk work on the IR, and warming torch up so that a timed pass is not charged with torch's import."""
 
 from __future__ import annotations
 
@@ -103,3 +103,30 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_WARM: dict[str, float] = {}
+
+
+def warm_up_torch() -> float:
+    """Import torch and what its first fake-tensor op loads (dynamo, sympy, the meta kernels), once per
+    process; return the seconds this call took (about 0 after the first).
+
+    Passes import torch lazily, so without this the first pass that needs it is charged one to two seconds
+    that are not its own. The pass manager calls it before its first timed pass.
+    """
+    if "torch" in _WARM:
+        return 0.0
+    start = time.perf_counter()
+    try:
+        import torch
+    except ImportError:  # no torch here: the passes that need it will say so
+        _WARM["torch"] = 0.0
+        return 0.0
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    with FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True):
+        torch.empty(2, 3).add(1).sum()
+    _WARM["torch"] = time.perf_counter() - start
+    return _WARM["torch"]

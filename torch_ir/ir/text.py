@@ -17,6 +17,16 @@ from its first result's ends in ``loc(name)``. A region op (``higher_order.cond`
 ``regions { true: graph(...) {...} ... }``: its nested graphs, each named as its op's contract names it
 (``torch_ir.ir.regions``), value names scoped to the region.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.
+
+A module prints as ``module { weight ... state ... init graph() {...} func NAME graph(...) {...} }``
+(``print_module``, ``parse_module``): its one weight table, declared state and init graph once, then each
+function, ``func private NAME`` for a body that ``func.call`` nodes use.
+
+With ``metadata=True`` the printer also writes what the JSON file format holds beyond the computation, so
+that a file in the text form reads back into an equal graph or module: ``meta {...}`` (the graph's metadata: model
+name, device), ``input_structure {...}`` and ``output_structure {...}`` (how a call's arguments and
+results map to the flat inputs and outputs) after the ``graph(...) {`` line, and each node's metadata
+(module path, source line) as a ``meta {...}`` suffix of its line. The parser reads both forms.
 """
 
 from __future__ import annotations
@@ -38,13 +48,21 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-/#]+")
 # ---------------------------------------------------------------------- printer
 
 
-def print_graph(graph: Graph, indent: str = "", *, weights: bool = True) -> str:
+def print_graph(graph: Graph, indent: str = "", *, weights: bool = True, metadata: bool = False) -> str:
     """The text form of ``graph`` (with its weights and init graph, nested, unless ``weights`` is False:
-    the functions of a module leave them to the module)."""
+    the functions of a module leave them to the module); ``metadata`` as in the module docstring."""
     lines: list[str] = []
     params = ", ".join(f"{_ref('%', v.name)}: {format_type(v.type)}" for v in graph.inputs)
     lines.append(f"{indent}graph({params}) {{")
     inner = indent + "  "
+    if metadata:
+        for key, value in (
+            ("meta", graph.meta),
+            ("input_structure", graph.input_structure),
+            ("output_structure", graph.output_structure),
+        ):
+            if value:
+                lines.append(f"{inner}{key} {_json(value)}")
     for name, rng in graph.symbols.items():
         lines.append(f"{inner}symbol {name} : {rng}")
     if weights:
@@ -52,11 +70,13 @@ def print_graph(graph: Graph, indent: str = "", *, weights: bool = True) -> str:
             lines.append(inner + format_weight(weight))
         if graph.init is not None:
             lines.append(f"{inner}init")
-            lines.append(print_graph(graph.init, inner))
+            lines.append(print_graph(graph.init, inner, metadata=metadata))
     for node in graph.nodes:
         lines.append(inner + format_node(node))
+        if metadata and node.meta:
+            lines[-1] += f" meta {_json(node.meta)}"
         if node.regions:
-            lines[-1] += " " + print_regions(node, inner)
+            lines[-1] += " " + print_regions(node, inner, metadata=metadata)
     for update in graph.state_updates:
         lines.append(f"{inner}update {_ref(update.target_ref[0], update.target)} = {_value_ref(update.value)}")
     lines.append(f"{inner}return {', '.join(_value_ref(v) for v in graph.outputs)}".rstrip())
@@ -64,29 +84,31 @@ def print_graph(graph: Graph, indent: str = "", *, weights: bool = True) -> str:
     return "\n".join(lines)
 
 
-def print_module(module: Module) -> str:
+def print_module(module: Module, *, metadata: bool = False) -> str:
     """The text form of a module: its weight table, declared state and init graph once, then each function
-    (``func NAME graph(...)``, ``func private NAME graph(...)``) without weights of its own."""
+    (``func NAME graph(...)``, ``func private NAME graph(...)``) without weights of its own; ``metadata``
+    as in the module docstring."""
     lines = ["module {"]
     for weight in module.weights.values():
         lines.append("  " + format_weight(weight))
     for spec in module.state.values():
         lines.append(f"  state {_ref('@', spec.name)} : {format_type(spec.type)} {spec.init}")
     if module.init is not None:
-        lines.append("  init " + print_graph(module.init, "  ").lstrip())
+        lines.append("  init " + print_graph(module.init, "  ", metadata=metadata).lstrip())
     for name, function in module.functions.items():
         visibility = "" if function.public else "private "
-        lines.append(f"  func {visibility}{name} " + print_graph(function.graph, "  ", weights=False).lstrip())
+        text = print_graph(function.graph, "  ", weights=False, metadata=metadata)
+        lines.append(f"  func {visibility}{name} " + text.lstrip())
     lines.append("}")
     return "\n".join(lines)
 
 
-def print_regions(node: Node, indent: str) -> str:
+def print_regions(node: Node, indent: str, *, metadata: bool = False) -> str:
     """The ``regions { true: graph(...) {...} ... }`` block that follows a region op's line."""
     lines = ["regions {"]
     inner = indent + "  "
     for index, region in enumerate(node.regions):
-        text = print_graph(region, inner)
+        text = print_graph(region, inner, metadata=metadata)
         lines.append(f"{inner}{region_name(node.op_type, index)}: {text[len(inner) :]}")
     lines.append(f"{indent}}}")
     return "\n".join(lines)
@@ -341,7 +363,19 @@ class _Parser:
             self.parse_statement(graph)
 
     def parse_statement(self, graph: Graph) -> None:
-        if self.accept("symbol "):
+        if self.peek("meta {") or self.peek("input_structure ") or self.peek("output_structure "):
+            key = self.word("metadata key")
+            value = self.json_value()
+            if key == "meta":
+                if not isinstance(value, dict):
+                    self.fail("meta must be a JSON object")
+                graph.meta.update(value)
+            else:
+                if value is not None and not isinstance(value, dict):
+                    self.fail(f"{key} must be a JSON object")
+                setattr(graph, key, value)
+            self.end_of_line()
+        elif self.accept("symbol "):
             name = self.word("symbol name")
             self.expect(":")
             graph.symbols[name] = self.parse_range()
@@ -549,7 +583,14 @@ class _Parser:
             if declared is not None and operand.type is not None and declared != operand.type:
                 self.fail(f"{operand.ref} has type {operand.type}, not {declared}")
         assert node_name is not None
-        node = self.wrap(lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names))
+        meta: Any = {}
+        if self.accept("meta "):
+            meta = self.json_value()
+            if not isinstance(meta, dict):
+                self.fail("a node's meta must be a JSON object")
+        node = self.wrap(
+            lambda: graph.create_node(op_type, args, attrs, out_types, name=node_name, output_names=names, meta=meta)
+        )
         if self.accept("regions"):
             self.parse_regions(node)
         elif op_type in REGION_OPS:

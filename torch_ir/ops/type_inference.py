@@ -456,25 +456,25 @@ def _static_key(op_type: str, operands: Sequence[Any], attrs: Mapping[str, Any],
     """A cache key for a call whose operands are all tensors of static shape (None otherwise)."""
     parts: list[Any] = []
     for operand in operands:
-        if isinstance(operand, Operand):
-            t = operand.type
-            if type(t) is not tensor_type or not all(isinstance(d, int) for d in t.shape):
+        if isinstance(operand, list):
+            inner = [_static_type(o, tensor_type) if isinstance(o, Operand) else ("=", repr(o)) for o in operand]
+            if None in inner:
+                return None
+            parts.append(tuple(inner))
+        elif isinstance(operand, Operand):
+            t = _static_type(operand, tensor_type)
+            if t is None:
                 return None
             parts.append(t)
-        elif isinstance(operand, list):
-            inner: list[Any] = []
-            for item in operand:
-                if isinstance(item, Operand):
-                    t = item.type
-                    if type(t) is not tensor_type or not all(isinstance(d, int) for d in t.shape):
-                        return None
-                    inner.append(t)
-                else:
-                    inner.append(("=", repr(item)))
-            parts.append(tuple(inner))
         else:
             parts.append(("=", repr(operand)))
     return (_GENERATION(), op_type, tuple(parts), repr(attrs))
+
+
+def _static_type(operand: Operand, tensor_type: type) -> Any:
+    """The operand's type when it is a tensor of static shape, else None."""
+    t = operand.type
+    return t if type(t) is tensor_type and all(isinstance(d, int) for d in t.shape) else None
 
 
 __all__ = [

@@ -116,6 +116,11 @@ class Pass:
     returns it; False for a functional pass, which leaves its input alone and returns a new graph. The
     pass manager checks the returned graph against this declaration."""
 
+    uses_torch: ClassVar[bool] = True
+    """Whether the pass needs torch (most do: shapes, op schemas). The pass manager imports torch before the
+    first pass that does, so its timing does not include torch's import; a pass that never touches torch
+    says False, and a pipeline of such passes runs without torch."""
+
     scope: ClassVar[str] = "graph"
     """What ``run`` is given: ``graph`` (every function graph, region and the init graph, one at a time),
     ``function`` (each function's graph) or ``module`` (the module, once); see ``SCOPES``."""

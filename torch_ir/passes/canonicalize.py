@@ -29,6 +29,7 @@ class Canonicalize(Pass):
     """Remove export leftovers: metadata asserts, eval-mode dropout, no-op alias/clone/to/view."""
 
     name: ClassVar[str] = "canonicalize"
+    uses_torch: ClassVar[bool] = False
     regions: ClassVar[str] = "every region: simplifies inside each one"
 
     remove_asserts: bool = True

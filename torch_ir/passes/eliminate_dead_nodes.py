@@ -29,6 +29,7 @@ class EliminateDeadNodes(Pass):
     """Remove unused side-effect-free nodes, then weights nothing reads."""
 
     name: ClassVar[str] = "eliminate-dead-nodes"
+    uses_torch: ClassVar[bool] = False
     aliases: ClassVar[tuple[str, ...]] = ("dce",)
     regions: ClassVar[str] = (
         "every region: removes dead nodes inside regions (inputs and outputs stay); "

@@ -28,6 +28,7 @@ class HoistWeights(Pass):
     """Move computations that depend only on weights into the init graph (derived weights)."""
 
     name: ClassVar[str] = "hoist-weights"
+    uses_torch: ClassVar[bool] = False
     scope: ClassVar[str] = "function"
     regions: ClassVar[str] = "does not enter: work inside regions stays there, and region ops are never hoisted"
 

@@ -29,6 +29,7 @@ class Inline(Pass):
 
     name: ClassVar[str] = "inline"
     scope: ClassVar[str] = "module"
+    uses_torch: ClassVar[bool] = False
     regions: ClassVar[str] = "every region: calls inside regions are inlined too"
 
     callee: str = ""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from torch_ir.errors import PassError, SerializationError, TorchIRError, VerificationError
+from torch_ir.errors import PassError, PipelineSpecError, SerializationError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, Module
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -67,7 +67,10 @@ class Timing(Instrumentation):
         self.stream = stream
 
     def after_pipeline(self, module: Module, manager: PassManager) -> None:
-        print(format_pass_log(manager.log), file=self.stream or sys.stderr)
+        table = format_pass_log(manager.log)
+        if manager.setup_seconds:
+            table += f"\n     (before the first pass: torch import and setup, {manager.setup_seconds * 1e3:.2f} ms)"
+        print(table, file=self.stream or sys.stderr)
 
 
 class PrintIR(Instrumentation):
@@ -77,8 +80,8 @@ class PrintIR(Instrumentation):
     """
 
     def __init__(self, before: Iterable[str] = (), after: Iterable[str] = (), stream: TextIO | None = None):
-        self.before = set(before)
-        self.after = set(after)
+        self.before = _known_pass_names(before, "print-ir-before")
+        self.after = _known_pass_names(after, "print-ir-after")
         self.stream = stream
 
     @staticmethod
@@ -94,6 +97,20 @@ class PrintIR(Instrumentation):
         if result.modified and self._wants(self.after, p):
             text = module.to_text()
             print(f"// ----- IR after {p.name} (#{index}) ----- //\n{text}", file=self.stream or sys.stderr)
+
+
+def _known_pass_names(names: Iterable[str], setting: str) -> set[str]:
+    """``names`` as a set, each ``all`` or a registered pass (an unknown one is a ``PipelineSpecError`` that
+    suggests the closest name): a typo would otherwise print nothing, silently."""
+    from torch_ir.passes.registry import get_pass
+
+    out = set(names)
+    for name in sorted(out - {"all"}):
+        try:
+            get_pass(name)
+        except PipelineSpecError as exc:
+            raise PipelineSpecError(f"{setting}: {exc}") from None
+    return out
 
 
 class DumpIR(Instrumentation):
@@ -161,6 +178,8 @@ class PassManager:
         self.reproducer = pick(reproducer, "reproducer", None)
         self.context = context or PassContext()
         self.log: list[dict[str, Any]] = []
+        self.setup_seconds = 0.0
+        """Seconds the last ``run`` spent importing torch before its first pass (0 once it is loaded)."""
         built: list[Instrumentation] = []
         if self.verify_each:
             built.append(VerifyEach())
@@ -196,6 +215,11 @@ class PassManager:
     def run(self, target: Module | Graph, context: PassContext | None = None) -> Any:
         """Run the pipeline on a ``Module`` (in place; returns it) or a ``Graph`` (with its regions and init
         graph; returns the final graph)."""
+        self.setup_seconds = 0.0
+        if any(p.uses_torch for p in self.passes):  # torch's import is paid here, not by the first pass
+            from torch_ir.ir.run_record import warm_up_torch
+
+            self.setup_seconds = warm_up_torch()
         gc_enabled = gc.isenabled()
         gc.disable()  # passes make little cyclic garbage, but collections over a traced model's heap cost seconds
         try:

@@ -34,6 +34,7 @@ class OutlineRepeatedBlocks(Pass):
 
     name: ClassVar[str] = "outline-repeated-blocks"
     scope: ClassVar[str] = "module"
+    uses_torch: ClassVar[bool] = False
     regions: ClassVar[str] = "does not enter: a block inside a region stays there"
 
     min_calls: int = 2

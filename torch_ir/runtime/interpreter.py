@@ -123,6 +123,49 @@ def convert_attr(value: Any, type_name: str, device: torch.device) -> Any:
     return _literal(value)
 
 
+def checked_inputs(graph: Graph, inputs: Sequence[Any], device: torch.device) -> list[Any]:
+    """The flat inputs of ``graph`` checked for count, dtype and shape against its declared input types and
+    moved to ``device``; ``InterpreterError`` naming the input that does not fit."""
+    if len(inputs) != len(graph.inputs):
+        names = ", ".join(v.name for v in graph.inputs)
+        raise InterpreterError(f"the IR takes {len(graph.inputs)} input(s) ({names}), got {len(inputs)}")
+    symbols: dict[str, int] = {}
+    out = []
+    for value, given in zip(graph.inputs, inputs):
+        type_ = value.type
+        if isinstance(type_, TensorType):
+            if not isinstance(given, torch.Tensor):
+                raise InterpreterError(f"input {value.name}: expected a tensor {type_}, got {type(given).__name__}")
+            shape = tuple(given.shape)
+            if len(shape) != len(type_.shape):
+                raise InterpreterError(
+                    f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)}"
+                )
+            for axis, (want, got) in enumerate(zip(type_.shape, shape)):
+                if isinstance(want, int) and want != got:
+                    raise InterpreterError(
+                        f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)} "
+                        f"(dimension {axis})"
+                    )
+                if isinstance(want, SymExpr) and want.is_symbol:
+                    if symbols.setdefault(want, got) != got:
+                        raise InterpreterError(
+                            f"input {value.name}: dimension {axis} is {got}, but symbol {want} is {symbols[want]}"
+                        )
+                    rng = graph.symbols.get(want)
+                    if rng is not None and (got < rng.min or (rng.max is not None and got > rng.max)):
+                        raise InterpreterError(
+                            f"input {value.name}: dimension {axis} = {got} is outside {want} in {rng}"
+                        )
+            dtype = str(given.dtype).removeprefix("torch.")
+            if dtype != type_.dtype:
+                raise InterpreterError(f"input {value.name}: expected dtype {type_.dtype}, got {dtype}")
+            if given.device != device:
+                given = given.to(device)
+        out.append(given)
+    return out
+
+
 class CallStructure:
     """How a call's ``(args, kwargs)`` map onto a graph's inputs and its outputs back into the model's
     structure: what an interpreter knows without running anything (``graph`` and ``run_flat`` come from the
@@ -472,45 +515,7 @@ class Interpreter(CallStructure):
 
     def check_inputs(self, inputs: Sequence[Any]) -> list[Any]:
         """Check count, dtype and shape of the flat inputs; return them on the execution device."""
-        graph = self.graph
-        if len(inputs) != len(graph.inputs):
-            names = ", ".join(v.name for v in graph.inputs)
-            raise InterpreterError(f"the IR takes {len(graph.inputs)} input(s) ({names}), got {len(inputs)}")
-        symbols: dict[str, int] = {}
-        out = []
-        for value, given in zip(graph.inputs, inputs):
-            type_ = value.type
-            if isinstance(type_, TensorType):
-                if not isinstance(given, torch.Tensor):
-                    raise InterpreterError(f"input {value.name}: expected a tensor {type_}, got {type(given).__name__}")
-                shape = tuple(given.shape)
-                if len(shape) != len(type_.shape):
-                    raise InterpreterError(
-                        f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)}"
-                    )
-                for axis, (want, got) in enumerate(zip(type_.shape, shape)):
-                    if isinstance(want, int) and want != got:
-                        raise InterpreterError(
-                            f"input {value.name}: expected shape {_shape_text(type_.shape)}, got {list(shape)} "
-                            f"(dimension {axis})"
-                        )
-                    if isinstance(want, SymExpr) and want.is_symbol:
-                        if symbols.setdefault(want, got) != got:
-                            raise InterpreterError(
-                                f"input {value.name}: dimension {axis} is {got}, but symbol {want} is {symbols[want]}"
-                            )
-                        rng = graph.symbols.get(want)
-                        if rng is not None and (got < rng.min or (rng.max is not None and got > rng.max)):
-                            raise InterpreterError(
-                                f"input {value.name}: dimension {axis} = {got} is outside {want} in {rng}"
-                            )
-                dtype = str(given.dtype).removeprefix("torch.")
-                if dtype != type_.dtype:
-                    raise InterpreterError(f"input {value.name}: expected dtype {type_.dtype}, got {dtype}")
-                if given.device != self.device:
-                    given = given.to(self.device)
-            out.append(given)
-        return self._guard.check_inputs(out)
+        return self._guard.check_inputs(checked_inputs(self.graph, inputs, self.device))
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
         """Run on the flat graph inputs; return the flat graph outputs. State updates are applied after

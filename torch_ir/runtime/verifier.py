@@ -334,7 +334,7 @@ def verify_ir_with_state_dict(
     if unused:
         shown = ", ".join(unused[:8]) + (", ..." if len(unused) > 8 else "")
         report.notes.append(f"{len(unused)} weight(s) the IR does not read were ignored: {shown}")
-    interp.flatten_inputs(args, kwargs)  # bad inputs raise here, naming the input
+    interp.check_inputs(interp.flatten_inputs(args, kwargs))  # inputs the IR cannot take raise here, named
     ir_args, ir_kwargs = _cloned((args, kwargs))
     flat_inputs = interp.flatten_inputs(ir_args, ir_kwargs)
     bound_before = {name: t.clone() for name, t in interp.weights.items() if graph.is_state_target(name)}

@@ -47,7 +47,7 @@ from torch_ir.errors import InterpreterError, TorchIRError
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.module import Module
 from torch_ir.runtime import wire
-from torch_ir.runtime.interpreter import CallStructure, Interpreter
+from torch_ir.runtime.interpreter import CallStructure, Interpreter, checked_inputs
 from torch_ir.runtime.limits import format_bytes
 from torch_ir.runtime.sandbox import ExecutionPolicy, default_memory_budget
 
@@ -201,7 +201,7 @@ class Worker:
         source = self.module.loaded_from or "<module>"
         from torch_ir.serde import dumps
 
-        document = torch.frombuffer(bytearray(dumps(self.module, timings=False).encode()), dtype=torch.uint8)
+        document = torch.frombuffer(bytearray(dumps(self.module).encode()), dtype=torch.uint8)
         self.request(
             {
                 "op": "load",
@@ -569,6 +569,10 @@ class RemoteInterpreter(CallStructure):
         if changed:
             self._request({"op": "assign", "all": every}, changed)
             self._known.update(changed)
+
+    def check_inputs(self, inputs: Sequence[Any]) -> list[Any]:
+        """Check count, dtype and shape of the flat inputs here (the worker checks the rest when it runs)."""
+        return checked_inputs(self.graph, inputs, torch.device("cpu"))
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
         """Run on the flat graph inputs in the worker; state updates are applied as ``Interpreter`` does."""

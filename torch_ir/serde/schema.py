@@ -128,7 +128,8 @@ class PassLogEntry(_Struct, kw_only=True):
     pass_name: Annotated[Name, doc("the pass")] = msgspec.field(name="pass")
     entry: Annotated[Name | None, doc("in files of version 5: the program entry the row was about")] = None
     seconds: Annotated[
-        Annotated[float, Meta(ge=0, le=1e9)] | None, doc("its time (left out unless timings are kept)")
+        Annotated[float, Meta(ge=0, le=1e9)] | None,
+        doc("its time (only in a run record: `save(run_record=True)`, `--record-run`)"),
     ] = None
     modified: Annotated[bool | None, doc("whether it changed anything")] = None
     nodes_before: Annotated[Count | None, doc("nodes of every function before it")] = None
@@ -277,7 +278,9 @@ class Document(_Struct, kw_only=True):
     producer: Annotated[Producer | None, doc("the torch-ir that wrote the file")] = None
     torch_version: Annotated[str | None, doc("the torch that traced the model")] = None
     model: Annotated[Name | None, doc("the model's name")] = None
-    stages: Annotated[list[Stage] | None, doc("the run record: time and memory of each extraction stage")] = None
+    stages: Annotated[
+        list[Stage] | None, doc("the run record (only with `run_record=True`): time and memory of each stage")
+    ] = None
     pass_log: Annotated[list[PassLogEntry], doc("what each pass run on this IR did, in order")] = []
     module: Annotated[ModuleDoc, doc("the module")]
 

@@ -1,8 +1,8 @@
 """The writer: a ``Module`` as a document of ``torch_ir.serde.schema``, then as deterministic JSON text.
 
 The text has one input, weight, node, output or log row per line, so diffs of two IRs read line by line;
-the same module gives the same bytes (with ``timings=False``, nothing that differs from run to run is
-written). ``save`` writes atomically (a temporary file, then a rename).
+the same module, options and versions give the same bytes: nothing that differs from run to run is written
+unless ``run_record=True`` asks for it. ``save`` writes atomically (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from torch_ir.ir.graph import Graph, Node, Value, Weight
-from torch_ir.ir.module import Module
+from torch_ir.ir.module import Module, StateSpec
 from torch_ir.ir.run_record import paused_gc
 from torch_ir.ir.symbolic import SymExpr
 from torch_ir.ir.types import ScalarType, ValueType
@@ -25,11 +25,13 @@ from torch_ir.serde.files import atomic_write_text
 from torch_ir.version import __version__
 
 
-def to_document(module: Module, *, timings: bool = True) -> s.Document:
-    """The document of ``module``. ``timings`` False leaves out the stage figures and each pass's seconds."""
+def to_document(module: Module, *, run_record: bool = False) -> s.Document:
+    """The document of ``module``, deterministic by default: the same model, options and versions give the same
+    document. ``run_record`` adds what differs from run to run: the stage figures (time, memory) and each
+    pass's seconds."""
     torch = sys.modules.get("torch")
     stages = None
-    if timings and module.stages.stages:
+    if run_record and module.stages.stages:
         stages = [
             s.Stage(
                 stage=st.name,
@@ -46,10 +48,10 @@ def to_document(module: Module, *, timings: bool = True) -> s.Document:
         torch_version=str(getattr(torch, "__version__", "unknown")),
         model=module.name,
         stages=stages,
-        pass_log=[_pass_row(row, timings) for row in module.pass_log],
+        pass_log=[_pass_row(row, run_record) for row in module.pass_log],
         module=s.ModuleDoc(
             weights=[_weight(w) for w in module.weights.values()],
-            state=[s.StateDoc(name=st.name, type=_type(st.type), init=st.init) for st in module.state.values()],
+            state=[_state(st) for st in module.state.values()],
             init=None if module.init is None else _graph(module.init, weights=True),
             functions=[
                 s.FunctionDoc(name=name, public=f.public, graph=_graph(f.graph)) for name, f in module.functions.items()
@@ -58,21 +60,22 @@ def to_document(module: Module, *, timings: bool = True) -> s.Document:
     )
 
 
-def to_dict(module: Module, *, timings: bool = True) -> dict[str, Any]:
-    """The document of ``module`` as plain dicts and lists."""
+def to_dict(module: Module, *, run_record: bool = False) -> dict[str, Any]:
+    """The document of ``module`` as plain dicts and lists; ``run_record`` as in ``to_document``."""
     with paused_gc():
-        return msgspec.to_builtins(to_document(module, timings=timings), enc_hook=_text)  # type: ignore[no-any-return]
+        return msgspec.to_builtins(to_document(module, run_record=run_record), enc_hook=_text)  # type: ignore[no-any-return]
 
 
-def dumps(module: Module, *, timings: bool = True) -> str:
-    """The JSON text of ``module``, one entry per line."""
+def dumps(module: Module, *, run_record: bool = False) -> str:
+    """The JSON text of ``module``, one entry per line: the same module always gives the same bytes, unless
+    ``run_record`` adds the stage and pass timings (see ``to_document``)."""
     with paused_gc():
-        return _dump(msgspec.to_builtins(to_document(module, timings=timings), enc_hook=_text), "") + "\n"
+        return _dump(msgspec.to_builtins(to_document(module, run_record=run_record), enc_hook=_text), "") + "\n"
 
 
-def save(module: Module, path: str | os.PathLike[str], *, timings: bool = True) -> None:
-    """Write ``module`` to ``path`` as JSON, atomically; ``timings`` as in ``to_document``."""
-    atomic_write_text(path, dumps(module, timings=timings))
+def save(module: Module, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
+    """Write ``module`` to ``path`` as JSON, atomically; ``run_record`` as in ``to_document``."""
+    atomic_write_text(path, dumps(module, run_record=run_record))
 
 
 def _text(value: Any) -> Any:
@@ -85,18 +88,24 @@ def _text(value: Any) -> Any:
 # ----------------------------------------------------------------- the parts
 
 
-def _pass_row(row: dict[str, Any], timings: bool) -> s.PassLogEntry:
+def _pass_row(row: dict[str, Any], run_record: bool) -> s.PassLogEntry:
     seconds = row.get("seconds")
     return s.PassLogEntry(
         pass_name=row["pass"],
         entry=row.get("entry"),
-        seconds=round(float(seconds), 6) if timings and seconds is not None else None,
+        seconds=round(float(seconds), 6) if run_record and seconds is not None else None,
         modified=row.get("modified"),
         nodes_before=row.get("nodes_before"),
         nodes_after=row.get("nodes_after"),
         weights_before=row.get("weights_before"),
         weights_after=row.get("weights_after"),
     )
+
+
+def _state(spec: StateSpec) -> s.StateDoc:
+    # msgspec leaves a field out when it *is* its default: an equal init read from a file or the text form
+    # is another string object, which would be written, and the same module would give other bytes
+    return s.StateDoc(name=spec.name, type=_type(spec.type), init=sys.intern(spec.init))  # type: ignore[arg-type]
 
 
 def _type(type_: ValueType | None) -> s.TensorTypeDoc | None:

@@ -29,6 +29,19 @@ from typing import Any
 _PAGE = 4096
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is an allocation that failed."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        text = str(seen)
+        if isinstance(seen, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def _take_limits(memory: int, cpu_seconds: int, keep_fd: int) -> None:
     """The worker's own limits, taken before anything from the caller arrives."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -108,12 +121,13 @@ class _Server:
     def _answer_error(self, exc: BaseException) -> None:
         from torch_ir.errors import TorchIRError
 
-        if isinstance(exc, TorchIRError):
-            kind, text = type(exc).__name__, str(exc)
-        elif isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or "out of memory" in str(exc):
-            kind, text = "InterpreterError", f"memory: {type(exc).__name__}: {str(exc)[:300]}"
+        if _out_of_memory(exc):  # an allocation past RLIMIT_AS, perhaps wrapped by the interpreter
+            kind = type(exc).__name__ if isinstance(exc, TorchIRError) else "InterpreterError"
+            text = str(exc)[:1000] if isinstance(exc, TorchIRError) else f"{type(exc).__name__}: {str(exc)[:300]}"
             self.wire.send(self.sock, {"error": text, "kind": kind, "limit": "memory"})
             return
+        if isinstance(exc, TorchIRError):
+            kind, text = type(exc).__name__, str(exc)
         else:
             kind, text = "InterpreterError", f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.wire.send(self.sock, {"error": text, "kind": kind})

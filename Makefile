@@ -71,7 +71,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/write_results.py benchmarks/results.json benchmarks/RESULTS.md
 
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py tests/test_fuzz_run_ir.py
 
 docs: $(STAMP)
 	$(PY) scripts/gen_api_docs.py

@@ -37,6 +37,17 @@ register_op("hostile::hog", kernel=lambda x: torch.ones(1 << 34, dtype=torch.uin
 register_op("hostile::pid", kernel=lambda x: torch.full_like(x, float(os.getpid())))
 
 
+def _probe(x):
+    import resource
+    fds = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir holds
+    own_folder = os.path.basename(os.getcwd()).startswith("torch-ir-worker-")
+    no_core = resource.getrlimit(resource.RLIMIT_CORE)[0] == 0
+    return torch.tensor([float(fds), float(own_folder and no_core)])
+
+
+register_op("hostile::probe", kernel=_probe)
+
+
 def build():
     return torch.nn.Identity()
 """
@@ -77,6 +88,19 @@ def test_a_file_runs_in_the_worker_and_an_ir_built_here_in_this_process(tmp_path
     built = IR(parse_graph("graph(%x: f32[2]) {\n  %y = aten.neg.default(%x) : (f32[2]) -> f32[2]\n  return %y\n}"))
     with Runner(built, {}) as runner:
         assert not runner.isolated and runner(torch.ones(2)).tolist() == [-1.0, -1.0]
+
+
+def test_the_worker_holds_no_file_of_the_callers_and_works_in_its_own_folder(
+    tmp_path: Path, hostile_plugin: str
+) -> None:
+    opened = [open(tmp_path / f"held{i}.txt", "w") for i in range(8)]
+    try:
+        fds, own_folder = _run(_ir_file(tmp_path, "probe"), hostile_plugin).tolist()
+    finally:
+        for f in opened:
+            f.close()
+    assert fds <= 6  # stdin, stdout, stderr, its socket, and what torch opens itself: none of the 8 above
+    assert own_folder == 1.0
 
 
 def test_a_crash_in_the_worker_is_an_error_that_says_so(tmp_path: Path, hostile_plugin: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,6 @@ def test_a_crash_in_the_worker_is_an_error_that_says_so(tmp_path: Path, hostile_
         _run(_ir_file(tmp_path, "crash"), hostile_plugin)
 
 
-def test_a_hang_in_the_worker_ends_at_its_time_limit(tmp_path: Path, hostile_plugin: str) -> None:
-    with pytest.raises(InterpreterError, match=r"did not answer within 3 s .*TORCH_IR_WORKER_TIMEOUT"):
-        _run(_ir_file(tmp_path, "sleep"), hostile_plugin, timeout=3)
-
-
 def test_a_busy_loop_in_the_worker_ends_at_its_cpu_limit(tmp_path: Path, hostile_plugin: str) -> None:
     with pytest.raises(InterpreterError, match=r"CPU time limit of 8 s .*TORCH_IR_WORKER_CPU_SECONDS"):
         _run(_ir_file(tmp_path, "burn"), hostile_plugin, cpu_seconds=8, timeout=120)
@@ -123,15 +119,17 @@ def test_an_allocation_past_the_address_space_limit_is_named(tmp_path: Path, hos
         _run(_ir_file(tmp_path, "hog"), hostile_plugin, memory=6 << 30)
 
 
-def test_the_command_line_names_the_limit_and_exits_2(
+def test_a_hang_in_the_worker_ends_at_its_time_limit_with_exit_status_2(
     tmp_path: Path, hostile_plugin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _ir_file(tmp_path, "sleep")
     before = sorted(p.name for p in tmp_path.iterdir())
     model = f"{hostile_plugin}:build"
-    code = main(["verify", str(path), "--model", model, "--input", "2:float32", "--worker-timeout", "3"])
+    verify = ["verify", str(path), "--model", model, "--input", "2:float32", "--plugin", hostile_plugin]
+    code = main([*verify, "--worker-timeout", "40"])  # longer than the worker takes to start on a busy machine
     err = capsys.readouterr().err
-    assert code == 2 and "did not answer within 3 s" in err and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    assert re.search(r"did not answer within 40 s while (run|running node by node) .*TORCH_IR_WORKER_TIMEOUT", err)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 

@@ -59,6 +59,13 @@ class InterpreterError(TorchIRError):
     """The reference interpreter could not execute a node."""
 
 
+class RunLimitError(InterpreterError):
+    """A run was refused or stopped by a limit that guards it: an op off the allow-list or with effects outside
+    its tensors, the memory budget, the loop limit, the bounds of Python-level ops or of views, a write into
+    the caller's tensors, or a hard limit of the worker process (a crash, its memory, CPU time or time limit).
+    It says nothing about whether the IR computes what the model computes."""
+
+
 class ModelSpecError(TorchIRError):
     """A model or input spec (zoo:NAME, module:factory, hf:TYPE, 1x128:int64) could not be resolved."""
 
@@ -74,6 +81,7 @@ __all__ = [
     "ModelSpecError",
     "PassError",
     "PipelineSpecError",
+    "RunLimitError",
     "SerializationError",
     "TextParseError",
     "TorchIRError",

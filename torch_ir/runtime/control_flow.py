@@ -43,7 +43,7 @@ def region_kernel(node: Node, device: torch.device, module: Any = None, policy: 
         try:
             runners.append(_RegionRunner(Interpreter(region, device=device, module=module, policy=policy), where))
         except InterpreterError as exc:
-            raise InterpreterError(f"{where}: {exc}") from exc
+            raise type(exc)(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
         return _cond(*runners)
@@ -70,7 +70,7 @@ class _RegionRunner:
         try:
             return self.interp.run_flat(inputs)
         except InterpreterError as exc:
-            raise InterpreterError(f"{self.where}: {exc}") from exc
+            raise type(exc)(f"{self.where}: {exc}") from exc
 
 
 def _cond(true: _RegionRunner, false: _RegionRunner) -> Callable[..., list[Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from torch_ir.errors import TorchIRError, VerificationError
+from torch_ir.errors import RunLimitError, TorchIRError, VerificationError
 from torch_ir.ir.module import IR
 from torch_ir.runtime.program import ProgramRunner
 from torch_ir.runtime.verifier import Comparison, Divergence, compare_tensors, find_divergence
@@ -159,6 +159,8 @@ def verify_generation(
                 calls.append((entry, kwargs))
                 try:
                     got = runner(entry, **kwargs)
+                except RunLimitError:
+                    raise  # refused or stopped by a limit: no verdict on the IR
                 except TorchIRError as exc:
                     report.error = f"step {step} ({entry}): {exc}"
                     return False, report

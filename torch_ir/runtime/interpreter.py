@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from torch_ir.errors import InterpreterError, IRError
+from torch_ir.errors import InterpreterError, IRError, RunLimitError
 from torch_ir.ir.calls import CALL_OP, callee_name, check_call, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import IR
@@ -645,7 +645,7 @@ class Interpreter(CallStructure):
                 owner = protected.get(storage_key(tensor)[0])
                 if owner is not None:
                     node = step.node
-                    raise InterpreterError(
+                    raise RunLimitError(
                         f"node {node.name} ({node.op_type}) is refused: it would write into {owner}, which "
                         "belongs to the caller (reached through a view or alias)"
                     )

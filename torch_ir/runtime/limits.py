@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from torch_ir.errors import InterpreterError
+from torch_ir.errors import InterpreterError, RunLimitError
 
 MAX_LOOP_ITERATIONS = 1_000_000
 """How many loop iterations one call may run in all, at every depth, by default."""
@@ -66,7 +66,7 @@ class RunLimits:
         """The error for ``where`` taking ``more`` bytes on top of what is live."""
         total = self.live + more
         what = f"{format_bytes(more)} more on top of {format_bytes(self.live)}" if more else format_bytes(total)
-        return InterpreterError(
+        return RunLimitError(
             f"{where} is refused: the run would hold {what} live at once, over the memory budget of "
             f"{format_bytes(self.budget)}. Raise it with memory_budget=BYTES, --memory-budget or "
             "TORCH_IR_MEMORY_BUDGET if the IR is meant to be this large"
@@ -84,7 +84,7 @@ class RunLimits:
     def iterate(self, count: int, where: str) -> None:
         """Count ``count`` loop iterations; ``InterpreterError`` when the call would pass its limit."""
         if self.iterations + count > self.max_iterations:
-            raise InterpreterError(
+            raise RunLimitError(
                 f"{where}: {count} more iteration(s) would pass the limit of {self.max_iterations} loop "
                 f"iterations per call, all loops at every depth together ({self.iterations} run so far); set "
                 "TORCH_IR_MAX_LOOP_ITERATIONS higher for an IR you trust"

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from torch_ir.errors import InterpreterError
+from torch_ir.errors import InterpreterError, RunLimitError
 from torch_ir.ir.calls import is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
@@ -107,7 +107,7 @@ class ExecutionPolicy:
         the caller: checked before the op is even looked up, so an unknown namespace is refused the same way."""
         if self.untrusted and not (node.regions or is_call(node)) and not op_info(node.op_type).untrusted_ok:
             if not is_allowed_by_name(node.op_type, self.allow_ops):
-                raise InterpreterError(_refusal(node))
+                raise RunLimitError(_refusal(node))
 
     def guard(self, node: Node, fn: Callable[..., Any], schema: torch.FunctionSchema | None) -> Callable[..., Any]:
         """The callable the interpreter may run for ``node``: ``fn``, wrapped in the checks its arguments
@@ -117,7 +117,7 @@ class ExecutionPolicy:
         if not self.allow_side_effects:
             reason = info.side_effect_reason
             if reason:
-                raise InterpreterError(
+                raise RunLimitError(
                     f"node {node.name} ({node.op_type}) is refused: {reason}. An IR runs with no effect "
                     "outside its tensors; pass allow_side_effects=True to Interpreter (--allow-side-effects on "
                     "the command line) only for an IR you trust"
@@ -262,7 +262,7 @@ def _check_enum_attrs(node: Node, schema: torch.FunctionSchema) -> None:
 
 def budget_error(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
     """The error that refuses ``node`` because ``what`` takes ``nbytes``, over ``budget``."""
-    return InterpreterError(
+    return RunLimitError(
         f"node {node.name} ({node.op_type}) is refused before running: {what}, {format_bytes(nbytes)}, over the "
         f"memory budget of {format_bytes(budget)}. Raise it with Interpreter(..., memory_budget=BYTES) or "
         "TORCH_IR_MEMORY_BUDGET if the IR is meant to be this large"
@@ -292,7 +292,7 @@ def _strided_check(node: Node, schema: torch.FunctionSchema) -> Callable[..., No
     def check(*args: Any, **kwargs: Any) -> None:
         problem = strided_view_problem(node.op_type, call_arguments(schema, args, kwargs))
         if problem:
-            raise InterpreterError(
+            raise RunLimitError(
                 f"node {node.name} ({node.op_type}) is refused: it would address memory outside its operand's "
                 f"storage: {problem}"
             )
@@ -330,7 +330,7 @@ def _bounded(node: Node, fn: Callable[..., Any]) -> _Checked:
     def check(*args: Any, **kwargs: Any) -> None:
         problem = python_call_problem(node.op_type, args, kwargs)
         if problem:
-            raise InterpreterError(f"node {node.name} ({node.op_type}) is refused: {problem}")
+            raise RunLimitError(f"node {node.name} ({node.op_type}) is refused: {problem}")
 
     return _Checked(fn, check)
 

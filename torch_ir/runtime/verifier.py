@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from torch_ir.errors import TorchIRError, VerificationError, WeightError
+from torch_ir.errors import RunLimitError, TorchIRError, VerificationError, WeightError
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
@@ -341,6 +341,8 @@ def verify_ir_with_state_dict(
     with torch.no_grad(), _restored_state(original_model):
         try:
             got = interp.run_flat(flat_inputs)
+        except RunLimitError:
+            raise  # refused or stopped by a limit: no verdict on the IR (exit 2 on the command line)
         except TorchIRError as exc:
             report.error = str(exc)
             return False, report

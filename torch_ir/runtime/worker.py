@@ -43,7 +43,7 @@ from typing import Any
 import torch
 
 from torch_ir import errors
-from torch_ir.errors import InterpreterError, TorchIRError
+from torch_ir.errors import InterpreterError, RunLimitError, TorchIRError
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.module import Module
 from torch_ir.runtime import wire
@@ -276,6 +276,7 @@ class Worker:
             if not (isinstance(cls, type) and issubclass(cls, TorchIRError)):
                 cls = InterpreterError
             if message.get("limit") == "memory":
+                cls = RunLimitError
                 error = (
                     f"the worker ran out of memory under its address-space limit of {format_bytes(self.memory or 0)} "
                     f"(TORCH_IR_WORKER_MEMORY, --worker-memory): {error}"
@@ -296,7 +297,7 @@ class Worker:
             reason = self._exit_reason(code, what)
         self._dead = reason
         tail = self._log_tail()
-        return InterpreterError(reason + (f"; its last words: {tail}" if tail else ""))
+        return RunLimitError(reason + (f"; its last words: {tail}" if tail else ""))
 
     def _exit_reason(self, code: int | None, what: str) -> str:
         limits = self.settings.limits

@@ -21,6 +21,7 @@ import msgspec
 import torch
 
 from torch_ir.errors import InterpreterError
+from torch_ir.serde.schema import DTYPE_NAMES
 
 _PREFIX = struct.Struct("<QQ")
 ALIGN = 64
@@ -29,30 +30,7 @@ MAX_DEPTH = 64
 """How deeply a value may nest (lists of tuples of ...)."""
 
 DTYPES: dict[str, torch.dtype] = {
-    name: getattr(torch, name)
-    for name in (
-        "float64",
-        "float32",
-        "float16",
-        "bfloat16",
-        "float8_e4m3fn",
-        "float8_e5m2",
-        "float8_e4m3fnuz",
-        "float8_e5m2fnuz",
-        "int64",
-        "int32",
-        "int16",
-        "int8",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "bool",
-        "complex64",
-        "complex128",
-        "complex32",
-    )
-    if isinstance(getattr(torch, name, None), torch.dtype)
+    name: getattr(torch, name) for name in DTYPE_NAMES if isinstance(getattr(torch, name, None), torch.dtype)
 }
 """The dtypes a tensor may have on the wire, by name."""
 

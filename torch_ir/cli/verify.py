@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir extract hf:gpt2 --input 1x16:int64 -o gpt2.json\n"
             "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
             "  torch-ir verify fused.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 \\\n"
-            "      --plugin examples.passes.gqa_attention\n"
+            "      --plugin examples.passes.gqa_attention --allow-op torch_ir_examples::gqa_attention\n"
             "  torch-ir verify llm.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 --generate 8\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
             "\n"

@@ -174,6 +174,7 @@ class CallStructure:
     graph: Graph
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
+        """Run on the flat graph inputs; return the flat graph outputs (the subclass runs them)."""
         raise NotImplementedError
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -50,6 +50,7 @@ class Message:
         return self.header[key]
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The header field ``key`` (``default`` when absent)."""
         return self.header.get(key, default)
 
 
@@ -63,6 +64,7 @@ class Encoder:
         self.tensors: list[torch.Tensor] = []
 
     def encode(self, value: Any, depth: int = 0) -> Any:
+        """``value`` as plain data, its tensors set aside as raw bytes; ``WireError`` for what cannot be sent."""
         if depth > MAX_DEPTH:
             raise WireError(f"a value nested deeper than {MAX_DEPTH} cannot be sent")
         if isinstance(value, torch.Tensor):

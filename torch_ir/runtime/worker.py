@@ -162,6 +162,7 @@ class Worker:
         return explicit if explicit is not None else self.budget + self.mapped_bytes + OVERHEAD_BYTES
 
     def new_handle(self) -> int:
+        """A fresh number naming one interpreter the worker holds."""
         self._handles += 1
         return self._handles
 

@@ -59,6 +59,7 @@ def _take_limits(memory: int, cpu_seconds: int, keep_fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Take the limits, then answer requests on the socket ``argv[0]`` until told to exit."""
     fd, memory, cpu_seconds = (int(a) for a in argv[:3])
     _take_limits(memory, cpu_seconds, fd)
     import socket

@@ -8,7 +8,7 @@ LOCK_VENV := .venv-lock
 MERMAID_JS := .mermaid-js
 MERMAID_STAMP := $(MERMAID_JS)/.installed
 
-.PHONY: install lock demo test optest lint bench fuzz docs clean mermaid-js
+.PHONY: install lock demo test filecheck optest lint bench fuzz mutate docs clean mermaid-js sweep
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ $(LOCK_VENV)/bin/pip-compile:
 
 lock: $(LOCK_VENV)/bin/pip-compile
 	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra docs --extra bench --extra viz --extra mutate \
 		--output-file $(LOCK) pyproject.toml requirements.in
 
 demo: $(STAMP)
@@ -55,6 +55,11 @@ test: $(STAMP) mermaid-js
 	$(VENV)/bin/ruff check torch_ir tests benchmarks examples scripts
 	TORCH_IR_MERMAID_JS=$(CURDIR)/$(MERMAID_JS) $(PY) -m pytest -q -p no:cacheprovider
 
+# The FileCheck suite alone (make test runs it too, through tests/test_filecheck.py); TESTS= names one
+# file or folder of it: make filecheck TESTS=tests/filecheck/passes/cse.tir
+filecheck: $(STAMP)
+	$(VENV)/bin/lit -v $(or $(TESTS),tests/filecheck)
+
 # Every OpInfo of PyTorch's op database through torch-ir, against torch.export itself; rewrites
 # docs/opinfo-results.json and docs/operators.md.
 optest: $(STAMP)
@@ -73,9 +78,21 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py tests/test_fuzz_run_ir.py
 
+# Mutation testing of the core with mutmut (long: see docs/testing.md; not part of `make test`): each module of
+# scripts/mutate.toml against its own tests; rewrites docs/testing.md's table and docs/mutation-survivors.md.
+# MODULES="sandbox passes" runs only those.
+mutate: $(STAMP)
+	nice -n 10 $(PY) scripts/mutate.py $(MODULES)
+
 docs: $(STAMP)
 	$(PY) scripts/gen_api_docs.py
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) $(MERMAID_JS) demo_out reports site .pytest_cache
+
+# Every decoder-only causal LM of the installed transformers and every control-flow shape of
+# scripts/control_flow_cases.py through extraction and verification, one process per case with a timeout
+# (slow: an hour or more); writes the table of docs/models.md. Not part of `make test`.
+sweep: $(STAMP)
+	nice $(PY) scripts/sweep.py $(SWEEP_ARGS)

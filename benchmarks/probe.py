@@ -124,7 +124,8 @@ LLM_CACHE_LEN = 4096
 def llm_program(bundle: Any) -> dict[str, Any]:
     """``extract_llm`` (two traces as the CPU, functionalization, convert, default pipeline), then torch.export
     of the same prefill and decode graphs on meta in the same process (paired). Peak RSS before the exports."""
-    from torch_ir.frontends.llm import build_cache_module, extract_llm
+    from torch_ir import extract_llm
+    from torch_ir.frontends.llm import build_cache_module
 
     tiny = resolve_model(
         "hf:llama",

@@ -166,7 +166,9 @@ def test_export_failure_message_has_torchs_reason_and_verbose_shows_torchs_error
     assert main(argv) == EXIT_USAGE
     err = capfd.readouterr().err
     assert "Encountered aliasing" in err and "return input.clone()" in err  # torch's words, in the message
-    assert "What to try:" in err and "Traceback" not in err
+    assert "Cause (unsupported): a construct torch.export cannot trace: a branch or body" in err
+    assert "Traceback" not in err
+    assert err.index("Encountered aliasing") < err.index("aliasing.py:7 (") < err.index("Cause (")
     assert main([*argv, "-v"]) == EXIT_USAGE
     loud = capfd.readouterr().err
     assert loud.index("UncapturedHigherOrderOpError") < loud.index("torch_ir.errors.ExportError")

@@ -2,10 +2,10 @@
 
 A page's fenced ``bash`` (``sh``, ``shell``) and ``python`` blocks run in order, as a reader pastes them, in
 one temporary folder outside the checkout with a ``.venv/bin`` holding ``torch-ir`` (the installed console
-script, which does not search the current folder for modules), ``python`` and ``activate``, and no
-``PYTHONPATH``. Only the pages in ``CHECKOUT_PAGES``, which say that their commands run from the repository
-root, get a folder laid out like a fresh clone (``Makefile``, ``pipelines/``, ``examples/``, ``tests/``
-linked in). Python blocks of a page share one namespace; each shell block runs in a fresh
+script, which does not search the current folder for modules), ``python``, ``lit``, ``filecheck`` and
+``activate``, and no ``PYTHONPATH``. Only the pages in ``CHECKOUT_PAGES``, which say that their commands run
+from the repository root, get a folder laid out like a fresh clone (``Makefile``, ``pipelines/``,
+``examples/``, ``tests/`` linked in). Python blocks of a page share one namespace; each shell block runs in a fresh
 ``bash -e -o pipefail``. ``make TARGET`` lines are checked with ``make -n`` (the target exists) rather than
 run. README.md's shell blocks get no ``torch-ir`` on PATH: they must activate ``.venv`` or name
 ``.venv/bin/torch-ir``, as a new user must.
@@ -46,6 +46,7 @@ CHECKOUT_PAGES: dict[str, str] = {
     "docs/setup.md": "## From a checkout",
     "docs/benchmarks.md": "From the repository root",
     "docs/pipelines.md": "From the repository root",
+    "docs/testing.md": "From the repository root",
     "docs/usage.md": "run it from the repository root",
 }
 """Pages whose commands run in a checkout (``make``, ``pipelines/``, ``python -m tests``), with the words by
@@ -124,6 +125,10 @@ def _reader_folder(folder: Path, activate_on_path: bool, checkout: bool) -> dict
     ):
         shim = bin_dir / name
         shim.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        shim.chmod(0o755)
+    for name in ("lit", "filecheck"):  # the test tools make install puts in .venv/bin
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{Path(sys.executable).with_name(name)}" "$@"\n')
         shim.chmod(0o755)
     (bin_dir / "activate").write_text(f'export VIRTUAL_ENV="{folder / ".venv"}"\nexport PATH="{bin_dir}:$PATH"\n')
     (folder / ".venv" / ".installed").touch()

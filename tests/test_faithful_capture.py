@@ -172,6 +172,24 @@ def test_interpreter_carries_state_from_call_to_call() -> None:
     torch.testing.assert_close(interp.weights["total"], real.total)
 
 
+def test_state_carries_over_calls_when_the_interpreter_holds_its_own_copy() -> None:
+    # bound to a clone of the state_dict, the interpreter shares no buffer with eager, whose own add_ could
+    # otherwise make a lost update look carried: three IR calls, then three eager calls, compared call by call
+    case = get_model("buffer_counter")
+    ir = extract_ir(case.build_meta(), case.inputs("meta")[0])
+    real = case.build_real()
+    state = {k: v.clone() for k, v in real.state_dict().items()}
+    interp = Interpreter(ir, state)
+    xs = [torch.randn(2, 4) for _ in range(3)]
+    got = [interp(x) for x in xs]
+    expected = [real(x) for x in xs]
+    for call, (g, e) in enumerate(zip(got, expected)):
+        torch.testing.assert_close(g, e, msg=lambda m, call=call: f"call {call}: {m}")
+    assert int(interp.weights["count"]) == 3 == int(real.count)
+    torch.testing.assert_close(interp.weights["total"], real.total)
+    assert int(state["count"]) == 0 and not state["total"].any()  # the bound tensors themselves stay as given
+
+
 def test_interpreter_writes_an_input_the_model_writes() -> None:
     case = get_model("input_writer")
     ir = extract_ir(case.build_meta(), case.inputs("meta")[0])

@@ -94,6 +94,49 @@ def test_version_5_programs_with_an_init_graph_per_entry_merge_them() -> None:
     torch.testing.assert_close(runner.call("right", x), (x @ w.T) * 2 + x @ (v * 3).T)
 
 
+def _canonical(doc: Any) -> Any:
+    """``doc`` without what the current version leaves out as a default: null, empty lists and objects,
+    ``persistent: true``, a state's ``init: "zeros"``."""
+    if isinstance(doc, list):
+        return [_canonical(item) for item in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out = {key: _canonical(value) for key, value in doc.items()}
+    defaults = {"persistent": True, "init": "zeros"}
+    return {k: v for k, v in out.items() if v not in (None, [], {}) and not (k in defaults and v == defaults[k])}
+
+
+@pytest.mark.parametrize("version", [1, 2, 5])
+@pytest.mark.parametrize("name", ["v5_buffer_counter.json", "v5_gpt.json", "v5_cond_router.json"])
+def test_an_upgrade_keeps_every_field_of_a_single_graph_file(name: str, version: int) -> None:
+    """Every key of the old file (nodes, their attributes and metadata, regions, weights and their aliases,
+    state updates, structures, the header) is in what the upgraded module writes, unchanged; a version 1
+    file's mutated outputs come back as the state updates of the version 5 file it was made from."""
+    old = _older(_fixture(name), version)
+    new = json.loads(dumps(from_dict(old, name)))
+    graph, module = _canonical(_fixture(name)["graph"]), _canonical(new["module"])
+    assert module.pop("weights", []) == graph.pop("weights", [])
+    assert module.pop("init", None) == graph.pop("init", None)
+    assert module == {"functions": [{"name": "forward", "graph": graph}]}
+    for key in ("producer", "model", "pass_log"):
+        assert new.get(key) == old.get(key), key
+
+
+def test_an_upgrade_keeps_every_field_of_a_program() -> None:
+    """A version 5 program: each entry becomes a public function holding all it held, over the program's
+    weight table and state."""
+    old = _fixture("v5_program.json")
+    new = json.loads(dumps(from_dict(old, "v5_program.json")))
+    module = _canonical(new["module"])
+    assert [f["name"] for f in module["functions"]] == list(old["entries"])
+    for function in module["functions"]:
+        entry = _canonical(old["entries"][function["name"]])
+        assert {k: v for k, v in entry.items() if k not in ("weights", "init")} == function["graph"]
+    assert module["weights"] == _canonical(old["weights"])
+    assert module["state"] == _canonical(old["state"])
+    assert (new["model"], new["pass_log"]) == (old["model"], old["pass_log"])
+
+
 def test_errors_in_old_files_name_the_path_the_file_has() -> None:
     old = _fixture("v5_gpt.json")
     old["graph"]["nodes"][2]["args"][0] = "%nowhere"

@@ -221,3 +221,37 @@ def test_callee_names_come_from_the_block_class() -> None:
     ir = _outlined(_hf("mixtral"))
     names = [callee_name(n) for n in ir.graph.nodes if n.op_type == CALL_OP]
     assert names == ["mixtral_decoder_layer"] * TINY["mixtral"]["num_hidden_layers"]
+
+
+def test_statistics_count_a_body_once_per_call() -> None:
+    from torch_ir.analysis.statistics import call_figures, compute_statistics
+
+    ir, flat = parse_module(MODULE), parse_module(MODULE)
+    PassManager("inline").run(flat)
+    outlined, inlined = compute_statistics(ir), compute_statistics(flat)
+    assert outlined.flops == inlined.flops > 0 and outlined.macs == inlined.macs
+    assert outlined.flops_by_op == inlined.flops_by_op and CALL_OP not in outlined.flops_by_op
+    assert outlined.activation_bytes == inlined.activation_bytes and outlined.uncounted_ops == []
+    assert outlined.peak_activation_bytes >= inlined.peak_activation_bytes
+    assert call_figures(ir)["block"].flops * 2 == outlined.flops  # one body, two calls
+    assert CALL_OP in compute_statistics(ir.graph).uncounted_ops  # a graph alone cannot see its callees
+
+
+def test_verify_localizes_a_divergence_inside_a_call() -> None:
+    from tests.testing.perturbed import verify_with_perturbed
+    from torch_ir import verify_ir_with_state_dict
+
+    ir = _outlined(_hf("llama"))
+    model = build_causal_lm("llama", "cpu")
+    args, kwargs = causal_lm_inputs("cpu")
+    ok, report = verify_ir_with_state_dict(ir, model.state_dict(), model, args, kwargs)
+    assert ok, str(report)
+    report = verify_with_perturbed(ir, model, args, "model.layers.1.self_attn.v_proj.weight", kwargs)
+    body = next(f.graph for f in ir.functions.values() if not f.public)
+    (v_proj,) = body.users(body.value("self_attn.v_proj.weight"))
+    divergence = report.divergence
+    assert divergence.module_path == "model.layers.1.self_attn.v_proj"
+    assert (divergence.site.call, divergence.site.node) == ("model.layers.1", v_proj.name)
+    sites = {e.site.call for e in report.node_errors if e.site is not None}
+    assert sites == {"model.layers.0", "model.layers.1"}  # layer 0's body compared too, within tolerance
+    assert all(e.passed for e in report.node_errors if e.site is not None and e.site.call == "model.layers.0")

@@ -147,7 +147,8 @@ def test_relative_error_is_sane_when_the_reference_is_zero() -> None:
     assert cmp.max_rel == pytest.approx(1.0) and cmp.max_abs == pytest.approx(1.0)
     cmp = compare_tensors(torch.tensor([1e-6, 0.0]), torch.tensor([0.0, 0.0]))
     assert cmp.max_rel == math.inf and cmp.max_abs == pytest.approx(1e-6)
-    assert cmp.passed  # within atol
+    assert not cmp.passed  # the default atol scales with the reference, here all zeros: only its floor is left
+    assert compare_tensors(torch.tensor([1e-6, 0.0]), torch.tensor([0.0, 0.0]), atol=1e-5).passed  # absolute
 
 
 @pytest.mark.parametrize(
@@ -165,6 +166,42 @@ def test_tolerances_within_and_beyond(delta: float, rtol: float, atol: float, pa
     expected = torch.tensor([1.0, -1.0, 0.25], dtype=torch.float64)
     got = expected + torch.tensor([delta, 0.0, 0.0], dtype=torch.float64)
     assert compare_tensors(got, expected, rtol, atol).passed is passes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tolerance_is_judged_element_by_element_not_against_the_largest_reference(dtype: torch.dtype) -> None:
+    # the small element is 50x off; measured against the largest reference (1000) it would pass
+    expected = torch.tensor([1000.0, 1e-3], dtype=dtype)
+    got = torch.tensor([1000.0, 0.05], dtype=dtype)
+    assert not compare_tensors(got, expected).passed
+    assert not compare_tensors(got.flip(0), expected.flip(0)).passed
+    assert not compare_tensors(got, expected, rtol=1e-2, atol=1e-3).passed
+    assert compare_tensors(got, expected, rtol=0.0, atol=0.05).passed  # an atol that covers it does pass
+    assert compare_tensors(torch.tensor([1000.05, 1e-3], dtype=dtype), expected, rtol=1e-4, atol=0.0).passed
+
+
+def test_verification_fails_on_a_small_output_element_beside_a_large_one() -> None:
+    class Scale(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(2))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.w
+
+    ir = parse_graph(
+        "graph(%x: f32[2]) {\n  weight @w : f32[2] parameter\n"
+        "  %y = aten.mul.Tensor(%x, @w) : (f32[2], f32[2]) -> f32[2]\n  return %y\n}"
+    )
+    x = torch.tensor([1000.0, 1e-3])
+    ok, report = verify_ir_with_state_dict(
+        ir=ir, state_dict={"w": torch.tensor([1.0, 50.0])}, original_model=Scale(), test_inputs=(x,), localize=False
+    )
+    assert not ok and not report.outputs[0].passed, str(report)
+    ok, report = verify_ir_with_state_dict(
+        ir=ir, state_dict=Scale().state_dict(), original_model=Scale(), test_inputs=(x,)
+    )
+    assert ok, str(report)
 
 
 @pytest.mark.parametrize(("scale", "passes"), [(1 + 2e-5, True), (1 + 1e-3, False)])

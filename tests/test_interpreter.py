@@ -178,3 +178,198 @@ def test_unknown_op_has_no_kernel() -> None:
     ir = parse_graph("graph(%x: f32[3]) {\n  %y = mylib_missing.fused.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}")
     with pytest.raises(InterpreterError, match=r"no kernel for op mylib_missing\.fused\.default.*register_op"):
         Interpreter(ir)
+
+
+# An input update with a second input beside it: the update must land in %x, never in %w.
+INPUT_UPDATE = """graph(%x: f32[3], %w: f32[2,3]) {
+  %y = aten.add.Tensor(%x, 1.0) {alpha=1} : (f32[3]) -> f32[3]
+  %s = aten.sum.default(%w) {dtype=null} : (f32[2,3]) -> f32[]
+  update %x = %y
+  return %s
+}"""
+
+
+@pytest.mark.parametrize(
+    "keep", [{}, {"keep": ["y"]}, {"keep": ["x"]}, {"keep_all": True}], ids=["none", "keep-y", "keep-x", "keep-all"]
+)
+def test_an_input_update_lands_in_its_input_whatever_is_kept(keep: dict) -> None:
+    x, w = torch.ones(3), torch.zeros(2, 3)
+    interp = Interpreter(parse_graph(INPUT_UPDATE), **keep)
+    assert float(interp(x, w)) == 0.0
+    assert x.tolist() == [2.0, 2.0, 2.0]  # what the model writes
+    assert w.tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # untouched
+    interp(x, w)
+    assert x.tolist() == [3.0, 3.0, 3.0] and not w.any()
+
+
+def test_an_input_update_reaches_the_caller_when_the_run_works_on_a_copy_of_the_input() -> None:
+    # add_ writes %x in place, so the interpreter runs on a private copy of x (the caller's tensor is never
+    # written by an op); the update is then the one way the new value reaches the caller's x
+    ir = parse_graph(
+        "graph(%x: f32[3], %w: f32[3]) {\n"
+        "  %a = aten.add_.Tensor(%x, %w) {alpha=1} : (f32[3], f32[3]) -> f32[3]\n"
+        "  %y = aten.mul.Tensor(%a, 2.0) : (f32[3]) -> f32[3]\n"
+        "  update %x = %y\n"
+        "  return %a\n}"
+    )
+    x, w = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])
+    interp = Interpreter(ir)
+    assert "x" in interp._guard.written  # the path under test: the run's x is a copy
+    out = interp(x, w)
+    assert out.tolist() == [11.0, 22.0, 33.0]
+    assert x.tolist() == [22.0, 44.0, 66.0] and w.tolist() == [10.0, 20.0, 30.0]
+    assert out.data_ptr() != x.data_ptr()
+    without_update = parse_graph(
+        "graph(%x: f32[3], %w: f32[3]) {\n"
+        "  %a = aten.add_.Tensor(%x, %w) {alpha=1} : (f32[3], f32[3]) -> f32[3]\n"
+        "  return %a\n}"
+    )
+    x = torch.tensor([1.0, 2.0, 3.0])
+    assert Interpreter(without_update)(x, w).tolist() == [11.0, 22.0, 33.0]
+    assert x.tolist() == [1.0, 2.0, 3.0]  # no update declared: the caller's x stays as it was
+
+
+# ------------------------------------------------------------- what mutation testing found untested
+
+
+def test_a_failing_node_is_named_with_its_module_source_and_operands() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,3], %w: f32[4,5]) {\n"
+        "  %y = aten.mm.default(%x, %w) : (f32[2,3], f32[4,5]) -> f32[2,5]\n"
+        "  return %y\n}"
+    )
+    node = ir.nodes[0]
+    node.meta["module_stack"] = [("", "Model"), ("blocks.0.fc", "Linear")]
+    node.meta["source"] = {"file": "model.py", "line": 12}
+    x, w = torch.ones(2, 3), torch.ones(4, 5)
+    with pytest.raises(InterpreterError) as caught:
+        Interpreter(ir)(x, w)
+    assert str(caught.value).startswith(
+        "node y (aten.mm.default) in module blocks.0.fc at model.py:12 failed on (float32[2, 3], float32[4, 5]): "
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    )
+    node.meta["module_stack"] = []
+    node.meta["source"] = {"file": "", "line": 3}  # no file: no location
+    with pytest.raises(InterpreterError, match=r"^node y \(aten\.mm\.default\) failed on \(float32\[2, 3\], float32"):
+        Interpreter(ir)(x, w)
+
+
+def test_a_list_operand_is_described_element_by_element() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,3], %w: f32[4,5]) {\n"
+        "  %c = aten.cat.default([%x, %w], 1) : (f32[2,3], f32[4,5]) -> f32[2,8]\n"
+        "  return %c\n}"
+    )
+    with pytest.raises(InterpreterError, match=r"failed on \(\[float32\[2, 3\], float32\[4, 5\]\], 1\): RuntimeError"):
+        Interpreter(ir)(torch.ones(2, 3), torch.ones(4, 5))
+
+
+def test_a_kernel_that_is_not_implemented_says_how_to_register_one() -> None:
+    from torch_ir import register_op
+    from torch_ir.ops.registry import unregister_op
+
+    def unimplemented(x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("only on the accelerator")
+
+    register_op("testlib::accel_only", kernel=unimplemented)
+    try:
+        ir = parse_graph(
+            "graph(%x: f32[3]) {\n  %y = testlib.accel_only.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}"
+        )
+        with pytest.raises(InterpreterError) as caught:
+            Interpreter(ir)(torch.ones(3))
+    finally:
+        unregister_op("testlib::accel_only")
+    assert str(caught.value) == (
+        "node y (testlib.accel_only.default): op testlib.accel_only.default has no kernel for device cpu "
+        "(only on the accelerator). Register one with torch_ir.register_op('testlib::accel_only', kernel=fn)"
+    )
+
+
+def test_iter_values_yields_every_node_with_its_results_in_order() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[4]) {\n"
+        "  %a = aten.relu.default(%x) : (f32[4]) -> f32[4]\n"
+        "  %s, %t = aten.split.Tensor(%a) {split_size=2} : (f32[4]) -> (f32[2], f32[2])\n"
+        "  %m = aten.mul.Tensor(%s, %t) : (f32[2], f32[2]) -> f32[2]\n"
+        "  return %m\n}"
+    )
+    x = torch.tensor([-1.0, 2.0, 3.0, -4.0])
+    steps = list(Interpreter(ir).iter_values([x]))
+    assert [node.name for node, _ in steps] == ["a", "s", "m"]
+    assert [[v.tolist() for v in values] for _, values in steps] == [
+        [[0.0, 2.0, 3.0, 0.0]],
+        [[0.0, 2.0], [3.0, 0.0]],
+        [[0.0, 0.0]],
+    ]
+    with pytest.raises(InterpreterError, match="takes 1 input"):
+        list(Interpreter(ir).iter_values([]))
+
+
+def test_the_init_graph_runs_under_the_callers_policy() -> None:
+    from torch_ir.runtime.interpreter import run_init_graph
+    from torch_ir.runtime.sandbox import ExecutionPolicy
+
+    init = parse_graph(
+        "graph() {\n  weight @w : f32[4] parameter\n"
+        "  %big = aten.expand.default(@w) {size=[1000, 4]} : (f32[4]) -> f32[1000,4]\n  return %big\n}"
+    )
+    tensors = {"w": torch.arange(4.0)}
+    assert run_init_graph(init, tensors)["big"].shape == (1000, 4)  # the default budget is 64 GiB
+    with pytest.raises(InterpreterError, match=r"node big .*memory budget of 1 KiB"):
+        run_init_graph(init, tensors, policy=ExecutionPolicy(memory_budget=1024))
+    printing = parse_graph(
+        "graph() {\n  weight @w : f32[4] parameter\n"
+        '  aten._print.default() {s="init"} : () -> () loc(say)\n'
+        "  %n = aten.neg.default(@w) : (f32[4]) -> f32[4]\n  return %n\n}"
+    )
+    with pytest.raises(InterpreterError, match=r"node say \(aten\._print\.default\) is refused"):
+        run_init_graph(printing, tensors)
+    out = run_init_graph(printing, tensors, device="cpu", policy=ExecutionPolicy(allow_side_effects=True))
+    assert out["n"].tolist() == [-0.0, -1.0, -2.0, -3.0]
+
+
+def test_assign_replaces_bound_weights_for_the_next_call() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2]) {\n  weight @w : f32[2] parameter\n"
+        "  %y = aten.mul.Tensor(%x, @w) : (f32[2], f32[2]) -> f32[2]\n  return %y\n}"
+    )
+    interp = Interpreter(ir, {"w": torch.ones(2)})
+    x = torch.tensor([2.0, 3.0])
+    assert interp(x).tolist() == [2.0, 3.0]
+    interp.assign({"w": torch.tensor([10.0, 100.0])})
+    assert interp(x).tolist() == [20.0, 300.0] and interp.weights["w"].tolist() == [10.0, 100.0]
+    with pytest.raises(InterpreterError, match="cannot assign @nope: the IR has no weight of that name"):
+        interp.assign({"nope": torch.ones(2)})
+
+
+def test_run_ir_binds_and_runs_in_one_call() -> None:
+    from torch_ir.runtime.interpreter import run_ir
+
+    ir = parse_graph(
+        "graph(%x: f32[2], %y: f32[2]) {\n  weight @w : f32[2] parameter\n"
+        "  %a = aten.mul.Tensor(%x, @w) : (f32[2], f32[2]) -> f32[2]\n"
+        "  %b = aten.sub.Tensor(%a, %y) {alpha=1} : (f32[2], f32[2]) -> f32[2]\n  return %b\n}"
+    )
+    x, y, w = torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5]), torch.tensor([3.0, 4.0])
+    assert run_ir(ir, {"w": w}, x, y, device="cpu").tolist() == [2.5, 7.5]
+    with pytest.raises(InterpreterError, match="device 'gpu0'"):
+        run_ir(ir, {"w": w}, x, y, device="gpu0")
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    from torch_ir import register_op
+    from torch_ir.ops.registry import unregister_op
+
+    def silent(x: torch.Tensor) -> torch.Tensor:
+        raise ValueError
+
+    register_op("testlib::silent_failure", kernel=silent)
+    try:
+        ir = parse_graph(
+            "graph(%x: f32[3]) {\n  %y = testlib.silent_failure.default(%x) : (f32[3]) -> f32[3]\n  return %y\n}"
+        )
+        with pytest.raises(InterpreterError, match=r"failed on \(float32\[3\]\): ValueError: ValueError$"):
+            Interpreter(ir)(torch.ones(3))
+    finally:
+        unregister_op("testlib::silent_failure")

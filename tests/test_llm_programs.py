@@ -189,7 +189,7 @@ def test_sliding_window_longer_than_the_cache_is_refused() -> None:
     model = build_causal_lm("llama", "meta")
     model.config.sliding_window = 8
     model.config.layer_types = ["sliding_attention", "full_attention"]
-    with pytest.raises(ExportError, match=r"sliding-window layers \(window 8\)"):
+    with pytest.raises(ExportError, match=r"layer 0: sliding window 8\), and its masks do not apply that window"):
         extract_llm(model, max_cache_len=16)
 
 

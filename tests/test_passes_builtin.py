@@ -200,6 +200,28 @@ def test_dedup_by_value_with_state_dict():
     assert list(g2.weights) == ["transformer.wte.weight", "b1", "b2"]
 
 
+@pytest.mark.parametrize(
+    "b2",
+    [
+        torch.ones(8),
+        torch.zeros(8).index_fill(0, torch.tensor([7]), 1e-6),
+        torch.zeros(8).index_fill(0, torch.tensor([0]), -3.0),
+    ],
+    ids=["all-different", "one-element-off-by-1e-6", "first-element-differs"],
+)
+def test_dedup_by_value_keeps_weights_of_one_type_whose_values_differ(b2: torch.Tensor) -> None:
+    from torch_ir.runtime.interpreter import Interpreter
+
+    state = {"transformer.wte.weight": torch.randn(16, 8), "b1": torch.zeros(8), "b2": b2}
+    g = parse_graph(TIED)
+    DedupWeights()(g, PassContext(state_dict=state))
+    assert list(g.weights) == ["transformer.wte.weight", "b1", "b2"]  # only the tied pair merged
+    assert g.weight("b1").aliases == () and g.weight("b2").aliases == ()
+    ids = torch.tensor([[0, 3, 5, 15]])
+    expected = Interpreter(parse_graph(TIED), state)(ids)
+    torch.testing.assert_close(Interpreter(g, state)(ids), expected, rtol=0, atol=0)
+
+
 # -------------------------------------------------------------------- hoist-weights
 
 HOIST = """graph(%x: f32[2,4]) {
@@ -257,3 +279,134 @@ def test_dedup_runs_inside_init_graph():
     DedupWeights()(g)
     assert list(g.init.weights) == ["lm_head.weight"]
     g.verify()
+
+
+# ------------------------------------------------------------- what mutation testing found untested
+
+
+def test_dedup_follows_a_chain_of_tied_names_to_one_weight() -> None:
+    g = parse_graph("""graph(%x: f32[2,4]) {
+  weight @a : f32[4,4] parameter aliases(@b)
+  weight @b : f32[4,4] parameter aliases(@c)
+  weight @c : f32[4,4] parameter
+  %p = aten.mm.default(%x, @a) : (f32[2,4], f32[4,4]) -> f32[2,4]
+  %q = aten.mm.default(%p, @b) : (f32[2,4], f32[4,4]) -> f32[2,4]
+  %r = aten.mm.default(%q, @c) : (f32[2,4], f32[4,4]) -> f32[2,4]
+  return %r
+}""")
+    assert DedupWeights(by_value=False)(g).modified
+    assert list(g.weights) == ["a"] and g.weight("a").aliases == ("b", "c")
+    assert all(n.args[1] is g.weight("a") for n in g.nodes)
+    g.verify()
+
+
+def test_dedup_keeps_a_merged_weight_the_graph_returns() -> None:
+    g = parse_graph("""graph(%x: f32[4]) {
+  weight @a : f32[4] parameter aliases(@b)
+  weight @b : f32[4] parameter
+  %s = aten.add.Tensor(%x, @a) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  return %s, @b
+}""")
+    DedupWeights()(g)
+    assert list(g.weights) == ["a", "b"]  # @b is an output: it stays, its uses read @a
+    assert g.value("s").producer.args[1] is g.weight("a")
+    g.verify()
+
+
+def test_dedup_by_value_skips_state_and_other_kinds_but_merges_the_rest() -> None:
+    g = parse_graph("""graph(%x: f32[4]) {
+  weight @none : f32[4] parameter
+  weight @count : f32[4] buffer
+  weight @count2 : f32[4] buffer
+  weight @p : f32[4] parameter
+  weight @q : f32[4] parameter
+  weight @buf : f32[4] buffer
+  %a = aten.add.Tensor(%x, @count) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %b = aten.add.Tensor(%a, @count2) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %c = aten.add.Tensor(%b, @p) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %d = aten.add.Tensor(%c, @q) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %e = aten.add.Tensor(%d, @buf) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %f = aten.add.Tensor(%e, @none) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %n = aten.add.Tensor(@count, 1.0) {alpha=1} : (f32[4]) -> f32[4]
+  update @count = %n
+  return %f
+}""")
+    zeros = torch.zeros(4)
+    state = {"none": torch.empty(4, device="meta"), "count": zeros, "count2": zeros, "p": zeros, "q": zeros}
+    state["buf"] = zeros
+    DedupWeights()(g, PassContext(state_dict=state))
+    # @none has no value; @count changes between calls; @buf is a buffer, not a parameter like @p
+    assert list(g.weights) == ["none", "count", "count2", "p", "buf"]
+    assert g.weight("p").aliases == ("q",) and g.weight("count").aliases == ()
+    g.verify()
+
+
+def test_dedup_compares_inline_constants_by_their_data() -> None:
+    g = parse_graph("""graph(%x: f32[2]) {
+  weight @c1 : f32[2] constant data=[1.5, -2.0]
+  weight @c2 : f32[2] constant data=[1.5, -2.0]
+  weight @c3 : f32[2] constant data=[1.5, 2.0]
+  %a = aten.add.Tensor(%x, @c1) {alpha=1} : (f32[2], f32[2]) -> f32[2]
+  %b = aten.add.Tensor(%a, @c2) {alpha=1} : (f32[2], f32[2]) -> f32[2]
+  %c = aten.add.Tensor(%b, @c3) {alpha=1} : (f32[2], f32[2]) -> f32[2]
+  return %c
+}""")
+    DedupWeights()(g, PassContext(state_dict={"c2": "not a tensor", "c3": 7}))  # non-tensors are not values
+    assert list(g.weights) == ["c1", "c3"] and g.weight("c1").aliases == ("c2",)
+
+
+def test_dead_node_elimination_reports_only_what_it_removed() -> None:
+    g = parse_graph("graph(%x: f32[4]) {\n  %y = aten.relu.default(%x) : (f32[4]) -> f32[4]\n  return %y\n}")
+    assert not EliminateDeadNodes()(g).modified
+    assert not CSE()(g).modified
+
+
+def test_dead_node_elimination_records_the_weights_it_removes() -> None:
+    text = """graph(%x: f32[4]) {
+  weight @w : f32[4] parameter aliases(@w_tied)
+  weight @b : f32[4] buffer
+  %dead = aten.add.Tensor(%x, @w) {alpha=1} : (f32[4], f32[4]) -> f32[4]
+  %y = aten.mul.Tensor(%x, @b) : (f32[4], f32[4]) -> f32[4]
+  return %y
+}"""
+    g = parse_graph(text)
+    g.meta["unused_weights"] = ["older"]
+    assert EliminateDeadNodes()(g).modified
+    assert list(g.weights) == ["b"]
+    assert g.meta["unused_weights"] == ["older", "w", "w_tied"]  # every state_dict name it had
+    assert g.meta["unused_weight_types"] == {
+        "w": {"kind": "parameter", "shape": [4], "dtype": "float32", "aliases": ["w_tied"]}
+    }
+    kept = parse_graph(text)
+    EliminateDeadNodes(remove_weights=False)(kept)
+    assert list(kept.weights) == ["w", "b"] and "unused_weights" not in kept.meta
+
+
+def test_dead_node_elimination_prunes_the_init_graph_and_drops_it_when_empty() -> None:
+    g = parse_graph(HOIST)
+    HoistWeights()(g)
+    assert [v.name for v in g.init.outputs] == ["w.t.to.to", "s.neg"]
+    # the main graph stops reading the negated @s: its init computation and output go
+    g.replace_all_uses_with(g.value("o"), g.value("a"))
+    assert EliminateDeadNodes()(g).modified
+    assert [v.name for v in g.init.outputs] == ["w.t.to.to"] and "s.neg" not in g.weights
+    assert ops(g.init) == ["aten.t.default", "aten.to.dtype", "aten.to.dtype"]
+    g.verify()
+    mm = g.value("m").producer
+    g.set_outputs([g.inputs[0]])
+    assert EliminateDeadNodes()(g).modified
+    assert g.init is None and len(g) == 0 and mm.name not in {n.name for n in g.nodes}
+
+
+def test_cse_tells_list_operands_apart_and_ignores_attribute_order() -> None:
+    g = parse_graph("""graph(%x: f32[2,3], %y: f32[2,3], %z: f32[2,3]) {
+  %c1 = aten.cat.default([%x, %y]) {dim=0} : (f32[2,3], f32[2,3]) -> f32[4,3]
+  %c2 = aten.cat.default([%x, %z]) {dim=0} : (f32[2,3], f32[2,3]) -> f32[4,3]
+  %r = aten.rand.default([2]) {dtype="float32"} : () -> f32[2]
+  %s1 = aten.sum.dim_IntList(%x, [1]) {keepdim=true, dtype=null} : (f32[2,3]) -> f32[2,1]
+  %s2 = aten.sum.dim_IntList(%x, [1]) {dtype=null, keepdim=true} : (f32[2,3]) -> f32[2,1]
+  return %c1, %c2, %r, %s1, %s2
+}""")
+    assert CSE()(g).modified
+    assert [n.name for n in g.nodes] == ["c1", "c2", "r", "s1"]  # rand is not pure; s2 is s1
+    assert g.outputs[4] is g.value("s1")

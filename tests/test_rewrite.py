@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -181,7 +182,6 @@ def test_op_template_replacement_builds_with_inferred_types() -> None:
     assert e.op_type == "aten.clamp_min.default" and e.operand("min") == 0.0 and e.output.type == g.value("d").type
 
 
-@register_pass
 @dataclass(frozen=True)
 class FoldDoubleNeg(PatternRewritePass):
     """neg(neg(x)) -> x."""
@@ -190,6 +190,13 @@ class FoldDoubleNeg(PatternRewritePass):
 
     def patterns(self) -> list[RewritePattern]:
         return [DOUBLE_NEG]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fold_double_neg() -> Iterator[None]:
+    register_pass(FoldDoubleNeg)  # registered per run of the module, so it can run twice in one process
+    yield
+    unregister_pass("test-fold-double-neg")
 
 
 def test_pattern_pass_runs_from_pipeline_text_on_both_graphs() -> None:
@@ -293,7 +300,3 @@ graph(%x: f32[2,4]) {
     assert result.rewrites == 2
     assert [n.op_type for n in g.nodes] == ["aten.abs.default", "aten.add.Tensor"]
     assert g.outputs[0].producer.operand("self") is g.inputs[0]
-
-
-def teardown_module() -> None:
-    unregister_pass("test-fold-double-neg")

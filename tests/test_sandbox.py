@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ from tests.testing.crafted_ir import crafted_document
 from torch_ir import InterpreterError, load_ir, parse_graph
 from torch_ir.cli import main
 from torch_ir.ir.module import IR
+from torch_ir.ir.types import TensorType
 from torch_ir.ops import side_effect_reason
 from torch_ir.runtime import sandbox
+from torch_ir.runtime.declared_types import SymbolBindings
 from torch_ir.runtime.interpreter import Interpreter
-from torch_ir.runtime.sandbox import ExecutionPolicy
+from torch_ir.runtime.sandbox import ExecutionPolicy, budget_error, check_device
 
 
 def _tensor(shape: list[Any], dtype: str = "float32") -> dict[str, Any]:
@@ -159,6 +162,57 @@ def test_symbolic_shape_over_the_budget_is_refused_at_run_time() -> None:
         interp(torch.ones(1000, 1), torch.ones(1, 1000))
 
 
+# Each memory check counts bytes, not elements: a value of exactly the budget runs, one byte less refuses it.
+ITEMSIZES = [("float32", "f32", 4), ("float64", "f64", 8), ("float16", "f16", 2), ("int64", "i64", 8)]
+
+
+def _refused_below(nbytes: int, run: Any) -> None:
+    with pytest.raises(InterpreterError, match=r"memory budget"):
+        run(nbytes - 1)
+    run(nbytes)
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_static_declared_result_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%x: {short}[250]) {{\n  %y = aten.neg.default(%x) : ({short}[250]) -> {short}[250]\n  return %y\n}}"
+    )
+    x = torch.ones(250, dtype=getattr(torch, dtype))
+    _refused_below(250 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget)(x))
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_size_attribute_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    # the declared type lies (one element): only the size attribute tells how much zeros allocates
+    ir = parse_graph(
+        f'graph() {{\n  %z = aten.zeros.default() {{size=[10, 25], dtype="{dtype}"}} : () -> {short}[1]\n'
+        "  return %z\n}"
+    )
+    _refused_below(250 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget))
+    untyped = parse_graph("graph() {\n  %z = aten.zeros.default() {size=[10, 25]} : () -> f32[1]\n  return %z\n}")
+    _refused_below(250 * 4, lambda budget: Interpreter(untyped, memory_budget=budget))  # torch's default: float32
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_symbolic_declared_result_is_measured_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%a: {short}[s0,1], %b: {short}[1,s0]) {{\n"
+        f"  %y = aten.mul.Tensor(%a, %b) : ({short}[s0,1], {short}[1,s0]) -> {short}[s0,s0]\n  return %y\n}}"
+    )
+    a, b = torch.ones(20, 1, dtype=getattr(torch, dtype)), torch.ones(1, 20, dtype=getattr(torch, dtype))
+    _refused_below(400 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget)(a, b))
+
+
+@pytest.mark.parametrize(("dtype", "short", "itemsize"), ITEMSIZES)
+def test_dry_run_measures_the_true_result_in_bytes(dtype: str, short: str, itemsize: int) -> None:
+    ir = parse_graph(
+        f"graph(%a: {short}[20,1], %b: {short}[1,20]) {{\n"
+        f"  %y = aten.mul.Tensor(%a, %b) : ({short}[20,1], {short}[1,20]) -> {short}[1]\n  return %y\n}}"
+    )
+    a, b = torch.ones(20, 1, dtype=getattr(torch, dtype)), torch.ones(1, 20, dtype=getattr(torch, dtype))
+    _refused_below(400 * itemsize, lambda budget: Interpreter(ir, memory_budget=budget, dry_run=True)(a, b))
+
+
 def test_memory_budget_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox, "physical_memory", lambda: 128 << 30)
     assert ExecutionPolicy().budget == 64 << 30
@@ -232,6 +286,7 @@ def test_replaying_a_reproducer_imports_no_plugin_the_user_did_not_name(
     marker = tmp_path / "imported"
     (tmp_path / "evil_plugin_for_test.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "evil_plugin_for_test", raising=False)  # imported by an earlier run in-process
     ir_doc = json.loads((_python_op_ir(tmp_path, "operator.add", [1, 2])).read_text())
     repro = tmp_path / "repro.json"
     repro.write_text(
@@ -303,3 +358,179 @@ def test_dry_run_leaves_honest_irs_and_data_dependent_ops_alone() -> None:
     x = torch.tensor([1.0, -1.0, 2.0, -2.0, 3.0, -3.0])
     y, n = Interpreter(ir, dry_run=True)(x)
     assert y.tolist() == [1.0, 0.0, 2.0, 0.0, 3.0, 0.0] and n.flatten().tolist() == [0, 2, 4]
+
+
+# ------------------------------------------------------------- what mutation testing found untested
+
+
+def test_budget_errors_say_sizes_in_binary_units() -> None:
+    node = parse_graph("graph(%x: f32[1]) {\n  %y = aten.neg.default(%x) : (f32[1]) -> f32[1]\n  return %y\n}").nodes[0]
+    sizes = [(512, "512 B"), (1536, "1.5 KiB"), (3 << 20, "3 MiB"), (5 << 30, "5 GiB"), (7 << 40, "7 TiB")]
+    sizes += [(2 << 50, "2 PiB"), (6 << 60, "6 EiB"), (9000 << 60, "9e+03 EiB"), (10**40, "1.000e+40 B")]
+    for nbytes, text in sizes:
+        message = str(budget_error(node, "result %y", nbytes, 1024))
+        assert f"result %y, {text}, over the memory budget of 1 KiB" in message, message
+        assert "TORCH_IR_MEMORY_BUDGET if the IR is meant to be this large" in message
+
+
+def test_memory_budget_environment_must_be_a_positive_integer(monkeypatch: pytest.MonkeyPatch) -> None:
+    for text, budget in [("0", 64 << 30), ("-5", 64 << 30), ("12GB", 64 << 30), (" 1 ", 1), ("2048", 2048)]:
+        monkeypatch.setenv("TORCH_IR_MEMORY_BUDGET", text)
+        assert ExecutionPolicy().budget == budget, text
+    monkeypatch.delenv("TORCH_IR_MEMORY_BUDGET")
+    assert ExecutionPolicy().budget == 64 << 30
+
+
+def test_empty_values_take_no_memory_whatever_their_other_dimensions() -> None:
+    empty_size = parse_graph(
+        'graph() {\n  %z = aten.zeros.default() {size=[0, 1000000000000], dtype="float32"}'
+        " : () -> f32[0,1000000000000]\n  return %z\n}"
+    )
+    assert Interpreter(empty_size, memory_budget=1).run().shape == (0, 10**12)
+    empty_symbol = parse_graph(
+        "graph(%a: f32[s0,1]) {\n"
+        "  %y = aten.expand.default(%a) {size=[-1, 1000000000000]} : (f32[s0,1]) -> f32[s0,1000000000000]\n"
+        "  return %y\n}"
+    )
+    interp = Interpreter(empty_symbol, memory_budget=1024)
+    assert interp(torch.ones(0, 1)).shape == (0, 10**12)
+    with pytest.raises(InterpreterError, match="memory budget"):
+        interp(torch.ones(1, 1))
+
+
+def test_a_size_attribute_that_is_not_a_list_of_ints_is_left_to_the_op() -> None:
+    ir = parse_graph(
+        'graph() {\n  %z = aten.zeros.default() {size=[2, "three"], dtype="float32"} : () -> f32[2,3]\n  return %z\n}'
+    )
+    interp = Interpreter(ir, memory_budget=1024)  # planning does not trip over the string
+    with pytest.raises(InterpreterError, match=r"node z \(aten\.zeros\.default\) failed"):
+        interp.run()
+
+
+def test_complex_values_count_both_halves() -> None:
+    ir = parse_graph(
+        "graph(%a: c64[s0,1], %b: c64[1,s0]) {\n"
+        "  %y = aten.mul.Tensor(%a, %b) : (c64[s0,1], c64[1,s0]) -> c64[s0,s0]\n  return %y\n}"
+    )
+    a, b = torch.ones(10, 1, dtype=torch.complex64), torch.ones(1, 10, dtype=torch.complex64)
+    _refused_below(100 * 8, lambda budget: Interpreter(ir, memory_budget=budget)(a, b))
+
+
+def test_the_dry_run_runs_again_for_each_new_input_shape() -> None:
+    ir = parse_graph(
+        "graph(%a: f32[s0,1], %b: f32[1,s0]) {\n"
+        "  %y = aten.mul.Tensor(%a, %b) : (f32[s0,1], f32[1,s0]) -> f32[1]\n  return %y\n}"
+    )
+    interp = Interpreter(ir, memory_budget=1 << 20, dry_run=True)
+    assert interp(torch.ones(4, 1), torch.ones(1, 4)).shape == (4, 4)
+    with pytest.raises(InterpreterError, match=r"node y .*would be float32\[1000, 1000\]"):
+        interp(torch.ones(1000, 1), torch.ones(1, 1000))
+
+
+def test_the_dry_run_goes_on_past_a_node_it_cannot_run_with_its_declared_type() -> None:
+    # nonzero's size depends on the data, so the fake run takes its declared type (int64) and goes on
+    after_nonzero = parse_graph(
+        "graph(%x: f32[3]) {\n"
+        "  %n = aten.nonzero.default(%x) : (f32[3]) -> i64[3,1]\n"
+        "  %e = aten.expand.default(%n) {size=[3, 1000000]} : (i64[3,1]) -> i64[1]\n"
+        "  return %e\n}"
+    )
+    x = torch.ones(3)
+    assert Interpreter(after_nonzero, memory_budget=24_000_000)(x).shape == (3, 10**6)  # no dry run: declared
+    with pytest.raises(InterpreterError, match=r"node e .*would be int64\[3, 1000000\]"):
+        Interpreter(after_nonzero, memory_budget=16_000_000, dry_run=True)(x)  # 24 MB as int64, 12 MB as float32
+    assert Interpreter(after_nonzero, memory_budget=24_000_000, dry_run=True)(x).shape == (3, 10**6)
+
+
+def test_a_python_op_with_literal_operands_is_refused_while_planning() -> None:
+    ir = parse_graph("graph() {\n  %n = math.factorial(50000000) : () -> int\n  return %n\n}")
+    start = time.monotonic()
+    with pytest.raises(InterpreterError, match=r"node n \(math\.factorial\) is refused"):
+        Interpreter(ir)  # no call needed
+    assert time.monotonic() - start < 5
+
+
+def test_an_op_refused_by_its_schema_alone_is_refused_by_the_interpreter() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[4]) {\n  %s = aten.set_.source_Storage(%x, %x) : (f32[4], f32[4]) -> f32[4]\n  return %s\n}"
+    )
+    assert side_effect_reason("aten.set_.source_Storage") == ""  # not refused by name
+    with pytest.raises(InterpreterError, match=r"node s \(aten\.set_\.source_Storage\) is refused: .*Storage"):
+        Interpreter(ir)
+
+
+def test_a_view_taken_through_a_python_op_is_still_protected() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2,2]) {\n"
+        "  %p = operator.getitem(%x, 0) : (f32[2,2]) -> f32[2]\n"
+        "  %w = aten.add_.Tensor(%p, 10.0) {alpha=1} : (f32[2]) -> f32[2]\n"
+        "  return %w\n}"
+    )
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert Interpreter(ir)(x).tolist() == [11.0, 12.0]  # x[0] is a view of x: the run wrote its own copy
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_inputs_no_op_writes_are_not_copied() -> None:
+    ir = parse_graph(
+        "graph(%x: f32[2], %y: f32[2]) {\n"
+        "  %b = aten.mul.Tensor(%y, 2.0) : (f32[2]) -> f32[2]\n"
+        "  %a = aten.add_.Tensor(%x, %b) {alpha=1} : (f32[2], f32[2]) -> f32[2]\n  return %a\n}"
+    )
+    x, y = torch.ones(2), torch.ones(2)
+    interp = Interpreter(ir, keep=["x", "y"])
+    assert interp(x, y).tolist() == [3.0, 3.0]
+    assert interp.kept["y"] is y and interp.kept["x"] is not x and x.tolist() == [1.0, 1.0]
+
+
+def test_check_run_walks_the_graph_when_no_plan_collected_the_symbolic_types() -> None:
+    graph = parse_graph(
+        "graph(%a: f32[s0,1], %b: f32[1,s0]) {\n"
+        "  %y = aten.mul.Tensor(%a, %b) : (f32[s0,1], f32[1,s0]) -> f32[s0,s0]\n  return %y\n}"
+    )
+    policy = ExecutionPolicy(memory_budget=1 << 20)
+    assert policy.check_run(graph, [torch.ones(4, 1), torch.ones(1, 4)]).values == {"s0": 4}
+    with pytest.raises(InterpreterError, match=r"node y .*f32\[s0,s0\]"):
+        policy.check_run(graph, [torch.ones(1000, 1), torch.ones(1, 1000)])
+
+
+def test_check_device_answers_for_devices_this_machine_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    check_device(torch.device("cpu"))
+    check_device(torch.device("meta"))
+    with pytest.raises(InterpreterError, match=r"device mps is not available to this torch .*'cpu'.*mps support"):
+        if torch.backends.mps.is_available():
+            pytest.skip("this machine has an mps device")
+        check_device(torch.device("mps"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_device(torch.device("cuda"))
+    check_device(torch.device("cuda:1"))
+    with pytest.raises(InterpreterError, match=r"device cuda:2 does not exist: this machine has 2 cuda device\(s\)"):
+        check_device(torch.device("cuda:2"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InterpreterError, match=r"device cuda:0 is not available"):
+        check_device(torch.device("cuda:0"))
+
+    def broken() -> bool:
+        raise RuntimeError("driver not loaded")
+
+    monkeypatch.setattr(torch.cuda, "is_available", broken)
+    with pytest.raises(InterpreterError, match="device cuda is not available"):
+        check_device(torch.device("cuda"))
+
+
+def test_symbol_bindings_check_every_dimension_and_say_what_differs() -> None:
+    bindings = SymbolBindings()
+    declared = TensorType(("s0", 4), "float32")
+    assert bindings.mismatch(declared, torch.ones(3, 5)) == (
+        "declared f32[s0,4], got float32[3, 5]: dimension 1 is 5, not 4"
+    )
+    assert bindings.values == {"s0": 3}
+    assert bindings.mismatch(TensorType(("s0",), "float32"), torch.ones(4)) == (
+        "declared f32[s0], got float32[4]: dimension 0 is 4, not 3 (s0 = 3)"
+    )
+    assert bindings.mismatch(TensorType(("2*s0",), "float32"), torch.ones(6)) == ""
+    assert bindings.mismatch(declared, 7) == "declared f32[s0,4], got a int"
+    assert bindings.mismatch(TensorType((3, 4), "float16"), torch.ones(3, 4)) == (
+        "declared f16[3,4], got float32[3, 4]: dtype float32, not float16"
+    )

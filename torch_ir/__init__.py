@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch_ir.errors import (
     ExportError,
+    InputError,
     InterpreterError,
     IRError,
     ModelSpecError,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         parse_module,
         print_graph,
     )
+    from torch_ir.ops.custom import define_op
     from torch_ir.ops.registry import register_op
     from torch_ir.passes import Pass, PassContext, PassManager, PassResult, register_pass
     from torch_ir.runtime.runner import Runner, run
@@ -70,6 +72,7 @@ _LAZY = {
     "parse_module": "torch_ir.ir",
     "print_graph": "torch_ir.ir",
     "register_op": "torch_ir.ops.registry",
+    "define_op": "torch_ir.ops.custom",
     "Pass": "torch_ir.passes",
     "PassContext": "torch_ir.passes",
     "PassManager": "torch_ir.passes",
@@ -136,6 +139,7 @@ __all__ = [
     "Function",
     "Graph",
     "IRError",
+    "InputError",
     "InterpreterError",
     "RunLimitError",
     "ModelSpecError",
@@ -161,6 +165,7 @@ __all__ = [
     "Weight",
     "WeightError",
     "__version__",
+    "define_op",
     "extract_ir",
     "extract_llm",
     "load_ir",

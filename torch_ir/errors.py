@@ -26,10 +26,12 @@ class ExportError(TorchIRError):
     """torch.export could not trace the model, or the model or inputs were not usable.
 
     ``torch_log`` holds everything torch logged, warned or printed to stderr during the failed export
-    (the message keeps only a few lines of it; ``torch-ir -v`` prints it in full).
+    (the message keeps only a few lines of it; ``torch-ir -v`` prints it in full). ``cause`` says why a trace
+    failed: ``inputs``, ``model``, ``unsupported`` or ``dynamic_shapes`` (empty for other errors).
     """
 
     torch_log: str = ""
+    cause: str = ""
 
 
 class SerializationError(TorchIRError):
@@ -39,12 +41,16 @@ class SerializationError(TorchIRError):
 class PassError(TorchIRError):
     """A pass failed, or left the graph invalid.
 
-    The pass manager fills ``pass_name``, ``passes_before`` and, when it wrote one, ``reproducer``.
+    The pass manager fills ``pass_name``, ``passes_before`` and, when it wrote one, ``reproducer``; the
+    rewriter fills ``node``, the node a failing pattern was offered (``torch_ir.passes.failure``); ``torch-ir
+    opt`` fills ``ir_context``, the IR around that node, which ``-v`` prints after the traceback.
     """
 
     pass_name: str | None = None
     passes_before: tuple[str, ...] = ()
     reproducer: str | None = None
+    node: object | None = None
+    ir_context: str = ""
 
 
 class PipelineSpecError(TorchIRError):
@@ -66,6 +72,11 @@ class RunLimitError(InterpreterError):
     It says nothing about whether the IR computes what the model computes."""
 
 
+class InputError(InterpreterError):
+    """Inputs do not fit the IR: their number, dtype or shape differ from its inputs', or their values lie
+    outside what the IR indexes with them (token ids past the vocabulary)."""
+
+
 class ModelSpecError(TorchIRError):
     """A model or input spec (zoo:NAME, module:factory, hf:TYPE, 1x128:int64) could not be resolved."""
 
@@ -77,6 +88,7 @@ class TorchIRWarning(UserWarning):
 __all__ = [
     "ExportError",
     "IRError",
+    "InputError",
     "InterpreterError",
     "ModelSpecError",
     "PassError",

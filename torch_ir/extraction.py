@@ -31,7 +31,9 @@ def extract_ir(
     as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
     table. ``pipeline`` is a pipeline text, a pipeline file, a ``PassManager``, ``"default"`` or
     ``"none"``/None. The model is never changed and no weight is materialized. ``ir.stages`` holds
-    per-stage figures.
+    per-stage figures. A graph that runs only for one value of a number read from data warns
+    (``TorchIRWarning``); one that can never run is an ``ExportError``, as is a failed export (its message
+    has torch's reason, the line of the model's code that raised it, and ``ExportError.cause``).
     """
     from torch_ir.frontends.torch_export import capture
 
@@ -64,8 +66,9 @@ def extract_llm(
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
     ``max_prefill_len`` tokens (default ``max_cache_len``). Raises ``ExportError`` for a model that is not a
-    causal LM, a cache kind other than ``static``, lengths out of range, or a sliding-window cache whose
-    window is shorter than ``max_cache_len``.
+    causal LM, a cache kind other than ``static``, lengths out of range, sliding-window layers whose window
+    (shorter than the cache) no mask of the model applies, or entries the trace pins to one size. Hybrid
+    caches (conv and recurrent states of linear-attention and state-space layers) are declared state.
     """
     from torch_ir.frontends.llm import capture_llm
 

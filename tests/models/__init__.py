@@ -62,6 +62,8 @@ MODEL_FILES = (
     "context_managers",
     "faithful",
     "control_flow",
+    "batching",
+    "pinned",
 )
 
 

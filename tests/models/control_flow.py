@@ -198,3 +198,49 @@ register(
         description="a diagonal state-space layer (S4D/Mamba-style recurrence) written with scan",
     )
 )
+
+
+class CountedDoubling(nn.Module):
+    """Doubles a vector three times, adding the iteration number: a ``while_loop`` whose counter is a
+    Python int (``(0, x)``), carried as a number and used in tensor arithmetic."""
+
+    def forward(self, x: torch.Tensor) -> tuple[int, torch.Tensor]:
+        def cond_fn(i: int, v: torch.Tensor) -> bool:
+            return i < 3
+
+        def body_fn(i: int, v: torch.Tensor) -> tuple[int, torch.Tensor]:
+            return i + 1, v * 2.0 + i
+
+        return while_loop(cond_fn, body_fn, (0, x))
+
+
+class RaggedBranches(nn.Module):
+    """A ``torch.cond`` whose branches return different lengths (two rows or three): the result's length is
+    a size known only at run time (an unbacked symbol)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((4,), 2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cond(x.sum() > 0, lambda x: x[:2] * self.scale, lambda x: x[:3] + 1, (x,))
+
+
+register(
+    ModelCase(
+        name="while_int_carry",
+        category="control_flow",
+        build=CountedDoubling,
+        inputs=lambda device: ((torch.randn(4, device=device),), {}),
+        description="while_loop carrying a Python int counter next to a tensor",
+    )
+)
+register(
+    ModelCase(
+        name="cond_ragged",
+        category="control_flow",
+        build=RaggedBranches,
+        inputs=lambda device: ((torch.rand(5, 4, device=device) + 0.1,), {}),
+        description="torch.cond whose branches return different lengths",
+    )
+)

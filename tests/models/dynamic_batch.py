@@ -33,3 +33,28 @@ register(
         tags=("dynamic",),
     )
 )
+
+
+class PaddedBatch(nn.Module):
+    """Pads the last axis of an input whose batch is dynamic: torch's kernel for ``pad`` fixes the batch to
+    the example size when it computes the result type, which the recorded symbolic type must survive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.nn.functional.pad(x, (1, 1)))
+
+
+register(
+    ModelCase(
+        name="pad_dynamic_batch",
+        category="dynamic",
+        build=PaddedBatch,
+        inputs=lambda device: ((torch.randn(16, 3, 4, device=device),), {}),
+        dynamic_shapes=({0: Dim("batch", min=2, max=64)},),
+        description="F.pad on an input with a dynamic batch",
+        tags=("dynamic",),
+    )
+)

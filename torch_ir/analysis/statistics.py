@@ -8,18 +8,22 @@ data movement (views, copies, indexing) costs nothing. Each op's cost model is a
 ``None`` FLOPs unless ``bindings`` (``{"seq": 128}``) say what each symbol is. Control-flow ops are costed
 from their regions (``analysis/region_cost``): a cond as its larger branch, scan and map per iteration
 times their static trip count, a while_loop as unknown in total; ``region_ops`` lists each with its
-per-iteration figure.
+per-iteration figure. A call (``func.call``) of a function of the module costs what one run of the
+function's body costs (``call_figures``), so a body called 80 times counts 80 times in the totals; the
+peak activation memory at a call is what is live around it plus the body's own peak.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch_ir.errors import IRError
+from torch_ir.ir.calls import callee_name, calls_in, is_call
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.module import IR
 from torch_ir.ir.symbolic import evaluate_dim
@@ -83,13 +87,14 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
     """Compute ``IRStatistics`` of an IR or graph; ``bindings`` give values to symbolic dims."""
     graph = ir_or_graph.graph if isinstance(ir_or_graph, IR) else ir_or_graph
     binds = dict(bindings or {})
+    calls = call_figures(ir_or_graph, binds) if isinstance(ir_or_graph, IR) else None
     nodes = graph.nodes
     histogram = Counter(n.op_type for n in nodes)
     num_edges = sum(len(n.inputs) for n in nodes)
     num_op_edges = sum(1 for n in nodes for v in n.inputs if v.producer is not None)
     weights = _weight_figures(graph)
-    flops, macs, by_op, uncounted = _cost(nodes, binds)
-    activation, peak = _activation_memory(graph, binds)
+    flops, macs, by_op, uncounted = _cost(nodes, binds, calls)
+    activation, peak = _activation_memory(graph, binds, calls)
     return IRStatistics(
         model=str(graph.meta.get("model", "model")),
         num_nodes=len(nodes),
@@ -108,17 +113,19 @@ def compute_statistics(ir_or_graph: IR | Graph, *, bindings: Mapping[str, int] |
         depth=_depth(nodes),
         symbols=sorted(graph.symbols),
         bindings=binds,
-        region_ops=_region_ops(graph, binds),
+        region_ops=_region_ops(graph, binds, calls),
         **weights,
     )
 
 
-def _region_ops(graph: Graph, bindings: Mapping[str, int]) -> list[dict[str, Any]]:
+def _region_ops(
+    graph: Graph, bindings: Mapping[str, int], calls: Mapping[str, CallFigures] | None
+) -> list[dict[str, Any]]:
     if not any(node.regions for node in graph.nodes):
         return []
     from torch_ir.analysis.region_cost import region_op_figures
 
-    return region_op_figures(graph, bindings, node_cost)
+    return region_op_figures(graph, bindings, _node_cost_with(calls))
 
 
 # ---------------------------------------------------------------- weights
@@ -236,17 +243,24 @@ def _static_size(value: Value) -> tuple[int, int]:
 # ------------------------------------------------------------------- FLOPs
 
 
-def node_cost(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[int | None, int | None, bool]:
+def node_cost(
+    node: Node, bindings: Mapping[str, int] | None = None, calls: Mapping[str, CallFigures] | None = None
+) -> tuple[int | None, int | None, bool]:
     """``(flops, macs, known)`` of one node; None figures when a symbolic dim is unbound.
 
     ``known`` is False for op types without a cost model (then the figures are 0). The model is the op's
     ``cost`` trait in the op registry (``torch_ir.ops``; ``register_op(..., cost=fn)`` for a custom op).
+    A call costs one run of its callee as ``calls`` (``call_figures``) gives it; without them it is
+    uncounted.
     """
     binds = bindings or {}
+    if is_call(node):
+        figures = None if calls is None else calls.get(callee_name(node))
+        return (0, 0, False) if figures is None else (figures.flops, figures.macs, figures.known)
     if node.regions:  # control flow: costed from its regions (analysis/region_cost.py)
         from torch_ir.analysis.region_cost import region_op_cost
 
-        return region_op_cost(node, binds, node_cost)
+        return region_op_cost(node, binds, _node_cost_with(calls))
     model = op_info(node.op_type).cost
     if model is not None and model.free:
         return 0, 0, True
@@ -267,6 +281,11 @@ def node_cost(node: Node, bindings: Mapping[str, int] | None = None) -> tuple[in
         raise
 
 
+def _node_cost_with(calls: Mapping[str, CallFigures] | None) -> Any:
+    """``node_cost`` as region costing calls it (``node, bindings``), with ``calls`` for the calls inside."""
+    return node_cost if calls is None else functools.partial(node_cost, calls=calls)
+
+
 class _Unknown(Exception):
     """A dim is symbolic and unbound."""
 
@@ -285,20 +304,32 @@ def _dim(dim: int | str, bindings: Mapping[str, int]) -> int:
     return value
 
 
-def _cost(nodes: tuple[Node, ...], bindings: Mapping[str, int]) -> tuple[int | None, int | None, dict, list[str]]:
+def _cost(
+    nodes: Iterable[Node], bindings: Mapping[str, int], calls: Mapping[str, CallFigures] | None = None
+) -> tuple[int | None, int | None, dict, list[str]]:
     flops: int | None = 0
     macs: int | None = 0
     by_op: dict[str, int | None] = {}
     uncounted: set[str] = set()
+
+    def count(op_type: str, f: int | None) -> None:
+        if f != 0 or op_type not in by_op:
+            prev = by_op.get(op_type, 0)
+            by_op[op_type] = None if prev is None or f is None else prev + f
+
     for node in nodes:
-        f, m, known = node_cost(node, bindings)
-        if not known:
-            uncounted.add(node.op_type)
+        f, m, known = node_cost(node, bindings, calls)
         flops = None if flops is None or f is None else flops + f
         macs = None if macs is None or m is None else macs + m
-        if f != 0 or node.op_type not in by_op:
-            prev = by_op.get(node.op_type, 0)
-            by_op[node.op_type] = None if prev is None or f is None else prev + f
+        figures = _callee_figures(node, calls)
+        if figures is None:
+            count(node.op_type, f)
+            if not known:
+                uncounted.add(node.op_type)
+            continue
+        for op_type, op_flops in figures.flops_by_op.items():  # a call counts as the ops of its body
+            count(op_type, op_flops)
+        uncounted.update(figures.uncounted)
     by_op = {k: v for k, v in by_op.items() if v != 0}
     return flops, macs, dict(sorted(by_op.items(), key=lambda kv: -(kv[1] or 0))), sorted(uncounted)
 
@@ -312,49 +343,175 @@ def _nbytes(value: Value, bindings: Mapping[str, int]) -> int:
     return math.prod(_shape(value, bindings)) * int(ITEMSIZE[value.type.dtype])
 
 
-def _activation_memory(graph: Graph, bindings: Mapping[str, int]) -> tuple[int | None, int | None]:
-    """Total bytes of node results, and the peak bytes live when each value is freed after its last use.
-
-    Results of view ops alias their first operand and add nothing; an aliased buffer lives until the last
-    use of any of its views; graph outputs are never freed.
-    """
-    nodes = graph.nodes
+def _activation_memory(
+    graph: Graph, bindings: Mapping[str, int], calls: Mapping[str, CallFigures] | None = None
+) -> tuple[int | None, int | None]:
+    """Total bytes of node results (a call: its callee's), and the peak bytes live when each value is freed
+    after its last use."""
     try:
-        total = sum(_nbytes(v, bindings) for n in nodes for v in n.outputs)
-        root: dict[Value, Value] = {}
-        for node in nodes:
-            aliases = op_info(node.op_type).view and node.inputs
-            for value in node.outputs:
-                base = node.inputs[0] if aliases else value
-                root[value] = root.get(base, base)
-        last_use: dict[Value, float] = {}
-        for i, node in enumerate(nodes):
-            for value in node.inputs:
-                origin = root.get(value)
-                if origin is not None:
-                    last_use[origin] = i
-        for value in graph.live_values():
-            if value in root:
-                last_use[root[value]] = math.inf
-        live = peak = 0
-        allocated: set[Value] = set()
-        for i, node in enumerate(nodes):
-            for value in node.outputs:
-                if root[value] is value:
-                    live += _nbytes(value, bindings)
-                    allocated.add(value)
-            peak = max(peak, live)
-            for value in node.outputs:
-                if root[value] is value and last_use.get(value, i) <= i:
-                    live -= _nbytes(value, bindings)
-                    allocated.discard(value)
-            for value in {root[v] for v in node.inputs if v in root}:
-                if value in allocated and last_use.get(value) == i:
-                    live -= _nbytes(value, bindings)
-                    allocated.discard(value)
-        return total, peak
+        total = sum(_result_bytes(n, bindings, calls) for n in graph.nodes)
+        live = _live_bytes(graph, bindings, calls)
     except _Unknown:
         return None, None
+    return total, max(live.values(), default=0)
+
+
+def _result_bytes(node: Node, bindings: Mapping[str, int], calls: Mapping[str, CallFigures] | None) -> int:
+    figures = _callee_figures(node, calls)
+    if figures is None:
+        return sum(_nbytes(v, bindings) for v in node.outputs)
+    if figures.activation_bytes is None:
+        raise _Unknown(callee_name(node))
+    return figures.activation_bytes
+
+
+def _callee_figures(node: Node, calls: Mapping[str, CallFigures] | None) -> CallFigures | None:
+    return calls.get(callee_name(node)) if calls is not None and is_call(node) else None
+
+
+def live_bytes(
+    graph: Graph, bindings: Mapping[str, int] | None = None, calls: Mapping[str, CallFigures] | None = None
+) -> dict[Node, int] | None:
+    """The bytes of node results live at each node: after it allocates its results, before any is freed.
+
+    Each value is freed after its last use; results of view ops alias their first operand and add nothing
+    (an aliased buffer lives until the last use of any of its views); graph outputs are never freed. At a
+    call, what is live around it plus the peak of its callee's body (``calls``, from ``call_figures``). The
+    peak activation memory of ``compute_statistics`` is the largest of these. None when a symbolic dim is
+    unbound.
+    """
+    try:
+        return _live_bytes(graph, dict(bindings or {}), calls)
+    except _Unknown:
+        return None
+
+
+def _live_bytes(
+    graph: Graph, bindings: Mapping[str, int], calls: Mapping[str, CallFigures] | None = None
+) -> dict[Node, int]:
+    nodes = graph.nodes
+    root: dict[Value, Value] = {}
+    for node in nodes:
+        aliases = op_info(node.op_type).view and node.inputs
+        for value in node.outputs:
+            base = node.inputs[0] if aliases else value
+            root[value] = root.get(base, base)
+    last_use: dict[Value, float] = {}
+    for i, node in enumerate(nodes):
+        for value in node.inputs:
+            origin = root.get(value)
+            if origin is not None:
+                last_use[origin] = i
+    for value in graph.live_values():
+        if value in root:
+            last_use[root[value]] = math.inf
+    live = 0
+    at: dict[Node, int] = {}
+    allocated: set[Value] = set()
+    for i, node in enumerate(nodes):
+        results = 0
+        for value in node.outputs:
+            if root[value] is value:
+                results += _nbytes(value, bindings)
+                allocated.add(value)
+        live += results
+        at[node] = live
+        figures = _callee_figures(node, calls)
+        if figures is not None:  # inside the call: what was live before it, and the body's own peak
+            if figures.peak_bytes is None:
+                raise _Unknown(callee_name(node))
+            at[node] = live - results + figures.peak_bytes
+        for value in node.outputs:
+            if root[value] is value and last_use.get(value, i) <= i:
+                live -= _nbytes(value, bindings)
+                allocated.discard(value)
+        for value in {root[v] for v in node.inputs if v in root}:
+            if value in allocated and last_use.get(value) == i:
+                live -= _nbytes(value, bindings)
+                allocated.discard(value)
+    return at
+
+
+def node_traffic(
+    node: Node, bindings: Mapping[str, int] | None = None, calls: Mapping[str, CallFigures] | None = None
+) -> tuple[int, int] | None:
+    """``(bytes read, bytes written)`` of one node: its distinct tensor operands and its results.
+
+    Ops free in their cost model (views, ``clone``, ``cat`` ...: ``op_info(op_type).cost.free``) move
+    nothing a backend must pay for: ``(0, 0)``. A call moves what the ops of one run of its callee move
+    (``calls``), all of it counted as read. None when a symbolic dim is unbound.
+    """
+    figures = _callee_figures(node, calls)
+    if figures is not None:
+        return None if figures.traffic is None else (figures.traffic, 0)
+    model = op_info(node.op_type).cost
+    if model is not None and model.free:
+        return 0, 0
+    binds = dict(bindings or {})
+    try:
+        read = sum(_nbytes(v, binds) for v in dict.fromkeys(node.inputs))
+        written = sum(_nbytes(v, binds) for v in node.outputs)
+    except _Unknown:
+        return None
+    return read, written
+
+
+# ------------------------------------------------------------------ calls
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    """What one call of a function costs, from its body: FLOPs and MACs (None where a symbolic dim is
+    unbound), FLOPs per op type, the op types without a cost model, the bytes its ops move, the bytes of
+    the results its ops make, and the peak bytes live inside it (None where unknown)."""
+
+    flops: int | None
+    macs: int | None
+    flops_by_op: dict[str, int | None]
+    uncounted: tuple[str, ...]
+    traffic: int | None
+    activation_bytes: int | None
+    peak_bytes: int | None
+
+    @property
+    def known(self) -> bool:
+        """Whether every op of the body has a cost model."""
+        return not self.uncounted
+
+
+def call_figures(ir: IR, bindings: Mapping[str, int] | None = None) -> dict[str, CallFigures]:
+    """``CallFigures`` of every function of ``ir`` that some call runs, by name.
+
+    A body is costed once, after the functions it calls; a call the body makes costs what its callee does.
+    A call inside a recursion of calls (which the verifier rejects) is uncounted.
+    """
+    graphs = {name: function.graph for name, function in ir.functions.items()}
+    called = {callee_name(node) for graph in graphs.values() for node in calls_in(graph)}
+    binds = dict(bindings or {})
+    figures: dict[str, CallFigures] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        visiting.add(name)
+        for node in calls_in(graphs[name]):
+            callee = callee_name(node)
+            if callee in graphs and callee not in figures and callee not in visiting:
+                visit(callee)
+        figures[name] = _body_figures(graphs[name], binds, figures)
+        visiting.discard(name)
+
+    for name in graphs:
+        if name in called and name not in figures:
+            visit(name)
+    return figures
+
+
+def _body_figures(graph: Graph, bindings: Mapping[str, int], calls: Mapping[str, CallFigures]) -> CallFigures:
+    flops, macs, by_op, uncounted = _cost(graph.nodes, bindings, calls)
+    moved: list[tuple[int, int] | None] = [node_traffic(node, bindings, calls) for node in graph.nodes]
+    traffic = None if any(t is None for t in moved) else sum(sum(t) for t in moved if t is not None)
+    activation, peak = _activation_memory(graph, bindings, calls)
+    return CallFigures(flops, macs, by_op, tuple(uncounted), traffic, activation, peak)
 
 
 def _depth(nodes: tuple[Node, ...]) -> int:
@@ -436,8 +593,12 @@ __all__ = [
     "format_statistics",
     "held_text",
     "held_weight_figures",
+    "CallFigures",
+    "call_figures",
+    "live_bytes",
     "model_weights",
     "node_cost",
+    "node_traffic",
     "op_short_name",
     "unique_weights",
 ]
@@ -482,7 +643,7 @@ def program_statistics(ir: IR, *, bindings: Mapping[str, int] | None = None) -> 
     for name, graph in ir.entries.items():
         binds = {s: r.max if r.max is not None else r.min for s, r in graph.symbols.items()}
         binds.update(bindings or {})
-        flops, _, _, _ = _cost(graph.nodes, binds)
+        flops, _, _, _ = _cost(graph.nodes, binds, call_figures(ir, binds))
         read = 0
         for weight in graph.weights.values():
             size = evaluate_bytes(weight.type, binds)

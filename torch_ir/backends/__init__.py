@@ -1,5 +1,5 @@
-"""Backends: emitters only. JSON (save / load, with its schema), Mermaid and Markdown (jinja2 templates).
+"""Backends: emitters only. Mermaid and Markdown (jinja2 templates), and Model Explorer (``model_explorer``).
 
-What runs an IR lives in ``torch_ir.runtime``; what is computed from one in ``torch_ir.analysis``. The old
-module paths (``torch_ir.backends.interpreter``, ``.weights``, ``.verifier``, ``.statistics``) keep working.
+The file format lives in ``torch_ir.serde``; what runs an IR in ``torch_ir.runtime``; what is computed from
+one in ``torch_ir.analysis``.
 """

@@ -34,7 +34,7 @@ class UsageError(TorchIRError):
     """
 
 
-COMMANDS = ("extract", "opt", "passes", "verify", "report")
+COMMANDS = ("extract", "opt", "passes", "verify", "report", "view")
 """Subcommand modules under ``torch_ir.cli``, in the order ``--help`` lists them."""
 
 
@@ -88,19 +88,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every failure leaves here: one message, the traceback only with -v
-        _report_failure(args, exc)
+        report_failure(args, exc)
         return EXIT_USAGE
 
 
-def _report_failure(args: argparse.Namespace, exc: Exception) -> None:
-    """Print ``exc`` as ``torch-ir COMMAND: error: ...``; with ``-v``, first the traceback (causes first)
-    and torch's captured log."""
+def report_failure(args: argparse.Namespace, exc: Exception) -> None:
+    """Print ``exc`` as ``torch-ir COMMAND: error: ...``; with ``-v``, first the traceback (causes first),
+    torch's captured log, and the IR around the node a failing pass was on (``PassError.ir_context``).
+    ``main`` reports every failure here; ``opt --split-input-file`` also reports each failing part."""
     verbose = bool(getattr(args, "verbose", False))
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
         torch_log = getattr(exc, "torch_log", "")
         if torch_log:
             print(f"--- torch log ---\n{torch_log}\n--- end of torch log ---", file=sys.stderr)
+        ir_context = getattr(exc, "ir_context", "")
+        if ir_context:
+            print(ir_context, file=sys.stderr)
     if isinstance(exc, UsageError):
         args.parser.print_usage(sys.stderr)
     print(f"torch-ir {args.command}: error: {describe_failure(exc, verbose)}", file=sys.stderr)

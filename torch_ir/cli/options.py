@@ -12,9 +12,10 @@ import math
 VERBOSE_HELP = "on failure, print the traceback (the causes first: torch's own error where torch failed)"
 
 
-def add_verbose(parser: argparse.ArgumentParser) -> None:
-    """``-v/--verbose``: the traceback of a failure, as every command has it."""
-    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+def add_verbose(parser: argparse.ArgumentParser, also: str = "") -> None:
+    """``-v/--verbose``: the traceback of a failure, as every command has it (``also``: what this command
+    adds to it)."""
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP + also)
 
 
 def positive_int(text: str) -> int:

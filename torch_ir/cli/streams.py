@@ -80,7 +80,10 @@ def parse_text_form(text: str, source: str) -> IR:
         try:
             return parse_module(text)
         except TextParseError as exc:
-            raise TextParseError(f"{source}: {exc}") from exc
+            hint = ""
+            if "unexpected text after" in str(exc) and re.search(r"^// -----", text, re.M):
+                hint = "\n(several IRs separated by '// -----' lines: give --split-input-file)"
+            raise TextParseError(f"{source}: {exc}{hint}") from exc
     first = head.split("\n", 1)[0][:40]
     raise SerializationError(
         f"{source}: not an IR: expected JSON ('{{'), or the text form ('graph(...) {{' or 'module {{'), got {first!r}"
@@ -143,6 +146,13 @@ def check_output(path: str | None) -> None:
         check_output_path(path)
 
 
+def check_output_folder(path: str) -> None:
+    """Refuse an output folder (``report --format model-explorer -o DIR``) that names a file, before any work."""
+    from torch_ir.serde.files import check_output_folder_path
+
+    check_output_folder_path(path)
+
+
 def document(text: str, source: str) -> Any:
     """The parsed JSON document of ``text`` (for files that are not IRs: reproducers)."""
     from torch_ir.serde import loads_document
@@ -155,6 +165,7 @@ __all__ = [
     "STDIO",
     "TEXT_SUFFIXES",
     "check_output",
+    "check_output_folder",
     "document",
     "emit_format",
     "ir_from_text",

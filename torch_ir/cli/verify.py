@@ -1,10 +1,13 @@
 """``torch-ir verify IR.json --model SPEC``: run the IR with real weights and compare with eager PyTorch.
 
-The model is built on the CPU from its spec (random weights, seed 0) unless ``--weights`` gives a
-``.safetensors`` file (or a sharded ``model.safetensors.index.json``), which then feeds both the IR
-and the eager model; a parameter or persistent buffer the file lacks is an error (exit 2) unless
-``--fill-from-model`` takes it from the model, and the report then names it. Prints the report; exits
-0 when every output matches, 1 when one does not.
+The model is built on the CPU from its spec with informative random weights (``--seed``; no norm, bias or
+running statistic left at its identity value) unless ``--weights`` gives a ``.safetensors`` file (or a
+sharded ``model.safetensors.index.json``), which then feeds both the IR and the eager model; a parameter or
+persistent buffer the file lacks is an error (exit 2) unless ``--fill-from-model`` takes it from the model,
+and the report then names it. Inputs are drawn at random (``--seed``): token ids inside the vocabulary or
+the range the IR indexes, or the range an ``--input`` gives. ``--trials N`` runs N seeds. Prints the
+report; exits 0 when every output matches in every trial, 1 when one does not, 2 when the inputs or
+weights do not fit the IR.
 
 The IR comes from a file, so it is untrusted: it runs in a worker process with hard limits (address space,
 CPU time, a time limit per answer; --worker-memory, --worker-cpu-seconds, --worker-timeout or
@@ -15,9 +18,9 @@ holds live at once may take at most --memory-budget bytes (TORCH_IR_MEMORY_BUDGE
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from torch_ir.cli import UsageError
 from torch_ir.cli.options import (
     add_verbose,
     byte_count,
@@ -46,8 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir verify llm.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 --generate 8\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
             "\n"
-            "--input must match the shapes the IR was extracted with (or its --dynamic ranges).\n"
-            "exit status: 0 every output matches, 1 an output differs, 2 bad input or usage."
+            "  torch-ir verify gpt.json --model zoo:gpt --input ids:1x32:int64:0..1024 --trials 5\n"
+            "\n"
+            "--input must match the shapes the IR was extracted with (or its --dynamic ranges); LOW..HIGH draws\n"
+            "its values in [LOW, HIGH).\n"
+            "exit status: 0 every output matches, 1 an output or token differs, 2 inputs, weights or usage\n"
+            "that do not fit the IR."
         ),
     )
     parser.add_argument(
@@ -59,13 +66,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--input",
         action="append",
         default=[],
-        metavar="[NAME=]SHAPE[:DTYPE]",
-        help="a test input, e.g. 1x128:int64 (repeatable; default: the model's example inputs)",
+        metavar="[NAME=]SHAPE[:DTYPE][:LOW..HIGH]",
+        help="a test input, e.g. 1x128:int64 or ids:1x32:int64:0..50257 (values drawn in [LOW, HIGH)); "
+        "repeatable; default: the model's example inputs",
     )
     parser.add_argument("--rtol", type=tolerance, default=None, help="relative tolerance (default: by dtype)")
     parser.add_argument("--atol", type=tolerance, default=None, help="absolute tolerance (default: by dtype)")
     parser.add_argument(
         "--seed", type=non_negative_int, default=0, help="seed for the random weights and inputs (default 0)"
+    )
+    parser.add_argument(
+        "--trials",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="how many trials, each with inputs drawn with its own seed (--seed, --seed+1, ...; default 3)",
     )
     parser.add_argument("--device", default="cpu", help="where the interpreter runs (default cpu)")
     parser.add_argument(
@@ -164,6 +179,7 @@ def _verify(args: argparse.Namespace) -> int:
     from torch_ir.errors import VerificationError, WeightError
     from torch_ir.frontends.model_specs import parse_config_overrides, resolve_model
     from torch_ir.passes.registry import load_plugins
+    from torch_ir.runtime.informative_weights import informative_weights
     from torch_ir.runtime.verifier import verify_ir_with_state_dict
     from torch_ir.runtime.weights import as_source
 
@@ -181,6 +197,11 @@ def _verify(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     bundle = resolve_model(args.model, device="cpu", config_overrides=overrides)
     model = bundle.model.eval()
+    redrawn = informative_weights(model, args.seed)
+    made = (
+        f"weights: the random initialization of {type(model).__name__} (seed {args.seed}), "
+        f"{len(redrawn)} constant tensor(s) redrawn so that no norm or bias is an identity"
+    )
     if args.weights:
         source = as_source(args.weights)
         state = model.state_dict()
@@ -192,8 +213,8 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         source = as_source(model)
     if args.generate is not None:
-        return _generate(ir, model, source, args)
-    test_args, test_kwargs = _inputs(bundle, args.input)
+        return _generate(ir, model, source, args, "" if args.weights else made)
+    test_args, test_kwargs, ranges = _inputs(bundle, args.input, ir)
     _, report = verify_ir_with_state_dict(
         ir=ir,
         state_dict=source,
@@ -207,17 +228,27 @@ def _verify(args: argparse.Namespace) -> int:
         check_types=args.check_types,
         allow_side_effects=args.allow_side_effects,
         dry_run=True,
+        trials=args.trials,
+        seed=args.seed,
+        input_ranges=ranges,
+        example_inputs=True,
     )
-    if args.json:
+    if not args.weights:
+        report.notes.insert(0, made)
+    _print(report, args.json)
+    return 0 if report.passed else 1
+
+
+def _print(report: Any, as_json: bool) -> None:
+    if as_json:
         import json
 
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
         print(report)
-    return 0 if report.passed else 1
 
 
-def _generate(ir: Any, model: Any, source: Any, args: argparse.Namespace) -> int:
+def _generate(ir: Any, model: Any, source: Any, args: argparse.Namespace, made: str) -> int:
     """``--generate N``: greedy decoding through the program against eager; 0 when every step matches."""
     from torch_ir.runtime.generation import verify_generation
 
@@ -231,32 +262,57 @@ def _generate(ir: Any, model: Any, source: Any, args: argparse.Namespace) -> int
         rtol=args.rtol,
         atol=args.atol,
         device=args.device,
+        trials=args.trials,
+        fill_missing_from_model=args.fill_from_model,
     )
-    if args.json:
-        import json
-
-        print(json.dumps(report.to_dict(), indent=1, default=str))
-    else:
-        print(report)
+    if made:
+        report.notes.insert(0, made)
+    _print(report, args.json)
     return 0 if report.passed else 1
 
 
-def _inputs(bundle: Any, specs: list[str]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _inputs(
+    bundle: Any, specs: list[str], ir: Any
+) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, tuple[float, float]]]:
+    """The example inputs (shapes and dtypes: their values are drawn per trial) and the known value ranges:
+    the model's config's (for inputs the IR takes), then the ones ``--input`` gives. A named ``--input``
+    for a parameter the IR takes by position (``ids:1x32:int64:0..50257``) is passed by position."""
+    ranges: dict[str, tuple[float, float]] = {
+        k: v for k, v in bundle.input_ranges.items() if k in {v.name for v in ir.inputs}
+    }
     if not specs:
-        return tuple(bundle.args), dict(bundle.kwargs)
-    try:
-        from torch_ir.frontends.inputs import build_inputs
-    except ImportError:
-        print(
-            "torch-ir verify: --input needs torch_ir.frontends.inputs; using the model's example inputs",
-            file=sys.stderr,
-        )
-        return tuple(bundle.args), dict(bundle.kwargs)
+        return tuple(bundle.args), dict(bundle.kwargs), ranges
     import torch
 
+    from torch_ir.frontends.inputs import build_inputs, parse_input_spec, positional_names
+
+    parsed = [parse_input_spec(s) for s in specs]
+    structure = ir.graph.input_structure or {}
+    items = structure.get("items") or [{}]
+    count = len(items[0].get("items", [])) if structure.get("kind") == "tuple" else 0
+    names = positional_names(bundle.model, count) or []
+    slots: list[Any] = [None] * len(names)
+    unnamed = [s for s in parsed if s.name is None]
+    for spec in parsed:
+        if spec.name in names:
+            slots[names.index(spec.name)] = spec
+    for index, slot in enumerate(slots):
+        if slot is None and unnamed:
+            slots[index] = unnamed.pop(0)
+    positional = [s for s in slots if s is not None] + unnamed
+    keyword = [s for s in parsed if s.name is not None and s.name not in names]
     static = {k: v for k, v in bundle.kwargs.items() if not isinstance(v, torch.Tensor)}
-    args, kwargs, _ = build_inputs(specs, (), device="cpu", model=bundle.model, extra_kwargs=static)
-    return args, kwargs
+    stripped = [type(s)(s.shape, s.dtype, None, s.low, s.high) for s in positional]
+    args, kwargs, _ = build_inputs(stripped + keyword, (), device="cpu", model=bundle.model, extra_kwargs=static)
+    all_names = positional_names(bundle.model, len(args)) or names
+    named = [(all_names[i] if i < len(all_names) else None, s) for i, s in enumerate(positional)]
+    for name, spec in named + [(s.name, s) for s in keyword]:
+        if spec.range is None:
+            continue
+        if name is None:
+            raise UsageError(f"--input {spec}: name the input to give it a range (NAME=SHAPE:DTYPE:LOW..HIGH)")
+        ranges[name] = spec.range
+    return args, kwargs, ranges
 
 
 __all__ = ["register", "run"]

@@ -17,7 +17,7 @@ from torch import fx
 
 from torch_ir.errors import ExportError
 from torch_ir.ir.graph import Graph, Value
-from torch_ir.ir.regions import REGION_OPS
+from torch_ir.ir.regions import CONSTANT_GROUPS, REGION_OPS
 
 if TYPE_CHECKING:
     from torch_ir.frontends.torch_export import _Converter
@@ -126,17 +126,23 @@ def _submodule(converter: _Converter, raw: Any, node: fx.Node) -> fx.GraphModule
 def _value(converter: _Converter, raw: Any, node: fx.Node, what: str) -> Value:
     value = converter.env.get(raw) if isinstance(raw, fx.Node) else None
     if not isinstance(value, Value):
-        raise ExportError(
-            f"node {node.name}: {what} of {node.target} is {raw!r}, not a tensor value of the graph "
-            "(a Python constant predicate is resolved by torch.export itself)"
-        )
+        if what == "pred":  # torch.export resolves a Python bool predicate itself: only a value reaches here
+            raise ExportError(f"node {node.name}: the predicate of {node.target} is {raw!r}, not a value of the graph")
+        raise ExportError(f"node {node.name}: {what} of {node.target} holds {raw!r}, not a value of the graph")
     return value
 
 
-def _values(converter: _Converter, raw: Any, node: fx.Node, what: str) -> list[Value]:
+def _values(converter: _Converter, raw: Any, node: fx.Node, what: str) -> list[Any]:
+    """The values of an operand group; groups that torch lets hold Python numbers keep them as constants
+    (``while_loop(cond, body, (0, x))`` carries the ``0``)."""
     if not isinstance(raw, (list, tuple)):
         raise ExportError(f"node {node.name}: {what} of {node.target} is not a list of values")
-    return [_value(converter, item, node, what) for item in raw]
+    return [
+        item
+        if what in CONSTANT_GROUPS and isinstance(item, (bool, int, float))
+        else _value(converter, item, node, what)
+        for item in raw
+    ]
 
 
 __all__ = ["CONVERTED_HIGHER_ORDER_OPS", "convert_region", "convert_region_op", "fetch_submodule"]

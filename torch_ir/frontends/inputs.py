@@ -1,9 +1,12 @@
-"""Example-input specs: ``1x128:int64``, ``attention_mask=1x128:int64``, and dynamic dims ``0=batch:1..64``.
+"""Example-input specs: ``1x128:int64``, ``ids:1x32:int64:0..50257``, and dynamic dims ``0=batch:1..64``.
 
 ``parse_input_spec`` and ``parse_dynamic_spec`` read the text the CLI takes; ``build_inputs`` makes the
 tensors (on ``meta`` by default: no memory) and ``dynamic_shapes_for`` the ``torch.export`` ``Dim`` specs,
-keyed by ``forward``'s argument names. Integer and bool inputs are zeros (valid token ids everywhere),
-floating inputs are ``randn`` (on meta, just a shape).
+keyed by ``forward``'s argument names. For tracing, integer and bool inputs are zeros (valid token ids
+everywhere) and floating inputs ``randn`` (on meta, just a shape). For verification, ``random_input`` draws
+informative values from a seeded generator: integers uniform in their range (a spec's ``LOW..HIGH``, half
+open like ``range``), floats ``randn`` (or uniform in a given range), masks a random pattern that keeps
+every row valid.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ DTYPE_ALIASES: dict[str, str] = {
 """Short dtype names accepted in input specs, mapped to torch's names."""
 
 _NAME = r"[A-Za-z_]\w*"
-_INPUT = re.compile(rf"^(?:(?P<name>{_NAME})=)?(?P<shape>\d+(?:x\d+)*|scalar)(?::(?P<dtype>\w+))?$")
+_NUMBER = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_INPUT = re.compile(
+    rf"^(?:(?P<name>{_NAME})[=:])?(?P<shape>\d+(?:x\d+)*|scalar)(?::(?P<dtype>\w+))?"
+    rf"(?::(?P<low>{_NUMBER})\.\.(?P<high>{_NUMBER}))?$"
+)
 _DYNAMIC = re.compile(
     rf"^(?:(?P<input>{_NAME}|\d+)\.)?(?P<axis>\d+)=(?P<name>{_NAME})(?::(?P<min>\d+)?\.\.(?P<max>\d+)?)?$"
 )
@@ -47,15 +54,29 @@ _DYNAMIC = re.compile(
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One example input: its keyword name (None: positional), shape and dtype name."""
+    """One example input: its keyword name (None: positional), shape, dtype name, and optionally the range
+    ``[low, high)`` its values are drawn from in verification (token ids: ``0..vocab_size``)."""
 
     shape: tuple[int, ...]
     dtype: str = "float32"
     name: str | None = None
+    low: float | None = None
+    high: float | None = None
 
     def __str__(self) -> str:
         shape = "x".join(map(str, self.shape)) or "scalar"
-        return f"{self.name + '=' if self.name else ''}{shape}:{self.dtype}"
+        bounds = "" if self.low is None or self.high is None else f":{_number(self.low)}..{_number(self.high)}"
+        return f"{self.name + '=' if self.name else ''}{shape}:{self.dtype}{bounds}"
+
+    @property
+    def range(self) -> tuple[float, float] | None:
+        """``(low, high)`` when the spec gives one."""
+        return None if self.low is None or self.high is None else (self.low, self.high)
+
+    def sample(self, generator: torch.Generator, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Random values of this shape and dtype (``random_input``), in the spec's range when it has one."""
+        self.make("meta")  # the size checks
+        return random_input(self.shape, self.dtype, generator, value_range=self.range, name=self.name, device=device)
 
     def make(self, device: str | torch.device = "meta") -> torch.Tensor:
         """A tensor of this shape and dtype on ``device``: zeros for int/bool, randn for floats.
@@ -96,12 +117,13 @@ class DynamicSpec:
 
 
 def parse_input_spec(text: str) -> InputSpec:
-    """Parse ``[NAME=]DIMxDIM...[:DTYPE]`` (``1x128:int64``, ``attention_mask=1x128:int64``, ``scalar:f32``)."""
+    """Parse ``[NAME=]DIMxDIM...[:DTYPE][:LOW..HIGH]`` (``1x128:int64``, ``attention_mask=1x128:int64``,
+    ``scalar:f32``, ``ids:1x32:int64:0..50257``: ``NAME:`` works as ``NAME=``; values in ``[LOW, HIGH)``)."""
     match = _INPUT.match(text.strip())
     if match is None:
         raise ModelSpecError(
-            f"input spec {text!r}: expected [NAME=]SHAPE[:DTYPE] with SHAPE like 1x3x224x224 "
-            "(e.g. 1x128:int64, attention_mask=1x128:int64, 1x3x224x224:float32)"
+            f"input spec {text!r}: expected [NAME=]SHAPE[:DTYPE][:LOW..HIGH] with SHAPE like 1x3x224x224 "
+            "(e.g. 1x128:int64, attention_mask=1x128:int64, 1x3x224x224:float32, ids=1x32:int64:0..50257)"
         )
     shape_text = match["shape"]
     shape = () if shape_text == "scalar" else tuple(int(d) for d in shape_text.split("x"))
@@ -110,7 +132,83 @@ def parse_input_spec(text: str) -> InputSpec:
             f"input spec {text!r}: a dimension of 0 makes an empty example input, which traces nothing the "
             "model does; give every dimension a size of at least 1"
         )
-    return InputSpec(shape, _dtype_name(match["dtype"] or "float32", text), match["name"])
+    dtype = _dtype_name(match["dtype"] or "float32", text)
+    if match["low"] is None:
+        return InputSpec(shape, dtype, match["name"])
+    low, high = _bound(match["low"], dtype, text), _bound(match["high"], dtype, text)
+    if dtype == "bool":
+        raise ModelSpecError(f"input spec {text!r}: a bool input takes no range (it is drawn as a mask)")
+    if not low < high:
+        raise ModelSpecError(
+            f"input spec {text!r}: the range {match['low']}..{match['high']} is empty (LOW..HIGH, HIGH excluded)"
+        )
+    return InputSpec(shape, dtype, match["name"], low, high)
+
+
+def _bound(text: str, dtype: str, spec: str) -> float:
+    value = float(text)
+    floating = getattr(torch, dtype).is_floating_point
+    if not floating and not value.is_integer():
+        raise ModelSpecError(f"input spec {spec!r}: an {dtype} range needs integer bounds, got {text}")
+    if not math.isfinite(value):
+        raise ModelSpecError(f"input spec {spec!r}: range bound {text} is not finite")
+    return value if floating else int(value)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+DEFAULT_INTEGER_RANGE = (0, 2)
+"""Where integer inputs are drawn from when nothing gives their range (no spec range, no indexing op, no
+known vocabulary): 0 and 1, which every flag, count and index of a non-empty dimension accepts."""
+
+
+def is_mask(name: str | None, dtype: str) -> bool:
+    """Whether an input is drawn as a mask: every bool input, and integer inputs named like ``*mask*``."""
+    if dtype == "bool":
+        return True
+    return name is not None and "mask" in name.lower() and not getattr(torch, dtype).is_floating_point
+
+
+def random_input(
+    shape: tuple[int, ...],
+    dtype: str,
+    generator: torch.Generator,
+    *,
+    value_range: tuple[float, float] | None = None,
+    name: str | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Informative random values for a test input, from ``generator`` (so a seed fixes them).
+
+    Floats (and complex) are standard normal, or uniform in ``value_range``; integers uniform in
+    ``value_range`` (``[low, high)``, default ``DEFAULT_INTEGER_RANGE``), clipped to the dtype; masks (see
+    ``is_mask``) are random 0/1 with the first element of every row (last dimension) set, so no row masks
+    everything out (a causal query always sees the first key).
+    """
+    torch_dtype = getattr(torch, dtype)
+    if is_mask(name, dtype) and value_range is None:
+        bits = torch.rand(shape, generator=generator) < 0.5
+        if bits.dim() == 0:
+            bits = torch.ones((), dtype=torch.bool)
+        else:
+            bits[..., 0] = True
+        return bits.to(device=device, dtype=torch_dtype)
+    if torch_dtype.is_floating_point or torch_dtype.is_complex:
+        if value_range is None:
+            values = torch.randn(shape, generator=generator, dtype=torch.complex64 if torch_dtype.is_complex else None)
+        else:
+            low, high = value_range
+            values = torch.rand(shape, generator=generator, dtype=torch.float64) * (high - low) + low
+        return values.to(device=device, dtype=torch_dtype)
+    info = torch.iinfo(torch_dtype)
+    low, high = value_range if value_range is not None else DEFAULT_INTEGER_RANGE
+    low, high = max(int(low), info.min), min(int(high), info.max + 1)
+    if low >= high:
+        raise ModelSpecError(f"input {name or ''}: no {dtype} value lies in {value_range[0]}..{value_range[1]}")  # type: ignore[index]
+    values = torch.randint(low, high, shape, generator=generator, dtype=torch.int64)
+    return values.to(device=device, dtype=torch_dtype)
 
 
 def parse_dynamic_spec(text: str) -> DynamicSpec:
@@ -180,7 +278,7 @@ def dynamic_shapes_for(
     specs = [parse_dynamic_spec(s) if isinstance(s, str) else s for s in dynamic]
     if not specs:
         return None
-    names = _positional_names(model, len(args))
+    names = positional_names(model, len(args))
     dims: dict[str, torch.export.Dim] = {}
     per_input: dict[str | int, dict[int, Any]] = {}
     for spec in specs:
@@ -210,7 +308,8 @@ def dynamic_shapes_for(
     return result
 
 
-def _positional_names(model: torch.nn.Module | None, count: int) -> list[str] | None:
+def positional_names(model: torch.nn.Module | None, count: int) -> list[str] | None:
+    """The names of ``forward``'s first ``count`` positional parameters, or None when they are unknown."""
     if model is None:
         return [] if count == 0 else None
     try:
@@ -255,11 +354,15 @@ def _locate(
 
 
 __all__ = [
+    "DEFAULT_INTEGER_RANGE",
     "DTYPE_ALIASES",
     "DynamicSpec",
     "InputSpec",
     "build_inputs",
     "dynamic_shapes_for",
+    "is_mask",
     "parse_dynamic_spec",
     "parse_input_spec",
+    "positional_names",
+    "random_input",
 ]

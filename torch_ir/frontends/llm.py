@@ -1,24 +1,32 @@
-"""LLM deployment programs: a ``prefill`` and a ``decode`` entry over one set of weights and one KV cache.
+"""LLM deployment programs: a ``prefill`` and a ``decode`` entry over one set of weights and one cache.
 
-``extract_llm`` wraps a transformers causal LM in transformers' own static-cache export module
-(``transformers.integrations.executorch``), so the cache layout and its update are transformers' code, not
-torch-ir's. Both entries are traced weight-free as the target device: ``prefill`` takes a prompt of a
+``extract_llm`` wraps a transformers causal LM in a static-cache module modelled on transformers' own
+export module (``frontends/cache_program.py``), so the cache layout and its update are transformers' code,
+not torch-ir's. Both entries are traced weight-free as the target device: ``prefill`` takes a prompt of a
 symbolic length ``seq`` (2 up to ``max_prefill_len``; torch.export specializes a length of 1, which is what
 ``decode`` is for), ``decode`` one token. Every write to the cache is a state update, and the cache tensors
+(keys and values of attention layers, conv and recurrent states of linear-attention and state-space layers)
 are the program's declared state, zeros before the first call.
+
+Two checks keep a program that cannot serve generation from being accepted: a sliding-window layer must
+have its window applied by the masks the model builds (the static cache holds every position), and no size
+the entries take may be pinned by the trace to one value (``pinned_sizes``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from torch_ir.errors import ExportError
+from torch_ir.errors import ExportError, TorchIRWarning
+from torch_ir.frontends.cache_program import build_cache_module, device_of, static_generation
 from torch_ir.frontends.fake_device import check_device
-from torch_ir.frontends.torch_export import convert_program, export_program
+from torch_ir.frontends.pinned_sizes import pinned_sizes
+from torch_ir.frontends.torch_export import _symbol_names, convert_program, export_program
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, StateSpec
 from torch_ir.ir.run_record import StageReport, paused_gc
@@ -29,7 +37,10 @@ CACHE_KINDS = ("static",)
 ``StaticCache``)."""
 
 WRAPPER_PREFIX = "model."
-"""The name of the causal LM inside transformers' export module; stripped so weights keep the LM's names."""
+"""The name of the causal LM inside the cache module; stripped so weights keep the LM's names."""
+
+WINDOW_MASKS = {"sliding": "sliding_window_overlay", "chunked": "chunked_overlay"}
+"""The functions of ``transformers.masking_utils`` that build a window into a mask, by window kind."""
 
 
 def capture_llm(
@@ -45,11 +56,11 @@ def capture_llm(
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
     run: ``torch_ir.extract_llm`` runs the default pipeline on it).
 
-    ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
+    ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
     ``max_prefill_len`` tokens (default ``max_cache_len``). Raises ``ExportError`` for a model that is not a
-    causal LM, a cache kind other than ``static``, lengths out of range, or a sliding-window cache whose
-    window is shorter than ``max_cache_len`` (a static cache cannot slide).
+    causal LM, a cache kind other than ``static``, lengths out of range, sliding-window layers whose window
+    (shorter than the cache) no mask of the model applies, or entries the trace pins to one size.
     """
     config = _check_model(model)
     max_prefill_len = _check_lengths(config, max_cache_len, batch_size, max_prefill_len)
@@ -57,25 +68,19 @@ def capture_llm(
         raise ExportError(f"--kv-cache {cache!r} is not supported; cache kinds: {', '.join(CACHE_KINDS)}")
     target = check_device(device)
     stages = StageReport()
-    with _static_generation(model):
+    windows = sliding_windows(config, max_cache_len)
+    pinned: list[str] = []
+    with static_generation(model):
         wrapper = build_cache_module(model, batch_size, max_cache_len, target)
-        seq = torch.export.Dim("seq", min=2, max=max_prefill_len)
-        build_device = _device_of(model)
-        ids = torch.zeros(batch_size, 2, dtype=torch.long, device=build_device)
-        positions = torch.arange(2, device=build_device)
-        calls = {
-            "prefill": (
-                {"input_ids": ids, "cache_position": positions},
-                {"input_ids": {1: seq}, "cache_position": {0: seq}},
-            ),
-            "decode": ({"input_ids": ids[:, :1], "cache_position": positions[:1]}, None),
-        }
         entries: dict[str, Graph] = {}
-        for entry, (kwargs, dynamic) in calls.items():
+        for entry in ("prefill", "decode"):
             entry_stages = StageReport()
-            program = export_program(
-                wrapper, (), example_kwargs=kwargs, dynamic_shapes=dynamic, stages=entry_stages, device=target
-            )
+            applied: set[tuple[str, int]] = set()
+            with _window_masks(applied):
+                program, dynamic = _export_entry(entry, wrapper, batch_size, max_prefill_len, entry_stages, target)
+            _check_windows(windows, applied, max_cache_len, entry)
+            names = _symbol_names(program, wrapper, dynamic)
+            pinned += [f"{entry} runs only when {p.describe()}" for p in pinned_sizes(program, names)]
             with entry_stages.measure("convert"), paused_gc():
                 graph = convert_program(program, wrapper, dynamic_shapes=dynamic)
                 _strip_wrapper_prefix(graph)
@@ -86,36 +91,191 @@ def capture_llm(
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)
             entries[entry] = graph
-    return IR.program(entries, _declared_state(entries), stages)
+    _check_pinned(pinned, type(model).__name__)
+    return IR.program(entries, _declared_state(entries, wrapper), stages)
 
 
-def build_cache_module(
-    model: torch.nn.Module, batch_size: int, max_cache_len: int, device: torch.device | str = "cpu"
-) -> torch.nn.Module:
-    """transformers' static-cache export module around ``model``, its cache on the model's device (``meta``
-    for a weight-free model), reading its cache through its registered buffers so that torch.export sees
-    every write as a buffer mutation. Eager calls on a real model compute exactly what transformers does."""
-    from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
+def entry_call(
+    entry: str, batch_size: int, device: Any, lengths: tuple[int, int], example: int = 0, auto: bool = False
+) -> tuple[Any, Any]:
+    """Example inputs and dynamic shapes of an entry: ``prefill`` a prompt of ``seq`` tokens in ``lengths``
+    (the example ``example`` tokens long, the shortest by default; ``auto`` lets torch narrow the range),
+    ``decode`` one token."""
+    low, high = lengths
+    size = (example or low) if entry == "prefill" else 1
+    ids = torch.zeros(batch_size, size, dtype=torch.long, device=device)
+    kwargs = {"input_ids": ids, "cache_position": torch.arange(size, device=device)}
+    if entry == "decode":
+        return kwargs, None
+    seq: Any = torch.export.Dim.AUTO(min=low, max=high) if auto else torch.export.Dim("seq", min=low, max=high)
+    return kwargs, {"input_ids": {1: seq}, "cache_position": {0: seq}}
 
-    class StaticCacheProgram(TorchExportableModuleWithStaticCache):
-        """The cache layers hold their tensors as plain attributes, which torch.export (non-strict) would
-        lift as constants: each call points them at the module's own buffers first."""
 
-        def forward(self, input_ids: Any = None, inputs_embeds: Any = None, cache_position: Any = None) -> Any:
-            layer: Any
-            for i, layer in enumerate(self.static_cache.layers):
-                layer.keys = getattr(self, f"key_cache_{i}")
-                layer.values = getattr(self, f"value_cache_{i}")
-                layer.cumulative_length = getattr(self, f"cumulative_length_{i}")
-            return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, cache_position=cache_position)
+PROBE_PROMPT = 8
+"""The prompt length the prefill of a model that restricts its prompt lengths is traced with, to find them."""
 
-    with _static_generation(model):
-        lm: Any = model
-        wrapper = StaticCacheProgram(lm, batch_size=batch_size, max_cache_len=max_cache_len, device=_device_of(model))
-    for layer in wrapper.static_cache.layers:
-        if hasattr(layer, "device"):
-            layer.device = torch.device(device)  # tensors the layer makes in forward: on the trace device
-    return wrapper.eval()
+
+def _export_entry(
+    entry: str, wrapper: Any, batch_size: int, max_prefill_len: int, stages: StageReport, device: Any
+) -> tuple[Any, Any]:
+    """One entry's program and its dynamic shapes.
+
+    A model whose code puts conditions on the prompt length that torch cannot prove for every length (a
+    scan in chunks of 64 pads to ``(seq + pad) % 64 == 0``) gets them as runtime assertions of the graph.
+    One whose code takes a branch on the prompt length (pad when shorter than a convolution) takes the
+    lengths of that branch: prefill's range shrinks, with a warning. One whose code fixes the length (a
+    Python loop over the prompt) is refused, saying so.
+    """
+    build = device_of(wrapper.model)
+
+    def trace(call: tuple[Any, Any], deferred: bool) -> Any:
+        kwargs, dynamic = call
+        return export_program(
+            wrapper,
+            (),
+            example_kwargs=kwargs,
+            dynamic_shapes=dynamic,
+            stages=stages,
+            device=device,
+            inputs_given=False,
+            deferred_asserts=deferred,
+        )
+
+    call = entry_call(entry, batch_size, build, (2, max_prefill_len))
+    for deferred in (False, True):
+        try:
+            return trace(call, deferred), call[1]
+        except ExportError as exc:
+            if exc.cause != "dynamic_shapes" or entry != "prefill":
+                raise
+            failure = exc
+    example = min(PROBE_PROMPT, max_prefill_len)
+    program = trace(entry_call(entry, batch_size, build, (2, max_prefill_len), example, auto=True), True)
+    low, high = _length_range(program, "input_ids")
+    if low >= high:
+        error = ExportError(
+            f"prefill cannot take prompts of a variable length: the model's code fixes the prompt length while "
+            f"it is traced (a limitation of the model's code, not of the inputs torch-ir built).\n{failure}"
+        )
+        error.cause, error.torch_log = "model", failure.torch_log
+        raise error from None
+    if (low, high) != (2, max_prefill_len):
+        warnings.warn(
+            f"prefill takes prompts of {low} to {high} tokens, not 2 to {max_prefill_len}: the model's code "
+            "branches on the prompt length, and the program keeps the branch of those lengths",
+            TorchIRWarning,
+            stacklevel=3,
+        )
+    same = _length_symbol(program, "input_ids") == _length_symbol(program, "cache_position")
+    seq = torch.export.Dim("seq", min=low, max=high)
+    positions = seq if same else torch.export.Dim("positions", min=2, max=max_prefill_len)
+    return program, {"input_ids": {1: seq}, "cache_position": {0: positions}}
+
+
+def _length_symbol(program: Any, name: str) -> Any:
+    """The size of the prompt's axis of input ``name`` in ``program`` (an int or a symbolic size)."""
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name == name:
+            size = node.meta["val"].shape[-1]
+            return size if isinstance(size, int) else size.node.expr
+    return None
+
+
+def _length_range(program: Any, name: str) -> tuple[int, int]:
+    """The lengths input ``name`` of ``program`` takes (one when torch specialized it)."""
+    size = _length_symbol(program, name)
+    if size is None or isinstance(size, int):
+        return (size or 0), (size or 0)
+    bounds = program.range_constraints[size]
+    return int(bounds.lower), int(bounds.upper)
+
+
+def sliding_windows(config: Any, max_cache_len: int) -> dict[tuple[str, int], list[int]]:
+    """The layers that slide within a cache of ``max_cache_len`` positions, by ``(kind, window)``.
+
+    Read from the per-layer types transformers' cache is built from: a layer slides when its type takes a
+    window (``sliding_attention``, ``chunked_attention``, hybrids of them) and the window is a positive size
+    shorter than the cache. A window of 0 or None, or ``use_sliding_window=False`` (all layers
+    ``full_attention``), is no window; a window at least the cache's length never slides.
+    """
+    try:
+        from transformers.cache_utils import get_layer_types_and_kwargs
+    except ImportError:
+        return {}
+    text_config = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    layer_types, layer_kwargs = get_layer_types_and_kwargs(text_config)
+    sliding: dict[tuple[str, int], list[int]] = {}
+    for index, (layer_type, kwargs) in enumerate(zip(layer_types, layer_kwargs)):
+        window = kwargs.get("sliding_window")
+        if not isinstance(window, int) or isinstance(window, bool) or not 0 < window < max_cache_len:
+            continue
+        kind = "chunked" if "chunk" in str(layer_type) else "sliding"
+        sliding.setdefault((kind, window), []).append(index)
+    return sliding
+
+
+@contextmanager
+def _window_masks(applied: set[tuple[str, int]]) -> Iterator[None]:
+    """Record, into ``applied``, the windows the model's mask functions build while the block traces."""
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        yield
+        return
+    originals = {kind: getattr(masking_utils, fn, None) for kind, fn in WINDOW_MASKS.items()}
+
+    def recording(kind: str, original: Any) -> Any:
+        def build(window: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(window, int):
+                applied.add((kind, window))
+            return original(window, *args, **kwargs)
+
+        return build
+
+    for kind, original in originals.items():
+        if original is not None:
+            setattr(masking_utils, WINDOW_MASKS[kind], recording(kind, original))
+    try:
+        yield
+    finally:
+        for kind, original in originals.items():
+            if original is not None:
+                setattr(masking_utils, WINDOW_MASKS[kind], original)
+
+
+def _check_windows(
+    windows: dict[tuple[str, int], list[int]], applied: set[tuple[str, int]], max_cache_len: int, entry: str
+) -> None:
+    """Every layer that slides must have had its window built into a mask of ``entry``: the static cache
+    keeps all ``max_cache_len`` positions, so only the mask keeps such a layer from attending past it."""
+    missing = {key: layers for key, layers in windows.items() if key not in applied}
+    if not missing:
+        return
+    text = "; ".join(
+        f"layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}: {kind} window {window}"
+        for (kind, window), layers in missing.items()
+    )
+    shortest = min(window for _, window in missing)
+    raise ExportError(
+        f"the model has layers that attend over a window shorter than the cache ({text}), and its masks do not "
+        f"apply that window in {entry} (no {'/'.join(WINDOW_MASKS.values())} of transformers' masking_utils was "
+        f"built with it): a static cache of {max_cache_len} positions would let them see past it. Use "
+        f"max_cache_len <= {shortest}"
+    )
+
+
+def _check_pinned(pinned: list[str], model_name: str) -> None:
+    """An entry whose trace pins a size to one value cannot serve generation: refuse the program."""
+    if not pinned:
+        return
+    error = ExportError(
+        f"the program of {model_name} cannot run as prefill/decode: "
+        + "; ".join(pinned)
+        + ". The model's code fixes those sizes while it is traced (an error in the model or transformers): "
+        "no prompt length and position it is called with may differ"
+    )
+    error.cause = "model"
+    raise error
 
 
 def _check_model(model: torch.nn.Module) -> Any:
@@ -143,31 +303,7 @@ def _check_lengths(config: Any, max_cache_len: int, batch_size: int, max_prefill
     prefill = max_cache_len if max_prefill_len is None else max_prefill_len
     if not isinstance(prefill, int) or not 2 <= prefill <= max_cache_len:
         raise ExportError(f"max_prefill_len must be between 2 and max_cache_len ({max_cache_len}), got {prefill!r}")
-    window = getattr(config, "sliding_window", None)
-    if isinstance(window, int) and getattr(config, "layer_types", None) and max_cache_len > window:
-        raise ExportError(
-            f"the model has sliding-window layers (window {window}) and a static cache cannot slide: "
-            f"use max_cache_len <= {window}, or a sliding-window cache (not supported yet)"
-        )
     return prefill
-
-
-@contextmanager
-def _static_generation(model: torch.nn.Module) -> Iterator[None]:
-    """Ask for a static cache in the model's generation config for the block, then put it back."""
-    generation: Any = model.generation_config
-    saved = (generation.use_cache, generation.cache_implementation)
-    generation.use_cache, generation.cache_implementation = True, "static"
-    try:
-        yield
-    finally:
-        generation.use_cache, generation.cache_implementation = saved
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
 
 
 def _strip_wrapper_prefix(graph: Graph) -> None:
@@ -187,17 +323,19 @@ def _strip_wrapper_prefix(graph: Graph) -> None:
             weight.aliases = tuple(a.removeprefix(WRAPPER_PREFIX) for a in weight.aliases)
 
 
-def _declared_state(entries: dict[str, Graph]) -> dict[str, StateSpec]:
-    """Every buffer an entry writes (the KV cache and its fill counters), declared once, zeros at first."""
-    state: dict[str, StateSpec] = {}
+def _declared_state(entries: dict[str, Graph], wrapper: torch.nn.Module) -> dict[str, StateSpec]:
+    """Every buffer an entry writes (attention caches and their fill counters, conv and recurrent states),
+    declared once, zeros at first, in the order the cache module holds them (attention caches first)."""
+    order = {name: index for index, (name, _) in enumerate(wrapper.named_buffers())}
+    written: dict[str, StateSpec] = {}
     for graph in entries.values():
         for update in graph.state_updates:
-            if update.kind == "buffer" and update.target not in state:
+            if update.kind == "buffer" and update.target not in written:
                 type_ = graph.weight(update.target).type
                 if not isinstance(type_, TensorType):
                     raise ExportError(f"state @{update.target} has no tensor type")
-                state[update.target] = StateSpec(update.target, type_)
-    return state
+                written[update.target] = StateSpec(update.target, type_)
+    return dict(sorted(written.items(), key=lambda item: order.get(item[0], len(order))))
 
 
-__all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm"]
+__all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm", "sliding_windows"]

@@ -30,7 +30,8 @@ from torch_ir.errors import ModelSpecError
 
 @dataclass
 class ModelBundle:
-    """A model ready to extract: the module, example inputs, dynamic shapes and a display name."""
+    """A model ready to extract: the module, example inputs, dynamic shapes, a display name, and the range
+    ``[low, high)`` of integer inputs where the model's config says it (``input_ids``: the vocabulary)."""
 
     model: torch.nn.Module
     args: tuple[Any, ...] = ()
@@ -39,6 +40,7 @@ class ModelBundle:
     name: str = "model"
     spec: str = ""
     config: Any = None
+    input_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -423,7 +425,28 @@ def _resolve_hf(name: str, device: str, overrides: dict[str, Any]) -> ModelBundl
             f"model spec 'hf:{name}': {auto_class}.from_config raised {type(exc).__name__}: {exc}"
         ) from exc
     args, kwargs_in = inputs
-    return ModelBundle(model.eval(), args, kwargs_in, None, name, config=config)
+    return ModelBundle(model.eval(), args, kwargs_in, None, name, config=config, input_ranges=hf_input_ranges(config))
+
+
+HF_ID_RANGES: dict[str, tuple[str, ...]] = {
+    "input_ids": ("vocab_size",),
+    "decoder_input_ids": ("vocab_size",),
+    "token_type_ids": ("type_vocab_size",),
+    "position_ids": ("max_position_embeddings", "n_positions"),
+}
+"""The config keys that bound each integer input of a transformers model: ids are rows of an embedding."""
+
+
+def hf_input_ranges(config: Any) -> dict[str, tuple[int, int]]:
+    """``{"input_ids": (0, vocab_size), ...}`` for the integer inputs whose bound ``config`` gives."""
+    ranges: dict[str, tuple[int, int]] = {}
+    for name, keys in HF_ID_RANGES.items():
+        for key in keys:
+            value = getattr(config, key, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                ranges[name] = (0, value)
+                break
+    return ranges
 
 
 def _token_ids_inside_vocab(default: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -451,7 +474,13 @@ def _hf_task(model_type: str, config: Any, device: str) -> tuple[str, tuple[tupl
         return "AutoModel", ((pixels,), {})
     limits = [getattr(config, k, None) for k in ("max_position_embeddings", "n_positions")]
     limit = next((n for n in limits if isinstance(n, int)), SEQUENCE_LENGTH)
-    ids = torch.zeros(1, min(SEQUENCE_LENGTH, limit), dtype=torch.long, device=device)
+    length = min(SEQUENCE_LENGTH, limit)
+    if device == "meta":
+        ids = torch.zeros(1, length, dtype=torch.long, device=device)
+    else:  # token ids all over the vocabulary (a generator of its own: the model's random weights stay as seeded)
+        vocab = getattr(config, "vocab_size", None)
+        high = vocab if isinstance(vocab, int) and vocab > 0 else 1
+        ids = torch.randint(0, high, (1, length), generator=torch.Generator().manual_seed(0)).to(device)
     if getattr(config, "is_encoder_decoder", False):
         return "AutoModelForSeq2SeqLM", ((ids,), {"decoder_input_ids": ids.clone(), "use_cache": False})
     if model_type in ENCODER_TYPES or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
@@ -469,4 +498,13 @@ def _did_you_mean(name: str, known: Any, prefix: str = "") -> str:
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
-__all__ = ["PRESETS", "ModelBundle", "parse_config_overrides", "parse_value", "preset_names", "resolve_model"]
+__all__ = [
+    "HF_ID_RANGES",
+    "PRESETS",
+    "ModelBundle",
+    "hf_input_ranges",
+    "parse_config_overrides",
+    "parse_value",
+    "preset_names",
+    "resolve_model",
+]

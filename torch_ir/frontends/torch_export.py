@@ -33,7 +33,9 @@ from torch.export.graph_signature import (
 
 from torch_ir.errors import ExportError, IRError, TorchIRWarning
 from torch_ir.frontends import control_flow
+from torch_ir.frontends.export_failures import InputRecorder, explain
 from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_capable, traced_as
+from torch_ir.frontends.pinned_sizes import warn_pinned_sizes
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.module import IR
@@ -87,7 +89,8 @@ def capture(
     checks, constants made in forward and CPU-only kernels behave as on the CPU; ``"meta"`` traces on meta
     as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
     table. The model is never changed and no weight is materialized. ``ir.stages`` holds
-    per-stage figures.
+    per-stage figures. A graph that runs only for one value of a number read from data warns
+    (``TorchIRWarning``); one that can never run is an ``ExportError`` (``frontends/pinned_sizes.py``).
     """
     stages = StageReport()
     program = export_program(
@@ -99,9 +102,11 @@ def capture(
         stages=stages,
         device=device,
     )
+    model_name = name or type(model).__name__
+    warn_pinned_sizes(program, _symbol_names(program, model, dynamic_shapes), model_name)
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
-        graph.meta["model"] = name or type(model).__name__
+        graph.meta["model"] = model_name
     return IR(graph, stages)
 
 
@@ -115,6 +120,8 @@ def export_program(
     stages: StageReport | None = None,
     device: str | torch.device = "cpu",
     torch_log: TorchLog | None = None,
+    inputs_given: bool = True,
+    deferred_asserts: bool = False,
 ) -> ExportedProgram:
     """Run ``torch.export.export(strict=False)`` as ``device`` with checked arguments, then functionalize.
 
@@ -122,7 +129,11 @@ def export_program(
     exported graph has one, it goes through ``run_decompositions({})`` (and only then).
 
     What torch logs, warns or prints to stderr meanwhile is recorded (into ``torch_log`` when given)
-    instead of printed; a failure's ``ExportError`` summarizes it and keeps it whole in ``torch_log``.
+    instead of printed; a failure's ``ExportError`` summarizes it and keeps it whole in ``torch_log``, shows
+    torch's message and where the model's code raised it, and says its cause (``ExportError.cause``, see
+    ``frontends/export_failures.py``); ``inputs_given=False`` says the caller built the inputs itself.
+    ``deferred_asserts`` keeps conditions on dynamic sizes that torch cannot prove for the whole range as
+    runtime assertions of the graph instead of failing (torch's ``prefer_deferred_runtime_asserts_over_guards``).
     """
     stages = stages or StageReport()
     if not isinstance(model, torch.nn.Module):
@@ -135,18 +146,29 @@ def export_program(
     if fake:
         args, kwargs = as_device_inputs((args, kwargs), target)
     log = torch_log if torch_log is not None else TorchLog()
+    recorder = InputRecorder()
     with traced_as(target) if fake else contextlib.nullcontext(), capture_torch_log(log):
         with stages.measure("export"):
             try:
-                program = torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                with recorder.watching(model):
+                    program = torch.export.export(
+                        model,
+                        args,
+                        kwargs=kwargs,
+                        dynamic_shapes=dynamic_shapes,
+                        strict=False,
+                        prefer_deferred_runtime_asserts_over_guards=deferred_asserts,
+                    )
             except Exception as exc:  # torch raises many types; each becomes one clear ExportError
-                error = ExportError(_explain_export_failure(model, exc) + _log_note(log))
+                failure = explain(exc, recorder, inputs_given)
+                error = ExportError(failure.message(type(model).__name__) + _log_note(log))
                 error.torch_log = log.text
+                error.cause = failure.cause
                 raise error from exc
         if decompose is not None:
             with stages.measure("decompose"):
                 program = _decompose(program, decompose)
-        elif _has_inlinable_regions(program) or _has_mutation(program):
+        elif _has_inlinable_regions(program) or _has_mutation(program) or _has_functorch_transforms(program):
             with stages.measure("functionalize"), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
                 program = program.run_decompositions({})
@@ -177,6 +199,21 @@ def _has_inlinable_regions(program: ExportedProgram) -> bool:
     )
 
 
+FUNCTORCH_MODULE = "torch._functorch"
+"""Where the calls torch.export leaves for ``torch.vmap`` (and ``associative_scan``, built on it) live:
+``_vmap_increment_nesting``, ``_add_batch_dim``, ``_remove_batch_dim`` ... around the per-example ops.
+Functionalizing the program applies the batching rules, so the IR holds the batched ATen ops."""
+
+
+def _has_functorch_transforms(program: ExportedProgram) -> bool:
+    return any(_is_functorch_call(node) for node in program.graph.nodes)
+
+
+def _is_functorch_call(node: fx.Node) -> bool:
+    module = getattr(node.target, "__module__", None) or ""
+    return node.op == "call_function" and module.startswith(FUNCTORCH_MODULE)
+
+
 def _has_mutation(program: ExportedProgram) -> bool:
     """Whether an op of the graph writes to one of its arguments (its schema says ``Tensor(a!)``)."""
     return any(
@@ -205,46 +242,6 @@ def _check_call(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str,
             f"example inputs do not match {type(model).__name__}.forward{signature}: {exc}. "
             "Pass positional inputs as a tuple and keyword inputs with example_kwargs="
         ) from None
-
-
-def _explain_export_failure(model: torch.nn.Module, exc: Exception) -> str:
-    """torch's reason, classified: what went wrong in torch's words, then what to try."""
-    kind = type(exc).__name__
-    text = f"{kind}: {torch_reason(exc)}"
-    lowered = text.lower()
-    hint = "check that the example inputs match forward() and that the model runs eagerly on them"
-    if "data-dependent" in lowered or "GuardOnDataDependent" in kind or "data dependent" in lowered:
-        hint = (
-            "the model branches on tensor values (data-dependent control flow); rewrite the branch with "
-            "torch.cond, or compute the condition from shapes, or mark the value with torch._check"
-        )
-    elif "aliasing" in lowered:
-        hint = (
-            "a branch or body of a control-flow op (torch.cond, while_loop, scan, map) returns an input as is or "
-            "a view of it; return input.clone() instead"
-        )
-    elif "Constraints violated" in text or ("dynamic" in lowered and "Dim" in text):
-        hint = "the dynamic_shapes spec does not fit the model; use the suggested fixes in the message"
-    return f"torch.export could not trace {type(model).__name__}: {text}\nWhat to try: {hint}"
-
-
-_TORCH_NOISE = ("Developer debug context", "from user code:", "Set TORCHDYNAMO_VERBOSE", "For more details about")
-
-
-def torch_reason(exc: BaseException, limit: int = 1500) -> str:
-    """The part of a torch exception's message that says why: its first paragraph, and the paragraphs it
-    introduces (one ending in ':' such as "Got graph break/error:"), without torch's debug context."""
-    paragraphs = [p.strip() for p in str(exc).strip().split("\n\n") if p.strip()]
-    kept: list[str] = []
-    for paragraph in paragraphs:
-        if paragraph.startswith(_TORCH_NOISE):
-            continue
-        lines = [line for line in paragraph.splitlines() if not line.strip().startswith(_TORCH_NOISE)]
-        kept.append("\n".join(lines))
-        if not kept[-1].endswith(":"):
-            break
-    reason = "\n".join(kept) or type(exc).__name__
-    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 
 
 def _decompose(program: ExportedProgram, decompose: Any) -> ExportedProgram:
@@ -431,6 +428,12 @@ class _Converter:
             op_type = f"{module}.{target.__name__}"
             args = [self._arg(a, node) for a in node.args]
             attrs = {}
+        elif _is_functorch_call(node):
+            raise ExportError(
+                f"node {node.name}: {getattr(target, '__name__', target)} of a torch.vmap (or a transform built on "
+                "it, such as associative_scan) is left in the graph after functionalization; torch-ir takes the "
+                "batched ops that functionalization makes of it"
+            )
         else:
             raise ExportError(f"node {node.name}: unsupported call target {target!r}")
 

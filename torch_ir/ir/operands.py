@@ -51,8 +51,8 @@ def read_operands(node: Node) -> dict[str, Any]:
             out[argument.name] = node.attrs[argument.name]
             continue
         value = next(args, MISSING)
-        if value is MISSING:
-            break
+        if value is MISSING:  # absent (an optional operand left out): later ones may still be attributes
+            continue
         out[argument.name] = value
     return out
 

@@ -12,7 +12,9 @@ Four ops come from torch's control-flow higher-order operators. Their operands a
 
 A region reads nothing of the enclosing graph: weights and outer values it needs are operands of the
 op (torch.export passes them explicitly), so each region is a graph of its own with inputs, outputs
-and no weights. ``check_region_op`` says whether a node keeps its op's contract.
+and no weights. A group other than ``pred``, ``xs`` and ``init`` may also hold Python numbers (a
+``while_loop`` counter that starts at ``0``): the region takes them as scalars. ``check_region_op`` says
+whether a node keeps its op's contract.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from torch_ir.ir.types import TensorType, ValueType
+from torch_ir.ir.types import ScalarType, TensorType, ValueType
 
 if TYPE_CHECKING:
     from torch_ir.ir.graph import Graph, Node, Value
@@ -70,6 +72,32 @@ def operand_group(node: Node, name: str) -> list[Value]:
     return [a for a in arg if isinstance(a, Value)]
 
 
+CONSTANT_GROUPS = ("operands", "carried", "additional", "args")
+"""Operand groups that may hold Python numbers besides values (torch passes them through as scalars)."""
+
+
+def operand_types(node: Node, name: str) -> list[ValueType | None]:
+    """The types of operand group ``name``, constants included (``0`` is an ``int`` scalar)."""
+    contract = REGION_OPS[node.op_type]
+    index = contract.operand_groups.index(name)
+    arg = node.args[index] if index < len(node.args) else []
+    return [_operand_type(a) for a in (arg if isinstance(arg, list) else [arg])]
+
+
+def _operand_type(arg: object) -> ValueType | None:
+    from torch_ir.ir.graph import Value
+
+    if isinstance(arg, Value):
+        return arg.type
+    if isinstance(arg, bool):
+        return ScalarType("bool")
+    if isinstance(arg, int):
+        return ScalarType("int")
+    if isinstance(arg, float):
+        return ScalarType("float")
+    return None
+
+
 def sliced(type_: ValueType | None) -> ValueType | None:
     """The type of one slice along dimension 0 (what scan and map hand their region per iteration)."""
     if isinstance(type_, TensorType) and type_.shape:
@@ -100,24 +128,28 @@ def check_region_op(node: Node) -> str | None:
         if name == "pred":
             if not _is_value(arg):
                 return f"operand pred must be a value, got {arg!r}"
-        elif not isinstance(arg, list) or not all(_is_value(a) for a in arg):
-            return f"operand group {name} must be a list of values, got {arg!r}"
+        elif not isinstance(arg, list) or not all(_is_value(a) or _is_number(a, name) for a in arg):
+            allowed = "values and numbers" if name in CONSTANT_GROUPS else "values"
+            return f"operand group {name} must be a list of {allowed}, got {arg!r}"
     if len(node.regions) != len(contract.region_names):
         names = ", ".join(contract.region_names)
         return f"needs {len(contract.region_names)} region(s) ({names}), has {len(node.regions)}"
     results = [v.type for v in node.outputs]
     if node.op_type == "higher_order.cond":
-        operands = [v.type for v in operand_group(node, "operands")]
+        operands = operand_types(node, "operands")
         for name, region in zip(contract.region_names, node.regions):
             problem = _signature(region, operands, results)
             if problem:
                 return f"region {name}: {problem}"
     elif node.op_type == "higher_order.while_loop":
-        carried = [v.type for v in operand_group(node, "carried")]
-        inputs = carried + [v.type for v in operand_group(node, "additional")]
-        problem = _signature(node.regions[0], inputs, [TensorType((), "bool")])
+        carried = operand_types(node, "carried")
+        inputs = carried + operand_types(node, "additional")
+        problem = _match("inputs", [v.type for v in node.regions[0].inputs], inputs)
         if problem:
             return f"region cond: {problem}"
+        outputs = [v.type for v in node.regions[0].outputs]
+        if len(outputs) != 1 or outputs[0] not in (TensorType((), "bool"), ScalarType("bool"), None):
+            return f"region cond: returns {outputs}, the op's contract needs one bool (a bool[] tensor or a bool)"
         problem = _signature(node.regions[1], inputs, carried)
         if problem:
             return f"region body: {problem}"
@@ -127,7 +159,7 @@ def check_region_op(node: Node) -> str | None:
     elif node.op_type == "higher_order.scan":
         init = [v.type for v in operand_group(node, "init")]
         xs = operand_group(node, "xs")
-        inputs = init + [sliced(v.type) for v in xs] + [v.type for v in operand_group(node, "additional")]
+        inputs = init + [sliced(v.type) for v in xs] + operand_types(node, "additional")
         region = node.regions[0]
         if len(region.outputs) < len(init):
             return f"region combine: returns {len(region.outputs)} value(s), fewer than the {len(init)} carried"
@@ -140,7 +172,7 @@ def check_region_op(node: Node) -> str | None:
             return problem
     elif node.op_type == "higher_order.map_impl":
         xs = operand_group(node, "xs")
-        inputs = [sliced(v.type) for v in xs] + [v.type for v in operand_group(node, "args")]
+        inputs = [sliced(v.type) for v in xs] + operand_types(node, "args")
         problem = _signature(node.regions[0], inputs, [sliced(t) for t in results])
         if problem:
             return f"region body: {problem}"
@@ -168,9 +200,13 @@ def region_result_types(node: Node) -> list[ValueType | None] | None:
     region = node.regions[-1]
     outputs = [v.type for v in region.outputs]
     if node.op_type == "higher_order.cond":
-        return outputs
+        recorded = [v.type for v in node.outputs]
+        branches = [[v.type for v in r.outputs] for r in node.regions]
+        return [
+            _unified([b[i] for b in branches], recorded[i] if i < len(recorded) else None) for i in range(len(outputs))
+        ]
     if node.op_type == "higher_order.while_loop":
-        return [v.type for v in operand_group(node, "carried")]
+        return operand_types(node, "carried")
     if node.op_type == "higher_order.scan":
         init = operand_group(node, "init")
         length = _length(operand_group(node, "xs"), [])
@@ -187,6 +223,32 @@ def has_nested_side_effects(node: Node, side_effects: Callable[[str], bool]) -> 
             if side_effects(inner.op_type):
                 return True
     return False
+
+
+def _unified(types: list[ValueType | None], recorded: ValueType | None) -> ValueType | None:
+    """One result type for what the branches of a ``cond`` return: their type where they agree; where a
+    size differs between branches, the recorded (unbacked, symbolic) size; None when nothing is known."""
+    first = types[0]
+    if all(t == first for t in types):
+        return first
+    tensors = [t for t in types if isinstance(t, TensorType)]
+    if len(tensors) != len(types) or len({(t.dtype, len(t.shape)) for t in tensors}) != 1:
+        return None
+    if not isinstance(recorded, TensorType) or len(recorded.shape) != len(first.shape):  # type: ignore[union-attr]
+        return None
+    shape = []
+    for axis, sizes in enumerate(zip(*(t.shape for t in tensors))):
+        if all(size == sizes[0] for size in sizes):
+            shape.append(sizes[0])
+        elif isinstance(recorded.shape[axis], str):
+            shape.append(recorded.shape[axis])
+        else:
+            return None  # the branches differ where the recorded type is static: nothing to unify with
+    return TensorType(tuple(shape), tensors[0].dtype)
+
+
+def _is_number(arg: object, group: str) -> bool:
+    return group in CONSTANT_GROUPS and isinstance(arg, (bool, int, float))
 
 
 def _is_value(arg: object) -> bool:
@@ -233,12 +295,14 @@ def types_compatible(a: ValueType | None, b: ValueType | None) -> bool:
 
 
 __all__ = [
+    "CONSTANT_GROUPS",
     "REGION_OPS",
     "RegionOpContract",
     "check_region_op",
     "has_nested_side_effects",
     "nested_regions",
     "operand_group",
+    "operand_types",
     "region_name",
     "region_result_types",
     "sliced",

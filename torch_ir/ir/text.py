@@ -13,7 +13,8 @@ graph(%x: f32[1,16]) {
 Operands are values (``%x``), weights (``@w``) or lists of values and JSON literals (``[%a, None, 3]``);
 attributes are ``{name=<JSON>}``; ``update @buf = %v`` (or ``update %input = %v``) says that after a call
 ``%v`` is the new content of that buffer, parameter or input (a state update); a node whose name differs
-from its first result's ends in ``loc(name)``. A region op (``higher_order.cond`` ...) is followed by
+from its first result's ends in ``loc(name)``; a node line may end in ``meta {...}``, the node's metadata as
+JSON (module path, source line: read, not printed). A region op (``higher_order.cond`` ...) is followed by
 ``regions { true: graph(...) {...} ... }``: its nested graphs, each named as its op's contract names it
 (``torch_ir.ir.regions``), value names scoped to the region.
 ``print_graph(parse_graph(text))`` gives ``text`` back for any text the printer wrote.

@@ -9,10 +9,13 @@ computed on first use.
 
 Modules: ``names`` (op type spelling), ``schema`` (torch's overload and schema), ``effects``, ``cost``,
 ``canonical``, ``python_ops`` (the allowed Python functions), ``info`` (``OpInfo``), ``registry``
-(``op_info``, ``register_op``) and ``type_inference`` (result types of a call).
+(``op_info``, ``register_op``), ``custom`` (``define_op``: a ``torch.library`` op and its registration in one
+call), ``spelling`` (did-you-mean for op types and operand names) and ``type_inference`` (result types of a
+call).
 """
 
 from torch_ir.ops.cost import CostModel
+from torch_ir.ops.custom import define_op
 from torch_ir.ops.effects import side_effect_reason
 from torch_ir.ops.info import OpEntry, OpInfo
 from torch_ir.ops.names import op_name, parse_op_name
@@ -32,6 +35,7 @@ __all__ = [
     "CostModel",
     "OpEntry",
     "OpInfo",
+    "define_op",
     "get_entry",
     "get_kernel",
     "get_shape_fn",

@@ -72,14 +72,16 @@ _MATH = (
 )
 _BUILTINS = ("abs", "min", "max", "round", "int", "float", "bool", "pow", "divmod", "sum")
 
-_TORCH_SYM = ("sym_ite", "sym_max", "sym_min", "sym_not", "sym_float", "sym_int", "sym_sum", "sym_fresh_size")
+TORCH_SYM_FUNCTIONS = ("sym_ite", "sym_max", "sym_min", "sym_not", "sym_float", "sym_int", "sym_sum", "sym_fresh_size")
 """torch's functions on symbolic values, which torch.export calls for data-dependent sizes and checks."""
 
 
 def _torch_sym_functions() -> dict[str, Callable[..., Any]]:
     import torch
 
-    return {f"torch.{name}": getattr(torch, name) for name in _TORCH_SYM if callable(getattr(torch, name, None))}
+    return {
+        f"torch.{name}": getattr(torch, name) for name in TORCH_SYM_FUNCTIONS if callable(getattr(torch, name, None))
+    }
 
 
 PYTHON_OPS: dict[str, Callable[..., Any]] = {

@@ -75,6 +75,9 @@ class TypeInference:
         meta tensors (TorchScript's string ops, for one, compute for real: ``aten.zfill`` of a 4 GB width)."""
         self.reason = ""
         """Why the last ``infer`` returned None."""
+        self.specialized: list[str] = []
+        """The graph's symbols the last ``infer``'s kernel guarded to their example size (``b == 17``, as
+        ``F.pad`` does on a dynamic batch): its sizes then say nothing of those symbols."""
         self._env: Any = None
         self._fake_mode: Any = None
         self._symbols: dict[str, Any] = {}
@@ -89,7 +92,9 @@ class TypeInference:
         """The result types of ``op_type(operands, attrs)``, or None (``reason`` says why) when no shape
         function, kernel or Python function can compute them; ``num_results`` is how many results the node
         has, when known (a node with one result whose kernel returns a list: the list is its one result).
-        ``ShapeFunctionError`` when a registered shape function fails."""
+        ``ShapeFunctionError`` when a registered shape function fails. ``specialized`` names the symbols the
+        kernel fixed to their example sizes, if any."""
+        self.specialized = []
         info = op_info(op_type)
         if info.shape_fn is not None:
             return self._from_shape_fn(op_type, info.shape_fn, operands, attrs)
@@ -109,18 +114,25 @@ class TypeInference:
                 return self._outputs(self._call(target, operands, attrs, fake=False), num_results)
             except Exception:  # no meta kernel: try again under FakeTensorMode (decompositions)
                 pass
+        computed: Inferred | None = None
         try:
             with self._mode():
-                return self._outputs(self._call(target, operands, attrs, fake=True), num_results)
+                computed = self._outputs(self._call(target, operands, attrs, fake=True), num_results)
         except Exception as exc:
             text = str(exc).strip().splitlines()[0] if str(exc) else ""
-            return self._unknown(f"{type(exc).__name__}: {text}")
+            self.reason = f"{type(exc).__name__}: {text}"
+        self.specialized = self._specialized_symbols()
+        if self.specialized:  # guards one kernel added bind no other call: start the next from a fresh ShapeEnv
+            self._forget_symbols()
+        return computed
 
     def infer_on_device(
         self, op_type: str, operands: Sequence[Any], attrs: Mapping[str, Any], device: str, num_results: int, index: int
     ) -> Any:
         """The type of result ``index`` on fake tensors of ``device`` (some kernels differ by device: CPU batch
-        norm in eval mode returns empty saved statistics); None when the op cannot run there."""
+        norm in eval mode returns empty saved statistics); None when the op cannot run there. ``specialized``
+        says whether the kernel fixed symbols to their example sizes."""
+        self.specialized = []
         target = op_info(op_type).target
         if target is None or not hasattr(target, "_schema"):
             return None
@@ -128,7 +140,10 @@ class TypeInference:
             with self._mode():
                 computed = self._outputs(self._call(target, operands, attrs, fake=True, device=device), num_results)
         except Exception:  # no fake kernel on that device either
-            return None
+            computed = []
+        self.specialized = self._specialized_symbols()
+        if self.specialized:
+            self._forget_symbols()
         return computed[index][0] if index < len(computed) else None
 
     def _unknown(self, reason: str) -> None:
@@ -298,6 +313,22 @@ class TypeInference:
 
         return sympy.Integer(leaf) if isinstance(leaf, int) else self._symbol(leaf)
 
+    def _specialized_symbols(self) -> list[str]:
+        """The graph's symbols that a kernel has guarded to one value since they were made."""
+        if self._env is None:
+            return []
+        replacements = self._env.replacements
+        return [
+            name
+            for name, sym in self._symbols.items()
+            if getattr(replacements.get(sym), "is_number", False) or _pinned(self._env.var_to_range.get(sym))
+        ]
+
+    def _forget_symbols(self) -> None:
+        """Start the next symbolic call from a fresh ``ShapeEnv``."""
+        self._env = self._fake_mode = None
+        self._symbols, self._hints, self._rename, self._symints = {}, {}, {}, {}
+
     def _dim(self, d: Any) -> Any:
         if isinstance(d, int):
             return d
@@ -333,6 +364,11 @@ def _sympy_node(op: str, children: list[Any]) -> Any:
     return functions[op](*children)
 
 
+def _pinned(bounds: Any) -> bool:
+    """Whether a symbol's value range holds one value only."""
+    return bounds is not None and bounds.lower == bounds.upper
+
+
 def iter_operands(operands: Sequence[Any]) -> Iterator[Operand]:
     """The operands that hold a value, lists flattened, in order (as ``Node.inputs`` lists values)."""
     for operand in operands:
@@ -344,9 +380,13 @@ def iter_operands(operands: Sequence[Any]) -> Iterator[Operand]:
                     yield item
 
 
-def same_type(old: Any, new: Any) -> bool:
-    """Whether two types are equal, symbolic dims compared by value (``2*s`` and ``s+s`` are): each dim is an
-    int or a parsed expression with ``same_value_as`` (``torch_ir.ir.symbolic``); nothing is re-parsed."""
+def same_type(old: Any, new: Any, symbols: Mapping[str, Any] | None = None) -> bool:
+    """Whether a recorded type ``old`` and a computed one ``new`` agree, symbolic dims compared by value (``2*s``
+    and ``s+s`` are): each dim is an int or a parsed expression (``torch_ir.ir.symbolic``); nothing is
+    re-parsed. With the graph's ``symbols`` (``name -> range`` with ``min`` and ``max``), a recorded static size
+    where ``new`` has one computed from a number read from data agrees when the trace pinned that number to
+    the value that gives the recorded size (``u0+5`` with ``u0`` in 3..3 is 8), or when the graph does not
+    declare it at all (the trace knew it, the kernel does not)."""
     if type(old) is not type(new) or old.dtype != new.dtype or len(old.shape) != len(new.shape):
         return False
     for a, b in zip(old.shape, new.shape):
@@ -354,10 +394,29 @@ def same_type(old: Any, new: Any) -> bool:
             continue
         if isinstance(a, int) and isinstance(b, int):
             return False
+        if symbols is not None and isinstance(a, int) and hasattr(b, "same_value_as"):
+            if b.symbols - set(symbols):
+                continue
+            pinned = {n: r.min for n, r in symbols.items() if n in b.symbols and r.min == r.max}
+            if b.evaluate(pinned) != a:
+                return False
+            continue
         expr, other = (a, b) if hasattr(a, "same_value_as") else (b, a)
         if not hasattr(expr, "same_value_as") or not expr.same_value_as(other):
             return False
     return True
+
+
+def fits(recorded: Any, computed: Any) -> bool:
+    """Whether a type computed with some symbols fixed to example sizes can be ``recorded``: same kind,
+    dtype and rank, and the same size wherever the recorded one is static."""
+    if type(recorded) is not type(computed) or recorded.dtype != computed.dtype:
+        return False
+    if not hasattr(recorded, "shape") or not hasattr(computed, "shape"):
+        return True
+    if len(recorded.shape) != len(computed.shape):
+        return False
+    return all(not isinstance(a, int) or a == b for a, b in zip(recorded.shape, computed.shape))
 
 
 _FUNCTIONS: dict[str, Any] = {}
@@ -386,6 +445,9 @@ def sympy_functions() -> dict[str, Any]:
         ):
             if hasattr(functions, name):
                 _FUNCTIONS[name] = getattr(functions, name)
+        import sympy
+
+        _FUNCTIONS.update(floor=sympy.floor, ceiling=sympy.ceiling)  # how sympy prints some divisions
     return _FUNCTIONS
 
 
@@ -444,6 +506,8 @@ def infer_types(
         return list(_INFERRED[key])
     inference = TypeInference(tensor_type, scalar_type, symbols)
     computed = inference.infer(op_type, operands, attrs)
+    if inference.specialized:
+        return f"the kernel specializes {', '.join(inference.specialized)} to an example size"
     if computed is None:
         return inference.reason
     types = [t for t, _ in computed]
@@ -484,6 +548,7 @@ __all__ = [
     "ShapeFunctionError",
     "TypeInference",
     "convert_attr",
+    "fits",
     "infer_types",
     "iter_operands",
     "same_type",

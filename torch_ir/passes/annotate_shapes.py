@@ -22,7 +22,7 @@ from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.regions import region_result_types
 from torch_ir.ir.symbolic import FUNCTIONS, SymExpr, parse_dim
 from torch_ir.ir.types import ScalarType, TensorType, ValueType
-from torch_ir.ops.type_inference import Operand, ShapeFunctionError, TypeInference, same_type
+from torch_ir.ops.type_inference import Operand, ShapeFunctionError, TypeInference, fits, same_type
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -67,6 +67,7 @@ class _Inference:
         self.types = TypeInference(TensorType, ScalarType, graph.symbols, untrusted=loaded)
         self.reasons: dict[Any, str] = {}
         self.last_reason = ""
+        self.specialized: dict[Any, list[str]] = {}
 
     # -- driver
     def run(self) -> bool:
@@ -80,15 +81,19 @@ class _Inference:
                 if isinstance(symbol, SymExpr):  # an int input stands for the symbol of its name
                     self.scalars[value] = symbol
         modified = False
-        logger = logging.getLogger("torch._subclasses.fake_tensor")
-        level = logger.level
-        logger.setLevel(logging.CRITICAL)
+        loggers = [
+            logging.getLogger(n) for n in ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes")
+        ]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:  # a kernel failing on symbolic sizes is expected here, not news
+            logger.setLevel(logging.CRITICAL)
         try:
             for node in self.graph.nodes:
                 if node.outputs:
                     modified = self.annotate(node) or modified
         finally:
-            logger.setLevel(level)
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
         return modified
 
     def annotate(self, node: Node) -> bool:
@@ -109,6 +114,10 @@ class _Inference:
             self.cache[key] = computed
             if computed is None:
                 self.reasons[key] = self.last_reason
+            elif self.types.specialized and not node.regions:
+                self.specialized[key] = self.types.specialized
+        if key in self.specialized and computed is not None:
+            return self.check_specialized(node, computed, self.specialized[key])
         if computed is None:
             if any(v.type is None for v in node.outputs):
                 raise PassError(
@@ -132,7 +141,7 @@ class _Inference:
             if old is None:
                 value.type = new
                 modified = True
-            elif not same_type(old, new):
+            elif not same_type(old, new, self.graph.symbols):
                 if self.agrees_on_trace_device(node, value.index, old):
                     continue  # the meta kernel differs from the device the model was traced as, which stands
                 if self.options.strict:
@@ -143,6 +152,30 @@ class _Inference:
                 value.type = new
                 modified = True
         return modified
+
+    def check_specialized(self, node: Node, computed: list[Any], symbols: list[str]) -> bool:
+        """A kernel that guarded a symbol to its example size computed static sizes where the recorded type
+        has symbols: the recorded type stands where it is symbolic; dtype, rank and static sizes must agree."""
+        names = ", ".join(symbols)
+        if len(computed) != len(node.outputs):
+            raise PassError(
+                f"{self.where}: node {node.name} ({node.op_type}) has {len(node.outputs)} results but its kernel "
+                f"returns {len(computed)}"
+            )
+        for value, (new, _) in zip(node.outputs, computed):
+            old = value.type
+            if old is None and new is not None:
+                raise PassError(
+                    f"{self.where}: node {node.name}: cannot compute the type of {value.ref} ({node.op_type}): its "
+                    f"kernel specializes {names} to the example size, and no type is recorded"
+                )
+            if old is not None and new is not None and not fits(old, new) and self.options.strict:
+                raise PassError(
+                    f"{self.where}: node {node.name} ({node.op_type}): result {value.ref} is recorded as {old} but "
+                    f"the kernel computes {new} (with {names} specialized to the example size)"
+                )
+        self.ctx.log(f"annotate-shapes: kept the recorded types of {node.name}: its kernel specializes {names}", 2)
+        return False
 
     def arg_key(self, arg: Any) -> Any:
         if isinstance(arg, Value):
@@ -164,6 +197,8 @@ class _Inference:
             return False
         operands = self.operands(node)
         new = self.types.infer_on_device(node.op_type, operands, node.attrs, device, len(node.outputs), index)
+        if new is not None and self.types.specialized:
+            return fits(recorded, new)
         return new is not None and same_type(recorded, new)
 
     # -- computing one signature

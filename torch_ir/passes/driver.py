@@ -60,7 +60,9 @@ def sites(module: Module, scope: str) -> Iterator[Site]:
 
 def nested_sites(graph: Graph, function: str, prefix: str, in_init: bool = False) -> Iterator[Site]:
     """The regions nested in ``graph``, innermost first (post-order)."""
-    for node in list(graph.nodes):
+    for node in graph.nodes[:]:  # a snapshot: visiting a region does not change the order of its parent
+        if not node.regions:
+            continue
         for index, region in enumerate(list(node.regions)):
             path = f"{prefix}{node.name}/{region_name(node.op_type, index)}/"
             yield from nested_sites(region, function, path, in_init)

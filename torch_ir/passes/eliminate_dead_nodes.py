@@ -87,18 +87,21 @@ def eliminate(graph: Graph, remove_weights: bool = True) -> bool:
         removed: list[str] = []
         types: dict[str, Any] = dict(graph.meta.get("unused_weight_types") or {})
         for weight in graph.weights.values():
-            if id(weight) not in outputs and not graph.num_uses(weight) and not graph.is_state_target(weight.name):
-                graph.remove_weight(weight)
-                if weight.kind != "derived":
-                    removed.extend(weight.names)
-                    if isinstance(weight.type, TensorType):
-                        types[weight.name] = {
-                            "kind": weight.kind,
-                            "shape": list(weight.type.shape),
-                            "dtype": weight.type.dtype,
-                            "aliases": list(weight.aliases),
-                        }
-                modified = True
+            if id(weight) in outputs or graph.num_uses(weight) or graph.is_state_target(weight.name):
+                continue
+            if graph.table.reader(weight, graph):  # another function of the module reads it
+                continue
+            graph.remove_weight(weight)
+            if weight.kind != "derived":
+                removed.extend(weight.names)
+                if isinstance(weight.type, TensorType):
+                    types[weight.name] = {
+                        "kind": weight.kind,
+                        "shape": list(weight.type.shape),
+                        "dtype": weight.type.dtype,
+                        "aliases": list(weight.aliases),
+                    }
+            modified = True
         if removed:
             _record(graph, removed, types)
     return modified

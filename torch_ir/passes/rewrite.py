@@ -14,8 +14,10 @@ Simple patterns can be declared instead of written: ``Op`` trees with ``Var`` ca
 
 from __future__ import annotations
 
+import difflib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -25,6 +27,7 @@ from torch_ir.ir.module import Module
 from torch_ir.ir.operands import MISSING
 from torch_ir.ir.types import ValueType
 from torch_ir.ops import op_info
+from torch_ir.ops.spelling import check_op_type, check_operands, required_operands
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.driver import nested_sites, sites
 
@@ -124,6 +127,21 @@ class PatternRewriter:
     def _added(self, node: Node) -> None:
         self.added.append(node)
         self.changed = True
+
+    @contextmanager
+    def building(self) -> Iterator[None]:
+        """Create ops atomically: when the block raises, the ops it created are erased again (newest first)
+        and the graph is as it was before the block; the error propagates."""
+        start, changed = len(self.added), self.changed
+        try:
+            yield
+        except BaseException:
+            for node in reversed(self.added[start:]):
+                if node.graph is self.graph:
+                    self.graph.erase(node)
+            del self.added[start:]
+            self.changed = changed
+            raise
 
     # -- replacing and erasing
     def replace_op(self, node: Node, new: Replacement) -> None:
@@ -292,7 +310,7 @@ def _apply_to_graph(
         result.iterations += 1
         limit = max_rewrites if max_rewrites is not None else 8 * len(graph) + 64
         changed_this_sweep = 0
-        worklist: deque[Node] = deque(graph.nodes)
+        worklist: deque[Node] = deque(graph.nodes[:])
         queued = set(worklist)
         while worklist:
             node = worklist.popleft()
@@ -303,13 +321,11 @@ def _apply_to_graph(
                 rewriter = PatternRewriter(graph, node)
                 try:
                     pattern.match_and_rewrite(node, rewriter)
-                except TorchIRError as exc:
-                    raise PassError(f"pattern {pattern.label} on node {node.name} ({node.op_type}): {exc}") from exc
                 except Exception as exc:
-                    raise PassError(
-                        f"pattern {pattern.label} on node {node.name} ({node.op_type}) failed: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
+                    what = f": {exc}" if isinstance(exc, TorchIRError) else f" failed: {type(exc).__name__}: {exc}"
+                    error = PassError(f"pattern {pattern.label} on node {node.name} ({node.op_type}){what}")
+                    error.node = node
+                    raise error from exc
                 if not rewriter.changed:
                     continue
                 changed_this_sweep += 1
@@ -391,18 +407,29 @@ class Var:
     name: str
     where: Callable[[Any], bool] | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PassError(f"Var({self.name!r}): a capture needs a name")
+
 
 class Op:
     """A node in a declarative pattern: ``Op("aten.relu.default", Op("aten.linear.default", x, w, b))``.
 
     Positional operands follow the op's schema; keyword operands are matched by schema name (those not
     given match anything). Inner ops must have a single use unless ``single_use=False``; ``capture`` binds
-    the matched node itself; ``where`` is a predicate on the node.
+    the matched node itself (an ``Op`` with a capture that appears twice in a pattern matches one node);
+    ``where`` is a predicate on the node. An op whose registry entry is commutative (``aten.mul.Tensor``,
+    ``aten.add.Tensor`` with alpha 1) matches its first two operands in either order.
+
+    Checked when built, against the op registry: every op type must be known, operand names must be the
+    schema's and positional operands no more than it takes; a misspelling raises ``PassError`` with the
+    closest names (``aten.rsqrt`` -> ``aten.rsqrt.default``, ``keep_dim`` -> ``keepdim``).
     """
 
     def __init__(
         self,
         op_type: str | tuple[str, ...],
+        /,
         *operands: Any,
         single_use: bool = True,
         capture: str | None = None,
@@ -415,16 +442,27 @@ class Op:
         self.single_use = single_use
         self.capture = capture
         self.where = where
+        if not self.op_types:
+            raise PassError("Op(): give an op type")
+        self.slots: dict[str, dict[str, Any]] = {t: self._slots(t) for t in self.op_types}
+        """The operand patterns by schema name, for each op type (checked when built)."""
+
+    def _slots(self, op_type: str) -> dict[str, Any]:
+        what = f"pattern Op({op_type!r})"
+        try:
+            check_op_type(op_type, what)
+            names = check_operands(op_type, len(self.positional), self.named, what)
+        except TorchIRError as exc:
+            raise PassError(str(exc)) from None
+        if names is None:  # a registered op torch does not know: operands by position
+            out = {str(i): p for i, p in enumerate(self.positional)}
+            out.update(self.named)
+            return out
+        return dict(zip(names, [*self.positional, *self.named.values()]))
 
     def operand_patterns(self, op_type: str) -> dict[str, Any]:
         """The operand patterns by schema name, for a node of ``op_type``."""
-        spec = op_info(op_type).arguments
-        names = [a.name for a in spec if not a.kwarg_only] if spec is not None else []
-        if len(self.positional) > len(names) and spec is not None:
-            raise PassError(f"pattern Op({op_type}): {len(self.positional)} operands, the op takes {len(names)}")
-        out = {names[i] if spec is not None else str(i): p for i, p in enumerate(self.positional)}
-        out.update(self.named)
-        return out
+        return self.slots[op_type]
 
     def __repr__(self) -> str:
         return f"Op({'|'.join(self.op_types)})"
@@ -441,57 +479,111 @@ class Match:
         return self.captures[name]
 
 
+_State = tuple[dict[str, Any], tuple[Node, ...]]
+"""A partial match: the captures so far, and the nodes matched so far (inner nodes first)."""
+
+
 def match(pattern: Op, node: Node) -> Match | None:
-    """Match a declarative ``pattern`` rooted at ``node``; None when it does not match."""
-    found = Match({}, [])
-    return found if _match_node(pattern, node, found, root=True) else None
+    """Match a declarative ``pattern`` rooted at ``node``; None when it does not match.
+
+    The search backtracks: a commutative op tries its operands in the given order, then swapped, and a
+    choice is undone when a later operand fails to match.
+    """
+    for captures, nodes in _match_node(pattern, node, ({}, ()), root=True):
+        return Match(captures, [node, *(n for n in dict.fromkeys(nodes) if n is not node)])
+    return None
 
 
-def _match_node(pattern: Op, node: Node, found: Match, root: bool) -> bool:
+def _match_node(pattern: Op, node: Node, state: _State, root: bool) -> Iterator[_State]:
     graph = node.graph
-    if node.op_type not in pattern.op_types or graph is None:
-        return False
+    if graph is None or node.op_type not in pattern.op_types:
+        return
+    captures = state[0]
+    if pattern.capture is not None and pattern.capture in captures:
+        if captures[pattern.capture] is node:  # a shared sub-pattern, matched already
+            yield state
+        return
     if not root and pattern.single_use:
         if len(node.outputs) != 1 or graph.num_uses(node.output) != 1 or graph.is_output(node.output):
-            return False
+            return
     if pattern.where is not None and not pattern.where(node):
-        return False
-    operands = node.operands
-    for name, sub in pattern.operand_patterns(node.op_type).items():
-        actual = operands.get(name, MISSING)
+        return
+    for slots in _operand_orders(node, pattern.slots[node.op_type]):
+        for found, inner in _match_operands(list(slots.items()), 0, node, state):
+            if pattern.capture is not None:
+                found = {**found, pattern.capture: node}
+            yield found, (*inner, node)
+
+
+def _operand_orders(node: Node, slots: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The operand patterns as given, then, for a node of a commutative op, with its first two swapped."""
+    yield slots
+    info = op_info(node.op_type)
+    if not info.commutative:
+        return
+    arguments = info.arguments
+    first, second = (arguments[0].name, arguments[1].name) if arguments and len(arguments) > 1 else ("0", "1")
+    if (first not in slots and second not in slots) or not info.commutes(node.operands):
+        return
+    swapped = {k: v for k, v in slots.items() if k not in (first, second)}
+    if second in slots:
+        swapped[first] = slots[second]
+    if first in slots:
+        swapped[second] = slots[first]
+    yield swapped
+
+
+def _match_operands(
+    items: list[tuple[str, Any]], index: int, node: Node | list[Any], state: _State
+) -> Iterator[_State]:
+    """Match the operand patterns ``items[index:]`` against the operands of ``node`` (or the items of a list
+    operand, by position), one after the other, backtracking."""
+    if index == len(items):
+        yield state
+        return
+    name, sub = items[index]
+    if isinstance(node, list):
+        actual = node[int(name)]
+    else:
+        actual = node.operands.get(name, MISSING)
         if actual is MISSING:
             try:
                 actual = node.operand(name)
             except IRError:
-                return False
-        if not _match_operand(sub, actual, found):
-            return False
-    if pattern.capture:
-        found.captures[pattern.capture] = node
-    found.nodes.append(node)
-    if root:
-        found.nodes.insert(0, found.nodes.pop())
-    return True
+                return
+    for after in _match_operand(sub, actual, state):
+        yield from _match_operands(items, index + 1, node, after)
 
 
-def _match_operand(sub: Any, actual: Any, found: Match) -> bool:
+def _holds_pattern(items: Sequence[Any]) -> bool:
+    return any(isinstance(i, (Op, Var)) or (isinstance(i, (list, tuple)) and _holds_pattern(i)) for i in items)
+
+
+def _match_operand(sub: Any, actual: Any, state: _State) -> Iterator[_State]:
+    captures, nodes = state
     if isinstance(sub, Var):
         if sub.where is not None and not sub.where(actual):
-            return False
+            return
         if sub.name.startswith("_"):
-            return True
-        if sub.name in found.captures:
-            bound = found.captures[sub.name]
-            return bound is actual if isinstance(bound, Value) or isinstance(actual, Value) else bound == actual
-        found.captures[sub.name] = actual
-        return True
-    if isinstance(sub, Op):
-        if not isinstance(actual, Value) or actual.producer is None:
-            return False
-        return _match_node(sub, actual.producer, found, root=False)
-    if isinstance(sub, Value) or isinstance(actual, Value):
-        return sub is actual
-    return bool(sub == actual)
+            yield state
+        elif sub.name in captures:
+            bound = captures[sub.name]
+            same = bound is actual if isinstance(bound, Value) or isinstance(actual, Value) else bound == actual
+            if same:
+                yield state
+        else:
+            yield {**captures, sub.name: actual}, nodes
+    elif isinstance(sub, Op):
+        if isinstance(actual, Value) and actual.producer is not None:
+            yield from _match_node(sub, actual.producer, state, root=False)
+    elif isinstance(sub, (list, tuple)) and _holds_pattern(sub):
+        if isinstance(actual, (list, tuple)) and len(actual) == len(sub):
+            yield from _match_operands(list(zip(map(str, range(len(sub))), sub)), 0, list(actual), state)
+    elif isinstance(sub, Value) or isinstance(actual, Value):
+        if sub is actual:
+            yield state
+    elif sub == actual:
+        yield state
 
 
 RewriteFn = Callable[[Match, PatternRewriter], Union[Replacement, None]]
@@ -502,13 +594,22 @@ class RewriteRule(RewritePattern):
 
     ``replacement`` is a ``Var`` (replace by a captured value), an ``Op`` tree over captures (built with
     inferred types), or a function ``(match, rewriter) -> Value | Node | values | None`` (None: no rewrite).
+    Checked when built: the replacement reads only names the pattern captures, and an ``Op`` template
+    names one op type and gives every operand the op requires. The ops a replacement creates are created
+    atomically: when one fails, those before it are erased again.
     """
 
     def __init__(self, pattern: Op, replacement: Op | Var | RewriteFn, name: str | None = None):
+        if not isinstance(pattern, Op):
+            raise PassError(f"RewriteRule: the pattern must be an Op, got {type(pattern).__name__}")
         self.pattern = pattern
         self.replacement = replacement
         self.name = name or f"{'|'.join(pattern.op_types)}-rule"
         self.op_types = pattern.op_types  # type: ignore[misc]
+        if isinstance(replacement, (Op, Var)):
+            check_replacement(replacement, captured_names(pattern), f"rule {self.name}")
+        elif not callable(replacement):
+            raise PassError(f"rule {self.name}: the replacement must be a Var, an Op or a function")
 
     @property
     def label(self) -> str:
@@ -519,15 +620,61 @@ class RewriteRule(RewritePattern):
         found = match(self.pattern, node)
         if found is None:
             return
-        if isinstance(self.replacement, Var):
-            new: Replacement | None = found[self.replacement.name]
-        elif isinstance(self.replacement, Op):
-            new = build(self.replacement, found.captures, rewriter)
-        else:
-            new = self.replacement(found, rewriter)
+        with rewriter.building():
+            if isinstance(self.replacement, Var):
+                new: Replacement | None = found[self.replacement.name]
+            elif isinstance(self.replacement, Op):
+                new = build(self.replacement, found.captures, rewriter)
+            else:
+                new = self.replacement(found, rewriter)
         if new is None:
             return
         rewriter.replace_subgraph(node, new, found.nodes[1:])
+
+
+def captured_names(pattern: Op) -> set[str]:
+    """The names a pattern binds: its ``Var``s (wildcards aside) and ``capture``s, at any depth."""
+    names: set[str] = set()
+    stack: list[Any] = [pattern]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Var) and not item.name.startswith("_"):
+            names.add(item.name)
+        elif isinstance(item, Op):
+            if item.capture:
+                names.add(item.capture)
+            stack.extend(item.positional)
+            stack.extend(item.named.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return names
+
+
+def check_replacement(template: Op | Var, bound: set[str], what: str) -> None:
+    """``PassError`` when a replacement reads a name the pattern does not bind, or an ``Op`` template does not
+    name one op type or misses an operand its op requires."""
+    if isinstance(template, Var):
+        if template.name not in bound:
+            close = difflib.get_close_matches(template.name, sorted(bound), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PassError(
+                f"{what}: the replacement reads Var({template.name!r}), which the pattern does not capture "
+                f"(it captures {', '.join(sorted(bound)) or 'nothing'}){hint}"
+            )
+        return
+    if len(template.op_types) != 1:
+        raise PassError(f"{what}: a replacement Op names one op type, not {' | '.join(template.op_types)}")
+    op_type = template.op_types[0]
+    missing = [n for n in required_operands(op_type) if n not in template.slots[op_type]]
+    if missing:
+        raise PassError(f"{what}: replacement Op({op_type!r}) misses required operand(s) {', '.join(missing)}")
+    stack = [*template.positional, *template.named.values()]
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, (Op, Var)):
+            check_replacement(sub, bound, what)
+        elif isinstance(sub, (list, tuple)):
+            stack.extend(sub)
 
 
 def build(template: Op, captures: Mapping[str, Any], rewriter: PatternRewriter) -> Node:
@@ -539,6 +686,8 @@ def build(template: Op, captures: Mapping[str, Any], rewriter: PatternRewriter) 
             return captures[sub.name]
         if isinstance(sub, Op):
             return build(sub, captures, rewriter).output
+        if isinstance(sub, (list, tuple)):
+            return [operand(item) for item in sub]
         return sub
 
     args = [operand(a) for a in template.positional]
@@ -557,5 +706,7 @@ __all__ = [
     "Var",
     "apply_patterns",
     "build",
+    "captured_names",
+    "check_replacement",
     "match",
 ]

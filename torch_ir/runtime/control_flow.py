@@ -20,6 +20,7 @@ from torch_ir.errors import InterpreterError
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import TensorType
+from torch_ir.runtime.coverage import entering, region_label
 from torch_ir.runtime.limits import RunLimits, active_limits, max_loop_iterations
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ def region_kernel(node: Node, device: torch.device, module: Any = None, policy: 
     for index, region in enumerate(node.regions):
         where = f"region {region_name(node.op_type, index)} of node {node.name} ({node.op_type})"
         try:
-            runners.append(_RegionRunner(Interpreter(region, device=device, module=module, policy=policy), where))
+            label = region_label(node.name, node.op_type, index)
+            runners.append(
+                _RegionRunner(Interpreter(region, device=device, module=module, policy=policy), where, label)
+            )
         except InterpreterError as exc:
             raise type(exc)(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]
@@ -56,11 +60,13 @@ def region_kernel(node: Node, device: torch.device, module: Any = None, policy: 
 
 
 class _RegionRunner:
-    """Runs one region on flat inputs; errors inside it name the op and the region."""
+    """Runs one region on flat inputs; errors inside it name the op and the region; a recording
+    ``RegionCoverage`` counts the run under ``label``."""
 
-    def __init__(self, interp: Interpreter, where: str):
+    def __init__(self, interp: Interpreter, where: str, label: str):
         self.interp = interp
         self.where = where
+        self.label = label
 
     @property
     def graph(self) -> Graph:
@@ -68,7 +74,8 @@ class _RegionRunner:
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         try:
-            return self.interp.run_flat(inputs)
+            with entering(self.label, inputs):
+                return self.interp.run_flat(inputs)
         except InterpreterError as exc:
             raise type(exc)(f"{self.where}: {exc}") from exc
 

@@ -29,6 +29,7 @@ from torch_ir.ir.symbolic import SymExpr
 from torch_ir.ir.types import TensorType
 from torch_ir.ops import op_info
 from torch_ir.ops.runnable import allowed_op_names
+from torch_ir.runtime.coverage import calling
 from torch_ir.runtime.limits import (
     RunLimits,
     StorageMeter,
@@ -445,10 +446,11 @@ class Interpreter(CallStructure):
         reads = set(callee._weight_slots)
 
         def call(*operands: Any, **_attrs: Any) -> list[Any]:  # the callee attribute arrives as a keyword
-            if reads and not callee.weights:  # a body that reads the module's weights directly
-                callee.set_weights({w: self.weights[w] for w in reads})
+            if reads and any(callee.weights.get(w) is not self.weights[w] for w in reads):
+                callee.set_weights({w: self.weights[w] for w in reads})  # a body reading the module's weights
             try:
-                return callee.run_flat(list(operands))
+                with calling(name, operands):
+                    return callee.run_flat(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
 
@@ -523,7 +525,7 @@ class Interpreter(CallStructure):
         the call: bound buffers and parameters take their new values, inputs are written in place."""
         if self._weight_slots and not self.weights:
             raise InterpreterError("no weights are bound: pass weights= or call bind() first")
-        given = list(inputs)
+        callers = list(inputs)  # the caller's tensors: input updates are written here, not into copies
         inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
@@ -537,7 +539,7 @@ class Interpreter(CallStructure):
         with torch.no_grad(), run_limits(self.policy.budget) as limits:
             if outermost and self._held_bytes:
                 limits.allocate(self._held_bytes, "binding the weights the IR computes, its state and private copies")
-            meter, protected = self._run_guards(limits, inputs, given)
+            meter, protected = self._run_guards(limits, inputs, callers)
             try:
                 for step in self._steps:
                     self._execute(step, env, meter, protected)
@@ -549,7 +551,7 @@ class Interpreter(CallStructure):
             finally:
                 meter.close()
         outputs = [env[s] for s in self._output_slots]
-        self._apply_state_updates(env, given)
+        self._apply_state_updates(env, callers)
         return outputs
 
     def _run_guards(

@@ -3,8 +3,10 @@ call to call (an LLM's KV cache filled by ``prefill`` and read and extended by `
 
 The state starts as declared (zeros), each call of an entry reads the current state and leaves its updates
 as the new state, whichever entry is called next. The state counts against the memory budget: a program
-whose declared state alone is over it is refused before anything is allocated. A program read from a file
-runs its entries in one worker process (``torch_ir.runtime.worker``), dry-run first.
+whose declared state alone is over it is refused before anything is allocated. The runner binds private
+copies of the weights (one per name, shared by the entries), so nothing a program does reaches the caller's
+tensors. A program read from a file runs its entries in one worker process (``torch_ir.runtime.worker``),
+dry-run first; the worker holds its own read-only copies of the weights.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch_ir.errors import InterpreterError
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import ITEMSIZE
+from torch_ir.runtime.isolation import PrivateSource, private_source
 from torch_ir.runtime.limits import format_bytes
 from torch_ir.runtime.weights import ChainSource, MappingSource, as_source
 from torch_ir.runtime.worker import Executor
@@ -25,9 +28,11 @@ from torch_ir.runtime.worker import Executor
 class ProgramRunner:
     """Runs the entries of a program (``runner("prefill", ids, positions)``) with shared weights and state.
 
-    ``weights`` is what ``Interpreter`` binds (a state_dict, a module, a safetensors path); the declared
-    state never comes from it: it starts as declared and is then what the entries make of it. ``isolate``
-    chooses where the entries run (default: in a worker for a program read from a file).
+    ``weights`` is what ``Interpreter`` binds (a state_dict, a module, a safetensors path); the entries bind
+    private copies of them (``weights_copy``, a ``PrivateSource``: ``weights_copy.written()`` names any the
+    program wrote into). The declared state never comes from the weights: it starts as declared and is
+    then what the entries make of it. ``isolate`` chooses where the entries run (default: in a worker for a
+    program read from a file).
     """
 
     def __init__(
@@ -42,12 +47,41 @@ class ProgramRunner:
         self.ir = ir
         self.device = torch.device(device)
         self.executor = Executor.for_ir(ir, device=self.device, isolate=isolate)
+        self.strict = strict
         self.state: dict[str, torch.Tensor] = {}
         self.reset()
-        source = ChainSource(MappingSource(self.state, "the program's initial state"), as_source(weights))
         self.entries: dict[str, Any] = {
-            name: self.executor.interpreter(graph, source, strict=strict) for name, graph in ir.entries.items()
+            name: self.executor.interpreter(graph, strict=strict) for name, graph in ir.entries.items()
         }
+        self.weights_copy: PrivateSource = self._private(weights)
+        source = ChainSource(MappingSource(self.state, "the program's initial state"), self.weights_copy)
+        for interp in self.entries.values():
+            interp.bind(source, strict=strict)
+
+    def _private(self, weights: Any) -> PrivateSource:
+        entry = next(iter(self.entries.values()), None)
+        return private_source(entry, as_source(weights), self.device)
+
+    def rebind(self, weights: Any = None) -> None:
+        """Bind the entries again: to private copies of ``weights``, or (None) to the current copies with their
+        originals copied back first. The state is reset."""
+        if weights is None:
+            self.weights_copy.restore()
+        else:
+            self.weights_copy = self._private(weights)
+        self.reset()
+        source = ChainSource(MappingSource(self.state, "the program's initial state"), self.weights_copy)
+        for interp in self.entries.values():
+            interp.bind(source, strict=self.strict)
+
+    def written(self) -> list[str]:
+        """The weights (by source key) the program wrote into since they were bound: the private copies here
+        that differ from their originals, and those a worker reports it holds changed."""
+        keys = self.weights_copy.written()
+        for interp in self.entries.values():
+            for name in getattr(interp, "written", ()):
+                keys.extend(n for n in interp.graph.weight(name).names if n in self.weights_copy and n not in keys)
+        return keys
 
     def reset(self) -> None:
         """Put the state back as declared: zeros (refused when it alone is over the memory budget)."""

@@ -16,6 +16,7 @@ import torch
 
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.regions import region_name
+from torch_ir.runtime.node_errors import NodeError, record_node_error
 
 Found = tuple[str, Value, Any]
 """``(path, value, comparison)``: the region path (``scan/combine/``), the first differing value, how it differs."""
@@ -43,12 +44,14 @@ def locate(
     compare: Compare,
     path: str = "",
     opener: Opener | None = None,
+    errors: list[NodeError] | None = None,
 ) -> Found | None:
     """The first value in ``node``'s regions that differs from eager, as ``(path, value, comparison)``.
 
     ``operands`` are the node's args with values filled in (lists stay lists); ``fx_owner`` is the
     GraphModule (of the re-exported model) that holds the matching higher-order call; ``opener`` makes the
-    interpreters of the regions (default: in this process).
+    interpreters of the regions (default: in this process). ``errors``, when given, receives every
+    comparison made (``runtime/node_errors.py``).
     """
     fx_node = next((n for n in fx_owner.graph.nodes if n.op == "call_function" and n.name == node.name), None)
     if fx_node is None or node.op_type not in _SUBGRAPH_ARGS:
@@ -65,7 +68,7 @@ def locate(
     def run(index: int, inputs: list[Any]) -> tuple[Found | None, list[Any]]:
         region = node.regions[index]
         inner_path = f"{path}{node.name}/{region_name(node.op_type, index)}/"
-        return _compare_region(region, subgraphs[index], inputs, compare, inner_path, opener)
+        return _compare_region(region, subgraphs[index], inputs, compare, inner_path, opener, errors)
 
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
@@ -98,7 +101,13 @@ def locate(
 
 
 def _compare_region(
-    region: Graph, gm: torch.fx.GraphModule, inputs: list[Any], compare: Compare, path: str, opener: Opener | None
+    region: Graph,
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    compare: Compare,
+    path: str,
+    opener: Opener | None,
+    errors: list[NodeError] | None = None,
 ) -> tuple[Found | None, list[Any]]:
     if opener is None:
         from torch_ir.runtime.interpreter import Interpreter
@@ -119,11 +128,12 @@ def _compare_region(
             if a.shape != b.shape or a.dtype != b.dtype:
                 continue
             comparison = compare(a, b)
+            record_node_error(errors, node, value, comparison, path)
             if comparison.passed:
                 continue
             if node.regions:
                 operands = [_fill(arg, got) for arg in node.args]
-                inner = locate(node, operands, gm, compare, path, opener)
+                inner = locate(node, operands, gm, compare, path, opener, errors)
                 if inner is not None:
                     return inner, outputs
             return (path, value, comparison), outputs
@@ -131,7 +141,13 @@ def _compare_region(
 
 
 def locate_in_model(
-    node: Node, interp: Any, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], compare: Compare
+    node: Node,
+    interp: Any,
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    compare: Compare,
+    errors: list[NodeError] | None = None,
 ) -> Found | None:
     """``locate`` for a top-level region op of ``interp``'s graph, against ``model`` re-exported on ``args``."""
     from collections import ChainMap
@@ -145,7 +161,7 @@ def locate_in_model(
     values = ChainMap(runner.kept, interp.weights)
     operands = [_fill(arg, values) for arg in node.args]
     program = torch.export.export(model, args, kwargs=kwargs, strict=False)
-    return locate(node, operands, program.graph_module, compare, opener=interp.open)
+    return locate(node, operands, program.graph_module, compare, opener=interp.open, errors=errors)
 
 
 def _fill(arg: Any, values: Mapping[str, Any]) -> Any:

@@ -95,6 +95,7 @@ class ModuleSource(MappingSource):
         named: dict[str, torch.Tensor] = dict(module.named_parameters(remove_duplicate=False))
         named.update(module.named_buffers(remove_duplicate=False))
         super().__init__(named, f"module {type(module).__name__}")
+        self.module = module
 
 
 class SafetensorsSource(WeightSource):

@@ -506,6 +506,8 @@ class RemoteInterpreter(CallStructure):
         self.keep_names = set(keep)
         self.keep_all = keep_all
         self.kept: dict[str, Any] = {}
+        self.written: set[str] = set()
+        """The bound weights the worker reports it wrote into (without a state update) since they were bound."""
         self._known: dict[str, torch.Tensor] = {}
         self._nodes = {node.name: node for node in graph.nodes}
         self._handle = worker.new_handle()
@@ -551,6 +553,7 @@ class RemoteInterpreter(CallStructure):
         self.worker.provide(resolved)
         self._request({"op": "bind", "names": list(resolved), "init": self.graph.init is not None})
         self._known = {name: tensor for name, tensor in resolved.items() if name in self.graph.weights}
+        self.written = set()
 
     def set_weights(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Bind resolved tensors by IR name (those the worker holds already are not sent again)."""
@@ -577,12 +580,17 @@ class RemoteInterpreter(CallStructure):
         return checked_inputs(self.graph, inputs, torch.device("cpu"))
 
     def run_flat(self, inputs: Sequence[Any]) -> list[Any]:
-        """Run on the flat graph inputs in the worker; state updates are applied as ``Interpreter`` does."""
+        """Run on the flat graph inputs in the worker; state updates are applied as ``Interpreter`` does, and
+        what the run wrote into its copies without declaring it shows here too: a written input is copied
+        into ``inputs``, a written weight is read back through ``weights`` and named in ``written``."""
         given = list(inputs)
         answer = self._request({"op": "run"}, given)
         value = wire.decode_value(answer["value"], answer.tensors)
         for name, tensor in value["updates"].items():
             self._known[name] = self._local(tensor)
+        for name in value.get("written", ()):  # read back on access: the caller sees what the worker holds
+            self.written.add(name)
+            self._known.pop(name, None)
         for index, tensor in value["inputs"].items():
             destination = given[int(index)]
             if isinstance(destination, torch.Tensor):
@@ -618,6 +626,16 @@ class RemoteInterpreter(CallStructure):
                 except InterpreterError:
                     done = True
             worker._streaming = False
+
+    def writers(self, inputs: Sequence[Any], weights: Sequence[str], positions: Sequence[int]) -> list[Node | None]:
+        """Replay node by node in the worker on ``inputs``: for each weight of ``weights`` (by IR name), then
+        each input of ``positions``, the first node after which it no longer holds what it held before; None
+        where no node changed it (``torch_ir.runtime.isolation.find_writers``, run where the copies are)."""
+        header = {"op": "writers", "weights": list(weights), "inputs": [int(i) for i in positions]}
+        answer = self._request(header, list(inputs))
+        found = wire.decode_value(answer["value"], answer.tensors)
+        labels = [*weights, *(str(i) for i in positions)]
+        return [self._nodes.get(found[label]) if label in found else None for label in labels]
 
     def open(self, graph: Graph, *, keep: Sequence[str] = (), keep_all: bool = False) -> RemoteInterpreter:
         """An interpreter of another graph of the module in the same worker, with the same weights bound."""

@@ -12,7 +12,9 @@ works in the temporary folder it was started in. Then it serves requests, one at
   no op can write them, and a write is a crash the caller reports;
 - ``open``, ``bind``, ``assign``, ``share``: an interpreter per graph (a function, a region, by path),
   with the weights bound (its init graph runs here);
-- ``run``, ``iter``, ``fetch``: run on inputs, node by node, or read bound weights back;
+- ``run``, ``iter``, ``fetch``: run on inputs, node by node, or read bound weights back (a run also names
+  the weights and inputs it wrote into without a state update);
+- ``writers``: replay node by node and name the first node after which each watched weight or input changed;
 - ``exit``.
 
 Every error is answered as its ``TorchIRError`` class and message; anything else (a bug, an allocation
@@ -248,10 +250,24 @@ class _Server:
     def do_run(self, message: Any, fds: list[int]) -> None:
         interp = self.interpreters[int(message["handle"])]
         inputs = [_to(v, interp.device) for v in self.wire.decode_value(message["value"], message.tensors)]
+        torch = self.torch
+        given = [v.clone() if isinstance(v, torch.Tensor) else None for v in inputs]
         outputs = interp.run_flat(inputs)
-        updates = {u.target: interp.weights[u.target] for u in interp.graph.state_updates if u.kind != "input"}
+        graph = interp.graph
+        updates = {u.target: interp.weights[u.target] for u in graph.state_updates if u.kind != "input"}
         written = {str(index): inputs[index] for index, _ in interp._input_updates}
-        self._ok({"outputs": outputs, "updates": updates, "inputs": written, "kept": interp.kept})
+        for index, before in enumerate(given):  # inputs the run wrote without a state update: sent back too
+            if before is not None and str(index) not in written and not _same(inputs[index], before):
+                written[str(index)] = inputs[index]
+        weights = [  # weights whose copy here no longer holds what the caller gave (writes it did not declare)
+            name
+            for name, tensor in interp.weights.items()
+            if name in self.weights
+            and tensor is not self.weights[name]
+            and not graph.is_state_target(name)
+            and not _same(tensor, self.weights[name])
+        ]
+        self._ok({"outputs": outputs, "updates": updates, "inputs": written, "kept": interp.kept, "written": weights})
 
     def do_iter(self, message: Any, fds: list[int]) -> None:
         interp = self.interpreters[int(message["handle"])]
@@ -259,6 +275,26 @@ class _Server:
         for node, values in interp.iter_values(inputs):
             self.wire.send(self.sock, {"node": node.name}, values)
         self._ok()
+
+    def do_writers(self, message: Any, fds: list[int]) -> None:
+        """Run node by node; the first node after which each watched weight (by IR name, against what the
+        caller gave) and each watched input (by position, against its value before the run) changed."""
+        interp = self.interpreters[int(message["handle"])]
+        inputs = [_to(v, interp.device) for v in self.wire.decode_value(message["value"], message.tensors)]
+        weights = [name for name in message["weights"] if name in self.weights]
+        before = {int(i): inputs[int(i)].clone() for i in message["inputs"]}
+        found: dict[str, str] = {}
+        total = len(weights) + len(before)
+        for node, _ in interp.iter_values(inputs):
+            for name in weights:
+                if name not in found and not _same(interp.weights[name], self.weights[name]):
+                    found[name] = node.name
+            for index, value in before.items():
+                if str(index) not in found and not _same(inputs[index], value):
+                    found[str(index)] = node.name
+            if len(found) == total:
+                break
+        self._ok(found)
 
     def do_fetch(self, message: Any, fds: list[int]) -> None:
         interp = self.interpreters[int(message["handle"])]
@@ -270,6 +306,13 @@ class _Server:
     def do_close(self, message: Any, fds: list[int]) -> None:
         self.interpreters.pop(int(message["handle"]), None)
         self._ok()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether tensor ``a`` holds ``b``'s values (NaN where ``b`` has NaN)."""
+    from torch_ir.runtime.isolation import unchanged
+
+    return unchanged(a, b)
 
 
 def _to(value: Any, device: Any) -> Any:

@@ -28,6 +28,16 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
         raise SerializationError(f"cannot write {text}: it is a directory; outputs are files, give one inside it")
 
 
+def check_output_folder_path(path: str | os.PathLike[str]) -> None:
+    """Raise ``SerializationError`` unless ``path`` can name a folder that outputs go into: a folder, or
+    nothing yet (it is created); a file, FIFO or device there is never replaced by one."""
+    text = os.fspath(path)
+    if not text:
+        raise SerializationError("an empty output folder: give a folder name")
+    if Path(text).exists() and not Path(text).is_dir():
+        raise SerializationError(f"cannot write into {text}: it is a file, not a folder; give a folder")
+
+
 def check_distinct_outputs(paths: Iterable[str | os.PathLike[str]]) -> None:
     """Raise ``SerializationError`` when two of ``paths`` are one file (written one over the other), before
     anything is written; each is also checked with ``check_output_path``."""
@@ -118,4 +128,10 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_distinct_outputs", "check_output_path"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_distinct_outputs",
+    "check_output_folder_path",
+    "check_output_path",
+]

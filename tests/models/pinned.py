@@ -1,0 +1,34 @@
+"""A model whose trace pins a number read from data: it builds a mask of ``offset + n`` positions and adds
+it to scores over a fixed window of 8, so it runs only when ``offset + n == 8``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tests.models import ModelCase, register
+
+
+class FixedWindowMask(nn.Module):
+    """Scores over a window of 8 positions, masked from ``offset`` on by a mask of ``offset + n`` positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(8))
+        self.fc = nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        length = offset.item() + x.shape[0]
+        mask = torch.arange(length) >= offset
+        return self.fc(x).sum(0) + torch.where(mask, self.bias, 0.0)
+
+
+register(
+    ModelCase(
+        name="fixed_window_mask",
+        category="pinned",
+        build=FixedWindowMask,
+        inputs=lambda device: ((torch.randn(5, 4, device=device), torch.tensor(3, device=device)), {}),
+        description="a mask of offset + n positions over a window of 8: runs only when offset + n == 8",
+    )
+)

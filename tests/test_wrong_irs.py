@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from tests.transformers_models import TINY
-from torch_ir import Graph, WeightError, extract_ir, load_ir
+from torch_ir import Graph, RunLimitError, WeightError, extract_ir, load_ir
 from torch_ir.cli import main
 from torch_ir.frontends.inputs import random_input
 from torch_ir.frontends.model_specs import resolve_model
 from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
+from torch_ir.runtime.worker import isolation
 
 pytest.importorskip("transformers")
 
@@ -132,12 +133,20 @@ def test_weights_zeroed_through_an_unannotated_alias_fail_and_name_the_node(
     if op.startswith("inductor."):
         pytest.importorskip("torch._inductor")
     wrong = _wrong(honest["gpt"], f"wrong-zero-weights{{op={op}}}", tmp_path / "zeroed.json")
-    code, out = _verify(wrong, GPT, capsys)
-    assert code == 1, out
-    assert "weight @tok.weight" in out and "the IR wrote into it: node zero_" in out, out
+    code, out = _verify(wrong, GPT, capsys)  # from a file, aten.zero_ is off the allow-list: no verdict
+    assert code == 2 and "node zero_ (aten.zero_.default) is refused" in out, out
+    allowed = ["aten::zero_", *(["inductor::_reinterpret_tensor"] if op.startswith("inductor.") else [])]
+    flags = [word for name in allowed for word in ("--allow-op", name)]
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _verify(wrong, GPT, capsys, *flags, *where)
+        assert code == 1, out
+        assert "weight @tok.weight" in out and "the IR wrote into it: node zero_" in out, out
     real, args, kwargs = _python_model(GPT)
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
+    with pytest.raises(RunLimitError, match="zero_"):
+        verify_ir(load_ir(wrong), real, args, kwargs)
+    with isolation(allow_ops=tuple(allowed)):
+        ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
     assert not ok
     written = [o for o in report.outputs if o.name.startswith("weight @")]
     assert written and all("zero_" in o.problem for o in written), str(report)
@@ -462,11 +471,17 @@ def test_a_prefill_that_zeroes_the_weights_and_never_writes_the_cache_fails(
     prefill.set_state_updates([])
     path = tmp_path / "poisoned.json"
     ir.save(path)
-    code, out = _generate(path, capsys)
-    assert code == 1 and "the program wrote into" in out and "step 0 (prefill): node zero_" in out, out
+    code, out = _generate(path, capsys)  # from a file, aten.zero_ is off the allow-list: no verdict
+    assert code == 2 and "aten.zero_.default) is refused" in out, out
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _generate(path, capsys, "--allow-op", "aten::zero_", *where)
+        assert code == 1 and "the program wrote into" in out and "step 0 (prefill): node zero_" in out, out
     real = build_causal_lm("llama", "cpu")
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_generation(ir, real, steps=4)
+    with pytest.raises(RunLimitError, match="zero_"):
+        verify_generation(ir, real, steps=4)
+    with isolation(allow_ops=("aten::zero_",)):  # read from a file: runs in a worker
+        ok, report = verify_generation(ir, real, steps=4)
     assert not ok and "zero_" in report.error, str(report)
     assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())
 

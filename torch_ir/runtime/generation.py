@@ -28,6 +28,7 @@ from torch_ir.ir.module import IR
 from torch_ir.runtime.coverage import RegionCoverage, coverage_warnings, region_paths
 from torch_ir.runtime.given_weights import verification_source
 from torch_ir.runtime.informative_weights import redrawn_weights
+from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.isolation import describe_writer, find_writers
 from torch_ir.runtime.program import ProgramRunner
 from torch_ir.runtime.verifier import (
@@ -334,7 +335,13 @@ class _Generation:
             for index, (entry, kwargs) in enumerate(calls):
                 interp = runner.prepared(entry)
                 inputs = interp.flatten_inputs((), {k: v.clone() for k, v in kwargs.items()})
-                node = next((n for n in find_writers(interp, inputs, watched) if n is not None), None)
+                if isinstance(interp, Interpreter):
+                    nodes = find_writers(interp, inputs, watched)
+                else:  # the copies live in the worker: the replay runs there
+                    graph = interp.graph
+                    names = [n for n in graph.weights if set(graph.weight(n).names) & set(keys)]
+                    nodes = interp.writers(inputs, names, [])
+                node = next((n for n in nodes if n is not None), None)
                 if node is not None:
                     return f"step {index} ({entry}): {describe_writer(node)}"
                 runner(entry, **{k: v.clone() for k, v in kwargs.items()})

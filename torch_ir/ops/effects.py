@@ -133,10 +133,12 @@ UNANNOTATED_ALIAS_OPS = frozenset(
         "atleast_1d",
         "atleast_2d",
         "atleast_3d",
+        "_reinterpret_tensor",
     }
 )
 """Op names whose results may share their operand's storage although their schema does not say so
-(``_unsafe_view`` is a view; ``type_as`` and ``lift`` may return their operand itself)."""
+(``_unsafe_view`` is a view; ``type_as`` and ``lift`` may return their operand itself; inductor's
+``_reinterpret_tensor`` is a view of its operand's storage with the sizes and strides it is given)."""
 
 STRIDE_READING_OPS = frozenset(
     {

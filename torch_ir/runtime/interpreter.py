@@ -263,6 +263,9 @@ class Interpreter(CallStructure):
         self.keep_names = set(keep)
         self.kept: dict[str, Any] = {}
         self.weights: dict[str, torch.Tensor] = {}
+        self.run_inputs: list[Any] = []
+        """The flat inputs the last run (``run_flat``, ``iter_values``) ran on: the caller's tensors, or the
+        private copies made of those the IR may write; compare them with the caller's to see what it wrote."""
         self._held_bytes = 0
         self._weight_storages: set[int] = set()
         self._caller_storages: dict[int, str] = {}
@@ -526,7 +529,7 @@ class Interpreter(CallStructure):
         if self._weight_slots and not self.weights:
             raise InterpreterError("no weights are bound: pass weights= or call bind() first")
         callers = list(inputs)  # the caller's tensors: input updates are written here, not into copies
-        inputs = self.check_inputs(inputs)
+        inputs = self.run_inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
             env[s] = value
@@ -572,7 +575,7 @@ class Interpreter(CallStructure):
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
         """Run on flat inputs node by node, yielding ``(node, results)``; intermediates are freed as usual."""
         given = list(inputs)
-        inputs = self.check_inputs(inputs)
+        inputs = self.run_inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
             env[s] = value

@@ -121,16 +121,21 @@ def written_inputs(copies: Sequence[Any], originals: Sequence[Any], skip: set[in
 
 
 def find_writers(
-    interp: Interpreter, inputs: Sequence[Any], watched: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    interp: Interpreter,
+    inputs: Sequence[Any],
+    watched: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    positions: Sequence[tuple[int, torch.Tensor]] = (),
 ) -> list[Node | None]:
-    """For each ``(tensor the IR holds, original)`` pair, the first node after which the tensor differs from
-    the original, running the IR node by node on ``inputs`` (each tensor must equal its original before);
-    None where no node changed it."""
-    found: list[Node | None] = [None] * len(watched)
-    if not watched:
+    """For each ``(tensor the IR holds, original)`` pair, then each ``(input position, original)`` pair,
+    the first node after which the tensor (for an input: the one the run holds, ``Interpreter.run_inputs``,
+    a private copy when the IR may write it) differs from the original, running the IR node by node on
+    ``inputs`` (each tensor must equal its original before); None where no node changed it."""
+    found: list[Node | None] = [None] * (len(watched) + len(positions))
+    if not found:
         return found
     for node, _ in interp.iter_values(inputs):
-        for index, (tensor, original) in enumerate(watched):
+        held = [*watched, *((interp.run_inputs[i], original) for i, original in positions)]
+        for index, (tensor, original) in enumerate(held):
             if found[index] is None and not unchanged(tensor, original):
                 found[index] = node
         if all(n is not None for n in found):

@@ -681,7 +681,7 @@ class _TrialLoop:
             if not unchanged(tensor, self.private.source.load(key)):
                 weights.append(name)
         skip = {i for i, v in enumerate(graph.inputs) if graph.is_state_target(v.name, "input")}
-        inputs = written_inputs(flat, originals, skip)
+        inputs = written_inputs(interp.run_inputs, originals, skip)  # the IR's copies, where it made them
         if not weights and not keys and not inputs:
             return []
         labels = [f"weight @{n}" for n in weights] or [f"weight {k}" for k in keys]
@@ -712,12 +712,12 @@ class _TrialLoop:
                 watched.append((self.interp.weights[name], self.private.source.load(key)))
             else:
                 watched.append((self.private.copies[name], self.private.source.load(name)))
-        watched += [(fresh[i], originals[i]) for i in inputs]
+        positions = [(i, originals[i]) for i in inputs]
         try:
             if not isinstance(self.interp, Interpreter):  # the copies live in the worker
                 nodes = self.interp.writers(fresh, names[:WRITES_SHOWN] if by_weight else [], inputs)
                 return [describe_writer(node) for node in nodes]
-            return [describe_writer(node) for node in find_writers(self.interp, fresh, watched)]
+            return [describe_writer(node) for node in find_writers(self.interp, fresh, watched, positions)]
         except TorchIRError as exc:
             return [f"the replay failed ({exc})"] * len(watched)
         finally:

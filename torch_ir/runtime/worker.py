@@ -506,6 +506,8 @@ class RemoteInterpreter(CallStructure):
         self.keep_names = set(keep)
         self.keep_all = keep_all
         self.kept: dict[str, Any] = {}
+        self.run_inputs: list[Any] = []
+        """The flat inputs of the last ``run_flat``: what the worker wrote into its copies is copied into them."""
         self.written: set[str] = set()
         """The bound weights the worker reports it wrote into (without a state update) since they were bound."""
         self._known: dict[str, torch.Tensor] = {}
@@ -583,7 +585,7 @@ class RemoteInterpreter(CallStructure):
         """Run on the flat graph inputs in the worker; state updates are applied as ``Interpreter`` does, and
         what the run wrote into its copies without declaring it shows here too: a written input is copied
         into ``inputs``, a written weight is read back through ``weights`` and named in ``written``."""
-        given = list(inputs)
+        given = self.run_inputs = list(inputs)
         answer = self._request({"op": "run"}, given)
         value = wire.decode_value(answer["value"], answer.tensors)
         for name, tensor in value["updates"].items():

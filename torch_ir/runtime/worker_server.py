@@ -256,9 +256,10 @@ class _Server:
         graph = interp.graph
         updates = {u.target: interp.weights[u.target] for u in graph.state_updates if u.kind != "input"}
         written = {str(index): inputs[index] for index, _ in interp._input_updates}
+        held = interp.run_inputs  # the inputs, or the copies the interpreter made of those the IR may write
         for index, before in enumerate(given):  # inputs the run wrote without a state update: sent back too
-            if before is not None and str(index) not in written and not _same(inputs[index], before):
-                written[str(index)] = inputs[index]
+            if before is not None and str(index) not in written and not _same(held[index], before):
+                written[str(index)] = held[index]
         weights = [  # weights whose copy here no longer holds what the caller gave (writes it did not declare)
             name
             for name, tensor in interp.weights.items()
@@ -289,8 +290,8 @@ class _Server:
             for name in weights:
                 if name not in found and not _same(interp.weights[name], self.weights[name]):
                     found[name] = node.name
-            for index, value in before.items():
-                if str(index) not in found and not _same(inputs[index], value):
+            for index, value in before.items():  # the input as the run holds it (its copy, where it made one)
+                if str(index) not in found and not _same(interp.run_inputs[index], value):
                     found[str(index)] = node.name
             if len(found) == total:
                 break

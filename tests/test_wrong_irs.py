@@ -428,11 +428,17 @@ def test_a_called_function_that_zeroes_the_weights_it_is_passed_fails(
     outlined_llama: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     wrong = _wrong(outlined_llama, f"wrong-zero-weights{{function={BODY}}}", tmp_path / "zeroed.json")
-    code, out = _verify(wrong, LLAMA, capsys)
-    assert code == 1 and f"the IR wrote into it: node model.layers.0 (func.call of {BODY})" in out, out
+    code, out = _verify(wrong, LLAMA, capsys)  # from a file, aten.zero_ is off the allow-list: no verdict
+    assert code == 2 and "(aten.zero_.default) is refused" in out and "PASSED" not in out, out
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _verify(wrong, LLAMA, capsys, "--allow-op", "aten::zero_", *where)
+        assert code == 1 and f"the IR wrote into it: node model.layers.0 (func.call of {BODY})" in out, out
     real, args, kwargs = _python_model(LLAMA)
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
+    with pytest.raises(RunLimitError, match="zero_"):
+        verify_ir(load_ir(wrong), real, args, kwargs)
+    with isolation(allow_ops=("aten::zero_",)):
+        ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
     assert not ok and any(o.name.startswith("weight @") for o in report.outputs), str(report)
     assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())
 

@@ -447,15 +447,21 @@ class Interpreter(CallStructure):
             )
             self._callees[name] = callee
         reads = set(callee._weight_slots)
+        writes = [i for i, v in enumerate(callee.graph.inputs) if v.name in callee._guard.written]
 
         def call(*operands: Any, **_attrs: Any) -> list[Any]:  # the callee attribute arrives as a keyword
             if reads and any(callee.weights.get(w) is not self.weights[w] for w in reads):
                 callee.set_weights({w: self.weights[w] for w in reads})  # a body reading the module's weights
             try:
                 with calling(name, operands):
-                    return callee.run_flat(list(operands))
+                    results = callee.run_flat(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
+            for i in writes:  # the body wrote into its copy of an operand: the call writes the operand itself,
+                given, held = operands[i], callee.run_inputs[i]  # which this plan copied first (call_writes)
+                if isinstance(given, torch.Tensor) and isinstance(held, torch.Tensor) and held is not given:
+                    given.copy_(held)
+            return results
 
         return call
 

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from torch_ir.errors import InterpreterError, RunLimitError
-from torch_ir.ir.calls import is_call
+from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
 from torch_ir.ops import op_info
@@ -189,7 +189,8 @@ class PlanGuard:
     in-place ops (``add_``, ``index_copy_``, ``out=``) would otherwise write into the caller's tensors (a
     state_dict, a module's buffers, the inputs). Aliases are followed conservatively: an op whose schema
     writes an argument writes every tensor its operands may alias; an op whose schema returns an alias (a
-    view), or a Python op, makes its results alias every operand.
+    view), or a Python op, makes its results alias every operand; a call writes the operands its callee
+    may write (the callee's interpreter, planned first, says which).
     """
 
     def __init__(self, graph: Graph, policy: ExecutionPolicy, interpreter: Any = None):
@@ -217,6 +218,8 @@ class PlanGuard:
             return
         if schema is None or node.regions or is_call(node):
             aliased = True
+            for value in self.call_writes(node):
+                self.written |= self._roots.get(id(value), frozenset())
         else:
             info = op_info(node.op_type)
             if info.mutates:
@@ -225,6 +228,15 @@ class PlanGuard:
         if aliased:
             for value in node.outputs:
                 self._roots[id(value)] = frozenset(operands)
+
+    def call_writes(self, node: Node) -> list[Value]:
+        """The operands of call ``node`` its callee may write in place (none when it is not a call)."""
+        callees = getattr(self.interpreter, "_callees", {})
+        callee = callees.get(callee_name(node)) if is_call(node) else None
+        if callee is None:
+            return []
+        written = callee._guard.written
+        return [value for value, param in zip(node.inputs, callee.graph.inputs) if param.name in written]
 
     def protect(self, tensors: dict[str, Any]) -> dict[str, Any]:
         """``tensors`` (weights by name) with a private copy of each one the IR may write."""

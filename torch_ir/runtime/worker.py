@@ -47,6 +47,7 @@ from torch_ir.errors import InterpreterError, RunLimitError, TorchIRError
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.module import Module
 from torch_ir.runtime import wire
+from torch_ir.runtime.coverage import record_regions, recording_regions
 from torch_ir.runtime.interpreter import CallStructure, Interpreter, checked_inputs
 from torch_ir.runtime.limits import format_bytes
 from torch_ir.runtime.sandbox import ExecutionPolicy, default_memory_budget
@@ -586,8 +587,9 @@ class RemoteInterpreter(CallStructure):
         what the run wrote into its copies without declaring it shows here too: a written input is copied
         into ``inputs``, a written weight is read back through ``weights`` and named in ``written``."""
         given = self.run_inputs = list(inputs)
-        answer = self._request({"op": "run"}, given)
+        answer = self._request({"op": "run", "coverage": recording_regions()}, given)
         value = wire.decode_value(answer["value"], answer.tensors)
+        record_regions(value.get("regions", {}))  # what the worker ran counts in this process's recorder
         for name, tensor in value["updates"].items():
             self._known[name] = self._local(tensor)
         for name in value.get("written", ()):  # read back on access: the caller sees what the worker holds

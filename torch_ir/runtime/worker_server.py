@@ -13,7 +13,8 @@ works in the temporary folder it was started in. Then it serves requests, one at
 - ``open``, ``bind``, ``assign``, ``share``: an interpreter per graph (a function, a region, by path),
   with the weights bound (its init graph runs here);
 - ``run``, ``iter``, ``fetch``: run on inputs, node by node, or read bound weights back (a run also names
-  the weights and inputs it wrote into without a state update);
+  the weights and inputs it wrote into without a state update, and counts the regions it ran when the
+  caller records coverage);
 - ``writers``: replay node by node and name the first node after which each watched weight or input changed;
 - ``exit``.
 
@@ -23,6 +24,7 @@ that fails) as an ``InterpreterError``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -252,7 +254,11 @@ class _Server:
         inputs = [_to(v, interp.device) for v in self.wire.decode_value(message["value"], message.tensors)]
         torch = self.torch
         given = [v.clone() if isinstance(v, torch.Tensor) else None for v in inputs]
-        outputs = interp.run_flat(inputs)
+        from torch_ir.runtime.coverage import RegionCoverage
+
+        coverage = RegionCoverage()
+        with coverage.recording() if message.get("coverage") else contextlib.nullcontext():
+            outputs = interp.run_flat(inputs)
         graph = interp.graph
         updates = {u.target: interp.weights[u.target] for u in graph.state_updates if u.kind != "input"}
         written = {str(index): inputs[index] for index, _ in interp._input_updates}
@@ -268,7 +274,17 @@ class _Server:
             and not graph.is_state_target(name)
             and not _same(tensor, self.weights[name])
         ]
-        self._ok({"outputs": outputs, "updates": updates, "inputs": written, "kept": interp.kept, "written": weights})
+        regions = dict(coverage.counts)
+        self._ok(
+            {
+                "outputs": outputs,
+                "updates": updates,
+                "inputs": written,
+                "kept": interp.kept,
+                "written": weights,
+                "regions": regions,
+            }
+        )
 
     def do_iter(self, message: Any, fds: list[int]) -> None:
         interp = self.interpreters[int(message["handle"])]

@@ -335,8 +335,15 @@ class _Generation:
             for index, (entry, kwargs) in enumerate(calls):
                 interp = runner.prepared(entry)
                 inputs = interp.flatten_inputs((), {k: v.clone() for k, v in kwargs.items()})
-                if isinstance(interp, Interpreter):
-                    nodes = find_writers(interp, inputs, watched)
+                if isinstance(interp, Interpreter):  # the copies its plan made of weights it may write, too
+                    graph = interp.graph
+                    copies = [
+                        (tensor, source.source.load(key))
+                        for name, tensor in interp.weights.items()
+                        for key in [next((k for k in graph.weight(name).names if k in keys), None)]
+                        if key is not None and tensor is not source.copies.get(key)
+                    ]
+                    nodes = find_writers(interp, inputs, [*watched, *copies])
                 else:  # the copies live in the worker: the replay runs there
                     graph = interp.graph
                     names = [n for n in graph.weights if set(graph.weight(n).names) & set(keys)]

@@ -263,6 +263,7 @@ class Interpreter(CallStructure):
         self.keep_names = set(keep)
         self.kept: dict[str, Any] = {}
         self.weights: dict[str, torch.Tensor] = {}
+        self._copied: dict[str, torch.Tensor] = {}
         self.run_inputs: list[Any] = []
         """The flat inputs the last run (``run_flat``, ``iter_values``) ran on: the caller's tensors, or the
         private copies made of those the IR may write; compare them with the caller's to see what it wrote."""
@@ -480,7 +481,9 @@ class Interpreter(CallStructure):
             from torch_ir.errors import WeightError
 
             raise WeightError(f"no tensor for weight(s): {', '.join(missing)}")
-        self.weights = self._guard.protect({name: tensors[name] for name in self._weight_slots})
+        bound = {name: tensors[name] for name in self._weight_slots}
+        self.weights = self._guard.protect(bound)
+        self._copied = {name: bound[name] for name, tensor in self.weights.items() if tensor is not bound[name]}
         base: list[Any] = [None] * self._num_slots
         for name, s in self._weight_slots.items():
             base[s] = self.weights[name]
@@ -495,7 +498,20 @@ class Interpreter(CallStructure):
                 raise InterpreterError(f"cannot assign @{name}: the IR has no weight of that name")
             self.weights[name] = tensor
             self._base_env[slot] = tensor
+            self._copied.pop(name, None)
         self._account(self.weights)
+
+    @property
+    def written(self) -> list[str]:
+        """The bound weights the IR wrote into without a state update: the private copies made of those it
+        may write (``PlanGuard.protect``) that no longer hold what was bound."""
+        from torch_ir.runtime.isolation import unchanged
+
+        return [
+            name
+            for name, original in self._copied.items()
+            if not self.graph.is_state_target(name) and not unchanged(self.weights[name], original)
+        ]
 
     def _account(self, tensors: dict[str, Any]) -> None:
         """Sort the bound tensors: those the run holds on its own (derived weights, the declared state, private

@@ -31,6 +31,7 @@ CASES: dict[str, Case] = {
         Case("llama-7b-32L", "hf:llama-2-7b", {}, 32, 1, True),
         Case("llama-70b-8L", "hf:llama-2-70b", {"num_hidden_layers": 8}, 8, 1, True),
         Case("llama-70b-80L", "hf:llama-2-70b", {}, 80, 1, True),
+        Case("llama-405b-126L", "hf:llama-3.1-405b", {}, 126, 1, True),
         Case("gpt2-xl", "hf:gpt2-xl", {}, 48, 1, True),
         Case("bert-large", "hf:bert-large", {}, 24, 1, True),
     ]

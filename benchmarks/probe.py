@@ -4,7 +4,8 @@
 (torch-ir extract: export, convert, default pipeline, JSON write), ``trace`` (torch-ir's export stage
 traced as the CPU with fake tensors, functionalization included), ``llm`` (``extract_llm``: the prefill +
 decode program with a 4,096-position static cache, then torch.export of the same two graphs, paired) or
-``onnx`` (torch.onnx.export with
+``functions`` (extract with functions: each distinct repeated block traced once; then torch.export of the
+same model, paired) or ``onnx`` (torch.onnx.export with
 dynamo=True). Each mode first warms up on a tiny model, so one-time imports are not timed; peak RSS is
 the process's ``ru_maxrss``, which includes building the model on meta.
 """
@@ -84,6 +85,42 @@ def extract(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
         "json_path": str(path),
         "json_bytes": path.stat().st_size,
         "pipeline_text": pipeline_text,
+        "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
+    }
+    del ir
+    start = time.perf_counter()
+    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
+    result["paired_export"] = time.perf_counter() - start
+    return result
+
+
+def extract_functions(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
+    """``extract_ir(..., functions=True)`` (export with blocks as calls, each distinct block exported once,
+    convert, the functions pipeline) + save, timed; then torch.export alone in the same process (paired)."""
+    from torch_ir import extract_ir
+
+    tiny = _tiny()
+    extract_ir(tiny.model, tiny.args, functions=True).save(out_dir / "warmup.json")
+    before = current_rss_bytes()
+    path = out_dir / f"{name}.functions.json"
+    start = time.perf_counter()
+    ir = extract_ir(bundle.model, bundle.args, example_kwargs=bundle.kwargs, functions=True, name=name)
+    write_start = time.perf_counter()
+    ir.save(path)
+    end = time.perf_counter()
+    peak = peak_rss_bytes()
+    stages = {s["stage"]: s["seconds"] for s in ir.stages.to_dict()}
+    result = {
+        "seconds": end - start,
+        "peak_rss": peak,
+        "rss_before": before,
+        "nodes": sum(len(f.graph) for f in ir.functions.values()),
+        "functions": {n: len(f.graph) for n, f in ir.functions.items()},
+        "calls": sum(1 for n in ir.graph.nodes if n.op_type == "func.call"),
+        "stages": stages,
+        "pipeline": write_start - start - sum(stages.values()),
+        "write": end - write_start,
+        "json_bytes": path.stat().st_size,
         "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
     }
     del ir
@@ -189,6 +226,8 @@ def main() -> None:
             result = export_only(bundle)
         elif mode == "extract":
             result = extract(bundle, out_dir, case_name)
+        elif mode == "functions":
+            result = extract_functions(bundle, out_dir, case_name)
         elif mode == "llm":
             result = llm_program(bundle)
         elif mode == "trace":

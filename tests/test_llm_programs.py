@@ -14,6 +14,7 @@ from torch_ir import IRError, VerificationError, extract_llm, load_ir
 from torch_ir.cli import main
 from torch_ir.errors import ExportError
 from torch_ir.frontends.llm import build_cache_module
+from torch_ir.ir.calls import CALL_OP
 from torch_ir.ir.text import parse_module, print_module
 from torch_ir.runtime.generation import verify_generation
 from torch_ir.runtime.program import ProgramRunner
@@ -29,7 +30,7 @@ QWEN2_CONFIG = ",".join(f"{k}={v}" for k, v in TINY["qwen2"].items())
 def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("llm") / "llm.json"
     cache = ["--kv-cache", "static", "--max-cache-len", "64"]
-    code = main(["extract", "hf:llama", "--config", LLAMA_CONFIG, *cache, "-o", str(path), "-q"])
+    code = main(["extract", "hf:llama", "--config", LLAMA_CONFIG, *cache, "--functions", "-o", str(path), "-q"])
     assert code == 0
     return path
 
@@ -37,7 +38,12 @@ def llama_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_extract_writes_one_file_with_both_entries(llama_program: Path) -> None:
     doc = json.loads(llama_program.read_text())
     module = doc["module"]
-    assert [(f["name"], f.get("public", True)) for f in module["functions"]] == [("prefill", True), ("decode", True)]
+    assert [(f["name"], f.get("public", True)) for f in module["functions"]] == [
+        ("prefill", True),
+        ("decode", True),
+        ("llama_decoder_layer", False),
+        ("llama_decoder_layer_2", False),
+    ]
     # one weight table: each parameter once, in the module; the functions' graphs have none of their own
     names = [w["name"] for w in module["weights"]]
     assert len(names) == len(set(names)) and "model.embed_tokens.weight" in names
@@ -83,7 +89,7 @@ def test_cli_generation_fails_on_a_changed_ir_and_names_step_and_node(
 
 
 def test_perturbed_bound_weight_fails_at_prefill_and_names_its_node() -> None:
-    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=32)
+    ir = extract_llm(build_causal_lm("llama", "meta"), max_cache_len=32, functions=True)
     real = build_causal_lm("llama", "cpu")
     weights = {k: v.clone() for k, v in real.state_dict().items()}
     weights["model.layers.1.mlp.down_proj.weight"] += 0.05
@@ -91,6 +97,10 @@ def test_perturbed_bound_weight_fails_at_prefill_and_names_its_node() -> None:
     assert not ok and report.first_failure is not None and report.first_failure.step == 0
     assert report.divergence is not None
     assert report.divergence.module_path == "model.layers.1.mlp.down_proj"
+    site = report.divergence.site  # inside the layer's function, at layer 1's call
+    assert site is not None and site.function.startswith("llama_decoder_layer")
+    assert "module: model.layers.1.mlp.down_proj" in str(report)
+    assert f"of function {site.function}" in str(report)
     ok, report = verify_generation(ir, real, steps=3)
     assert ok, str(report)
 
@@ -132,6 +142,43 @@ def test_runner_carries_the_cache_and_resets() -> None:
         )
     runner.reset()
     assert all(float(t.abs().sum()) == 0 for t in runner.state.values())
+
+
+def test_layers_traced_once_compute_what_the_flat_trace_computes() -> None:
+    """The two routes: each decoder layer a call of one function traced once (``functions=True``), and every
+    layer traced inline (the default); both write the cache as state, and run alike step by step."""
+    meta = build_causal_lm("llama", "meta")
+    traced = extract_llm(meta, max_cache_len=16, functions=True)
+    flat = extract_llm(meta, max_cache_len=16)
+    assert not flat.functions.keys() - {"prefill", "decode"}
+    for entry in ("prefill", "decode"):
+        calls = [n for n in traced.entry(entry).nodes if n.op_type == CALL_OP]
+        assert [n.meta["module_path"] for n in calls] == ["model.layers.0", "model.layers.1"]
+        assert not any(n.op_type == CALL_OP for n in flat.entry(entry).nodes)
+        assert {u.target for u in traced.entry(entry).state_updates} == {
+            u.target for u in flat.entry(entry).state_updates
+        }
+    assert list(traced.state) == list(flat.state)
+    real = build_causal_lm("llama", "cpu")
+    runners = [ProgramRunner(ir, real, strict=False) for ir in (traced, flat)]
+    prompt, token = torch.tensor([[5, 9, 14, 3]]), torch.tensor([[7]])
+    with torch.no_grad():
+        first = [r("prefill", input_ids=prompt, cache_position=torch.arange(4)) for r in runners]
+        torch.testing.assert_close(first[0], first[1])
+        second = [r("decode", input_ids=token, cache_position=torch.tensor([4])) for r in runners]
+        torch.testing.assert_close(second[0], second[1])
+    for name in flat.state:
+        torch.testing.assert_close(runners[0].state[name], runners[1].state[name])
+    assert runners[0].state["key_cache_1"][:, :, :5].abs().sum() > 0
+    # a layer function costs at each of its calls: the same FLOPs once the calls are inlined
+    from torch_ir.analysis.statistics import program_statistics
+    from torch_ir.passes import PassManager
+
+    with_calls = [(e.entry, e.flops) for e in program_statistics(traced).entries]
+    PassManager("inline").run(traced)
+    assert not traced.functions.keys() - {"prefill", "decode"}
+    assert with_calls == [(e.entry, e.flops) for e in program_statistics(traced).entries]
+    assert all(flops for _, flops in with_calls)
 
 
 def test_program_text_round_trips() -> None:

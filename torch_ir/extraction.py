@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from torch_ir.errors import ExportError
 from torch_ir.ir.module import Module
 from torch_ir.passes.manager import run_pipeline
 
@@ -23,6 +24,7 @@ def extract_ir(
     pipeline: Any = "default",
     name: str | None = None,
     device: Any = "cpu",
+    functions: bool = False,
 ) -> Module:
     """Extract the IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``.
 
@@ -34,7 +36,26 @@ def extract_ir(
     per-stage figures. A graph that runs only for one value of a number read from data warns
     (``TorchIRWarning``); one that can never run is an ``ExportError``, as is a failed export (its message
     has torch's reason, the line of the model's code that raised it, and ``ExportError.cause``).
+
+    ``functions=True`` traces each distinct repeated block (the children of a module list) once and the
+    model with one ``func.call`` per block (``torch_ir.frontends.functions``); ``"default"`` is then the
+    ``functions`` pipeline (``outline-repeated-blocks`` before ``cse``). A group of blocks that cannot be
+    proven alike is traced block by block, with a ``TorchIRWarning``.
     """
+    if functions:
+        from torch_ir.frontends.functions import capture_functions
+
+        if decompose is not None:
+            raise ExportError("functions=True traces blocks as torch.export gives them: drop decompose=")
+        module = capture_functions(
+            model,
+            example_inputs,
+            example_kwargs=example_kwargs,
+            dynamic_shapes=dynamic_shapes,
+            name=name,
+            device=device,
+        )
+        return run_pipeline(module, "functions" if pipeline == "default" else pipeline)
     from torch_ir.frontends.torch_export import capture
 
     module = capture(
@@ -59,9 +80,13 @@ def extract_llm(
     pipeline: Any = "default",
     device: Any = "cpu",
     name: str | None = None,
+    functions: bool = False,
 ) -> Module:
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free
     (``torch_ir.frontends.llm.capture_llm``), through ``pipeline``.
+
+    With ``functions=True`` the decoder layer is traced once per entry and called per layer, its KV-cache
+    slice passed in and returned; ``"default"`` is then the ``functions`` pipeline.
 
     ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
@@ -80,8 +105,9 @@ def extract_llm(
         cache=cache,
         device=device,
         name=name,
+        functions=functions,
     )
-    return run_pipeline(module, pipeline)
+    return run_pipeline(module, "functions" if functions and pipeline == "default" else pipeline)
 
 
 __all__ = ["extract_ir", "extract_llm"]

@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  torch-ir extract zoo:gpt -o gpt.json\n"
             "  torch-ir extract hf:llama-2-7b --config num_hidden_layers=8\n"
+            "  torch-ir extract hf:llama-2-70b --functions -o llama70b.json\n"
             "  torch-ir extract my_model.py:Net --input 2x3x224x224:float32 --dynamic 0=batch:1..64\n"
             "  torch-ir extract hf:gpt2 --input 1x128:int64 --dynamic input_ids.1=seq:2..1024\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir opt - -p canonicalize -o gpt.opt.json\n"
@@ -93,6 +94,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="import MODULE so the passes it defines can be used (repeatable)",
     )
     parser.add_argument("--decompose", choices=("core_aten",), help="decompose to core ATen after export")
+    parser.add_argument(
+        "--functions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "trace each distinct repeated block (the layers of a module list) once and call it per layer; "
+            "'-p default' is then the 'functions' pipeline; with --kv-cache too (the 'inline' pass turns calls "
+            "back into the flat IR)"
+        ),
+    )
     parser.add_argument("--format", default="json", help=f"comma-separated outputs: {', '.join(FORMATS)}")
     parser.add_argument("--device", default="meta", help="device to build the model on (default: meta)")
     parser.add_argument(
@@ -162,10 +173,12 @@ def run(args: argparse.Namespace) -> int:
     stages = StageReport()
     with progress.stage("build", stages, args.spec):
         bundle = resolve_model(args.spec, device=args.device, config_overrides=overrides)
+    functions = bool(args.functions)
+    pipeline = "functions" if functions and args.pipeline == "default" else args.pipeline
     if args.kv_cache:
         from torch_ir.extraction import extract_llm
 
-        manager = _pass_manager(args.pipeline, progress)
+        manager = _pass_manager(pipeline, progress)
         with progress.stage("export", None, "(prefill + decode)"), layer_progress(progress, bundle.model):
             ir = extract_llm(
                 bundle.model,
@@ -176,35 +189,57 @@ def run(args: argparse.Namespace) -> int:
                 pipeline=manager if manager is not None else "none",
                 device=args.trace_device,
                 name=bundle.name,
+                functions=functions,
             )
         ir.stages.stages[:0] = stages.stages
         return _write(ir, args, formats, progress, bundle.name)
     model_args, model_kwargs, dynamic_shapes = example_inputs(
         bundle, _items(args.input), _items(args.dynamic), args.device
     )
-    manager = _pass_manager(args.pipeline, progress)
+    manager = _pass_manager(pipeline, progress)
+    if functions:
+        ir = _capture_functions(bundle, model_args, model_kwargs, dynamic_shapes, args, progress)
+        ir.stages.stages[:0] = stages.stages
+    else:
+        from torch_ir.frontends.torch_export import convert_program, export_program
 
-    from torch_ir.frontends.torch_export import convert_program, export_program
+        with progress.stage("export", None, "(torch.export)"), layer_progress(progress, bundle.model):
+            program = export_program(
+                bundle.model,
+                model_args,
+                example_kwargs=model_kwargs,
+                dynamic_shapes=dynamic_shapes,
+                decompose=args.decompose,
+                stages=stages,
+                device=args.trace_device,
+            )
+        with progress.stage("convert", stages):
+            graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
+            graph.meta["model"] = bundle.name
+        del program
+        ir = IR(graph, stages)
+    if manager is not None:
+        with progress.stage("pipeline", ir.stages, ticker=False):
+            manager.run(ir)
+    return _write(ir, args, formats, progress, bundle.name)
 
-    with progress.stage("export", None, "(torch.export)"), layer_progress(progress, bundle.model):
-        program = export_program(
+
+def _capture_functions(
+    bundle: Any, model_args: Any, model_kwargs: Any, dynamic_shapes: Any, args: argparse.Namespace, progress: Any
+) -> Any:
+    """The model with each distinct repeated block traced once (``--functions``), no passes run."""
+    from torch_ir.frontends.functions import capture_functions
+    from torch_ir.progress import layer_progress
+
+    with progress.stage("export", None, "(blocks traced once)"), layer_progress(progress, bundle.model):
+        return capture_functions(
             bundle.model,
             model_args,
             example_kwargs=model_kwargs,
             dynamic_shapes=dynamic_shapes,
-            decompose=args.decompose,
-            stages=stages,
+            name=bundle.name,
             device=args.trace_device,
         )
-    with progress.stage("convert", stages):
-        graph = convert_program(program, bundle.model, dynamic_shapes=dynamic_shapes)
-        graph.meta["model"] = bundle.name
-    del program
-    ir = IR(graph, stages)
-    if manager is not None:
-        with progress.stage("pipeline", stages, ticker=False):
-            manager.run(ir)
-    return _write(ir, args, formats, progress, bundle.name)
 
 
 def _check_llm_flags(args: argparse.Namespace) -> None:
@@ -219,6 +254,10 @@ def _check_llm_flags(args: argparse.Namespace) -> None:
             raise UsageError(f"--kv-cache builds its own prefill and decode inputs: drop {', '.join(clashing)}")
     elif args.max_cache_len is not None or args.max_prefill_len is not None:
         raise UsageError("--max-cache-len and --max-prefill-len need --kv-cache static")
+    if args.functions and args.decompose:
+        raise UsageError(
+            "--functions traces blocks as torch.export gives them: drop --decompose (or use --no-functions)"
+        )
 
 
 def output_paths(output: Path, formats: set[str], program: bool, entries: tuple[str, ...] = ()) -> dict[str, Path]:

@@ -25,8 +25,9 @@ import torch
 from torch_ir.errors import ExportError, TorchIRWarning
 from torch_ir.frontends.cache_program import build_cache_module, device_of, static_generation
 from torch_ir.frontends.fake_device import check_device
+from torch_ir.frontends.functions import trace_with_blocks
 from torch_ir.frontends.pinned_sizes import pinned_sizes
-from torch_ir.frontends.torch_export import _symbol_names, convert_program, export_program
+from torch_ir.frontends.torch_export import convert_program, export_program, symbol_names
 from torch_ir.ir.graph import Graph
 from torch_ir.ir.module import IR, StateSpec
 from torch_ir.ir.run_record import StageReport, paused_gc
@@ -52,11 +53,16 @@ def capture_llm(
     cache: str = "static",
     device: str | torch.device = "cpu",
     name: str | None = None,
+    functions: bool = False,
 ) -> IR:
     """The ``prefill`` + ``decode`` program of a transformers causal LM, weight-free, as traced (no passes
     run: ``torch_ir.extract_llm`` runs the default pipeline on it).
 
-    ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The cache holds
+    With ``functions=True``, each entry is traced with its decoder layers as calls of one function
+    traced once (``torch_ir.frontends.functions``): a layer's KV-cache slice is passed into the body and
+    returned, and the entry's state update writes the call's result. Without, every layer is traced inline.
+
+    ``model`` is a transformers causal LM (on ``meta`` for a weight-free extraction). The KV cache holds
     ``max_cache_len`` positions for ``batch_size`` sequences; ``prefill`` takes prompts of 2 to
     ``max_prefill_len`` tokens (default ``max_cache_len``). Raises ``ExportError`` for a model that is not a
     causal LM, a cache kind other than ``static``, lengths out of range, sliding-window layers whose window
@@ -73,26 +79,48 @@ def capture_llm(
     with static_generation(model):
         wrapper = build_cache_module(model, batch_size, max_cache_len, target)
         entries: dict[str, Graph] = {}
+        bodies: list[tuple[str, Graph]] = []
         for entry in ("prefill", "decode"):
             entry_stages = StageReport()
             applied: set[tuple[str, int]] = set()
-            with _window_masks(applied):
-                program, dynamic = _export_entry(entry, wrapper, batch_size, max_prefill_len, entry_stages, target)
-            _check_windows(windows, applied, max_cache_len, entry)
-            names = _symbol_names(program, wrapper, dynamic)
-            pinned += [f"{entry} runs only when {p.describe()}" for p in pinned_sizes(program, names)]
-            with entry_stages.measure("convert"), paused_gc():
-                graph = convert_program(program, wrapper, dynamic_shapes=dynamic)
-                _strip_wrapper_prefix(graph)
-                graph.meta["model"] = name or type(model).__name__
-                graph.meta["entry"] = entry
-            del program
+            made: list[tuple[str, Graph]] = []
+            if functions:  # decoder layers as calls of one function each, traced once
+                kwargs, dynamic = entry_call(entry, batch_size, device_of(wrapper.model), (2, max_prefill_len))
+                with _window_masks(applied):
+                    traced = trace_with_blocks(
+                        wrapper, (), example_kwargs=kwargs, dynamic_shapes=dynamic, stages=entry_stages, device=target
+                    )
+                _check_windows(windows, applied, max_cache_len, entry)
+                with entry_stages.measure("convert"), paused_gc():
+                    graph, made = traced.convert(["prefill", "decode", *(n for n, _ in bodies)], WRAPPER_PREFIX)
+                del traced
+            else:  # every layer inline; torch functionalizes the cache writes (run_decompositions)
+                with _window_masks(applied):
+                    program, dynamic = _export_entry(entry, wrapper, batch_size, max_prefill_len, entry_stages, target)
+                _check_windows(windows, applied, max_cache_len, entry)
+                names = symbol_names(program, wrapper, dynamic)
+                pinned += [f"{entry} runs only when {p.describe()}" for p in pinned_sizes(program, names)]
+                with entry_stages.measure("convert"), paused_gc():
+                    graph = convert_program(program, wrapper, dynamic_shapes=dynamic)
+                del program
+            for g in (graph, *(body for _, body in made)):
+                _strip_wrapper_prefix(g)
+            graph.meta["model"] = name or type(model).__name__
+            graph.meta["entry"] = entry
             for stage in entry_stages.stages:
                 stage.name = f"{entry}: {stage.name}"
                 stages.stages.append(stage)
             entries[entry] = graph
+            bodies.extend(made)
     _check_pinned(pinned, type(model).__name__)
-    return IR.program(entries, _declared_state(entries, wrapper), stages)
+    state = _declared_state(entries, wrapper)
+    order = {name: index for index, name in enumerate(state)}
+    for graph in entries.values():  # each entry writes the cache in the declared order, whatever the route
+        graph.set_state_updates(sorted(graph.state_updates, key=lambda u: order.get(u.target, len(order))))
+    module = IR.program(entries, state, stages)
+    for function_name, body in bodies:
+        module.add_function(function_name, body, public=False)
+    return module
 
 
 def entry_call(
@@ -307,35 +335,43 @@ def _check_lengths(config: Any, max_cache_len: int, batch_size: int, max_prefill
 
 
 def _strip_wrapper_prefix(graph: Graph) -> None:
-    """Weights and module paths of the wrapped LM get back the names of the LM itself (``model.layers.0...``)."""
+    """Weights and module paths of the wrapped LM get back the names of the LM itself (``model.layers.0...``),
+    in the graph, its init graph, a function's ``module_path`` and the ``module_path`` of its calls."""
+    if isinstance(graph.meta.get("module_path"), str):
+        graph.meta["module_path"] = _unwrapped(graph.meta["module_path"])
     for g in (graph, graph.init):
         if g is None:
             continue
         for node in g.nodes:
             stack = node.meta.get("module_stack")
             if stack:
-                node.meta["module_stack"] = [
-                    [str(path).removeprefix(WRAPPER_PREFIX) if str(path) != "model" else "", cls] for path, cls in stack
-                ]
+                node.meta["module_stack"] = [[_unwrapped(str(path)), cls] for path, cls in stack]
+            if isinstance(node.meta.get("module_path"), str):
+                node.meta["module_path"] = _unwrapped(node.meta["module_path"])
         for weight in list(g.weights.values()):
             if weight.name.startswith(WRAPPER_PREFIX):
                 g.rename_weight(weight, weight.name[len(WRAPPER_PREFIX) :])
             weight.aliases = tuple(a.removeprefix(WRAPPER_PREFIX) for a in weight.aliases)
 
 
+def _unwrapped(path: str) -> str:
+    return path.removeprefix(WRAPPER_PREFIX) if path != "model" else ""
+
+
 def _declared_state(entries: dict[str, Graph], wrapper: torch.nn.Module) -> dict[str, StateSpec]:
     """Every buffer an entry writes (attention caches and their fill counters, conv and recurrent states),
-    declared once, zeros at first, in the order the cache module holds them (attention caches first)."""
-    order = {name: index for index, (name, _) in enumerate(wrapper.named_buffers())}
-    written: dict[str, StateSpec] = {}
+    declared once, zeros at first, in the order the cache module registers them (attention caches first),
+    whatever order the entries write them in."""
+    found: dict[str, StateSpec] = {}
     for graph in entries.values():
         for update in graph.state_updates:
-            if update.kind == "buffer" and update.target not in written:
+            if update.kind == "buffer" and update.target not in found:
                 type_ = graph.weight(update.target).type
                 if not isinstance(type_, TensorType):
                     raise ExportError(f"state @{update.target} has no tensor type")
-                written[update.target] = StateSpec(update.target, type_)
-    return dict(sorted(written.items(), key=lambda item: order.get(item[0], len(order))))
+                found[update.target] = StateSpec(update.target, type_)
+    order = {_unwrapped(name): index for index, (name, _) in enumerate(wrapper.named_buffers())}
+    return {name: found[name] for name in sorted(found, key=lambda n: (order.get(n, len(order)), n))}
 
 
 __all__ = ["CACHE_KINDS", "build_cache_module", "capture_llm", "sliding_windows"]

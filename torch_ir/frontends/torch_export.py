@@ -35,6 +35,7 @@ from torch_ir.errors import ExportError, IRError, TorchIRWarning
 from torch_ir.frontends import control_flow
 from torch_ir.frontends.export_failures import InputRecorder, explain
 from torch_ir.frontends.fake_device import as_device_inputs, check_device, fake_capable, traced_as
+from torch_ir.frontends.functionalize import BeyondFunctionalization, functionalize, has_writes
 from torch_ir.frontends.pinned_sizes import warn_pinned_sizes
 from torch_ir.frontends.torch_log import TorchLog, capture_torch_log
 from torch_ir.ir.graph import Graph, Value
@@ -81,6 +82,7 @@ def capture(
     decompose: str | Mapping[Any, Callable[..., Any]] | None = None,
     name: str | None = None,
     device: str | torch.device = "cpu",
+    functionalization: str = "ir",
 ) -> IR:
     """The IR of ``model`` called as ``model(*example_inputs, **example_kwargs)``, as traced (no passes run:
     ``torch_ir.extract_ir`` runs the default pipeline on it).
@@ -88,9 +90,12 @@ def capture(
     ``device`` is the device the trace presents the model and inputs as (``"cpu"`` by default, so device
     checks, constants made in forward and CPU-only kernels behave as on the CPU; ``"meta"`` traces on meta
     as is). ``decompose`` is None (the ATen IR torch.export gives), ``"core_aten"``, or a decomposition
-    table. The model is never changed and no weight is materialized. ``ir.stages`` holds
-    per-stage figures. A graph that runs only for one value of a number read from data warns
-    (``TorchIRWarning``); one that can never run is an ``ExportError`` (``frontends/pinned_sizes.py``).
+    table. Writes to tensors become values and state updates in the IR (``functionalization="ir"``,
+    ``torch_ir.frontends.functionalize``), or by a second trace where aliasing is beyond that (and always
+    with ``functionalization="torch"``: ``run_decompositions({})``). The model is never changed and no weight
+    is materialized. ``ir.stages`` holds per-stage figures. A graph that runs only for one value of a number
+    read from data warns (``TorchIRWarning``); one that can never run is an ``ExportError``
+    (``frontends/pinned_sizes.py``).
     """
     stages = StageReport()
     program = export_program(
@@ -101,13 +106,72 @@ def capture(
         decompose=decompose,
         stages=stages,
         device=device,
+        functionalization=functionalization,
     )
     model_name = name or type(model).__name__
-    warn_pinned_sizes(program, _symbol_names(program, model, dynamic_shapes), model_name)
+    warn_pinned_sizes(program, symbol_names(program, model, dynamic_shapes), model_name)
+    graph = convert_functional(program, model, dynamic_shapes=dynamic_shapes, stages=stages, device=device)
+    graph.meta["model"] = model_name
+    return IR(graph, stages)
+
+
+def convert_functional(
+    program: ExportedProgram,
+    model: torch.nn.Module | None,
+    *,
+    dynamic_shapes: Any = None,
+    stages: StageReport | None = None,
+    device: str | torch.device = "cpu",
+    inputs_as_outputs: bool = False,
+) -> Graph:
+    """Convert ``program`` and functionalize its writes in the IR; where that is beyond
+    ``torch_ir.frontends.functionalize``, functionalize the program with ``run_decompositions({})`` and
+    convert that instead."""
+    stages = stages or StageReport()
     with stages.measure("convert"):
         graph = convert_program(program, model, dynamic_shapes=dynamic_shapes)
-        graph.meta["model"] = model_name
-    return IR(graph, stages)
+        if not has_writes(graph):
+            return graph
+        try:
+            functionalize(graph, inputs_as_outputs=inputs_as_outputs)
+            return graph
+        except BeyondFunctionalization:
+            pass
+    with stages.measure("functionalize"):
+        program = functionalize_program(program, device)
+    with stages.measure("convert"):
+        return convert_program(program, model, dynamic_shapes=dynamic_shapes)
+
+
+def functional_program(
+    program: ExportedProgram,
+    model: torch.nn.Module | None,
+    *,
+    dynamic_shapes: Any = None,
+    device: str | torch.device = "cpu",
+    inputs_as_outputs: bool = False,
+) -> ExportedProgram:
+    """``program`` when it has no writes or ``functionalize`` can rewrite them after conversion (tried on a
+    conversion that is thrown away), else ``program`` functionalized by torch."""
+    if not _has_mutation(program):
+        return program
+    try:
+        functionalize(
+            convert_program(program, model, dynamic_shapes=dynamic_shapes), inputs_as_outputs=inputs_as_outputs
+        )
+        return program
+    except BeyondFunctionalization:
+        return functionalize_program(program, device)
+
+
+def functionalize_program(program: ExportedProgram, device: str | torch.device = "cpu") -> ExportedProgram:
+    """``program`` with its writes turned into outputs by torch (``run_decompositions({})``), traced as
+    ``device`` as ``export_program`` traces."""
+    target = check_device(device)
+    fake = target.type != "meta" and fake_capable()
+    with traced_as(target) if fake else contextlib.nullcontext(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
+        return program.run_decompositions({})
 
 
 def export_program(
@@ -122,11 +186,14 @@ def export_program(
     torch_log: TorchLog | None = None,
     inputs_given: bool = True,
     deferred_asserts: bool = False,
+    functionalization: str = "torch",
 ) -> ExportedProgram:
     """Run ``torch.export.export(strict=False)`` as ``device`` with checked arguments, then functionalize.
 
-    Errors become ``ExportError``. The program returned has no op that writes to a tensor: when the
-    exported graph has one, it goes through ``run_decompositions({})`` (and only then).
+    Errors become ``ExportError``. With ``functionalization="torch"`` the program returned has no op that writes
+    to a tensor: when the exported graph has one, it goes through ``run_decompositions({})`` (and only
+    then). With ``"ir"`` the writes stay, for ``torch_ir.frontends.functionalize`` to turn into values and
+    state updates after conversion; ``no_grad``/``autocast`` regions still go through ``run_decompositions``.
 
     What torch logs, warns or prints to stderr meanwhile is recorded (into ``torch_log`` when given)
     instead of printed; a failure's ``ExportError`` summarizes it and keeps it whole in ``torch_log``, shows
@@ -168,7 +235,11 @@ def export_program(
         if decompose is not None:
             with stages.measure("decompose"):
                 program = _decompose(program, decompose)
-        elif _has_inlinable_regions(program) or _has_mutation(program) or _has_functorch_transforms(program):
+        elif (
+            _has_inlinable_regions(program)
+            or _has_functorch_transforms(program)
+            or (functionalization == "torch" and _has_mutation(program))
+        ):
             with stages.measure("functionalize"), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
                 program = program.run_decompositions({})
@@ -271,7 +342,7 @@ class _Converter:
         self.model = model
         self.graph = Graph()
         self.env: dict[fx.Node, Any] = {}
-        self.symbol_names = _symbol_names(program, model, dynamic_shapes)
+        self.symbol_names = symbol_names(program, model, dynamic_shapes)
         self._dim_cache: dict[Any, int | str] = {}
         self.multi_names = self._multi_result_names()
         self._signatures: dict[Any, tuple[str, list[tuple[str, bool, bool, Any]]]] = {}
@@ -505,7 +576,7 @@ class _Converter:
         meta: dict[str, Any] = {}
         stack = node.meta.get("nn_module_stack")
         if stack:
-            entries = [[str(path), _type_name(cls)] for path, cls in stack.values()]
+            entries = [[str(path), type_name(cls)] for path, cls in stack.values()]
             entries = [e for e in entries if not e[0].startswith("_empty_nn_module_stack")]
             if entries:
                 meta["module_stack"] = entries
@@ -594,7 +665,8 @@ def _finite(x: Any) -> bool:
         return False
 
 
-def _type_name(cls: Any) -> str:
+def type_name(cls: Any) -> str:
+    """A class as module stacks name it: ``transformers.models.llama.modeling_llama.LlamaDecoderLayer``."""
     if isinstance(cls, str):
         return cls
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -683,7 +755,7 @@ def _alias_table(model: torch.nn.Module | None) -> dict[str, list[str]]:
     return {name: names for names in by_tensor.values() if len(names) > 1 for name in names}
 
 
-def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynamic_shapes: Any) -> dict[Any, Any]:
+def symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynamic_shapes: Any) -> dict[Any, Any]:
     """Map torch's symbols (s0, s70) to the user's ``Dim`` names, where an input dim is a plain symbol."""
     if dynamic_shapes is None or program.call_spec.in_spec is None:
         return {}
@@ -737,4 +809,13 @@ def _symbol_names(program: ExportedProgram, model: torch.nn.Module | None, dynam
     return mapping
 
 
-__all__ = ["capture", "convert_program", "export_program"]
+__all__ = [
+    "capture",
+    "convert_functional",
+    "convert_program",
+    "export_program",
+    "functional_program",
+    "functionalize_program",
+    "symbol_names",
+    "type_name",
+]

@@ -9,13 +9,15 @@ writes (a KV-cache slice) is an input of the body and one of its outputs; the ca
 writes the call's result, so the body stays functional.
 
 A call's ``meta`` may hold ``inline``: the names the nodes and values of the body had where the call
-stands (``{"nodes": [...], "values": [...]}``, body order), so that inlining gives back exactly the graph
-the block was outlined from, and ``module_path``: the module the call stands for (``model.layers.3``).
+stands (``{"nodes": [...], "values": [...]}``, body order; ``values`` is left out when every node has at most
+one result, named as the node), so that inlining gives back exactly the graph the block was outlined from, and
+``module_path``: the module the call stands for (``model.layers.3``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.ir.types import TensorType, ValueType
@@ -142,20 +144,114 @@ def call_counts(functions: Mapping[str, Graph], entries: list[str]) -> dict[str,
     return counts
 
 
+def block_function_name(taken: Collection[str], module_type: str) -> str:
+    """A function name for a block of class ``module_type`` (``...LlamaDecoderLayer`` -> ``llama_decoder_layer``),
+    not in ``taken`` (``llama_decoder_layer_2`` when it is)."""
+    short = module_type.rsplit(".", 1)[-1] or "block"
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", short).lower()
+    base = re.sub(r"\W", "_", base) or "block"
+    base = base if base[0].isalpha() or base[0] == "_" else f"_{base}"
+    name, counter = base, 1
+    while name in taken:
+        counter += 1
+        name = f"{base}_{counter}"
+    return name
+
+
 def inline_names(node: Node) -> dict[str, Any] | None:
     """The names the callee's nodes and values had at this call site, when the call keeps them."""
     names = node.meta.get("inline")
     return names if isinstance(names, dict) else None
 
 
+def inline_meta(nodes: list[str], values: list[str], body_nodes: Any) -> dict[str, Any]:
+    """A call's ``meta["inline"]``: the node names, and the value names unless each of ``body_nodes`` has at
+    most one result, named there as its node."""
+    body_nodes = list(body_nodes)
+    if all(len(n.outputs) <= 1 for n in body_nodes):
+        derived = [name for name, node in zip(nodes, body_nodes) if len(node.outputs) == 1]
+        if len(nodes) == len(body_nodes) and values == derived:
+            return {"nodes": nodes}
+    return {"nodes": nodes, "values": values}
+
+
+def site_values(names: Mapping[str, Any], body: Graph) -> list[str]:
+    """The names the results of ``body``'s nodes have at a call, in order ('' where the call keeps none)."""
+    values = names.get("values")
+    if isinstance(values, list):
+        return [str(v) if v else "" for v in values]
+    nodes = list(names.get("nodes") or [])
+    out: list[str] = []
+    for index, node in enumerate(body.nodes):
+        if len(node.outputs) == 1:
+            out.append(str(nodes[index] or "") if index < len(nodes) else "")
+        else:
+            out.extend("" for _ in node.outputs)
+    return out
+
+
+BodyNames = list[tuple[str, tuple[str, ...]]]
+"""A body's nodes as names: ``(node name, its results' names)`` in order."""
+
+
+def body_names(graph: Graph) -> BodyNames:
+    """``graph``'s nodes as names, to give ``follow_body`` after a pass changed the graph."""
+    return [(n.name, tuple(v.name for v in n.outputs)) for n in graph.nodes]
+
+
+def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) -> None:
+    """Keep the names of the calls of ``callee`` (``meta["inline"]``, one per body node and value, in body
+    order) in step with its body after a pass changed it: a node the pass kept keeps its names, a node it
+    removed takes its names away, a node it made gets '' (a fresh name, when inlined)."""
+    body = functions.get(callee)
+    if body is None:
+        return
+    after = body_names(body)
+    if after == before:
+        return
+    counts = [len(outputs) for _, outputs in before]
+    where: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for index, (name, outputs) in enumerate(before):
+        where[name] = (index, offset)
+        offset += len(outputs)
+    for graph in functions.values():
+        for call in calls_in(graph):
+            names = inline_names(call)
+            if callee_name(call) != callee or names is None:
+                continue
+            nodes = list(names.get("nodes") or [])
+            values = names.get("values")
+            if not isinstance(values, list):  # one result per node, named as the node
+                values = [n for n, count in zip(nodes, counts) for _ in range(count)]
+            new_nodes: list[str] = []
+            new_values: list[str] = []
+            for name, outputs in after:
+                found = where.get(name)
+                if found is None or len(before[found[0]][1]) != len(outputs):
+                    new_nodes.append("")
+                    new_values.extend("" for _ in outputs)
+                    continue
+                index, start = found
+                new_nodes.append(nodes[index] if index < len(nodes) else "")
+                kept = values[start : start + len(outputs)]
+                new_values.extend(kept + [""] * (len(outputs) - len(kept)))
+            call.meta["inline"] = inline_meta(new_nodes, new_values, body.nodes)
+
+
 __all__ = [
     "CALL_OP",
+    "block_function_name",
+    "body_names",
+    "follow_body",
     "call_counts",
     "call_graph",
     "callee_name",
     "calls_in",
     "check_call",
     "find_recursion",
+    "inline_meta",
     "inline_names",
+    "site_values",
     "is_call",
 ]

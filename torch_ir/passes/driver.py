@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from torch_ir.errors import PassError, TorchIRError
+from torch_ir.ir.calls import body_names, follow_body
 from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.module import Module
 from torch_ir.ir.regions import region_name
@@ -82,6 +83,8 @@ def run_pass(p: Pass, module: Module, ctx: PassContext) -> bool:
         if site.owner is not None and site.owner.graph is None:
             continue  # the op that owned this region was erased by an earlier visit
         local = replace(ctx, module=module, function=site.function, region=site.region, in_init=site.in_init)
+        body = _private_body(module, site)
+        before = body_names(site.graph) if body else None
         try:
             result = _checked(p, site.graph, local)
         except Exception as exc:
@@ -91,8 +94,18 @@ def run_pass(p: Pass, module: Module, ctx: PassContext) -> bool:
             raise PassError(f"in {local.where}: {what}") from exc
         if result.graph is not site.graph:
             site.install(module, result.graph)
+        if before is not None:  # the calls of a body keep the names of its nodes where they stand
+            follow_body({n: f.graph for n, f in module.functions.items()}, site.function, before)
         modified = modified or bool(result.modified)
     return modified
+
+
+def _private_body(module: Module, site: Site) -> bool:
+    """Whether ``site`` is the own graph of a private function (whose calls keep names of its nodes)."""
+    if site.owner is not None or site.in_init or not site.function:
+        return False
+    function = module.functions.get(site.function)
+    return function is not None and not function.public
 
 
 def _checked(p: Pass, target: Graph | Module, ctx: PassContext) -> PassResult:

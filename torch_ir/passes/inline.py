@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch_ir.errors import PassError
-from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, find_recursion, inline_names
+from torch_ir.ir.calls import CALL_OP, callee_name, calls_in, find_recursion, inline_names, site_values
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.module import Module
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -87,7 +87,7 @@ def inline_call(graph: Graph, call: Node, body: Graph) -> None:
     """Replace ``call`` (a node of ``graph``) by a copy of ``body``, the function it calls."""
     names = inline_names(call) or {}
     node_names = list(names.get("nodes") or [])
-    value_names = list(names.get("values") or [])
+    value_names = site_values(names, body)
     here, there = call.meta.get("module_path"), body.meta.get("module_path")
     env: dict[int, Value] = {id(param): arg for param, arg in zip(body.inputs, call.inputs)}
     values = iter(value_names)
@@ -95,7 +95,7 @@ def inline_call(graph: Graph, call: Node, body: Graph) -> None:
         args = [_map(a, env) for a in node.args]
         outs = [next(values, None) or graph.fresh_name(v.name) for v in node.outputs]
         outs = [n if not graph.has_value(n) else graph.fresh_name(n) for n in outs]
-        name = node_names[index] if index < len(node_names) else graph.fresh_name(node.name)
+        name = node_names[index] if index < len(node_names) and node_names[index] else graph.fresh_name(node.name)
         meta = _moved(node.meta, there, here)
         copy = graph.create_node(
             node.op_type,

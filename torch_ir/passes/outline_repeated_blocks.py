@@ -18,9 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.ir.calls import CALL_OP
+from torch_ir.ir.calls import CALL_OP, block_function_name, inline_meta
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.module import Module
+from torch_ir.ir.normal_form import normalize_block_functions
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -49,6 +50,8 @@ class OutlineRepeatedBlocks(Pass):
                 if len(group) >= self.min_calls:
                     _outline(module, function.graph, group, ctx)
                     modified = True
+        if normalize_block_functions(module):
+            modified = True
         return PassResult(module, modified)
 
 
@@ -179,26 +182,13 @@ def _relative(meta: dict[str, Any], path: str) -> dict[str, Any]:
 
 def _outline(module: Module, graph: Graph, group: list[Block], ctx: PassContext) -> None:
     first = group[0]
-    name = _function_name(module, first.module_type)
+    name = block_function_name(module.functions, first.module_type)
     body = _body(first)
     module.add_function(name, body, public=False)
     replaced: dict[int, Value] = {}
     for block in group:
         _replace(graph, block, name, replaced)
     ctx.log(f"outline-repeated-blocks: {first.module_type} x{len(group)} -> function {name}", 1)
-
-
-def _function_name(module: Module, module_type: str) -> str:
-    """A new function name from the block's class (``LlamaDecoderLayer`` -> ``llama_decoder_layer``)."""
-    short = module_type.rsplit(".", 1)[-1] or "block"
-    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", short).lower()
-    base = re.sub(r"\W", "_", base) or "block"
-    base = base if base[0].isalpha() or base[0] == "_" else f"_{base}"
-    name, counter = base, 1
-    while name in module.functions:
-        counter += 1
-        name = f"{base}_{counter}"
-    return name
 
 
 def _body(block: Block) -> Graph:
@@ -241,10 +231,9 @@ def _replace(graph: Graph, block: Block, callee: str, replaced: dict[int, Value]
     meta = {
         "module_stack": stack,
         "module_path": block.path,
-        "inline": {
-            "nodes": [n.name for n in block.nodes],
-            "values": [v.name for n in block.nodes for v in n.outputs],
-        },
+        "inline": inline_meta(
+            [n.name for n in block.nodes], [v.name for n in block.nodes for v in n.outputs], block.nodes
+        ),
     }
     call = graph.create_node(
         CALL_OP,

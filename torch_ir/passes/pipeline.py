@@ -37,7 +37,15 @@ DEFAULT_PIPELINE = "annotate-shapes,canonicalize,cse,dedup-weights,hoist-weights
 hoisting so a weight transposed twice hoists once; dedup before hoisting so tied weights hoist once),
 weight-only work moved to the init graph, and dead nodes and weights removed last."""
 
-NAMED_PIPELINES = {"default": DEFAULT_PIPELINE, "none": ""}
+FUNCTIONS_PIPELINE = (
+    "annotate-shapes,canonicalize,outline-repeated-blocks,cse,dedup-weights,hoist-weights,eliminate-dead-nodes"
+)
+"""What ``extract_ir(..., functions=True)`` runs: the default pipeline with ``outline-repeated-blocks`` before
+``cse`` (CSE across blocks would make equal blocks differ). Outlining writes the functions extraction traced
+in their normal form and outlines any repeated block traced inline, so a module extracted with functions is
+the flat extraction run through this pipeline."""
+
+NAMED_PIPELINES = {"default": DEFAULT_PIPELINE, "functions": FUNCTIONS_PIPELINE, "none": ""}
 
 FILE_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 

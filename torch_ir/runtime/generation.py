@@ -110,7 +110,13 @@ class GenerationReport:
             "first_failure": None if self.first_failure is None else self.first_failure.step,
             "divergence": None
             if self.divergence is None
-            else {"node": self.divergence.node, "op_type": self.divergence.op_type, "value": self.divergence.value},
+            else {
+                "node": self.divergence.node,
+                "op_type": self.divergence.op_type,
+                "value": self.divergence.value,
+                "module_path": self.divergence.module_path,
+                **({} if self.divergence.site is None else self.divergence.site.to_dict()),
+            },
             "notes": list(self.notes),
             "trials": [t.to_dict() for t in self.trials],
             "coverage": dict(self.coverage),
@@ -139,6 +145,8 @@ class GenerationReport:
         d = self.divergence
         if d is not None:
             lines.append(f"    first node that differs: {d.node} ({d.op_type}), value %{d.value}")
+            if d.site is not None:
+                lines.append(f"    in call {d.site.call} of function {d.site.function} (its node {d.site.node})")
             if d.module_path:
                 lines.append(f"    module: {d.module_path}")
             if d.location:

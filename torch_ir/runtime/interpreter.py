@@ -455,7 +455,7 @@ class Interpreter(CallStructure):
                 callee.set_weights({w: self.weights[w] for w in reads})  # a body reading the module's weights
             try:
                 with calling(name, operands):
-                    results = callee.run_flat(list(operands))
+                    results = callee.run_called(list(operands))
             except InterpreterError as exc:
                 raise InterpreterError(f"in {name}, called by node {node.name}: {exc}") from exc
             for i in writes:  # the body wrote into its copy of an operand: the call writes the operand itself,
@@ -551,7 +551,20 @@ class Interpreter(CallStructure):
         if self._weight_slots and not self.weights:
             raise InterpreterError("no weights are bound: pass weights= or call bind() first")
         callers = list(inputs)  # the caller's tensors: input updates are written here, not into copies
-        inputs = self.run_inputs = self.check_inputs(inputs)
+        return self._run(self.check_inputs(inputs), callers)
+
+    def run_called(self, operands: list[Any]) -> list[Any]:
+        """Run a function body on a call's operands: values the caller's interpreter computed (or bound), of
+        the types the verified call gives them, so their shapes are not checked again as a caller's inputs
+        are; the memory budget, the write guard and the copies of operands the body writes still apply."""
+        if self.keep_all or self.keep_names:
+            return self.run_flat(operands)
+        callers = list(operands)
+        return self._run(self._guard.check_inputs(list(operands)), callers)
+
+    def _run(self, inputs: list[Any], callers: list[Any]) -> list[Any]:
+        """Run on checked flat inputs (``callers``: the tensors the caller gave, which input updates write)."""
+        self.run_inputs = inputs
         env = self._base_env.copy()
         for s, value in zip(self._input_slots, inputs):
             env[s] = value
@@ -596,6 +609,15 @@ class Interpreter(CallStructure):
 
     def iter_values(self, inputs: Sequence[Any]) -> Iterator[tuple[Node, list[Any]]]:
         """Run on flat inputs node by node, yielding ``(node, results)``; intermediates are freed as usual."""
+        for node, values, _ in self.iter_call_values(inputs, into_calls=False):
+            yield node, values
+
+    def iter_call_values(
+        self, inputs: Sequence[Any], *, into_calls: bool = True
+    ) -> Iterator[tuple[Node, list[Any], Node | None]]:
+        """As ``iter_values``, yielding ``(node, results, call)``; with ``into_calls``, a call's own results
+        come after those of its callee's nodes (the body run again on the call's operands), each yielded
+        with the call (``call`` is None for a node of this graph)."""
         given = list(inputs)
         inputs = self.run_inputs = self.check_inputs(inputs)
         env = self._base_env.copy()
@@ -607,9 +629,17 @@ class Interpreter(CallStructure):
             meter, protected = self._run_guards(limits, inputs, given)
         try:
             for step in self._steps:
+                call = into_calls and step.node.op_type == CALL_OP
+                operands = [env[s] for _, s in sorted(step.fills)] if call else []
+                if call and self._guard.call_writes(step.node):  # the replay starts from what the call was given
+                    operands = [v.clone() if isinstance(v, torch.Tensor) else v for v in operands]
                 with torch.no_grad(), using_limits(limits):
                     values = self._execute(step, env, meter, protected)
-                yield step.node, values
+                if call:
+                    callee = self._callees[callee_name(step.node)]
+                    for inner, inner_values in callee.iter_values(operands):
+                        yield inner, inner_values, step.node
+                yield step.node, values, None
                 for s in step.frees:
                     meter.drop(env[s])
                     env[s] = None

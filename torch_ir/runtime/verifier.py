@@ -1042,11 +1042,17 @@ def _compare_state(
 
 
 def _eager_values(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Re-export the real model as extraction does (functionalized when it writes to tensors, so node names
-    line up with the IR's) and run its FX graph, yielding ``(node name, value)`` as they are produced."""
-    from torch_ir.frontends.torch_export import export_program
+    """Re-export the real model as extraction does (its writes kept where extraction functionalizes them in
+    the IR, functionalized by torch where it does not, so node names line up with the IR's) and run its FX
+    graph, yielding ``(node name, value)`` as they are produced (a copy where the graph writes to tensors:
+    a value written later must be compared as it was)."""
+    from torch_ir.frontends.torch_export import export_program, functional_program
 
-    program = export_program(model, args, example_kwargs=kwargs)
+    program = export_program(model, args, example_kwargs=kwargs, functionalization="ir")
+    program = functional_program(program, model)
+    writes = any(
+        isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable for n in program.graph.nodes
+    )
     gm = program.graph_module
     in_spec = program.call_spec.in_spec
     try:
@@ -1074,6 +1080,8 @@ def _eager_values(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[st
             feeds.append(constants[spec.target])
     if len(feeds) != len(placeholders):
         raise VerificationError("the re-exported model's inputs do not line up with its placeholders")
+    if writes:  # the graph writes in place: to copies, never to the caller's inputs or the model's weights
+        feeds = [f.clone() if isinstance(f, torch.Tensor) else f for f in feeds]
 
     interp = torch.fx.Interpreter(gm)
     env: dict[torch.fx.Node, Any] = {}
@@ -1089,7 +1097,7 @@ def _eager_values(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[st
             args_, kwargs_ = _fetch(node, env)
             value = getattr(interp, node.op)(node.target, args_, kwargs_)
             env[node] = value
-            yield node.name, value
+            yield node.name, (value.clone() if writes and isinstance(value, torch.Tensor) else value)
             for inp in node.all_input_nodes:
                 users_left[inp] -= 1
                 if users_left[inp] == 0:

@@ -76,7 +76,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/write_results.py benchmarks/results.json benchmarks/RESULTS.md
 
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ir_loaders.py tests/test_fuzz_specs.py tests/test_fuzz_run_ir.py
 
 # Mutation testing of the core with mutmut (long: see docs/testing.md; not part of `make test`): each module of
 # scripts/mutate.toml against its own tests; rewrites docs/testing.md's table and docs/mutation-survivors.md.

@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from tests.transformers_models import TINY
-from torch_ir import Graph, WeightError, extract_ir, load_ir
+from torch_ir import Graph, RunLimitError, WeightError, extract_ir, load_ir
 from torch_ir.cli import main
 from torch_ir.frontends.inputs import random_input
 from torch_ir.frontends.model_specs import resolve_model
 from torch_ir.runtime.verifier import verify_ir, verify_ir_with_state_dict
+from torch_ir.runtime.worker import isolation
 
 pytest.importorskip("transformers")
 
@@ -132,19 +133,31 @@ def test_weights_zeroed_through_an_unannotated_alias_fail_and_name_the_node(
     if op.startswith("inductor."):
         pytest.importorskip("torch._inductor")
     wrong = _wrong(honest["gpt"], f"wrong-zero-weights{{op={op}}}", tmp_path / "zeroed.json")
+    view = "aten.detach.default" if op == "detach-chain" else op
+    # from a file, the first op off the allow-list is refused (the view, or aten.zero_ after an allowed view)
+    refused = "aten.zero_.default" if view == "aten._unsafe_view.default" else view
     code, out = _verify(wrong, GPT, capsys)
-    assert code == 1, out
-    assert "weight @tok.weight" in out and "the IR wrote into it: node zero_" in out, out
+    assert code == 2 and f"({refused}) is refused" in out and "PASSED" not in out, out
+    namespace, name = view.split(".")[:2]
+    allowed = ["aten::zero_", *([f"{namespace}::{name}"] if refused == view else [])]
+    flags = [word for name in allowed for word in ("--allow-op", name)]
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _verify(wrong, GPT, capsys, *flags, *where)
+        assert code == 1, out
+        assert "weight @tok.weight" in out and "the IR wrote into it: node zero_" in out, out
     real, args, kwargs = _python_model(GPT)
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
+    with pytest.raises(RunLimitError, match=refused.split(".")[1]):
+        verify_ir(load_ir(wrong), real, args, kwargs)
+    with isolation(allow_ops=tuple(allowed)):
+        ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
     assert not ok
     written = [o for o in report.outputs if o.name.startswith("weight @")]
     assert written and all("zero_" in o.problem for o in written), str(report)
     assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())  # the caller's weights
 
 
-def test_an_ir_that_writes_into_its_input_fails_naming_the_node() -> None:
+def test_an_ir_that_writes_into_its_input_fails_naming_the_node(tmp_path: Path) -> None:
     model = torch.nn.Linear(8, 4).eval()
     x = torch.randn(2, 8)
     ir = extract_ir(model, (x,))
@@ -156,6 +169,13 @@ def test_an_ir_that_writes_into_its_input_fails_naming_the_node() -> None:
     ok, report = verify_ir(ir, model, (x,))
     assert not ok
     assert any(o.name == "input %input" and "fill_" in o.problem for o in report.outputs), str(report)
+    assert torch.equal(x, kept)
+    path = tmp_path / "writes_input.json"  # read from a file, it runs in a worker: the write is found there
+    ir.save(path)
+    with isolation(allow_ops=("aten::fill_",)):
+        ok, report = verify_ir(load_ir(path), model, (x,))
+    assert not ok
+    assert any(o.name == "input %input" and "node fill_" in o.problem for o in report.outputs), str(report)
     assert torch.equal(x, kept)
 
 
@@ -408,11 +428,17 @@ def test_a_called_function_that_zeroes_the_weights_it_is_passed_fails(
     outlined_llama: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     wrong = _wrong(outlined_llama, f"wrong-zero-weights{{function={BODY}}}", tmp_path / "zeroed.json")
-    code, out = _verify(wrong, LLAMA, capsys)
-    assert code == 1 and f"the IR wrote into it: node model.layers.0 (func.call of {BODY})" in out, out
+    code, out = _verify(wrong, LLAMA, capsys)  # from a file, aten.zero_ is off the allow-list: no verdict
+    assert code == 2 and "(aten.zero_.default) is refused" in out and "PASSED" not in out, out
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _verify(wrong, LLAMA, capsys, "--allow-op", "aten::zero_", *where)
+        assert code == 1 and f"the IR wrote into it: node model.layers.0 (func.call of {BODY})" in out, out
     real, args, kwargs = _python_model(LLAMA)
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
+    with pytest.raises(RunLimitError, match="zero_"):
+        verify_ir(load_ir(wrong), real, args, kwargs)
+    with isolation(allow_ops=("aten::zero_",)):
+        ok, report = verify_ir(load_ir(wrong), real, args, kwargs)
     assert not ok and any(o.name.startswith("weight @") for o in report.outputs), str(report)
     assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())
 
@@ -462,11 +488,17 @@ def test_a_prefill_that_zeroes_the_weights_and_never_writes_the_cache_fails(
     prefill.set_state_updates([])
     path = tmp_path / "poisoned.json"
     ir.save(path)
-    code, out = _generate(path, capsys)
-    assert code == 1 and "the program wrote into" in out and "step 0 (prefill): node zero_" in out, out
+    code, out = _generate(path, capsys)  # from a file, aten.zero_ is off the allow-list: no verdict
+    assert code == 2 and "aten.zero_.default) is refused" in out, out
+    for where in ([], ["--in-process"]):  # allowed, the write is found in the worker and in this process
+        code, out = _generate(path, capsys, "--allow-op", "aten::zero_", *where)
+        assert code == 1 and "the program wrote into" in out and "step 0 (prefill): node zero_" in out, out
     real = build_causal_lm("llama", "cpu")
     before = {k: v.clone() for k, v in real.state_dict().items()}
-    ok, report = verify_generation(ir, real, steps=4)
+    with pytest.raises(RunLimitError, match="zero_"):
+        verify_generation(ir, real, steps=4)
+    with isolation(allow_ops=("aten::zero_",)):  # read from a file: runs in a worker
+        ok, report = verify_generation(ir, real, steps=4)
     assert not ok and "zero_" in report.error, str(report)
     assert all(torch.equal(v, real.state_dict()[k]) for k, v in before.items())
 

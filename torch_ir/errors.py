@@ -65,6 +65,13 @@ class InterpreterError(TorchIRError):
     """The reference interpreter could not execute a node."""
 
 
+class RunLimitError(InterpreterError):
+    """A run was refused or stopped by a limit that guards it: an op off the allow-list or with effects outside
+    its tensors, the memory budget, the loop limit, the bounds of Python-level ops or of views, a write into
+    the caller's tensors, or a hard limit of the worker process (a crash, its memory, CPU time or time limit).
+    It says nothing about whether the IR computes what the model computes."""
+
+
 class InputError(InterpreterError):
     """Inputs do not fit the IR: their number, dtype or shape differ from its inputs', or their values lie
     outside what the IR indexes with them (token ids past the vocabulary)."""
@@ -86,6 +93,7 @@ __all__ = [
     "ModelSpecError",
     "PassError",
     "PipelineSpecError",
+    "RunLimitError",
     "SerializationError",
     "TextParseError",
     "TorchIRError",

@@ -15,10 +15,8 @@ peak activation memory at a call is what is live around it plus the body's own p
 
 from __future__ import annotations
 
-import ast
 import functools
 import math
-import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ from torch_ir.errors import IRError
 from torch_ir.ir.calls import callee_name, calls_in, is_call
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.module import IR
+from torch_ir.ir.symbolic import evaluate_dim
 from torch_ir.ir.types import ITEMSIZE, TensorType
 from torch_ir.ops import op_info
 from torch_ir.ops import op_name as op_short_name
@@ -303,75 +302,6 @@ def _dim(dim: int | str, bindings: Mapping[str, int]) -> int:
     if value is None:
         raise _Unknown(dim)
     return value
-
-
-_BINOPS = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Div: operator.floordiv,
-}
-MAX_DIM_MAGNITUDE = 1 << 126
-"""The largest magnitude a dimension expression may reach while it is evaluated; beyond it, it is unknown."""
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_dim(expr: str) -> ast.Expression | None:
-    if len(expr) > 4096:
-        return None
-    try:
-        return ast.parse(expr.replace("//", " // "), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def evaluate_dim(expr: int | str, bindings: Mapping[str, int]) -> int | None:
-    """The value of a dim such as ``"2*seq+1"`` under ``bindings``, or None when a symbol is unbound.
-
-    Arithmetic is bounded (an expression in a crafted file such as ``"2**10**10"`` is unknown, not a
-    hang): no step may exceed ``MAX_DIM_MAGNITUDE``, and overly long texts are unknown.
-    """
-    if isinstance(expr, int):
-        return expr
-    tree = _parse_dim(expr)
-    if tree is None:
-        return None
-
-    def bounded(value: int) -> int:
-        if abs(value) > MAX_DIM_MAGNITUDE:
-            raise _Unknown(expr)
-        return value
-
-    def walk(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
-            return bounded(node.value)
-        if isinstance(node, ast.Name) and node.id in bindings:
-            return bounded(int(bindings[node.id]))
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return bounded(_BINOPS[type(node.op)](walk(node.left), walk(node.right)))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            base, exponent = walk(node.left), walk(node.right)
-            if exponent < 0 or (abs(base) > 1 and exponent * abs(base).bit_length() > 127):
-                raise _Unknown(expr)
-            return bounded(base**exponent)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = walk(node.operand)
-            return -value if isinstance(node.op, ast.USub) else value
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Max", "Min"):
-            values = [walk(a) for a in node.args]
-            if not values:
-                raise _Unknown(expr)
-            return max(values) if node.func.id == "Max" else min(values)
-        raise _Unknown(expr)
-
-    try:
-        return walk(tree)
-    except (_Unknown, ZeroDivisionError, RecursionError):
-        return None
 
 
 def _cost(
@@ -658,7 +588,6 @@ def format_bytes(n: int | None) -> str:
 __all__ = [
     "IRStatistics",
     "compute_statistics",
-    "evaluate_dim",
     "format_bytes",
     "format_count",
     "format_statistics",

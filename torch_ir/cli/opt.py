@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from torch_ir.cli import UsageError, report_failure
 from torch_ir.cli.options import add_verbose, pipeline_text
 from torch_ir.cli.streams import EMIT_FORMATS, STDIO, check_output, document, emit_format, is_json, read_text
-from torch_ir.errors import PassError, PipelineSpecError, SerializationError, TorchIRError
+from torch_ir.errors import PassError, SerializationError, TorchIRError
 
 if TYPE_CHECKING:
     from torch_ir.ir.module import Module
@@ -32,8 +33,9 @@ def register(subparsers: Any) -> None:
         "opt",
         help="run a pass pipeline on a saved IR (JSON or text form)",
         description="Run a pass pipeline on a saved IR, like mlir-opt. The input is an IR in JSON or in the text "
-        "form (read by its content), or a reproducer file written by --reproducer, which replays the pipeline "
-        "that failed.",
+        "form (read by its content), or a reproducer file written by --reproducer: it records the pipeline and "
+        "plugins of the run that failed, and replaying it without -p prints the command to type (a file never "
+        "chooses passes, imports code or writes files).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
@@ -100,7 +102,11 @@ def register(subparsers: Any) -> None:
         "--steps", type=int, default=None, help="repeat the pipeline until nothing changes, at most N times"
     )
     parser.add_argument("--reproducer", metavar="FILE", help="on failure, write a reproducer (pipeline + input IR)")
-    parser.add_argument("--replay", metavar="FILE", help="run the pipeline and IR stored in a reproducer file")
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="run -p PIPELINE on the IR stored in a reproducer file; without -p, print the recorded command",
+    )
     parser.add_argument(
         "--split-input-file",
         action="store_true",
@@ -235,11 +241,16 @@ def _run_part(args: argparse.Namespace, text: str, label: str, name: str) -> Mod
     if is_json(text):
         doc = document(text, label)
         if isinstance(doc, dict) and doc.get("format") == REPRODUCER_FORMAT:
-            _check_reproducer_plugins(label, doc.get("plugins"), args.plugin)
+            recorded = _recorded(name, doc)
+            if pipeline is None:
+                raise UsageError(_replay_command(args.replay or args.input, recorded))
             ir = from_dict(doc.get("ir"), label)
-            pipeline = pipeline if pipeline is not None else doc.get("pipeline", "")
-            failed = doc.get("failed_pass") or "?"
-            print(f"replaying {name}: pipeline {pipeline!r} (failed in {failed})", file=sys.stderr)
+            missing = [plugin for plugin in recorded.plugins if plugin not in args.plugin]
+            note = f"; it was written with plugin(s) {', '.join(missing)}, not given here" if missing else ""
+            print(
+                f"replaying {name} with pipeline {pipeline!r} (failed in {recorded.failed or '?'}){note}",
+                file=sys.stderr,
+            )
         elif args.replay:
             raise SerializationError(f"{name}: not a torch-ir reproducer file (format {_format_of(doc)!r})")
         else:
@@ -257,7 +268,7 @@ def _run_part(args: argparse.Namespace, text: str, label: str, name: str) -> Mod
         timing=True if args.timing else None,
         steps=args.steps,
         reproducer=args.reproducer,
-        plugins=[*args.plugin, *((doc.get("plugins") or []) if isinstance(doc, dict) else [])],
+        plugins=list(args.plugin),
     )
     try:
         manager.run(ir)
@@ -275,17 +286,37 @@ def _format_of(doc: Any) -> Any:
     return doc.get("format") if isinstance(doc, dict) else type(doc).__name__
 
 
-def _check_reproducer_plugins(source: str, named: Any, trusted: list[str]) -> None:
-    """A reproducer file lists the plugins of the run that failed; a file never imports code on its own,
-    so each must also be given with ``--plugin`` (which has imported it already)."""
-    if named is None:
-        return
-    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+class _Recorded(NamedTuple):
+    """What a reproducer file says about the run that wrote it (only ever printed, never acted on)."""
+
+    pipeline: str
+    plugins: list[str]
+    failed: str
+
+
+def _recorded(source: str, doc: dict[str, Any]) -> _Recorded:
+    pipeline, plugins, failed = doc.get("pipeline", ""), doc.get("plugins") or [], doc.get("failed_pass") or ""
+    if not isinstance(pipeline, str) or len(pipeline) > 100_000:
+        raise SerializationError(f"{source}: $.pipeline must be the pipeline text")
+    if not isinstance(plugins, list) or not all(isinstance(n, str) and len(n) < 1000 for n in plugins):
         raise SerializationError(f"{source}: $.plugins must be a list of module names")
-    untrusted = [name for name in named if name not in trusted]
-    if untrusted:
-        flags = " ".join(f"--plugin {name}" for name in untrusted)
-        raise PipelineSpecError(
-            f"{source} was written with plugin module(s) {', '.join(untrusted)}; an IR or reproducer file never "
-            f"imports code by itself. If you trust them, replay with {flags}"
-        )
+    return _Recorded(pipeline, plugins, str(failed)[:200])
+
+
+def _replay_command(source: str, recorded: _Recorded) -> str:
+    """The message that tells the user what to type to replay ``source``: a reproducer file records the
+    pipeline and plugins of the run that wrote it, but a file never chooses passes, imports code or sets
+    instrumentation (dump folders, reproducer paths) by itself."""
+    words = ["torch-ir", "opt", "--replay", source, "-p", recorded.pipeline or "none"]
+    for plugin in recorded.plugins:
+        words += ["--plugin", plugin]
+    command = " ".join(shlex.quote(w) for w in words)
+    return (
+        f"{source} records a run of pipeline {recorded.pipeline!r}"
+        + (f" with plugin(s) {', '.join(recorded.plugins)}" if recorded.plugins else "")
+        + f" that failed in {recorded.failed or '?'}. A reproducer file never chooses passes, imports code or "
+        f"writes files by itself; to replay it, check the pipeline and plugins, then type:\n  {command}"
+    )
+
+
+__all__ = ["register", "run"]

@@ -44,6 +44,32 @@ def tolerance(text: str) -> float:
     return value
 
 
+def byte_count(text: str) -> int:
+    """A number of bytes: ``1073741824``, ``512M``, ``8G`` (binary units K, M, G, T)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = units.get(body[-1:], 1)
+    digits = body[:-1] if body[-1:] in units else body
+    try:
+        value = int(float(digits) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes (8G, 512M, 1073741824)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of bytes must be positive")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0 (a time limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds such as 30") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a time limit must be a finite number of seconds above 0")
+    return value
+
+
 def pipeline_text(text: str) -> str:
     """Pipeline text, a pipeline file, ``default`` or ``none``; never empty (that is ``none`` said unclearly)."""
     if not text.strip():
@@ -64,9 +90,11 @@ def _int_at_least(text: str, minimum: int, expected: str) -> int:
 __all__ = [
     "VERBOSE_HELP",
     "add_verbose",
+    "byte_count",
     "non_negative_int",
     "pipeline_text",
     "positive_int",
+    "positive_seconds",
     "sequence_length",
     "tolerance",
 ]

@@ -8,6 +8,11 @@ and the report then names it. Inputs are drawn at random (``--seed``): token ids
 the range the IR indexes, or the range an ``--input`` gives. ``--trials N`` runs N seeds. Prints the
 report; exits 0 when every output matches in every trial, 1 when one does not, 2 when the inputs or
 weights do not fit the IR.
+
+The IR comes from a file, so it is untrusted: it runs in a worker process with hard limits (address space,
+CPU time, a time limit per answer; --worker-memory, --worker-cpu-seconds, --worker-timeout or
+TORCH_IR_WORKER_*), only ops of torch-ir's allow-list run (--allow-op NS::op adds one), and the values it
+holds live at once may take at most --memory-budget bytes (TORCH_IR_MEMORY_BUDGET).
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ import argparse
 from typing import Any
 
 from torch_ir.cli import UsageError
-from torch_ir.cli.options import add_verbose, non_negative_int, positive_int, tolerance
+from torch_ir.cli.options import (
+    add_verbose,
+    byte_count,
+    non_negative_int,
+    positive_int,
+    positive_seconds,
+    tolerance,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  torch-ir extract hf:gpt2 --input 1x16:int64 -o gpt2.json\n"
             "  torch-ir verify gpt2.json --model hf:gpt2 --input 1x16:int64 --rtol 1e-3\n"
             "  torch-ir verify fused.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 \\\n"
-            "      --plugin examples.passes.gqa_attention\n"
+            "      --plugin examples.passes.gqa_attention --allow-op torch_ir_examples::gqa_attention\n"
             "  torch-ir verify llm.json --model hf:llama --config num_hidden_layers=2,hidden_size=32 --generate 8\n"
             "  torch-ir extract zoo:gpt -o - | torch-ir verify - --model zoo:gpt\n"
             "\n"
@@ -88,6 +100,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let the IR run ops that act outside their tensors (file I/O, printing, RNG state); "
         "only for an IR you trust",
     )
+    parser.add_argument(
+        "--allow-op",
+        action="append",
+        default=[],
+        metavar="NS::OP",
+        help="let the IR run this op although it is not on torch-ir's allow-list (inductor::_reinterpret_tensor); "
+        "repeatable; only for an op you trust",
+    )
+    parser.add_argument(
+        "--memory-budget", type=byte_count, metavar="BYTES", help="bytes the run may hold live at once (8G, 512M)"
+    )
+    parser.add_argument(
+        "--worker-memory", type=byte_count, metavar="BYTES", help="address-space limit of the worker process"
+    )
+    parser.add_argument("--worker-cpu-seconds", type=positive_int, metavar="N", help="CPU seconds the worker may use")
+    parser.add_argument(
+        "--worker-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="how long to wait for each answer of the worker",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the IR in this process instead of a worker (no hard limits): only for an IR you trust",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--config",
@@ -118,6 +156,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify; print the report; 0 when valid, 1 when not."""
+    from torch_ir.ops.runnable import allowed_op_names
+    from torch_ir.runtime.worker import isolation
+
+    allowed_op_names(args.allow_op)  # a malformed name is an error before any work
+    with isolation(
+        isolate=False if args.in_process else None,
+        memory_budget=args.memory_budget,
+        allow_ops=tuple(args.allow_op),
+        plugins=tuple(args.plugin),
+        memory=args.worker_memory,
+        cpu_seconds=args.worker_cpu_seconds,
+        timeout=args.worker_timeout,
+    ):
+        return _verify(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
     import torch
 
     from torch_ir.cli.streams import read_ir

@@ -161,6 +161,11 @@ class WeightTable:
         self.weights: dict[str, Weight] = {}
         self.init: Graph | None = None
         self.graphs: list[Graph] = []
+        self.owner: Any = None
+        """A weak reference to the module whose table this is (None for a graph built on its own)."""
+        self.loaded_from: str | None = None
+        """The file the module was read from; None for one built in this process. An IR read from a file is
+        untrusted: it runs only allow-listed ops, and the high-level runners run it in a worker process."""
 
     def add(self, weight: Weight) -> Weight:
         """Add a weight whose name is new in the table."""

@@ -13,6 +13,7 @@ register themselves here (``provide``), so ``ir.save(path)`` works without this 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class Module:
 
     def __init__(self, graph: Graph | None = None, stages: StageReport | None = None):
         self._table = WeightTable() if graph is None else graph.table
+        self._table.owner = weakref.ref(self)
         self._functions: dict[str, Function] = {}
         self.state: dict[str, StateSpec] = {}
         self.stages = stages or StageReport()
@@ -111,6 +113,11 @@ class Module:
         return module
 
     # --------------------------------------------------------------- functions
+
+    @property
+    def loaded_from(self) -> str | None:
+        """The file this module was read from (``torch_ir.load_ir``); None for one built in this process."""
+        return self._table.loaded_from
 
     @property
     def table(self) -> WeightTable:

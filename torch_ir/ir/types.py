@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Union
 
 from torch_ir.errors import IRError
+from torch_ir.ir.symbolic import SymExpr, parse_dim
 
-Dim = Union[int, str]
-"""A dimension: an int, or a symbolic expression such as ``"s0"`` or ``"2*s0"``."""
+Dim = Union[int, SymExpr]
+"""A dimension: an int, or a symbolic expression such as ``"s0"`` or ``"2*s0"`` (a ``SymExpr``: text given
+as a ``str`` is parsed by the one bounded grammar of ``torch_ir.ir.symbolic`` when the type is built)."""
 
 DTYPES: dict[str, str] = {
     "float64": "f64",
@@ -72,16 +74,34 @@ def check_dtype(dtype: str) -> str:
 
 @dataclass(frozen=True)
 class TensorType:
-    """The type of a tensor value: its shape (ints or symbolic dims) and dtype name (``"float32"``)."""
+    """The type of a tensor value: its shape (ints or symbolic dims) and dtype name (``"float32"``).
+
+    A dimension given as text (``"2*seq"``) is parsed into a ``SymExpr`` (``"16"`` into 16); text outside
+    the grammar of ``torch_ir.ir.symbolic`` is an ``IRError``.
+    """
 
     shape: tuple[Dim, ...]
     dtype: str
 
     def __post_init__(self) -> None:
         check_dtype(self.dtype)
-        for dim in self.shape:
+        shape = self.shape
+        for dim in shape:
+            kind = type(dim)
+            if kind is int or kind is SymExpr:
+                continue
             if isinstance(dim, bool) or not isinstance(dim, (int, str)):
-                raise IRError(f"dimension {dim!r} of {self.shape} is neither an int nor a symbol")
+                raise IRError(f"dimension {dim!r} of {shape} is neither an int nor a symbol")
+            parsed = tuple(parse_dim(d) for d in shape)
+            object.__setattr__(self, "shape", parsed)
+            return
+        if type(shape) is not tuple:
+            object.__setattr__(self, "shape", tuple(shape))
+
+    @staticmethod
+    def dim(text: int | str) -> Dim:
+        """A dimension from its text, by the grammar of ``torch_ir.ir.symbolic`` (``IRError`` outside it)."""
+        return parse_dim(text)
 
     @property
     def rank(self) -> int:

@@ -120,6 +120,26 @@ NONDETERMINISTIC_OPS = frozenset(
 """Op names whose results are not reproducible (uninitialized memory, random numbers): verification
 compares their shapes only."""
 
+UNANNOTATED_ALIAS_OPS = frozenset(
+    {
+        "_unsafe_view",
+        "lift",
+        "lift_fresh",
+        "type_as",
+        "to_dense",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "unsafe_chunk",
+        "atleast_1d",
+        "atleast_2d",
+        "atleast_3d",
+        "_reinterpret_tensor",
+    }
+)
+"""Op names whose results may share their operand's storage although their schema does not say so
+(``_unsafe_view`` is a view; ``type_as`` and ``lift`` may return their operand itself; inductor's
+``_reinterpret_tensor`` is a view of its operand's storage with the sizes and strides it is given)."""
+
 STRIDE_READING_OPS = frozenset(
     {
         "aten.view.default",
@@ -194,6 +214,7 @@ __all__ = [
     "SIDE_EFFECT_NAMESPACES",
     "SIDE_EFFECT_OPS",
     "STRIDE_READING_OPS",
+    "UNANNOTATED_ALIAS_OPS",
     "is_nondeterministic",
     "is_random_op",
     "keeps_unused",

@@ -19,6 +19,7 @@ from torch_ir.ops.canonical import canonical_class, commutative_condition
 from torch_ir.ops.cost import VIEW_OPS, CostModel, cost_model
 from torch_ir.ops.effects import (
     STRIDE_READING_OPS,
+    UNANNOTATED_ALIAS_OPS,
     is_nondeterministic,
     is_random_op,
     keeps_unused,
@@ -26,9 +27,11 @@ from torch_ir.ops.effects import (
 )
 from torch_ir.ops.names import op_name, op_namespace
 from torch_ir.ops.python_ops import PYTHON_NAMESPACES
+from torch_ir.ops.runnable import runnable_aten_ops
 from torch_ir.ops.schema import (
     ArgumentSpec,
     aliased_operands,
+    is_composite,
     mutated_operands,
     resolve_op,
     schema_arguments,
@@ -54,7 +57,7 @@ class OpInfo:
     """The traits of one op type (``aten.add.Tensor``, ``operator.mul``, ``mylib.fused.default``).
 
     Name-only traits are fields; traits from torch's schema (``schema``, ``arguments``, ``mutates``,
-    ``aliases``, ``side_effect_reason``, ``has_side_effects``, ``random``, ``pure``, ``untrusted_ok``,
+    ``aliases``, ``may_alias``, ``side_effect_reason``, ``has_side_effects``, ``random``, ``pure``, ``untrusted_ok``,
     ``kernel``) are properties computed once, on first use. Get one with ``torch_ir.ops.op_info``.
     """
 
@@ -107,6 +110,17 @@ class OpInfo:
         return () if self.schema is None else aliased_operands(self.schema)
 
     @cached_property
+    def may_alias(self) -> bool:
+        """Whether a result may share storage with a tensor operand: the schema says so (a view), the op is
+        known to (``_unsafe_view``, ``type_as``: ``UNANNOTATED_ALIAS_OPS``), its kernel is composite (it
+        calls other ops, which may hand back their input), or torch cannot tell (no schema)."""
+        if self.aliases or self.view or self.name in UNANNOTATED_ALIAS_OPS or self.schema is None:
+            return True
+        if self.entry is not None and self.entry.kernel is not None:
+            return True
+        return is_composite(self.target)
+
+    @cached_property
     def side_effect_reason(self) -> str:
         """Why running the op would reach outside its tensors (file I/O, printing, RNG state ...), or ''."""
         return side_effect_reason(self.op_type, self.schema)
@@ -132,14 +146,14 @@ class OpInfo:
 
     @cached_property
     def untrusted_ok(self) -> bool:
-        """Whether the op may run on an IR from an untrusted file, by default: an allowed Python function, or
-        an ``aten`` overload with no effect outside its tensors; registered kernels are not (they run code
-        only their registrant vouches for)."""
+        """Whether the op may run from an IR read from a file (``torch_ir.ops.runnable``): an ATen op of the
+        allow-list with no effect outside its tensors, an allowed Python function, or an op given a kernel
+        with ``register_op`` (its registrant vouches for it)."""
         if self.entry is not None and self.entry.kernel is not None:
-            return False
+            return True
         if self.python_level:
             return self.target is not None
-        return self.namespace == "aten" and self.schema is not None and not self.side_effect_reason
+        return self.op_type in runnable_aten_ops() and self.schema is not None and not self.side_effect_reason
 
     @cached_property
     def kernel(self) -> Callable[..., Any] | None:

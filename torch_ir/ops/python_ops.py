@@ -135,28 +135,41 @@ def python_call_problem(op_type: str, args: Sequence[Any], kwargs: Mapping[str, 
     """Why calling the Python op ``op_type`` on these arguments is refused ('' when it may run).
 
     Arguments are numbers (or lists of them, or tensors) of at most ``MAX_INT_BITS`` bits; an integer
-    result may need at most ``MAX_RESULT_BITS`` bits (powers, shifts, factorials, ``round`` to huge
-    negative digits); sequences are never repeated (``[0] * 10**9``).
+    result may need at most ``MAX_RESULT_BITS`` bits (powers, shifts, factorials, products, ``round`` to huge
+    negative digits), whichever way the arguments are passed (``pow(3, 2**200, None)``,
+    ``prod(xs, start=3)``); sequences are never repeated (``[0] * 10**9``).
     """
-    values = [*args, *(kwargs or {}).values()]
+    named = dict(kwargs or {})
+    values = [*args, *named.values()]
     problem = _argument_problem(values)
     if problem:
         return problem
     name = op_type.split(".")[-1]
     if name in ("mul", "imul") and any(isinstance(a, (list, tuple)) for a in values):
         return "it would repeat a sequence"
-    bits = _result_bits(name, values)
+    bits = _result_bits(name, list(args), named)
     if bits > MAX_RESULT_BITS:
         return f"its result would need about {bits} bits, over the {MAX_RESULT_BITS}-bit limit of Python-level ops"
     return ""
 
 
-def _result_bits(name: str, args: Sequence[Any]) -> int:
-    """An upper bound on the bits of the integer ``name(*args)`` produces (0 when it is small by nature)."""
-    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
-    if name in ("pow",) and len(ints) >= 2 and len(args) == 2:
-        base, exponent = ints[0], ints[1]
+def _bits_of_all(value: Any) -> int:
+    """The bits of every integer in ``value`` added up (the size of their product)."""
+    if isinstance(value, (list, tuple)):
+        return sum(_bits_of_all(v) for v in value)
+    return _int_bits(value)
+
+
+def _result_bits(name: str, args: list[Any], named: dict[str, Any]) -> int:
+    """An upper bound on the bits of the integer ``name(*args, **named)`` produces (0 when small by nature)."""
+    if name == "pow":
+        base = args[0] if args else named.get("base")
+        exponent = args[1] if len(args) > 1 else named.get("exp")
+        modulus = args[2] if len(args) > 2 else named.get("mod")
+        if modulus is not None or not isinstance(base, int) or not isinstance(exponent, int):
+            return 0  # modular (as wide as its bounded modulus), or a float power (overflows at once)
         return 0 if exponent <= 0 or abs(base) <= 1 else exponent * abs(base).bit_length()
+    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
     if name == "lshift" and len(ints) == 2:
         return ints[0].bit_length() + max(ints[1], 0)
     if name == "factorial" and ints:
@@ -164,10 +177,10 @@ def _result_bits(name: str, args: Sequence[Any]) -> int:
         return 0 if n < 2 else int(n * math.log2(n)) + 1
     if name == "round" and len(args) == 2 and isinstance(args[1], int):
         return 4 * abs(args[1])
-    if name in ("mul", "prod") and ints:
-        return sum(_int_bits(a) for a in args)
-    if name == "prod" and args and isinstance(args[0], (list, tuple)):
-        return sum(_int_bits(a) for a in args[0])
+    if name == "round" and isinstance(named.get("ndigits"), int):
+        return 4 * abs(named["ndigits"])
+    if name in ("mul", "prod", "imul"):
+        return _bits_of_all(args) + _bits_of_all(list(named.values()))
     return 0
 
 

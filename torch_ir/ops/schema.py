@@ -87,6 +87,20 @@ def writes_outside_results(schema: Any) -> bool:
     return any(a.kwarg_only and a.name == "out" for a in schema.arguments)
 
 
+def is_composite(target: Any) -> bool:
+    """Whether torch runs the overload as a composite of other ops (``CompositeImplicitAutograd``), whose
+    result may then be what one of them returned: an operand itself, or a view of it."""
+    name = getattr(target, "name", None)
+    if not callable(name):
+        return False
+    import torch
+
+    try:
+        return bool(torch._C._dispatch_has_kernel_for_dispatch_key(name(), "CompositeImplicitAutograd"))
+    except RuntimeError:
+        return False
+
+
 def is_seeded_random(target: Any) -> bool:
     """Whether torch tags the overload ``nondeterministic_seeded`` (it draws from the random generator)."""
     tags = getattr(target, "tags", ()) or ()
@@ -100,6 +114,7 @@ def is_seeded_random(target: Any) -> bool:
 __all__ = [
     "ArgumentSpec",
     "aliased_operands",
+    "is_composite",
     "is_seeded_random",
     "mutated_operands",
     "plain_literal",

@@ -9,13 +9,14 @@ tensors are never run.
 
 The IR's types are not imported here: the caller passes its tensor and scalar type classes, and
 operands that hold a value as ``Operand(type, value)``; a type is read through ``shape`` and ``dtype``.
+Symbolic dims are the IR's parsed expressions (``torch_ir.ir.symbolic``): they become sympy expressions by
+folding their trees (``fold``), never by evaluating text; a text dim is parsed by ``tensor_type.dim``.
 ``annotate-shapes`` (a pass) and ``Graph.create_op`` (through ``torch_ir.ir.operands``) are the callers.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,6 @@ from torch_ir.ops.python_ops import python_call_problem
 from torch_ir.ops.registry import generation as _GENERATION
 from torch_ir.ops.registry import op_info
 
-_IDENT = re.compile(r"[A-Za-z_]\w*")
 MISSING: Any = object()
 """What a scalar operand's value is when it is known only at run time."""
 
@@ -53,7 +53,8 @@ class ShapeFunctionError(TorchIRError):
 
 class TypeInference:
     """Computes result types of op calls over one graph: its symbols (``name -> range`` with ``min`` and
-    ``max``) become symbolic sizes of one ``ShapeEnv``, shared by every call.
+    ``max``) become symbolic sizes of one ``ShapeEnv``, shared by every call. For a graph read from a file
+    (``untrusted``) only allow-listed ops run.
 
     ``tensor_type`` and ``scalar_type`` are the caller's type classes, built as ``tensor_type(shape, dtype)``
     (an unknown dtype raises a ``TorchIRError``) and ``scalar_type(kind)``.
@@ -64,10 +65,14 @@ class TypeInference:
         tensor_type: type,
         scalar_type: type,
         symbols: Mapping[str, Any] | None = None,
+        untrusted: bool = False,
     ):
         self.tensor_type = tensor_type
         self.scalar_type = scalar_type
         self.graph_symbols = dict(symbols or {})
+        self.untrusted = untrusted
+        """The graph was read from a file: only ops of the allow-list (``OpInfo.untrusted_ok``) run, even on
+        meta tensors (TorchScript's string ops, for one, compute for real: ``aten.zfill`` of a 4 GB width)."""
         self.reason = ""
         """Why the last ``infer`` returned None."""
         self.specialized: list[str] = []
@@ -98,6 +103,10 @@ class TypeInference:
             return self._unknown("the op is not known to torch (is its library imported?)")
         if info.side_effect_reason:  # never run an op that acts outside its tensors to learn its type
             return self._unknown(f"not run: {info.side_effect_reason}")
+        if self.untrusted and not info.untrusted_ok:
+            return self._unknown(
+                "not run: an IR read from a file runs only ops of the allow-list (torch_ir.ops.runnable)"
+            )
         if info.python_level:
             return self._call_python(op_type, target, operands, num_results)
         if not self._is_symbolic(operands):
@@ -234,7 +243,10 @@ class TypeInference:
         if isinstance(obj, bool) or isinstance(obj, torch.SymBool):
             return self.scalar_type("bool"), obj if isinstance(obj, bool) else None
         if isinstance(obj, (int, torch.SymInt)):
-            return self.scalar_type("int"), self._dim(obj)
+            try:
+                return self.scalar_type("int"), self._dim(obj)
+            except TorchIRError:  # an expression outside the IR's grammar: its value is not known
+                return self.scalar_type("int"), None
         if isinstance(obj, (float, torch.SymFloat)):
             return self.scalar_type("float"), obj if isinstance(obj, float) else None
         return None, None
@@ -278,19 +290,28 @@ class TypeInference:
         self._rename[sym] = sympy.Symbol(name, integer=True, positive=True)
         return sym
 
-    def _symint(self, text: str) -> Any:
-        cached = self._symints.get(text)
+    def _symint(self, dim: Any) -> Any:
+        """A symbolic size for ``dim``: a parsed expression (``SymExpr``, or text parsed by the IR's one
+        bounded grammar through ``tensor_type.dim``), rebuilt as a sympy expression node by node."""
+        if isinstance(dim, str) and not hasattr(dim, "fold"):
+            dim = self.tensor_type.dim(dim)
+        if isinstance(dim, int):
+            return dim
+        cached = self._symints.get(dim)
         if cached is not None:
             return cached
         import sympy
 
-        functions = sympy_functions()
-        local = {n: self._symbol(n) for n in set(_IDENT.findall(text)) if n not in functions}
-        expr = sympy.sympify(text, locals={**functions, **local})
+        expr = dim.fold(self._sympy_leaf, _sympy_node)
         hint = int(expr.xreplace({s: sympy.Integer(h) for s, h in self._hints.items()}))
         value = self._shape_env().create_symintnode(expr, hint=hint)
-        self._symints[text] = value
+        self._symints[dim] = value
         return value
+
+    def _sympy_leaf(self, leaf: int | str) -> Any:
+        import sympy
+
+        return sympy.Integer(leaf) if isinstance(leaf, int) else self._symbol(leaf)
 
     def _specialized_symbols(self) -> list[str]:
         """The graph's symbols that a kernel has guarded to one value since they were made."""
@@ -308,13 +329,39 @@ class TypeInference:
         self._env = self._fake_mode = None
         self._symbols, self._hints, self._rename, self._symints = {}, {}, {}, {}
 
-    def _dim(self, d: Any) -> int | str:
+    def _dim(self, d: Any) -> Any:
         if isinstance(d, int):
             return d
         expr = d.node.expr
         if getattr(expr, "is_number", False):
             return int(expr)
-        return str(expr.xreplace(self._rename)).replace(" ", "")
+        return self.tensor_type.dim(str(expr.xreplace(self._rename)).replace(" ", ""))
+
+
+def _sympy_node(op: str, children: list[Any]) -> Any:
+    """One operation of a parsed dimension as sympy (torch's functions for ``//``, ``Max`` and the rest)."""
+    import sympy
+
+    functions = sympy_functions()
+    if op == "neg":
+        return -children[0]
+    if op == "+":
+        return children[0] + children[1]
+    if op == "-":
+        return children[0] - children[1]
+    if op == "*":
+        return children[0] * children[1]
+    if op == "/":
+        return children[0] / children[1]
+    if op == "**":
+        return children[0] ** children[1]
+    if op == "//":
+        return functions["FloorDiv"](*children)
+    if op == "%":
+        return sympy.Mod(*children)
+    if op == "Abs":
+        return sympy.Abs(children[0])
+    return functions[op](*children)
 
 
 def _pinned(bounds: Any) -> bool:
@@ -334,11 +381,12 @@ def iter_operands(operands: Sequence[Any]) -> Iterator[Operand]:
 
 
 def same_type(old: Any, new: Any, symbols: Mapping[str, Any] | None = None) -> bool:
-    """Whether a recorded type ``old`` and a computed one ``new`` agree, symbolic dims compared as expressions
-    (``2*s`` and ``s+s`` are). With the graph's ``symbols`` (``name -> range`` with ``min`` and ``max``), a
-    recorded static size where ``new`` has one computed from a number read from data agrees when the trace
-    pinned that number to the value that gives the recorded size (``u0+5`` with ``u0`` in 3..3 is 8), or
-    when the graph does not declare it at all (the trace knew it, the kernel does not)."""
+    """Whether a recorded type ``old`` and a computed one ``new`` agree, symbolic dims compared by value (``2*s``
+    and ``s+s`` are): each dim is an int or a parsed expression (``torch_ir.ir.symbolic``); nothing is
+    re-parsed. With the graph's ``symbols`` (``name -> range`` with ``min`` and ``max``), a recorded static size
+    where ``new`` has one computed from a number read from data agrees when the trace pinned that number to
+    the value that gives the recorded size (``u0+5`` with ``u0`` in 3..3 is 8), or when the graph does not
+    declare it at all (the trace knew it, the kernel does not)."""
     if type(old) is not type(new) or old.dtype != new.dtype or len(old.shape) != len(new.shape):
         return False
     for a, b in zip(old.shape, new.shape):
@@ -346,21 +394,15 @@ def same_type(old: Any, new: Any, symbols: Mapping[str, Any] | None = None) -> b
             continue
         if isinstance(a, int) and isinstance(b, int):
             return False
-        try:
-            import sympy
-
-            functions = sympy_functions()
-            computed = sympy.sympify(str(b), locals=functions)
-            if symbols is not None and isinstance(a, int):
-                free = {str(s): s for s in computed.free_symbols}
-                if set(free) - set(symbols):
-                    continue
-                computed = computed.xreplace(
-                    {free[n]: sympy.Integer(r.min) for n, r in symbols.items() if n in free and r.min == r.max}
-                )
-            if sympy.simplify(sympy.sympify(str(a), locals=functions) - computed) != 0:
+        if symbols is not None and isinstance(a, int) and hasattr(b, "same_value_as"):
+            if b.symbols - set(symbols):
+                continue
+            pinned = {n: r.min for n, r in symbols.items() if n in b.symbols and r.min == r.max}
+            if b.evaluate(pinned) != a:
                 return False
-        except (sympy.SympifyError, TypeError, ValueError):
+            continue
+        expr, other = (a, b) if hasattr(a, "same_value_as") else (b, a)
+        if not hasattr(expr, "same_value_as") or not expr.same_value_as(other):
             return False
     return True
 
@@ -416,12 +458,10 @@ def convert_attr(value: Any, argument: Any) -> Any:
     if value is None:
         return None
     kind = str(getattr(argument, "real_type", argument.type))
-    if "ScalarType" in kind and isinstance(value, str):
-        return getattr(torch, value)
+    if ("ScalarType" in kind or "Layout" in kind or "MemoryFormat" in kind) and isinstance(value, str):
+        return _torch_enum(value)
     if "Device" in kind:
         return torch.device("meta")
-    if ("Layout" in kind or "MemoryFormat" in kind) and isinstance(value, str):
-        return getattr(torch, value)
     if (
         isinstance(value, str)
         and ("float" in kind or "Scalar" in kind)
@@ -434,6 +474,16 @@ def convert_attr(value: Any, argument: Any) -> Any:
         return float(value["float"])
     if isinstance(value, float) and math.isnan(value):
         return value
+    return value
+
+
+def _torch_enum(name: str) -> Any:
+    """The dtype, layout or memory format ``name`` names (``float32``); ``ValueError`` for anything else."""
+    import torch
+
+    value = getattr(torch, name, None) if name.isidentifier() and not name.startswith("_") else None
+    if not isinstance(value, (torch.dtype, torch.layout, torch.memory_format)):
+        raise ValueError(f"{name!r} is not a torch dtype, layout or memory format")
     return value
 
 

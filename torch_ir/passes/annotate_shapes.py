@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from torch_ir.errors import PassError
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.regions import region_result_types
+from torch_ir.ir.symbolic import FUNCTIONS, SymExpr, parse_dim
 from torch_ir.ir.types import ScalarType, TensorType, ValueType
 from torch_ir.ops.type_inference import Operand, ShapeFunctionError, TypeInference, fits, same_type
 from torch_ir.passes.base import Pass, PassContext, PassResult
@@ -61,7 +62,9 @@ class _Inference:
         self.ctx = ctx
         self.cache: dict[Any, Any] = {}
         self.scalars: dict[Value, Any] = {}
-        self.types = TypeInference(TensorType, ScalarType, graph.symbols)
+        module = ctx.module
+        loaded = graph.table.loaded_from is not None or (module is not None and module.loaded_from is not None)
+        self.types = TypeInference(TensorType, ScalarType, graph.symbols, untrusted=loaded)
         self.reasons: dict[Any, str] = {}
         self.last_reason = ""
         self.specialized: dict[Any, list[str]] = {}
@@ -74,7 +77,9 @@ class _Inference:
             if value.type is None:
                 raise PassError(f"{self.where}: {value.ref} has no type; annotate-shapes needs input and weight types")
             if isinstance(value.type, ScalarType) and value.type.kind == "int" and _IDENT.fullmatch(value.name):
-                self.scalars[value] = value.name
+                symbol = parse_dim(value.name) if value.name not in FUNCTIONS else None
+                if isinstance(symbol, SymExpr):  # an int input stands for the symbol of its name
+                    self.scalars[value] = symbol
         modified = False
         loggers = [
             logging.getLogger(n) for n in ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes")

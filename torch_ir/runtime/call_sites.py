@@ -10,13 +10,14 @@ put there, which call it stood in, which function, and which node of that functi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.ir.calls import callee_name, calls_in, is_call
 from torch_ir.ir.graph import Graph
 
 if TYPE_CHECKING:
+    from torch_ir.ir.module import Module
     from torch_ir.runtime.interpreter import Interpreter
 
 
@@ -34,9 +35,10 @@ class CallSite:
         return {"call": self.call, "function": self.function, "function_node": self.node}
 
 
-def flat_interpreter(interp: Interpreter) -> tuple[Interpreter, dict[str, CallSite]] | None:
-    """An interpreter of ``interp``'s graph with every call inlined, bound to the same weights, and the call
-    site of each node the calls put there (by its name in the flat graph); None when the graph calls nothing.
+def flat_interpreter(interp: Interpreter) -> tuple[Any, dict[str, CallSite]] | None:
+    """An interpreter of ``interp``'s graph with every call inlined, bound to the same weights, running where
+    ``interp`` runs (a ``RemoteInterpreter``'s in a worker of its own), and the call site of each node the
+    calls put there (by its name in the flat graph); None when the graph calls nothing.
     """
     module = interp.module
     graph = interp.graph
@@ -46,23 +48,31 @@ def flat_interpreter(interp: Interpreter) -> tuple[Interpreter, dict[str, CallSi
     if entry is None:
         return None
     from torch_ir.passes.manager import PassManager
-    from torch_ir.runtime.interpreter import Interpreter
     from torch_ir.serde import from_dict, to_dict
 
     flat = from_dict(to_dict(module), "the module with its calls inlined")
     PassManager("inline").run(flat)
     flat_graph = flat.function(entry).graph
-    runner = Interpreter(
-        flat_graph,
-        device=interp.device,
-        allow_side_effects=interp.policy.allow_side_effects,
-        memory_budget=interp.policy.memory_budget,
-        dry_run=False,
-        module=flat,
-    )
-    runner.set_weights(interp.weights)
+    runner = _flat_runner(interp, flat, flat_graph)
     functions = {name: f.graph for name, f in module.functions.items()}
     return runner, call_sites(graph, flat_graph, functions)
+
+
+def _flat_runner(interp: Any, flat: Module, flat_graph: Graph) -> Any:
+    """An interpreter of ``flat_graph`` under ``interp``'s policy (an IR read from a file keeps its allow-list),
+    running where ``interp`` runs: in this process, or in a worker process of its own for the flat module."""
+    from torch_ir.runtime.interpreter import Interpreter
+
+    policy = replace(interp.policy, dry_run=False)
+    if isinstance(interp, Interpreter):
+        runner: Any = Interpreter(flat_graph, device=interp.device, module=flat, policy=policy)
+    else:
+        from torch_ir.runtime.worker import Executor
+
+        executor = Executor(flat, True, interp.worker.settings, interp.device, policy.budget)
+        runner = executor.interpreter(flat_graph, allow_side_effects=policy.allow_side_effects, dry_run=False)
+    runner.set_weights(dict(interp.weights))
+    return runner
 
 
 def call_sites(graph: Graph, flat: Graph, functions: dict[str, Graph]) -> dict[str, CallSite]:

@@ -1,13 +1,16 @@
 """Executing region ops: cond, while_loop, scan and map, each with its real semantics.
 
-Each region runs through an ``Interpreter`` of its own, built once when the enclosing plan is built.
+Each region runs through an ``Interpreter`` of its own, built once when the enclosing plan is built, under
+the enclosing interpreter's policy (an IR read from a file runs allow-listed ops in its regions too).
 Regions are closed graphs (captured weights arrive as operands), so they bind no weights. Loops run
-as long as their data says: a ``while_loop`` evaluates its ``cond`` region before every iteration.
+as long as their data says: a ``while_loop`` evaluates its ``cond`` region before every iteration. Every
+iteration of every loop, at any depth, counts against the call's one iteration limit
+(``torch_ir.runtime.limits``); a ``scan`` or ``map`` longer than what is left of it is refused before it
+starts.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,25 +21,16 @@ from torch_ir.ir.graph import Graph, Node
 from torch_ir.ir.regions import REGION_OPS, check_region_op, region_name
 from torch_ir.ir.types import TensorType
 from torch_ir.runtime.coverage import entering, region_label
+from torch_ir.runtime.limits import RunLimits, active_limits, max_loop_iterations
 
 if TYPE_CHECKING:
     from torch_ir.runtime.interpreter import Interpreter
 
 
-MAX_LOOP_ITERATIONS = 1_000_000
-"""How many iterations a ``while_loop`` may run before the interpreter refuses to go on (an IR from a file
-could loop forever); ``TORCH_IR_MAX_LOOP_ITERATIONS`` changes it."""
-
-
-def max_loop_iterations() -> int:
-    """The iteration bound in force: ``TORCH_IR_MAX_LOOP_ITERATIONS`` when set to a positive integer."""
-    text = os.environ.get("TORCH_IR_MAX_LOOP_ITERATIONS", "")
-    return int(text) if text.isdigit() and int(text) > 0 else MAX_LOOP_ITERATIONS
-
-
-def region_kernel(node: Node, device: torch.device, module: Any = None) -> Callable[..., list[Any]]:
+def region_kernel(node: Node, device: torch.device, module: Any = None, policy: Any = None) -> Callable[..., list[Any]]:
     """The callable that executes region op ``node``; it takes the node's operand groups as arguments.
-    ``module`` is the module whose functions calls inside the regions run."""
+    ``module`` is the module whose functions calls inside the regions run; ``policy`` the enclosing
+    interpreter's ``ExecutionPolicy``."""
     from torch_ir.runtime.interpreter import Interpreter
 
     if node.op_type not in REGION_OPS:
@@ -49,17 +43,20 @@ def region_kernel(node: Node, device: torch.device, module: Any = None) -> Calla
         where = f"region {region_name(node.op_type, index)} of node {node.name} ({node.op_type})"
         try:
             label = region_label(node.name, node.op_type, index)
-            runners.append(_RegionRunner(Interpreter(region, device=device, module=module), where, label))
+            runners.append(
+                _RegionRunner(Interpreter(region, device=device, module=module, policy=policy), where, label)
+            )
         except InterpreterError as exc:
-            raise InterpreterError(f"{where}: {exc}") from exc
+            raise type(exc)(f"{where}: {exc}") from exc
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
         return _cond(*runners)
     if kind == "while_loop":
         return _while_loop(runners[0], runners[1], f"node {node.name} ({node.op_type})")
+    where = f"node {node.name} ({node.op_type})"
     if kind == "scan":
-        return _scan(runners[0])
-    return _map(runners[0])
+        return _scan(runners[0], where)
+    return _map(runners[0], where)
 
 
 class _RegionRunner:
@@ -80,7 +77,7 @@ class _RegionRunner:
             with entering(self.label, inputs):
                 return self.interp.run_flat(inputs)
         except InterpreterError as exc:
-            raise InterpreterError(f"{self.where}: {exc}") from exc
+            raise type(exc)(f"{self.where}: {exc}") from exc
 
 
 def _cond(true: _RegionRunner, false: _RegionRunner) -> Callable[..., list[Any]]:
@@ -90,29 +87,29 @@ def _cond(true: _RegionRunner, false: _RegionRunner) -> Callable[..., list[Any]]
     return cond
 
 
+def _limits() -> RunLimits:
+    return active_limits() or RunLimits(1 << 62, max_loop_iterations())
+
+
 def _while_loop(cond: _RegionRunner, body: _RegionRunner, where: str) -> Callable[..., list[Any]]:
     def while_loop(carried: list[Any], additional: list[Any]) -> list[Any]:
         values = list(carried)
-        limit = max_loop_iterations()
-        for _ in range(limit):
-            if not bool(cond(values + additional)[0]):
-                return values
+        limits = _limits()
+        while bool(cond(values + additional)[0]):
+            limits.iterate(1, where)
             values = body(values + additional)
-        if not bool(cond(values + additional)[0]):
-            return values
-        raise InterpreterError(
-            f"{where}: the loop is still running after {limit} iterations; set TORCH_IR_MAX_LOOP_ITERATIONS "
-            "higher for an IR you trust"
-        )
+        return values
 
     return while_loop
 
 
-def _scan(combine: _RegionRunner) -> Callable[..., list[Any]]:
+def _scan(combine: _RegionRunner, where: str) -> Callable[..., list[Any]]:
     def scan(init: list[Any], xs: list[Any], additional: list[Any]) -> list[Any]:
         carry = list(init)
         steps: list[list[Any]] = []
-        for i in range(_length(xs)):
+        length = _length(xs)
+        _limits().iterate(length, f"{where}, over {length} element(s)")
+        for i in range(length):
             out = combine(carry + [x[i] for x in xs] + additional)
             carry, ys = out[: len(init)], out[len(init) :]
             steps.append(ys)
@@ -121,9 +118,11 @@ def _scan(combine: _RegionRunner) -> Callable[..., list[Any]]:
     return scan
 
 
-def _map(body: _RegionRunner) -> Callable[..., list[Any]]:
+def _map(body: _RegionRunner, where: str) -> Callable[..., list[Any]]:
     def map_impl(xs: list[Any], args: list[Any]) -> list[Any]:
-        steps = [body([x[i] for x in xs] + args) for i in range(_length(xs))]
+        length = _length(xs)
+        _limits().iterate(length, f"{where}, over {length} element(s)")
+        steps = [body([x[i] for x in xs] + args) for i in range(length)]
         return _stack(steps, body.graph.outputs, body)
 
     return map_impl

@@ -59,6 +59,22 @@ class RegionCoverage:
             self._stack = saved
 
 
+def recording_regions() -> bool:
+    """Whether a ``RegionCoverage`` is recording (a run in a worker process then counts its regions too)."""
+    return _ACTIVE.get() is not None
+
+
+def record_regions(counts: Mapping[str, int]) -> None:
+    """Add the region counts of a run made elsewhere (a worker process) to the recording ``RegionCoverage``,
+    under the region or function being run here (paths of functions, ``@name/...``, stay as they are)."""
+    recorder = _ACTIVE.get()
+    if recorder is None:
+        return
+    prefix = "/".join(recorder._stack)
+    for path, count in counts.items():
+        recorder.counts[path if path.startswith("@") or not prefix else f"{prefix}/{path}"] += int(count)
+
+
 def entering(label: str, inputs: Sequence[Any]) -> contextlib.AbstractContextManager[None]:
     """What the interpreter wraps a region's execution in: counted while recording, unless the run is the
     dry run on fake tensors."""
@@ -127,4 +143,13 @@ def _what(region: str, node: str) -> str:
     return f"the {region} of {node} never ran"
 
 
-__all__ = ["RegionCoverage", "calling", "coverage_warnings", "entering", "region_label", "region_paths"]
+__all__ = [
+    "RegionCoverage",
+    "calling",
+    "coverage_warnings",
+    "entering",
+    "record_regions",
+    "recording_regions",
+    "region_label",
+    "region_paths",
+]

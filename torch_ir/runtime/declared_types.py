@@ -2,8 +2,9 @@
 
 A declared shape may hold symbols (``"s0"``) and expressions of them (``"2*s0+1"``). ``SymbolBindings``
 binds each bare symbol to the size it first meets (graph inputs first) and then requires every later
-occurrence to agree; expressions are evaluated under the bindings by ``analysis.statistics.evaluate_dim``,
-whose integer arithmetic is bounded, so an expression in a crafted file cannot make it do unbounded work.
+occurrence to agree; expressions are the parsed ``SymExpr`` objects of the types (``torch_ir.ir.symbolic``),
+evaluated under the bindings with bounded integer arithmetic, so an expression in a crafted file cannot make
+it do unbounded work.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import torch
 
-from torch_ir.analysis.statistics import evaluate_dim
+from torch_ir.ir.symbolic import SymExpr, evaluate_dim
 from torch_ir.ir.types import ITEMSIZE, TensorType
 
 
@@ -29,7 +30,7 @@ class SymbolBindings:
         if len(declared.shape) != actual.dim():
             return
         for want, got in zip(declared.shape, actual.shape):
-            if isinstance(want, str) and want.isidentifier():
+            if isinstance(want, SymExpr) and want.is_symbol:
                 self.values.setdefault(want, int(got))
 
     def shape(self, declared: TensorType) -> tuple[int | None, ...]:
@@ -46,7 +47,7 @@ class SymbolBindings:
         if len(declared.shape) != len(got_shape):
             return f"declared {declared}, got {got_text} (rank {len(got_shape)}, not {len(declared.shape)})"
         for axis, (want, got) in enumerate(zip(declared.shape, got_shape)):
-            if isinstance(want, str) and want.isidentifier() and want not in self.values:
+            if isinstance(want, SymExpr) and want.is_symbol and want not in self.values:
                 self.values[want] = int(got)
                 continue
             value = evaluate_dim(want, self.values)

@@ -23,11 +23,12 @@ from typing import Any
 import torch
 
 from torch_ir.analysis.input_ranges import input_index_bounds
-from torch_ir.errors import InputError, TorchIRError, VerificationError
+from torch_ir.errors import InputError, RunLimitError, TorchIRError, VerificationError
 from torch_ir.ir.module import IR
 from torch_ir.runtime.coverage import RegionCoverage, coverage_warnings, region_paths
 from torch_ir.runtime.given_weights import verification_source
 from torch_ir.runtime.informative_weights import redrawn_weights
+from torch_ir.runtime.interpreter import Interpreter
 from torch_ir.runtime.isolation import describe_writer, find_writers
 from torch_ir.runtime.program import ProgramRunner
 from torch_ir.runtime.verifier import (
@@ -224,6 +225,7 @@ def verify_generation(
                     break
     finally:
         check.restore_model()
+        runner.close()
     report.coverage = {path: check.reached.get(path, 0) for path in _region_paths(ir)}
     for name, graph in ir.entries.items():
         prefix = f"{name}:"
@@ -305,6 +307,8 @@ class _Generation:
             try:
                 with coverage[entry].recording():
                     got = self.runner(entry, **{k: v.clone() for k, v in kwargs.items()})
+            except RunLimitError:
+                raise  # refused or stopped by a limit: no verdict on the program
             except TorchIRError as exc:
                 error = f"step {step} ({entry}): {exc}"
                 break
@@ -318,7 +322,7 @@ class _Generation:
         self.reached.update(  # a private function's regions count once, whichever entry called it
             {path if path.startswith("@") else f"{entry}:{path}" for entry, r in coverage.items() for path in r.counts}
         )
-        written = self.runner.weights_copy.written()
+        written = self.runner.written()
         if written and not error:
             shown = ", ".join(written[:8]) + (", ..." if len(written) > 8 else "")
             error = f"the program wrote into {len(written)} weight(s) ({shown}): {self._writer(calls, written)}"
@@ -339,7 +343,20 @@ class _Generation:
             for index, (entry, kwargs) in enumerate(calls):
                 interp = runner.prepared(entry)
                 inputs = interp.flatten_inputs((), {k: v.clone() for k, v in kwargs.items()})
-                node = next((n for n in find_writers(interp, inputs, watched) if n is not None), None)
+                if isinstance(interp, Interpreter):  # the copies its plan made of weights it may write, too
+                    graph = interp.graph
+                    copies = [
+                        (tensor, source.source.load(key))
+                        for name, tensor in interp.weights.items()
+                        for key in [next((k for k in graph.weight(name).names if k in keys), None)]
+                        if key is not None and tensor is not source.copies.get(key)
+                    ]
+                    nodes = find_writers(interp, inputs, [*watched, *copies])
+                else:  # the copies live in the worker: the replay runs there
+                    graph = interp.graph
+                    names = [n for n in graph.weights if set(graph.weight(n).names) & set(keys)]
+                    nodes = interp.writers(inputs, names, [])
+                node = next((n for n in nodes if n is not None), None)
                 if node is not None:
                     return f"step {index} ({entry}): {describe_writer(node)}"
                 runner(entry, **{k: v.clone() for k, v in kwargs.items()})

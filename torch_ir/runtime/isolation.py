@@ -7,6 +7,12 @@ into a weight or an input that nothing declared written. Verification therefore 
 program), inputs are cloned, and afterwards ``written_weights`` and ``written_inputs`` say which copies no
 longer equal the originals. ``find_writer`` replays the IR node by node on fresh copies to name the op
 that wrote. Eager never sees the IR's copies, so nothing the IR does reaches its numbers.
+
+An IR that runs in a worker process (``torch_ir.runtime.worker``: an IR read from a file) gets its copies
+there: the weights are mapped into the worker read-only and the inputs are sent over its socket, so the
+caller's tensors are out of its reach. ``private_source`` then gives a ``WorkerCopies``, which copies
+nothing here; the worker reports what it wrote (a weight it holds that differs from what it was given, an
+input it changed), and the caller's view of those values follows (``RemoteInterpreter.run_flat``).
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class PrivateSource(WeightSource):
             copy = self.copies[key] = original.detach().to(self.device, copy=True)
         return copy
 
+    def over(self, source: WeightSource) -> PrivateSource:
+        """The same kind of source over other originals (the redrawn constants of a later trial)."""
+        return type(self)(source, self.device)
+
     def written(self) -> list[str]:
         """The keys whose private copy differs from the original now."""
         return [key for key, copy in self.copies.items() if not unchanged(copy, self.source.load(key))]
@@ -62,6 +72,31 @@ class PrivateSource(WeightSource):
         with torch.no_grad():
             for key in self.copies if keys is None else keys:
                 self.copies[key].copy_(self.source.load(key))
+
+
+class WorkerCopies(PrivateSource):
+    """The weights of an IR that runs in a worker process: the originals, unchanged, since the worker binds
+    its own read-only copies of them (what it writes stays there, and comes back as the interpreter's
+    ``weights``). ``written`` is empty and ``restore`` has nothing to do: binding again restores the worker's."""
+
+    def load(self, key: str) -> torch.Tensor:
+        original = self.copies.get(key)
+        if original is None:
+            original = self.copies[key] = self.source.load(key)
+        return original
+
+    def written(self) -> list[str]:
+        """Nothing here is written: the worker never holds the caller's memory."""
+        return []
+
+    def restore(self, keys: Sequence[str] | None = None) -> None:
+        """Nothing to copy back here (the caller binds again to reset the worker's copies)."""
+
+
+def private_source(interp: Any, source: WeightSource, device: str | torch.device = "cpu") -> PrivateSource:
+    """What ``interp`` should bind for a run that cannot reach ``source``'s tensors: private copies for an
+    interpreter in this process, the originals for one in a worker (which gets copies of its own)."""
+    return PrivateSource(source, device) if isinstance(interp, Interpreter) else WorkerCopies(source, device)
 
 
 def unchanged(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -86,16 +121,21 @@ def written_inputs(copies: Sequence[Any], originals: Sequence[Any], skip: set[in
 
 
 def find_writers(
-    interp: Interpreter, inputs: Sequence[Any], watched: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    interp: Interpreter,
+    inputs: Sequence[Any],
+    watched: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    positions: Sequence[tuple[int, torch.Tensor]] = (),
 ) -> list[Node | None]:
-    """For each ``(tensor the IR holds, original)`` pair, the first node after which the tensor differs from
-    the original, running the IR node by node on ``inputs`` (each tensor must equal its original before);
-    None where no node changed it."""
-    found: list[Node | None] = [None] * len(watched)
-    if not watched:
+    """For each ``(tensor the IR holds, original)`` pair, then each ``(input position, original)`` pair,
+    the first node after which the tensor (for an input: the one the run holds, ``Interpreter.run_inputs``,
+    a private copy when the IR may write it) differs from the original, running the IR node by node on
+    ``inputs`` (each tensor must equal its original before); None where no node changed it."""
+    found: list[Node | None] = [None] * (len(watched) + len(positions))
+    if not found:
         return found
     for node, _ in interp.iter_values(inputs):
-        for index, (tensor, original) in enumerate(watched):
+        held = [*watched, *((interp.run_inputs[i], original) for i, original in positions)]
+        for index, (tensor, original) in enumerate(held):
             if found[index] is None and not unchanged(tensor, original):
                 found[index] = node
         if all(n is not None for n in found):
@@ -120,4 +160,13 @@ def clone_inputs(value: Any, clone: Callable[[torch.Tensor], torch.Tensor] | Non
     return pytree.tree_map(lambda x: copy(x) if isinstance(x, torch.Tensor) else x, value)
 
 
-__all__ = ["PrivateSource", "clone_inputs", "describe_writer", "find_writers", "unchanged", "written_inputs"]
+__all__ = [
+    "PrivateSource",
+    "WorkerCopies",
+    "clone_inputs",
+    "describe_writer",
+    "find_writers",
+    "private_source",
+    "unchanged",
+    "written_inputs",
+]

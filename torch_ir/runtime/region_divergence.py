@@ -9,7 +9,7 @@ searched the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -23,6 +23,10 @@ Found = tuple[str, Value, Any]
 
 Compare = Callable[[Any, Any], Any]
 """``compare(got, expected)``: a comparison whose ``passed`` says whether the values agree."""
+
+Opener = Callable[..., Any]
+"""``opener(graph, keep_all=True)``: an interpreter of a region, running where the IR's interpreter runs (in
+this process, or in the worker for an IR read from a file: ``Interpreter.open``)."""
 
 _SUBGRAPH_ARGS = {
     "higher_order.cond": (1, 2),
@@ -39,13 +43,15 @@ def locate(
     fx_owner: torch.fx.GraphModule,
     compare: Compare,
     path: str = "",
+    opener: Opener | None = None,
     errors: list[NodeError] | None = None,
 ) -> Found | None:
     """The first value in ``node``'s regions that differs from eager, as ``(path, value, comparison)``.
 
     ``operands`` are the node's args with values filled in (lists stay lists); ``fx_owner`` is the
-    GraphModule (of the re-exported model) that holds the matching higher-order call. ``errors``, when
-    given, receives every comparison made (``runtime/node_errors.py``).
+    GraphModule (of the re-exported model) that holds the matching higher-order call; ``opener`` makes the
+    interpreters of the regions (default: in this process). ``errors``, when given, receives every
+    comparison made (``runtime/node_errors.py``).
     """
     fx_node = next((n for n in fx_owner.graph.nodes if n.op == "call_function" and n.name == node.name), None)
     if fx_node is None or node.op_type not in _SUBGRAPH_ARGS:
@@ -62,7 +68,7 @@ def locate(
     def run(index: int, inputs: list[Any]) -> tuple[Found | None, list[Any]]:
         region = node.regions[index]
         inner_path = f"{path}{node.name}/{region_name(node.op_type, index)}/"
-        return _compare_region(region, subgraphs[index], inputs, compare, inner_path, errors)
+        return _compare_region(region, subgraphs[index], inputs, compare, inner_path, opener, errors)
 
     kind = node.op_type.split(".", 1)[1]
     if kind == "cond":
@@ -100,11 +106,15 @@ def _compare_region(
     inputs: list[Any],
     compare: Compare,
     path: str,
+    opener: Opener | None,
     errors: list[NodeError] | None = None,
 ) -> tuple[Found | None, list[Any]]:
-    from torch_ir.runtime.interpreter import Interpreter
+    if opener is None:
+        from torch_ir.runtime.interpreter import Interpreter
 
-    interp = Interpreter(region, keep_all=True)
+        interp = Interpreter(region, keep_all=True)
+    else:
+        interp = opener(region, keep_all=True)
     outputs = interp.run_flat(inputs)
     got = interp.kept
     expected = _fx_values(gm, inputs)
@@ -123,7 +133,7 @@ def _compare_region(
                 continue
             if node.regions:
                 operands = [_fill(arg, got) for arg in node.args]
-                inner = locate(node, operands, gm, compare, path, errors)
+                inner = locate(node, operands, gm, compare, path, opener, errors)
                 if inner is not None:
                     return inner, outputs
             return (path, value, comparison), outputs
@@ -140,21 +150,21 @@ def locate_in_model(
     errors: list[NodeError] | None = None,
 ) -> Found | None:
     """``locate`` for a top-level region op of ``interp``'s graph, against ``model`` re-exported on ``args``."""
+    from collections import ChainMap
+
     from torch_ir.ir.graph import Weight
-    from torch_ir.runtime.interpreter import Interpreter
 
     graph: Graph = interp.graph
     keep = [v.name for v in node.inputs if not isinstance(v, Weight)]
-    runner = Interpreter(graph, keep=keep, device=interp.device)
-    runner.set_weights(dict(interp.weights))
+    runner = interp.open(graph, keep=keep)
     runner.run_flat(interp.flatten_inputs(args, kwargs))
-    values = {**interp.weights, **runner.kept}
+    values = ChainMap(runner.kept, interp.weights)
     operands = [_fill(arg, values) for arg in node.args]
     program = torch.export.export(model, args, kwargs=kwargs, strict=False)
-    return locate(node, operands, program.graph_module, compare, errors=errors)
+    return locate(node, operands, program.graph_module, compare, opener=interp.open, errors=errors)
 
 
-def _fill(arg: Any, values: dict[str, Any]) -> Any:
+def _fill(arg: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(arg, Value):
         return values[arg.name]
     if isinstance(arg, list):

@@ -3,6 +3,9 @@
 A ``Runner`` binds the weights once (running the init graph), holds the module's declared state and calls
 its public functions: ``runner(*inputs)`` for a module with one entry, ``runner.call("decode", ...)`` for
 a program, whose state (an LLM's KV cache) carries from call to call.
+
+A module read from a file (a path, or what ``torch_ir.load_ir`` returned) runs in a worker process with
+hard limits (``torch_ir.runtime.worker``); one built in this process runs here. ``isolate=`` overrides it.
 """
 
 from __future__ import annotations
@@ -29,13 +32,29 @@ class Runner:
         *,
         device: str | torch.device = "cpu",
         strict: bool = True,
+        isolate: bool | None = None,
     ):
         if isinstance(ir, (str, os.PathLike)):
             from torch_ir.serde import load
 
             ir = load(ir)
         self.module = ir
-        self._program = ProgramRunner(ir, weights, device=device, strict=strict)
+        self._program = ProgramRunner(ir, weights, device=device, strict=strict, isolate=isolate)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether the module runs in a worker process."""
+        return self._program.executor.isolated
+
+    def close(self) -> None:
+        """Stop the worker process, if the module runs in one (also when the runner is garbage)."""
+        self._program.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def entries(self) -> list[str]:
@@ -71,11 +90,13 @@ def run(
     *args: Any,
     entry: str | None = None,
     device: str | torch.device = "cpu",
+    isolate: bool | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Bind ``weights`` and call ``ir`` once on ``(args, kwargs)``: its one public function, or ``entry``."""
-    runner = Runner(ir, weights, device=device)
-    return runner.call(entry, *args, **kwargs) if entry is not None else runner(*args, **kwargs)
+    """Bind ``weights`` and call ``ir`` once on ``(args, kwargs)``: its one public function, or ``entry``.
+    A module read from a file runs in a worker process (``isolate`` overrides it)."""
+    with Runner(ir, weights, device=device, isolate=isolate) as runner:
+        return runner.call(entry, *args, **kwargs) if entry is not None else runner(*args, **kwargs)
 
 
 __all__ = ["Runner", "run"]

@@ -1,42 +1,53 @@
-"""What an IR from an untrusted file may do when it runs: compute on its tensors, and nothing else.
+"""What an IR may do when it runs: compute on its tensors, within limits, and nothing else.
 
 Loading an IR never runs code; running one executes the ops it names. The interpreter asks this module,
-while it builds its plan, whether each op may run:
+while it builds its plan, whether each op may run and how it must be called:
 
+- an IR read from a file (``untrusted``) runs only ops of the allow-list (``OpInfo.untrusted_ok``:
+  ``torch_ir.ops.runnable``), or ops the caller names (``allow_ops``, ``--allow-op NS::op``);
 - ops with effects outside their tensors are refused (file I/O such as ``aten.from_file`` / ``aten.save``,
-  printing and warnings, profiler and RNG-state ops, collectives and RPC): the rule is
-  the op's ``side_effect_reason`` in the op registry (``torch_ir.ops.op_info``);
+  printing and warnings, profiler and RNG-state ops, collectives and RPC): the rule is the op's
+  ``side_effect_reason`` in the op registry; ``allow_side_effects=True`` lifts it for an IR the caller trusts;
 - Python-level ops (only those in ``torch_ir.ops.python_ops``) run with bounded arguments
   (``python_call_problem``), so no node can start unbounded big-integer work (``math.factorial(50000000)``);
 - attributes of dtype, layout and memory-format type must name such torch objects;
+- views with explicit sizes, strides and offset (``as_strided``) are bounds-checked against their operand's
+  storage on their real arguments, before they run (``torch_ir.ops.bounds``);
 - every value whose declared type (symbols bound from the inputs) or ``size`` attribute exceeds the memory
-  budget is refused before anything runs; with a dry run (``torch_ir.runtime.dry_run``) so is every value
-  whose true size does, whatever its declared type says;
-- inputs and weights an in-place op may write are copied first (``PlanGuard``), so a run never changes
-  the caller's tensors.
-
-``allow_side_effects=True`` lifts the first rule for IRs the caller trusts.
+  budget is refused before anything runs; with a dry run (``torch_ir.runtime.dry_run``) so is every point
+  of the plan where the values live at once would, and ops whose result size depends on their operands'
+  values (``bincount``, ``repeat_interleave``) are sized from their real operands before they allocate;
+  during a run, the bytes live at once count against the budget (``torch_ir.runtime.limits``);
+- inputs and weights an in-place op may write are copied first (``PlanGuard``), aliasing taken from the op
+  registry (``OpInfo.may_alias``), so a run never changes the caller's tensors; a write that would still
+  reach one is refused when it is about to happen.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from torch_ir.errors import InterpreterError
+from torch_ir.errors import InterpreterError, RunLimitError
+from torch_ir.ir.calls import callee_name, is_call
 from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.types import ITEMSIZE, TensorType
 from torch_ir.ops import op_info
+from torch_ir.ops.bounds import RESULT_ELEMENTS, is_strided_view, result_elements, strided_view_problem
+from torch_ir.ops.names import op_name, op_namespace
 from torch_ir.ops.python_ops import python_call_problem
+from torch_ir.ops.runnable import is_allowed_by_name
 from torch_ir.runtime.declared_types import SymbolBindings, bind_inputs, declared_nbytes
+from torch_ir.runtime.limits import active_limits, format_bytes
 
 DEFAULT_MEMORY_BUDGET = 64 << 30
-"""Bytes one value may take, by default: 64 GiB, or ``TORCH_IR_MEMORY_BUDGET`` (bytes) when set."""
+"""Bytes a run may hold live at once, by default: 64 GiB or the machine's physical memory, whichever is
+less; ``TORCH_IR_MEMORY_BUDGET`` (bytes) when set."""
 
 
 TORCH_ENUMS: dict[str, type] = {"ScalarType": torch.dtype, "Layout": torch.layout, "MemoryFormat": torch.memory_format}
@@ -53,16 +64,27 @@ def torch_enum(name: str, type_name: str) -> Any:
 
 
 def default_memory_budget() -> int:
-    """``TORCH_IR_MEMORY_BUDGET`` (bytes) when set to a positive integer, else ``DEFAULT_MEMORY_BUDGET``."""
+    """``TORCH_IR_MEMORY_BUDGET`` (bytes) when set to a positive integer, else ``DEFAULT_MEMORY_BUDGET`` or
+    the machine's physical memory, whichever is less."""
     text = os.environ.get("TORCH_IR_MEMORY_BUDGET", "").strip()
     if text.isdigit() and int(text) > 0:
         return int(text)
-    return DEFAULT_MEMORY_BUDGET
+    return min(DEFAULT_MEMORY_BUDGET, physical_memory() or DEFAULT_MEMORY_BUDGET)
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, when the system says."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
 class ExecutionPolicy:
-    """What the interpreter lets an IR do: side effects (off by default) and the memory one value may take.
+    """What the interpreter lets an IR do: which ops (all torch knows for a trusted IR; the allow-list for an
+    ``untrusted`` one, read from a file, plus ``allow_ops``), side effects (off by default), and the bytes a
+    run may hold live at once (``memory_budget``).
 
     With ``dry_run`` the plan first runs on fake tensors (``torch_ir.runtime.dry_run``) once per distinct
     input signature, so a value over the budget is refused even when its declared type lies.
@@ -71,19 +93,31 @@ class ExecutionPolicy:
     allow_side_effects: bool = False
     memory_budget: int | None = None
     dry_run: bool = False
+    untrusted: bool = False
+    allow_ops: frozenset[tuple[str, str, str | None]] = field(default_factory=frozenset)
+    """``(namespace, op, overload)`` names the caller allows beyond the allow-list (``--allow-op``)."""
 
     @property
     def budget(self) -> int:
         """The memory budget in bytes (the default when none was given)."""
         return self.memory_budget if self.memory_budget is not None else default_memory_budget()
 
+    def admit(self, node: Node) -> None:
+        """Refuse ``node`` when the IR came from a file and its op is neither on the allow-list nor named by
+        the caller: checked before the op is even looked up, so an unknown namespace is refused the same way."""
+        if self.untrusted and not (node.regions or is_call(node)) and not op_info(node.op_type).untrusted_ok:
+            if not is_allowed_by_name(node.op_type, self.allow_ops):
+                raise RunLimitError(_refusal(node))
+
     def guard(self, node: Node, fn: Callable[..., Any], schema: torch.FunctionSchema | None) -> Callable[..., Any]:
-        """The callable the interpreter may run for ``node``: ``fn``, bounded for Python ops; else raise."""
+        """The callable the interpreter may run for ``node``: ``fn``, wrapped in the checks its arguments
+        need when they are known (Python ops, strided views, data-dependent sizes); else raise."""
         info = op_info(node.op_type)
+        self.admit(node)
         if not self.allow_side_effects:
             reason = info.side_effect_reason
             if reason:
-                raise InterpreterError(
+                raise RunLimitError(
                     f"node {node.name} ({node.op_type}) is refused: {reason}. An IR runs with no effect "
                     "outside its tensors; pass allow_side_effects=True to Interpreter (--allow-side-effects on "
                     "the command line) only for an IR you trust"
@@ -91,6 +125,10 @@ class ExecutionPolicy:
         self.check_static_memory(node)
         if schema is not None:
             _check_enum_attrs(node, schema)
+            if is_strided_view(node.op_type):
+                return _Checked(fn, _strided_check(node, schema))
+            if (op_namespace(node.op_type), op_name(node.op_type)) in RESULT_ELEMENTS:
+                return _Checked(fn, _size_check(node, schema, self.budget))
         if info.python_level and schema is None:
             bounded = _bounded(node, fn)
             if not any(
@@ -151,7 +189,8 @@ class PlanGuard:
     in-place ops (``add_``, ``index_copy_``, ``out=``) would otherwise write into the caller's tensors (a
     state_dict, a module's buffers, the inputs). Aliases are followed conservatively: an op whose schema
     writes an argument writes every tensor its operands may alias; an op whose schema returns an alias (a
-    view), or a Python op, makes its results alias every operand.
+    view), or a Python op, makes its results alias every operand; a call writes the operands its callee
+    may write (the callee's interpreter, planned first, says which).
     """
 
     def __init__(self, graph: Graph, policy: ExecutionPolicy, interpreter: Any = None):
@@ -164,6 +203,8 @@ class PlanGuard:
         self.input_names = frozenset(v.name for v in graph.inputs)
         self.written: set[str] = set()
         self.symbolic: dict[TensorType, tuple[Node, Value]] = {}
+        self.uncertain: set[int] = set()
+        """Steps the dry run could not size (data-dependent), which the real run sizes before they run."""
 
     def see(self, node: Node, schema: torch.FunctionSchema | None) -> None:
         """Account for ``node``: its symbolic result types, what it writes, what its results alias."""
@@ -175,15 +216,27 @@ class PlanGuard:
             operands |= self._roots.get(id(value), frozenset())
         if not operands:
             return
-        if schema is None:
+        if schema is None or node.regions or is_call(node):
             aliased = True
+            for value in self.call_writes(node):
+                self.written |= self._roots.get(id(value), frozenset())
         else:
-            if any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments):
+            info = op_info(node.op_type)
+            if info.mutates:
                 self.written |= operands
-            aliased = any(r.alias_info is not None for r in schema.returns)
+            aliased = info.may_alias
         if aliased:
             for value in node.outputs:
                 self._roots[id(value)] = frozenset(operands)
+
+    def call_writes(self, node: Node) -> list[Value]:
+        """The operands of call ``node`` its callee may write in place (none when it is not a call)."""
+        callees = getattr(self.interpreter, "_callees", {})
+        callee = callees.get(callee_name(node)) if is_call(node) else None
+        if callee is None:
+            return []
+        written = callee._guard.written
+        return [value for value, param in zip(node.inputs, callee.graph.inputs) if param.name in written]
 
     def protect(self, tensors: dict[str, Any]) -> dict[str, Any]:
         """``tensors`` (weights by name) with a private copy of each one the IR may write."""
@@ -198,7 +251,7 @@ class PlanGuard:
             if signature not in self._dry_runs:
                 from torch_ir.runtime.dry_run import dry_run
 
-                dry_run(self.interpreter, inputs, self.policy.budget)
+                self.uncertain |= dry_run(self.interpreter, inputs, self.policy.budget)
                 self._dry_runs.add(signature)
         if not self.written & self.input_names:
             return inputs
@@ -221,33 +274,60 @@ def _check_enum_attrs(node: Node, schema: torch.FunctionSchema) -> None:
 
 def budget_error(node: Node, what: str, nbytes: int, budget: int) -> InterpreterError:
     """The error that refuses ``node`` because ``what`` takes ``nbytes``, over ``budget``."""
-    return InterpreterError(
-        f"node {node.name} ({node.op_type}) is refused before running: {what}, {_bytes(nbytes)}, over the "
-        f"memory budget of {_bytes(budget)}. Raise it with Interpreter(..., memory_budget=BYTES) or "
+    return RunLimitError(
+        f"node {node.name} ({node.op_type}) is refused before running: {what}, {format_bytes(nbytes)}, over the "
+        f"memory budget of {format_bytes(budget)}. Raise it with Interpreter(..., memory_budget=BYTES) or "
         "TORCH_IR_MEMORY_BUDGET if the IR is meant to be this large"
     )
 
 
-def _bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if value < 1024 or unit == "EiB":
-            return f"{value:.3g} {unit}" if value < 1e21 else f"{n:.3e} B"
-        value /= 1024
-    return f"{n} B"
+def _refusal(node: Node) -> str:
+    namespace, _, rest = node.op_type.partition(".")
+    name = f"{namespace}::{rest.split('.')[0]}" if rest else node.op_type
+    return (
+        f"node {node.name} ({node.op_type}) is refused: an IR read from a file runs only ops of torch-ir's "
+        "allow-list (the Core ATen opset and the ATen ops its tests check, torch_ir.ops.runnable). If you trust "
+        f"this op, name it with --allow-op {name} (allow_ops=['{name}']) or register it with "
+        f"torch_ir.register_op('{name}', kernel=...)"
+    )
 
 
-def _bounded(node: Node, fn: Callable[..., Any]) -> _BoundedOp:
+def call_arguments(schema: torch.FunctionSchema, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's arguments by schema name, as the interpreter passes them (positional ones first, in order)."""
+    positional = [a.name for a in schema.arguments if not a.kwarg_only]
+    named = dict(zip(positional, args))
+    named.update(kwargs)
+    return named
+
+
+def _strided_check(node: Node, schema: torch.FunctionSchema) -> Callable[..., None]:
     def check(*args: Any, **kwargs: Any) -> None:
-        problem = python_call_problem(node.op_type, args, kwargs)
+        problem = strided_view_problem(node.op_type, call_arguments(schema, args, kwargs))
         if problem:
-            raise InterpreterError(f"node {node.name} ({node.op_type}) is refused: {problem}")
+            raise RunLimitError(
+                f"node {node.name} ({node.op_type}) is refused: it would address memory outside its operand's "
+                f"storage: {problem}"
+            )
 
-    return _BoundedOp(fn, check)
+    return check
 
 
-class _BoundedOp:
-    """A Python-level op that checks its arguments against the bounds before it runs."""
+def _size_check(node: Node, schema: torch.FunctionSchema, budget: int) -> Callable[..., None]:
+    def check(*args: Any, **kwargs: Any) -> None:
+        elements = result_elements(node.op_type, call_arguments(schema, args, kwargs)) or 0
+        nbytes = elements * 8  # the widest element these ops make (int64 counts, float64 weights)
+        limits = active_limits()
+        where = f"node {node.name} ({node.op_type}), whose result would hold {elements} elements,"
+        if limits is not None:
+            limits.check(nbytes, where)
+        elif nbytes > budget:
+            raise budget_error(node, f"its result would hold {elements} elements", nbytes, budget)
+
+    return check
+
+
+class _Checked:
+    """An op that checks its real arguments before it runs."""
 
     def __init__(self, fn: Callable[..., Any], check: Callable[..., None]):
         self.fn = fn
@@ -256,6 +336,15 @@ class _BoundedOp:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.check(*args, **kwargs)
         return self.fn(*args, **kwargs)
+
+
+def _bounded(node: Node, fn: Callable[..., Any]) -> _Checked:
+    def check(*args: Any, **kwargs: Any) -> None:
+        problem = python_call_problem(node.op_type, args, kwargs)
+        if problem:
+            raise RunLimitError(f"node {node.name} ({node.op_type}) is refused: {problem}")
+
+    return _Checked(fn, check)
 
 
 def check_device(device: torch.device) -> None:
@@ -287,6 +376,8 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "TORCH_ENUMS",
     "budget_error",
+    "call_arguments",
+    "physical_memory",
     "ExecutionPolicy",
     "PlanGuard",
     "check_device",

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from torch_ir.errors import InputError, InterpreterError, TorchIRError, VerificationError
+from torch_ir.errors import InputError, InterpreterError, RunLimitError, TorchIRError, VerificationError
 from torch_ir.ir.graph import Graph, Value
 from torch_ir.ir.module import IR
 from torch_ir.ir.types import TensorType
@@ -40,12 +40,14 @@ from torch_ir.runtime.isolation import (
     clone_inputs,
     describe_writer,
     find_writers,
+    private_source,
     unchanged,
     written_inputs,
 )
 from torch_ir.runtime.node_errors import NodeError, record_node_error
 from torch_ir.runtime.trial_inputs import TrialInputs
 from torch_ir.runtime.weights import ChainSource, MappingSource, WeightSource, as_source, required_weights
+from torch_ir.runtime.worker import open_interpreter
 
 TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-7, 1e-9),
@@ -436,16 +438,15 @@ def verify_ir_with_state_dict(
     given = as_source(state_dict)
     report = VerificationReport(str(graph.meta.get("model", type(original_model).__name__)), False)
     source, report.weight_sources = verification_source([graph], given, original_model, fill=fill_missing_from_model)
-    private = PrivateSource(source, device)
-    interp = Interpreter(
-        graph,
-        private,
+    interp = open_interpreter(  # an IR read from a file runs in a worker process (torch_ir.runtime.worker)
+        ir,
+        None,
         device=device,
-        strict=strict,
         allow_side_effects=allow_side_effects,
-        dry_run=dry_run,
-        module=ir if isinstance(ir, IR) else None,
+        dry_run=dry_run or None,
     )
+    private = private_source(interp, source, device)
+    interp.bind(private, strict=strict)
     known = {n for w in required_weights(graph) for n in w.names}
     unused = [k for k in given.keys() if k not in known]
     if unused:
@@ -571,7 +572,7 @@ class _TrialLoop:
         carried = {
             name: t for name, t in self._state_targets().items() if not set(self.graph.weight(name).names) & set(new)
         }
-        self.private = PrivateSource(ChainSource(MappingSource(ours, "redrawn constants"), source), self.private.device)
+        self.private = self.private.over(ChainSource(MappingSource(ours, "redrawn constants"), source))
         self.interp.bind(self.private, strict=self.strict)
         self.interp.assign(carried)  # the state the trials reached, except what was redrawn on both sides
         count = len({id(v) for v in new.values()})
@@ -615,6 +616,9 @@ class _TrialLoop:
         try:
             with coverage.recording():
                 got = interp.run_flat(flat)
+        except RunLimitError:
+            self._restore_model(baseline, self._eager_writes(baseline))
+            raise  # refused or stopped by a limit: no verdict on the IR (exit 2 on the command line)
         except TorchIRError as exc:
             self._restore_model(baseline, self._eager_writes(baseline))
             return [], [], str(exc)
@@ -677,7 +681,7 @@ class _TrialLoop:
             if not unchanged(tensor, self.private.source.load(key)):
                 weights.append(name)
         skip = {i for i, v in enumerate(graph.inputs) if graph.is_state_target(v.name, "input")}
-        inputs = written_inputs(flat, originals, skip)
+        inputs = written_inputs(interp.run_inputs, originals, skip)  # the IR's copies, where it made them
         if not weights and not keys and not inputs:
             return []
         labels = [f"weight @{n}" for n in weights] or [f"weight {k}" for k in keys]
@@ -708,9 +712,12 @@ class _TrialLoop:
                 watched.append((self.interp.weights[name], self.private.source.load(key)))
             else:
                 watched.append((self.private.copies[name], self.private.source.load(name)))
-        watched += [(fresh[i], originals[i]) for i in inputs]
+        positions = [(i, originals[i]) for i in inputs]
         try:
-            return [describe_writer(node) for node in find_writers(self.interp, fresh, watched)]
+            if not isinstance(self.interp, Interpreter):  # the copies live in the worker
+                nodes = self.interp.writers(fresh, names[:WRITES_SHOWN] if by_weight else [], inputs)
+                return [describe_writer(node) for node in nodes]
+            return [describe_writer(node) for node in find_writers(self.interp, fresh, watched, positions)]
         except TorchIRError as exc:
             return [f"the replay failed ({exc})"] * len(watched)
         finally:

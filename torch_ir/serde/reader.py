@@ -117,9 +117,9 @@ def from_dict(doc: Any, source: str = "<dict>") -> Module:
                 _Builder(source, paths).module(_typed(d, s.Document, source, paths))
                 for d, paths in zip(upgraded.documents, upgraded.paths)
             ]
-            if not upgraded.entries:
-                return modules[0]
-            return _program(upgraded, modules, source)
+            module = modules[0] if not upgraded.entries else _program(upgraded, modules, source)
+            module.table.loaded_from = source
+            return module
     except RecursionError:
         raise SerializationError(f"{source}: document nested too deeply") from None
 

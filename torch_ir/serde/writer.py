@@ -18,6 +18,7 @@ import msgspec
 from torch_ir.ir.graph import Graph, Node, Value, Weight
 from torch_ir.ir.module import Module, StateSpec
 from torch_ir.ir.run_record import paused_gc
+from torch_ir.ir.symbolic import SymExpr
 from torch_ir.ir.types import ScalarType, ValueType
 from torch_ir.serde import schema as s
 from torch_ir.serde.files import atomic_write_text
@@ -62,19 +63,26 @@ def to_document(module: Module, *, run_record: bool = False) -> s.Document:
 def to_dict(module: Module, *, run_record: bool = False) -> dict[str, Any]:
     """The document of ``module`` as plain dicts and lists; ``run_record`` as in ``to_document``."""
     with paused_gc():
-        return msgspec.to_builtins(to_document(module, run_record=run_record))  # type: ignore[no-any-return]
+        return msgspec.to_builtins(to_document(module, run_record=run_record), enc_hook=_text)  # type: ignore[no-any-return]
 
 
 def dumps(module: Module, *, run_record: bool = False) -> str:
     """The JSON text of ``module``, one entry per line: the same module always gives the same bytes, unless
     ``run_record`` adds the stage and pass timings (see ``to_document``)."""
     with paused_gc():
-        return _dump(msgspec.to_builtins(to_document(module, run_record=run_record)), "") + "\n"
+        return _dump(msgspec.to_builtins(to_document(module, run_record=run_record), enc_hook=_text), "") + "\n"
 
 
 def save(module: Module, path: str | os.PathLike[str], *, run_record: bool = False) -> None:
     """Write ``module`` to ``path`` as JSON, atomically; ``run_record`` as in ``to_document``."""
     atomic_write_text(path, dumps(module, run_record=run_record))
+
+
+def _text(value: Any) -> Any:
+    """A symbolic dimension (``SymExpr``, a ``str``) anywhere in a document, written as its text."""
+    if isinstance(value, SymExpr):
+        return str(value)
+    raise TypeError(f"cannot write a {type(value).__name__} into an IR file")
 
 
 # ----------------------------------------------------------------- the parts
@@ -105,7 +113,8 @@ def _type(type_: ValueType | None) -> s.TensorTypeDoc | None:
         return None
     if isinstance(type_, ScalarType):
         return s.TensorTypeDoc(scalar=type_.kind)  # type: ignore[arg-type]
-    return s.TensorTypeDoc(shape=list(type_.shape), dtype=type_.dtype)  # type: ignore[arg-type]
+    shape = [d if isinstance(d, int) else str(d) for d in type_.shape]
+    return s.TensorTypeDoc(shape=shape, dtype=type_.dtype)  # type: ignore[arg-type]
 
 
 def _weight(weight: Weight) -> s.WeightDoc:

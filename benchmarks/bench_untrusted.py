@@ -1,0 +1,140 @@
+"""What running and reading untrusted files costs.
+
+- The worker process: verification of the GPT-2 test model (``tests/transformers_models.py``, saved and
+  loaded back, so it is a file's IR) in this process (``isolation(isolate=False)``) and in the bounded
+  worker (the default for a file), in the same run. The worker pays its start (a fresh Python with torch),
+  the module sent over its socket, the weights copied into a sealed memory file, and every result sent back.
+- Loading a hostile file: about 100 MB (``TORCH_IR_BENCH_FILE_MB``) of nodes whose every dimension is as
+  expensive as the bounded grammar lets it be (longest text, deepest nesting), against a benign file of the
+  same size (plain integer shapes), both read with ``load_ir``. The promise: within 10x.
+
+The ratios go to ``benchmark.extra_info`` and are printed. Run with ``pytest benchmarks --benchmark-only -k
+untrusted -s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.transformers_models import build_causal_lm, causal_lm_inputs
+from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
+from torch_ir.runtime.worker import isolation
+
+pytest.importorskip("transformers")
+
+FILE_MB = float(os.environ.get("TORCH_IR_BENCH_FILE_MB", "100"))
+
+HOSTILE_DIM = "(" * 30 + "s0" + "+1)" * 30
+"""A dimension at the grammar's bounds: nested 31 deep, 61 operands, 92 characters."""
+
+
+def _seconds(fn: Any, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_worker_cost_verify_gpt2(benchmark: Any, tmp_path: Path) -> None:
+    args, kwargs = causal_lm_inputs("meta")
+    path = tmp_path / "gpt2.json"
+    extract_ir(build_causal_lm("gpt2", "meta"), args, example_kwargs=kwargs).save(path)
+    ir = load_ir(path)
+    real = build_causal_lm("gpt2", "cpu")
+    args, kwargs = causal_lm_inputs("cpu")
+
+    def verify() -> None:
+        ok, report = verify_ir_with_state_dict(
+            ir=ir, state_dict=real.state_dict(), original_model=real, test_inputs=args, test_kwargs=kwargs
+        )
+        assert ok, str(report)
+
+    def in_process() -> None:
+        with isolation(isolate=False):
+            verify()
+
+    in_process()
+    verify()  # warm both: imports, first-call caches
+    here = _seconds(in_process, 3)
+    worker = _seconds(verify, 3)
+    benchmark.pedantic(verify, rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        {"nodes": len(ir.nodes), "in_process_s": here, "worker_s": worker, "worker_ratio": worker / here}
+    )
+    print(
+        f"\nverify GPT-2 test model ({len(ir.nodes)} nodes): {here:.2f} s in process, {worker:.2f} s in the worker, "
+        f"ratio {worker / here:.2f}x"
+    )
+
+
+def _document(dims: list[Any], target_bytes: int) -> dict[str, Any]:
+    """A chain of relu nodes over inputs typed ``dims``, long enough to take about ``target_bytes``."""
+    tensor = {"shape": dims, "dtype": "float32"}
+    node_bytes = len(
+        json.dumps(
+            {
+                "name": "n0000000",
+                "op": "aten.relu.default",
+                "args": ["%n0000000"],
+                "attrs": {},
+                "outputs": [{"name": "n0000000", "type": tensor}],
+            }
+        )
+    )
+    count = max(1, target_bytes // node_bytes)
+    nodes = []
+    previous = "%x"
+    for i in range(count):
+        name = f"n{i:07d}"
+        nodes.append(
+            {
+                "name": name,
+                "op": "aten.relu.default",
+                "args": [previous],
+                "attrs": {},
+                "outputs": [{"name": name, "type": tensor}],
+            }
+        )
+        previous = f"%{name}"
+    graph = {"inputs": [{"name": "x", "type": tensor}], "nodes": nodes, "outputs": [previous]}
+    return {
+        "format": "torch-ir",
+        "schema_version": 6,
+        "module": {"weights": [], "state": [], "functions": [{"name": "forward", "graph": graph}]},
+    }
+
+
+def test_loading_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) -> None:
+    target = int(FILE_MB * (1 << 20))
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(_document([HOSTILE_DIM, HOSTILE_DIM], target)))
+    size = hostile.stat().st_size
+    benign = tmp_path / "benign.json"
+    dims = [123456789, 987654321]
+    text = json.dumps(_document(dims, target))
+    scale = size / len(text)
+    text = json.dumps(_document(dims, int(target * scale)))
+    benign.write_text(text)
+    benign_s = _seconds(lambda: load_ir(benign), 1)
+    hostile_s = _seconds(lambda: load_ir(hostile), 1)
+    benchmark.pedantic(lambda: load_ir(hostile), rounds=1, iterations=1)
+    ratio = hostile_s / benign_s
+    benchmark.extra_info.update(
+        {
+            "hostile_mb": size / (1 << 20),
+            "benign_mb": benign.stat().st_size / (1 << 20),
+            "benign_s": benign_s,
+            "hostile_s": hostile_s,
+            "hostile_ratio": ratio,
+        }
+    )
+    print(f"\nload {size / (1 << 20):.0f} MB: benign {benign_s:.2f} s, hostile {hostile_s:.2f} s, ratio {ratio:.2f}x")
+    assert ratio < 10, f"loading the hostile file took {ratio:.1f}x the benign one"

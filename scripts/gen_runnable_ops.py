@@ -8,7 +8,8 @@ The list is the union of three sets, each checked somewhere:
   decode over a KV cache), extracted without passes (``pipeline="none"``: ``copy_``, ``index_copy_``,
   ``_assert_tensor_metadata`` ...), which the test suite runs too;
 * every op type in the IRs of the OpInfo samples that pass the sweep (docs/opinfo-results.json,
-  ``make optest``): each such sample is extracted again on meta here and its op types collected.
+  ``make optest``) or that tests/test_opinfo.py runs (``gradient#6``: sample 6): each such sample is
+  extracted again on meta here and its op types collected.
 
 Ops with effects outside their tensors (``torch_ir.ops.side_effect_reason``) are left out whatever their
 source. ``--check`` compares the file with what would be generated, without writing it.
@@ -92,10 +93,12 @@ def opinfo_ops() -> set[str]:
     """The op types of the IRs of every OpInfo sample that passes the sweep, extracted again on meta."""
     sys.path.insert(0, str(ROOT))
     from tests.opinfo.sweep import OpModule, first_sample, load_op_db, split_name, to_meta
+    from tests.test_opinfo import OPS
     from torch_ir import extract_ir
 
     results = json.loads(OPINFO_RESULTS.read_text())["results"]
     passing = [r["op"] for r in results if r["category"] == "pass"]
+    passing += [name for name in OPS if isinstance(name, str)]  # the samples tests/test_opinfo.py runs
     db = load_op_db()
     found: set[str] = set()
     for name in passing:

@@ -205,10 +205,13 @@ def test_effects_randomness_and_untrusted_defaults() -> None:
 
 
 @pytest.mark.usefixtures("restore_registry")
-def test_a_registered_kernel_is_not_trusted_by_default() -> None:
-    assert op_info("aten.relu.default").untrusted_ok
-    register_op("aten::relu", kernel=torch.relu)
-    assert not op_info("aten.relu.default").untrusted_ok
+def test_a_registered_kernel_vouches_for_its_op_but_a_shape_function_does_not() -> None:
+    # The plugin that registers a kernel is one the user named (--plugin); the file cannot name it.
+    assert not op_info("aten.zfill.default").untrusted_ok  # off the allow-list: a TorchScript string op
+    register_op("aten::zfill", shape_fn=lambda types, attrs: types[0])
+    assert not op_info("aten.zfill.default").untrusted_ok
+    register_op("aten::zfill", kernel=lambda s, width: s, replace=True)
+    assert op_info("aten.zfill.default").untrusted_ok
 
 
 def test_importing_the_registry_does_not_import_torch() -> None:

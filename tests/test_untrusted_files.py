@@ -9,6 +9,8 @@ the command names, and that the error is a ``TorchIRError`` (exit status 2 on th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,35 @@ def test_ops_off_the_allow_list_are_refused_from_a_file(tmp_path: Path, op: str)
     name = op.split(".")[0] + "::" + op.split(".")[1]
     with pytest.raises(InterpreterError, match=f"--allow-op {name}"):
         Interpreter(load_ir(path))
+
+
+def test_a_reviewed_library_op_is_defined_on_demand_and_runs_from_a_file(tmp_path: Path) -> None:
+    """transformers' MoE op runs from a file in a process that never imported transformers (the allow-list
+    imports the one module that defines it); another op of the same namespace stays refused."""
+    pytest.importorskip("transformers")
+    inputs = [{"name": "x", "type": _tensor([3, 2])}, {"name": "w", "type": _tensor([2, 2, 2])}]
+    inputs.append({"name": "offs", "type": _tensor([2], "int64")})
+    node = _node("y", "transformers.grouped_mm_fallback.default", ["%x", "%w", "%offs"], {}, _tensor([3, 2]))
+    ok = _write(tmp_path, crafted_document([node], inputs, ["%y"]), "moe.json")
+    other = _node("y", "transformers.no_such_op.default", ["%x", "%w", "%offs"], {}, _tensor([3, 2]))
+    refused = _write(tmp_path, crafted_document([other], inputs, ["%y"]), "other.json")
+    code = (
+        "import sys, torch\n"
+        "from torch_ir.runtime.interpreter import Interpreter\n"
+        "from torch_ir.errors import InterpreterError\n"
+        "assert 'transformers' not in sys.modules\n"
+        "x, w = torch.arange(6.0).reshape(3, 2), torch.stack([torch.eye(2), 2 * torch.eye(2)])\n"
+        f"y = Interpreter({str(ok)!r})(x, w, torch.tensor([1, 3]))\n"
+        "assert torch.equal(y, torch.cat([x[:1], 2 * x[1:]])), y\n"
+        "try:\n"
+        f"    Interpreter({str(refused)!r})\n"
+        "except InterpreterError as exc:\n"
+        "    assert 'is refused' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('transformers.no_such_op ran')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
 
 
 def test_reinterpret_tensor_allowed_by_name_is_still_bounds_checked(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ class ModelCase:
 
     ``build()`` returns the module (build it under ``torch.device("meta")`` for a weight-free model);
     ``inputs(device)`` gives ``(args, kwargs)``; ``dynamic_shapes`` is passed to torch.export as is.
+    ``allow_ops`` names the custom ops (``"ns::op"``) the IR loaded back from its file may run: they are off
+    torch-ir's allow-list, and the module that defines them is imported by the worker that runs the IR.
     """
 
     name: str
@@ -33,6 +35,7 @@ class ModelCase:
     rtol: float = 1e-4
     atol: float = 1e-5
     tags: tuple[str, ...] = field(default_factory=tuple)
+    allow_ops: tuple[str, ...] = ()
 
     def build_meta(self) -> torch.nn.Module:
         """The model with every parameter and buffer on the meta device, in eval mode."""

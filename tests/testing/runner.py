@@ -22,6 +22,7 @@ from tests.models import MODELS, ModelCase
 from tests.testing.mermaid import validate_mermaid
 from torch_ir import IR, extract_ir, load_ir
 from torch_ir.backends.mermaid import render_mermaid
+from torch_ir.runtime.worker import isolation
 
 STAGES = ("extract", "save-load", "mermaid", "verify", "report")
 
@@ -98,9 +99,11 @@ def _verify(ir: IR, case: ModelCase) -> tuple[bool, Any]:
     params = inspect.signature(verify_ir_with_state_dict).parameters
     if "rtol" in params:
         options["rtol"], options["atol"] = case.rtol, case.atol
-    return verify_ir_with_state_dict(
-        ir=ir, state_dict=model.state_dict(), original_model=model, test_inputs=args, test_kwargs=kwargs, **options
-    )
+    plugins = (type(model).__module__,) if case.allow_ops else ()
+    with isolation(allow_ops=case.allow_ops, plugins=plugins):
+        return verify_ir_with_state_dict(
+            ir=ir, state_dict=model.state_dict(), original_model=model, test_inputs=args, test_kwargs=kwargs, **options
+        )
 
 
 def run_case(case: ModelCase, output_dir: Path | None = None, *, verify: bool = True) -> CaseResult:

@@ -75,15 +75,17 @@ def define_op(
         except (TypeError, ValueError, RuntimeError) as exc:
             raise TorchIRError(f"define_op({name!r}): torch.library cannot define it: {exc}") from None
         defined.register_fake(fake or _like_first_tensor)
-    register_op(
+    defined_op = getattr(getattr(torch.ops, namespace), op)
+    register_op(  # the kernel is the plugin's: like any registered kernel, it may run from a file
         name,
+        kernel=defined_op.default,
         pure=pure if not mutates_args else False,
         cost=cost,
         commutative=commutative,
         canonical=canonical,
         replace=True,
     )
-    return getattr(getattr(torch.ops, namespace), op)
+    return defined_op
 
 
 def _like_first_tensor(*args: Any, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ from torch_ir.ops.effects import (
 )
 from torch_ir.ops.names import op_name, op_namespace
 from torch_ir.ops.python_ops import PYTHON_NAMESPACES
-from torch_ir.ops.runnable import runnable_aten_ops
+from torch_ir.ops.runnable import LIBRARY_OPS, runnable_aten_ops
 from torch_ir.ops.schema import (
     ArgumentSpec,
     aliased_operands,
@@ -148,12 +148,13 @@ class OpInfo:
     def untrusted_ok(self) -> bool:
         """Whether the op may run from an IR read from a file (``torch_ir.ops.runnable``): an ATen op of the
         allow-list with no effect outside its tensors, an allowed Python function, or an op given a kernel
-        with ``register_op`` (its registrant vouches for it)."""
+        with ``register_op`` or defined with ``define_op`` (the plugin the user named vouches for it)."""
         if self.entry is not None and self.entry.kernel is not None:
             return True
         if self.python_level:
             return self.target is not None
-        return self.op_type in runnable_aten_ops() and self.schema is not None and not self.side_effect_reason
+        listed = self.op_type in runnable_aten_ops() or self.op_type in LIBRARY_OPS
+        return listed and self.schema is not None and not self.side_effect_reason
 
     @cached_property
     def kernel(self) -> Callable[..., Any] | None:

@@ -10,6 +10,7 @@ import functools
 from typing import Any, NamedTuple
 
 from torch_ir.ops.python_ops import PYTHON_NAMESPACES, python_op
+from torch_ir.ops.runnable import define_library_op
 
 
 class ArgumentSpec(NamedTuple):
@@ -32,11 +33,14 @@ def resolve_op(op_type: str) -> Any:
         return None
     import torch
 
-    try:
-        packet = getattr(getattr(torch.ops, parts[0]), parts[1])
-        return getattr(packet, parts[2])
-    except (AttributeError, RuntimeError):
-        return None
+    for attempt in range(2):
+        try:
+            packet = getattr(getattr(torch.ops, parts[0]), parts[1])
+            return getattr(packet, parts[2])
+        except (AttributeError, RuntimeError):
+            if attempt or not define_library_op(op_type):
+                return None
+    return None
 
 
 def schema_arguments(schema: Any) -> tuple[ArgumentSpec, ...]:

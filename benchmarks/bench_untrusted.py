@@ -6,7 +6,8 @@
   the module sent over its socket, the weights copied into a sealed memory file, and every result sent back.
 - Loading a hostile file: about 100 MB (``TORCH_IR_BENCH_FILE_MB``) of nodes whose every dimension is as
   expensive as the bounded grammar lets it be (longest text, deepest nesting), against a benign file of the
-  same size (plain integer shapes), both read with ``load_ir``. The promise: within 10x.
+  same size (plain integer shapes), both read with ``load_ir``, then both through ``torch-ir opt`` (the
+  default pipeline, the JSON written). The promise: within 10x.
 
 The ratios go to ``benchmark.extra_info`` and are printed. Run with ``pytest benchmarks --benchmark-only -k
 untrusted -s``.
@@ -112,17 +113,22 @@ def _document(dims: list[Any], target_bytes: int) -> dict[str, Any]:
     }
 
 
-def test_loading_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) -> None:
+def _hostile_and_benign(folder: Path) -> tuple[Path, Path]:
+    """The hostile file of about ``FILE_MB`` and a benign one of the same size."""
     target = int(FILE_MB * (1 << 20))
-    hostile = tmp_path / "hostile.json"
+    hostile = folder / "hostile.json"
     hostile.write_text(json.dumps(_document([HOSTILE_DIM, HOSTILE_DIM], target)))
-    size = hostile.stat().st_size
-    benign = tmp_path / "benign.json"
+    benign = folder / "benign.json"
     dims = [123456789, 987654321]
     text = json.dumps(_document(dims, target))
-    scale = size / len(text)
-    text = json.dumps(_document(dims, int(target * scale)))
-    benign.write_text(text)
+    scale = hostile.stat().st_size / len(text)
+    benign.write_text(json.dumps(_document(dims, int(target * scale))))
+    return hostile, benign
+
+
+def test_loading_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) -> None:
+    hostile, benign = _hostile_and_benign(tmp_path)
+    size = hostile.stat().st_size
     benign_s = _seconds(lambda: load_ir(benign), 1)
     hostile_s = _seconds(lambda: load_ir(hostile), 1)
     benchmark.pedantic(lambda: load_ir(hostile), rounds=1, iterations=1)
@@ -138,3 +144,27 @@ def test_loading_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) 
     )
     print(f"\nload {size / (1 << 20):.0f} MB: benign {benign_s:.2f} s, hostile {hostile_s:.2f} s, ratio {ratio:.2f}x")
     assert ratio < 10, f"loading the hostile file took {ratio:.1f}x the benign one"
+
+
+def test_opt_on_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) -> None:
+    """``torch-ir opt`` (the default pipeline, JSON written) on both files, in this process; the hostile run
+    is the one the benchmark times."""
+    from torch_ir.cli import main
+
+    hostile, benign = _hostile_and_benign(tmp_path)
+    seconds: dict[str, float] = {}
+
+    def opt(path: Path) -> None:
+        start = time.perf_counter()
+        assert main(["opt", str(path), "-o", str(tmp_path / f"{path.stem}.opt.json")]) == 0
+        seconds[path.stem] = time.perf_counter() - start
+
+    opt(benign)
+    benchmark.pedantic(lambda: opt(hostile), rounds=1, iterations=1)
+    size = hostile.stat().st_size / (1 << 20)
+    ratio = seconds["hostile"] / seconds["benign"]
+    benchmark.extra_info.update(
+        {"hostile_mb": size, "benign_s": seconds["benign"], "hostile_s": seconds["hostile"], "hostile_ratio": ratio}
+    )
+    print(f"\nopt {size:.0f} MB: benign {seconds['benign']:.2f} s, hostile {seconds['hostile']:.2f} s, {ratio:.2f}x")
+    assert ratio < 10, f"opt on the hostile file took {ratio:.1f}x the benign one"

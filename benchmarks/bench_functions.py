@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import run_against_export, run_probe
 
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import extract_ir, extract_llm
@@ -110,6 +111,53 @@ def test_extract_llm_functions_vs_flat_vs_export(benchmark) -> None:
             "functions_vs_flat": functions_s / flat_s,
             "cpu_functions_vs_export": functions_cpu / export_cpu,
             "cpu_flat_vs_export": flat_cpu / export_cpu,
+        }
+    )
+
+
+SCALE = {"llama-70b-80L": 0.25, "llama-405b-126L": 0.2}
+"""The real shapes (on meta) and the goal for extract --functions / torch.export of the same model."""
+
+
+@pytest.mark.parametrize("name", list(SCALE))
+def test_extract_functions_at_scale(name: str, benchmark, tmp_path) -> None:
+    """Fresh processes (``probe.py``): ``extract_ir(..., functions=True)`` + JSON write, paired with a
+    torch.export of the same model in the same process; the flat extraction's JSON for the size ratio
+    (goal: at most 1/10)."""
+    benchmark.group = "functions-at-scale"
+    _, run = run_against_export(benchmark, "functions", name, tmp_path, timeout=1800)
+    flat = run_probe("extract", name, tmp_path, timeout=1800)
+    if not flat.get("ok"):
+        pytest.fail(f"flat extract: {flat.get('error')}")
+    benchmark.extra_info.update(
+        {
+            "ratio": run["seconds"] / run["paired_export"],
+            "goal": SCALE[name],
+            "functions_extract_s": run["seconds"],
+            "export_s": run["paired_export"],
+            "flat_extract_s": flat["seconds"],
+            "flat_vs_export": flat["seconds"] / flat["paired_export"],
+            "json_ratio": run["json_bytes"] / flat["json_bytes"],
+            "json_goal": 0.1,
+            "calls": run["calls"],
+            "rss_delta_mb": (run["peak_rss"] - flat["peak_rss"]) / 2**20,
+        }
+    )
+
+
+@pytest.mark.parametrize("name", ["llama-7b-32L", "llama-70b-80L"])
+def test_extract_llm_functions_at_scale(name: str, benchmark, tmp_path) -> None:
+    """``extract_llm(..., functions=True)`` (4,096-position static cache) against one torch.export of the
+    model's forward, paired in the same fresh process (goal: at most 1.5x)."""
+    benchmark.group = "functions-at-scale"
+    _, run = run_against_export(benchmark, "llm-functions", name, tmp_path, timeout=1800)
+    benchmark.extra_info.update(
+        {
+            "ratio": run["seconds"] / run["paired_export"],
+            "goal": 1.5,
+            "extract_llm_s": run["seconds"],
+            "export_s": run["paired_export"],
+            "calls": run["calls"],
         }
     )
 

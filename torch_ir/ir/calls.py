@@ -17,7 +17,7 @@ one result, named as the node), so that inlining gives back exactly the graph th
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch_ir.ir.types import TensorType, ValueType
@@ -239,6 +239,38 @@ def follow_body(functions: Mapping[str, Graph], callee: str, before: BodyNames) 
             call.meta["inline"] = inline_meta(new_nodes, new_values, body.nodes)
 
 
+def copy_nodes(target: Graph, nodes: Iterable[Node], env: dict[int, Any], *, keep_unmapped: bool) -> None:
+    """Copy ``nodes`` into ``target`` in order: names, attributes and literals (``copy_literal``), result
+    types, meta and regions (cloned). ``env`` maps ``id(value)`` of a source value to its value in
+    ``target`` and gains the copies' results. An operand not in ``env`` stays as it is with
+    ``keep_unmapped`` (a value of the graph copied into), else is a ``KeyError``."""
+    from torch_ir.ir.graph import Value
+
+    def value(arg: Value) -> Any:
+        return env.get(id(arg), arg) if keep_unmapped else env[id(arg)]
+
+    def operand(arg: Any) -> Any:
+        if isinstance(arg, Value):
+            return value(arg)
+        if isinstance(arg, list):
+            return [value(a) if isinstance(a, Value) else a for a in arg]
+        return copy_literal(arg)
+
+    for node in nodes:
+        copy = target.create_node(
+            node.op_type,
+            [operand(a) for a in node.args],
+            copy_literal(node.attrs),
+            [v.type for v in node.outputs],
+            name=node.name,
+            output_names=[v.name for v in node.outputs],
+            meta=dict(node.meta),
+        )
+        copy.regions = [region.clone(share_weights=False) for region in node.regions]
+        for result, new in zip(node.outputs, copy.outputs):
+            env[id(result)] = new
+
+
 def copy_literal(value: Any) -> Any:
     """A copy of an attribute or literal argument, lists and dicts copied all the way down, so a node copied
     into or out of a function body shares nothing mutable with the node it copies."""
@@ -251,6 +283,7 @@ def copy_literal(value: Any) -> Any:
 
 __all__ = [
     "copy_literal",
+    "copy_nodes",
     "CALL_OP",
     "block_function_name",
     "body_names",

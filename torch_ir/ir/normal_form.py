@@ -19,9 +19,9 @@ them differently; ``normalize_block_functions`` writes every one the same way, s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from torch_ir.ir.calls import CALL_OP, block_function_name, callee_name, calls_in, copy_literal
+from torch_ir.ir.calls import CALL_OP, block_function_name, callee_name, calls_in, copy_nodes
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.types import TensorType
 
@@ -115,19 +115,7 @@ def _rebuild(body: Graph, first: Node, order: list[int], outputs: list[int], pat
         relative = operand.name[len(path) + 1 :] if path and operand.name.startswith(path + ".") else operand.name
         param = relative if not out.has_value(relative) else out.fresh_name(relative)
         env[id(body.inputs[i])] = out.add_input(param, body.inputs[i].type)
-    for node in body.nodes:
-        copy = out.create_node(
-            node.op_type,
-            [_map(a, env) for a in node.args],
-            copy_literal(node.attrs),
-            [v.type for v in node.outputs],
-            name=node.name,
-            output_names=[v.name for v in node.outputs],
-            meta=dict(node.meta),
-        )
-        copy.regions = [region.clone(share_weights=False) for region in node.regions]
-        for value, new in zip(node.outputs, copy.outputs):
-            env[id(value)] = new
+    copy_nodes(out, body.nodes, env, keep_unmapped=True)
     out.set_outputs([env[id(body.outputs[i])] for i in outputs])
     used = {d for v in out.values() if isinstance(v.type, TensorType) for d in v.type.shape if isinstance(d, str)}
     caller = first.graph
@@ -193,14 +181,6 @@ def _order_and_name(module: Module) -> bool:
         if callee in renames and renames[callee] != callee:
             call.attrs["callee"] = renames[callee]
     return True
-
-
-def _map(arg: Any, env: dict[int, Value]) -> Any:
-    if isinstance(arg, Value):
-        return env.get(id(arg), arg)
-    if isinstance(arg, list):
-        return [env.get(id(a), a) if isinstance(a, Value) else a for a in arg]
-    return copy_literal(arg)
 
 
 __all__ = ["block_functions", "normalize_block_functions"]

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from torch_ir.ir.calls import CALL_OP, block_function_name, copy_literal, inline_meta
+from torch_ir.ir.calls import CALL_OP, block_function_name, copy_nodes, inline_meta
 from torch_ir.ir.graph import Graph, Node, Value, Weight, iter_arg_values
 from torch_ir.ir.module import Module
 from torch_ir.ir.normal_form import normalize_block_functions
@@ -200,20 +200,7 @@ def _body(block: Block) -> Graph:
     for weight in block.weights:
         param = _relative_name(weight.name, block.path).lstrip("/")
         env[id(weight)] = body.add_input(param if not body.has_value(param) else body.fresh_name(param), weight.type)
-    for node in block.nodes:
-        args = [_map(a, env) for a in node.args]
-        copy = body.create_node(
-            node.op_type,
-            args,
-            copy_literal(node.attrs),
-            [v.type for v in node.outputs],
-            name=node.name,
-            output_names=[v.name for v in node.outputs],
-            meta=dict(node.meta),
-        )
-        copy.regions = [region.clone(share_weights=False) for region in node.regions]
-        for value, new in zip(node.outputs, copy.outputs):
-            env[id(value)] = new
+    copy_nodes(body, block.nodes, env, keep_unmapped=False)
     body.set_outputs([env[id(v)] for v in block.outputs])
     body.meta = {"module_path": block.path, "module_type": block.module_type}
     return body
@@ -249,14 +236,6 @@ def _replace(graph: Graph, block: Block, callee: str, replaced: dict[int, Value]
         replaced[id(old)] = new
     for node in reversed(block.nodes):
         graph.erase(node)
-
-
-def _map(arg: Any, env: dict[int, Value]) -> Any:
-    if isinstance(arg, Value):
-        return env[id(arg)]
-    if isinstance(arg, list):
-        return [env[id(a)] if isinstance(a, Value) else a for a in arg]
-    return copy_literal(arg)
 
 
 __all__ = ["Block", "OutlineRepeatedBlocks"]

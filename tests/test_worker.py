@@ -49,6 +49,14 @@ def _probe(x):
 register_op("hostile::probe", kernel=_probe)
 
 
+def _scribble(x, w):
+    w.view(-1).fill_(7.0)  # a kernel that writes the weight it was given, and does not say so
+    return x + w.sum()
+
+
+register_op("hostile::scribble", kernel=_scribble)
+
+
 def build():
     return torch.nn.Identity()
 """
@@ -158,3 +166,25 @@ def test_an_op_off_the_allow_list_runs_only_when_named_or_registered(
     with pytest.raises(InterpreterError, match=r"hostile\.pid\.default.*refused|no kernel"):
         with Runner(pid, {}) as runner:  # without the plugin the worker knows no such op
             runner(torch.ones(2))
+
+
+def test_weights_reach_the_worker_read_only(tmp_path: Path, hostile_plugin: str) -> None:
+    """A kernel that writes a weight in the worker cannot reach the caller's tensor: the worker maps the
+    weights read-only, so the write is a crash there, and the caller's weight keeps its values."""
+    from tests.testing.crafted_ir import crafted_module
+
+    tensor = {"shape": [2], "dtype": "float32"}
+    node = {"name": "y", "op": "hostile.scribble.default", "args": ["%x", "@w"], "attrs": {}}
+    node["outputs"] = [{"name": "y", "type": tensor}]
+    doc = crafted_module(weights=[{"name": "w", "kind": "parameter", "type": tensor}], nodes=[node], outputs=["%y"])
+    path = tmp_path / "scribble.json"
+    path.write_text(json.dumps(doc))
+    weight = torch.tensor([1.0, 2.0])
+    with (
+        isolation(plugins=(hostile_plugin,)),
+        Runner(path, {"w": weight}) as runner,
+        pytest.raises(InterpreterError, match=r"the worker crashed \(SIGSEGV\)"),
+    ):
+        assert runner.isolated
+        runner(torch.ones(2))
+    assert weight.tolist() == [1.0, 2.0]

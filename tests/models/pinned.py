@@ -32,3 +32,26 @@ register(
         description="a mask of offset + n positions over a window of 8: runs only when offset + n == 8",
     )
 )
+
+
+class ScaleReadFromData(nn.Module):
+    """A linear layer scaled by an integer read from data: a number the trace leaves free (every value of it
+    runs), whose range is unbounded on both sides."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * scale.item()
+
+
+register(
+    ModelCase(
+        name="scale_read_from_data",
+        category="pinned",
+        build=ScaleReadFromData,
+        inputs=lambda device: ((torch.randn(5, 4, device=device), torch.tensor(3, device=device)), {}),
+        description="an integer read with .item(), free to take any value: nothing is pinned",
+    )
+)

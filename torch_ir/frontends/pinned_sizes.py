@@ -113,11 +113,21 @@ def _bounds(val: Any) -> tuple[int, int] | None:
         return None
     expr = val.node.expr
     if getattr(expr, "is_number", False):
-        return int(expr), int(expr)
+        value = _finite(expr)
+        return None if value is None else (value, value)
     bounds = val.node.shape_env.bound_sympy(expr)
+    low, high = _finite(bounds.lower), _finite(bounds.upper)
+    return None if low is None or high is None else (low, high)  # an infinite bound: not pinned
+
+
+def _finite(bound: Any) -> int | None:
+    """A bound as an int; None for an infinite one (torch's ``int_oo``, sympy's ``oo``: ``int()`` of them
+    raises an ``AttributeError`` in some sympy versions, so they are recognized before)."""
+    if getattr(bound, "is_finite", True) is False or getattr(bound, "is_infinite", False):
+        return None
     try:
-        return int(bounds.lower), int(bounds.upper)
-    except (TypeError, ValueError, OverflowError):  # an infinite bound: not pinned
+        return int(bound)
+    except (TypeError, ValueError, OverflowError, AttributeError):
         return None
 
 

@@ -88,4 +88,8 @@ def is_allowed_by_name(op_type: str, allowed: frozenset[tuple[str, str, str | No
 __all__ = [
     "LIBRARY_OPS",
     "RUNNABLE_FILE",
-    "define_library_op", "allowed_op_names", "is_allowed_by_name", "runnable_aten_ops"]
+    "define_library_op",
+    "allowed_op_names",
+    "is_allowed_by_name",
+    "runnable_aten_ops",
+]

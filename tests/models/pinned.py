@@ -1,5 +1,6 @@
-"""A model whose trace pins a number read from data: it builds a mask of ``offset + n`` positions and adds
-it to scores over a fixed window of 8, so it runs only when ``offset + n == 8``."""
+"""Numbers read from data: a model whose trace pins one (a mask of ``offset + n`` positions added to scores
+over a fixed window of 8, so it runs only when ``offset + n == 8``), one that leaves it free, and tokens
+split among experts by counts read from data (sizes the trace names, and a kernel can only name afresh)."""
 
 from __future__ import annotations
 
@@ -53,5 +54,34 @@ register(
         build=ScaleReadFromData,
         inputs=lambda device: ((torch.randn(5, 4, device=device), torch.tensor(3, device=device)), {}),
         description="an integer read with .item(), free to take any value: nothing is pinned",
+    )
+)
+
+
+class SplitByCounts(nn.Module):
+    """Rows routed to three experts as a mixture of experts does: the count of rows per expert is read from
+    data (``item``), the rows are split by those counts, and each part goes through its expert."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+
+    def forward(self, x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        sizes = [c.item() for c in counts]
+        for size in sizes:
+            torch._check(size >= 0)
+            torch._check(size <= x.shape[0])
+        rows = torch.cat([x[:size] for size in sizes])  # each expert's rows, gathered: u0+u1+u2 of them
+        parts = rows.split(sizes)
+        return torch.cat([expert(part) for expert, part in zip(self.experts, parts)])
+
+
+register(
+    ModelCase(
+        name="split_by_counts",
+        category="pinned",
+        build=SplitByCounts,
+        inputs=lambda device: ((torch.randn(6, 4, device=device), torch.tensor([1, 3, 2], device=device)), {}),
+        description="rows split among three experts by counts read from data (item), as in a mixture of experts",
     )
 )

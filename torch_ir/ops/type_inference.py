@@ -78,6 +78,9 @@ class TypeInference:
         self.specialized: list[str] = []
         """The graph's symbols the last ``infer``'s kernel guarded to their example size (``b == 17``, as
         ``F.pad`` does on a dynamic batch): its sizes then say nothing of those symbols."""
+        self.unbacked: set[str] = set()
+        """The symbols the last ``infer``'s kernel made for sizes that depend on data (``u0``, printed as the
+        kernel's shape environment names them): they say nothing of the graph's own symbols."""
         self._env: Any = None
         self._fake_mode: Any = None
         self._symbols: dict[str, Any] = {}
@@ -93,8 +96,9 @@ class TypeInference:
         function, kernel or Python function can compute them; ``num_results`` is how many results the node
         has, when known (a node with one result whose kernel returns a list: the list is its one result).
         ``ShapeFunctionError`` when a registered shape function fails. ``specialized`` names the symbols the
-        kernel fixed to their example sizes, if any."""
+        kernel fixed to their example sizes, if any; ``unbacked`` the sizes it made from data."""
         self.specialized = []
+        self.unbacked = set()
         info = op_info(op_type)
         if info.shape_fn is not None:
             return self._from_shape_fn(op_type, info.shape_fn, operands, attrs)
@@ -243,10 +247,14 @@ class TypeInference:
         if isinstance(obj, bool) or isinstance(obj, torch.SymBool):
             return self.scalar_type("bool"), obj if isinstance(obj, bool) else None
         if isinstance(obj, (int, torch.SymInt)):
+            made = set(self.unbacked)
             try:
-                return self.scalar_type("int"), self._dim(obj)
+                value = self._dim(obj)
             except TorchIRError:  # an expression outside the IR's grammar: its value is not known
                 return self.scalar_type("int"), None
+            if self.unbacked - made:  # a number the kernel read from data (item): known only at run time
+                return self.scalar_type("int"), None
+            return self.scalar_type("int"), value
         if isinstance(obj, (float, torch.SymFloat)):
             return self.scalar_type("float"), obj if isinstance(obj, float) else None
         return None, None
@@ -335,6 +343,7 @@ class TypeInference:
         expr = d.node.expr
         if getattr(expr, "is_number", False):
             return int(expr)
+        self.unbacked.update(str(s) for s in expr.free_symbols if s not in self._rename)
         return self.tensor_type.dim(str(expr.xreplace(self._rename)).replace(" ", ""))
 
 
@@ -404,6 +413,23 @@ def same_type(old: Any, new: Any, symbols: Mapping[str, Any] | None = None) -> b
         expr, other = (a, b) if hasattr(a, "same_value_as") else (b, a)
         if not hasattr(expr, "same_value_as") or not expr.same_value_as(other):
             return False
+    return True
+
+
+def fits_unbacked(recorded: Any, computed: Any, unbacked: set[str]) -> bool:
+    """Whether ``computed``, whose kernel made the ``unbacked`` symbols for sizes that depend on data, can be
+    ``recorded``: same kind, dtype and rank, and equal sizes wherever the computed one has none of them (the
+    trace recorded what those sizes are; a fresh symbol is no contradiction)."""
+    if type(recorded) is not type(computed) or recorded.dtype != computed.dtype:
+        return False
+    if not hasattr(recorded, "shape") or not hasattr(computed, "shape"):
+        return True
+    if len(recorded.shape) != len(computed.shape):
+        return False
+    for a, b in zip(recorded.shape, computed.shape):
+        if a == b or (hasattr(b, "symbols") and b.symbols & unbacked):
+            continue
+        return False
     return True
 
 

@@ -22,7 +22,7 @@ from torch_ir.ir.graph import Graph, Node, Value
 from torch_ir.ir.regions import region_result_types
 from torch_ir.ir.symbolic import FUNCTIONS, SymExpr, parse_dim
 from torch_ir.ir.types import ScalarType, TensorType, ValueType
-from torch_ir.ops.type_inference import Operand, ShapeFunctionError, TypeInference, fits, same_type
+from torch_ir.ops.type_inference import Operand, ShapeFunctionError, TypeInference, fits, fits_unbacked, same_type
 from torch_ir.passes.base import Pass, PassContext, PassResult
 from torch_ir.passes.registry import register_pass
 
@@ -68,6 +68,7 @@ class _Inference:
         self.reasons: dict[Any, str] = {}
         self.last_reason = ""
         self.specialized: dict[Any, list[str]] = {}
+        self.unbacked: dict[Any, set[str]] = {}
 
     # -- driver
     def run(self) -> bool:
@@ -116,6 +117,8 @@ class _Inference:
                 self.reasons[key] = self.last_reason
             elif self.types.specialized and not node.regions:
                 self.specialized[key] = self.types.specialized
+            if computed is not None and self.types.unbacked and not node.regions:
+                self.unbacked[key] = set(self.types.unbacked)
         if key in self.specialized and computed is not None:
             return self.check_specialized(node, computed, self.specialized[key])
         if computed is None:
@@ -144,6 +147,8 @@ class _Inference:
             elif not same_type(old, new, self.graph.symbols):
                 if self.agrees_on_trace_device(node, value.index, old):
                     continue  # the meta kernel differs from the device the model was traced as, which stands
+                if key in self.unbacked and fits_unbacked(old, new, self.unbacked[key]):
+                    continue  # sizes the kernel can only name afresh (they depend on data): the trace's stand
                 if self.options.strict:
                     raise PassError(
                         f"{self.where}: node {node.name} ({node.op_type}): result {value.ref} is recorded as "

@@ -37,6 +37,23 @@ def test_every_model_round_trips_and_validates(case, tmp_path: Path) -> None:
     assert dumps(loaded) == path.read_text()
 
 
+def test_dims_with_max_and_min_round_trip_and_validate(tmp_path: Path) -> None:
+    """A slice by a length read from data gives ``Min(6,u0+u1)``: the writer writes it, so the reader and the
+    JSON schema must take the comma."""
+    import jsonschema
+
+    from torch_ir import parse_graph
+
+    dim = "Max(1,u0)+Min(6,u1)"
+    graph = parse_graph(
+        f"graph(%x: f32[{dim},4]) {{\n  %y = aten.neg.default(%x) : (f32[{dim},4]) -> f32[{dim},4]\n  return %y\n}}"
+    )
+    path = tmp_path / "minmax.json"
+    IR(graph).save(path)
+    jsonschema.validate(json.loads(path.read_text()), load_schema())
+    assert str(load_ir(path).graph.outputs[0].type) == f"f32[{dim},4]"
+
+
 def test_same_model_gives_identical_bytes(tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     _ir("sdpa_attention", "default").save(a)

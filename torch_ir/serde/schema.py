@@ -69,7 +69,7 @@ Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
 Count = Annotated[int, Meta(ge=0)]
 Dim = Union[
     Annotated[int, Meta(ge=0, le=MAX_DIM)],
-    Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_+\-*/%() ]+$")],
+    Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_+\-*/%(), ]+$")],
 ]
 DType = Literal[
     "float64",

@@ -145,7 +145,10 @@ def run_llm_case(model_type: str) -> dict[str, Any]:
         return _upstream_or_ours(model_type, config, f"extract: {_error(exc)}", time.perf_counter() - start)
     extract_seconds = time.perf_counter() - start
     torch.manual_seed(0)
-    real = AutoModelForCausalLM.from_config(config).eval()
+    try:
+        real = AutoModelForCausalLM.from_config(config).eval()
+    except (RuntimeError, MemoryError) as exc:  # parts the tiny sizes do not reach (vision towers, experts)
+        return {"status": "not built", "detail": f"tiny config with real weights: {_error(exc)}"}
     prompt_len = min(max(PROMPT_LEN, _shortest_prompt(ir)), MAX_CACHE_LEN - STEPS)
     try:
         passed, report = verify_generation(ir, real, steps=STEPS, prompt_len=prompt_len, seed=0)

@@ -55,6 +55,28 @@ RUN_FILE = "torch-ir-run.json"
 """What ``prepare`` notes in a module's folder: the commit the copy was made of, and when."""
 
 
+CONFIG_DIR_VARIABLE = "TORCH_IR_MUTATE_CONFIG_DIR"
+WORKER_CONFIG = f"""\"\"\"Written by scripts/mutate.py. torch-ir runs a file's IR in a worker process whose
+working folder is its own; mutmut's trampoline reads its configuration from the working folder, so a worker
+started by a test loads it here, from the copy's mutants/ folder, before anything else runs.\"\"\"
+
+import os
+
+_root = os.environ.get("{CONFIG_DIR_VARIABLE}")
+if _root and os.path.isdir(_root) and os.getcwd() != _root:
+    import mutmut.configuration
+
+    _here = os.getcwd()
+    try:
+        os.chdir(_root)
+        mutmut.configuration.config()
+    finally:
+        os.chdir(_here)
+"""
+"""The ``sitecustomize.py`` of a module's copy (``also_copy`` puts it into mutants/, on the path the worker
+inherits)."""
+
+
 class MutateError(Exception):
     """A configuration or run problem, said in one line (the script exits 2 with it)."""
 
@@ -141,12 +163,13 @@ def prepare(module: Module, settings: Settings) -> Path:
             shutil.copytree(source, folder / name, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, folder / name)
+    (folder / "sitecustomize.py").write_text(WORKER_CONFIG, encoding="utf-8")
     section = {
         "source_paths": ["torch_ir"],
         "only_mutate": module.files(),
         "pytest_add_cli_args_test_selection": list(module.tests),
         "pytest_add_cli_args": list(settings.pytest_args),
-        "also_copy": list(settings.copy),  # into mutants/, where the tests run
+        "also_copy": [*settings.copy, "sitecustomize.py"],  # into mutants/, where the tests run
         "use_git_change_detection": False,
         **settings.mutmut,
     }
@@ -164,6 +187,7 @@ def run_mutmut(folder: Path, max_children: int, mutants: list[str] | None = None
     if not mutmut.exists():
         raise MutateError(f"{mutmut} not found: install the `mutate` extra (make install does)")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    env[CONFIG_DIR_VARIABLE] = str((folder / "mutants").resolve())
     log = folder / ("mutmut-retest.log" if mutants else "mutmut.log")
     command = [str(mutmut), "run", "--max-children", str(max_children), *(mutants or [])]
     start, cpu = time.monotonic(), _children_cpu()

@@ -255,3 +255,50 @@ def test_verify_localizes_a_divergence_inside_a_call() -> None:
     sites = {e.site.call for e in report.node_errors if e.site is not None}
     assert sites == {"model.layers.0", "model.layers.1"}  # layer 0's body compared too, within tolerance
     assert all(e.passed for e in report.node_errors if e.site is not None and e.site.call == "model.layers.0")
+
+
+@pytest.mark.parametrize(
+    ("module_type", "taken", "name"),
+    [
+        ("transformers.models.llama.modeling_llama.LlamaDecoderLayer", (), "llama_decoder_layer"),
+        ("GPT2Block", ("gpt2_block",), "gpt2_block_2"),
+        ("GPT2Block", ("gpt2_block", "gpt2_block_2"), "gpt2_block_3"),
+        ("pkg.MLPBlock", (), "mlp_block"),
+        ("pkg.3DConv", (), "_3_d_conv"),
+        ("pkg.Odd-Name", (), "odd_name"),
+        ("pkg.", (), "block"),
+        ("", (), "block"),
+    ],
+)
+def test_callee_names_are_identifiers_made_from_the_class(module_type: str, taken: tuple[str, ...], name: str) -> None:
+    from torch_ir.ir.calls import block_function_name
+
+    assert block_function_name(set(taken), module_type) == name
+
+
+def test_copy_nodes_copies_names_literals_and_maps_operands() -> None:
+    from torch_ir.ir import Graph, parse_graph
+    from torch_ir.ir.calls import copy_nodes
+
+    source = parse_graph(
+        "graph(%x: f32[2,3], %y: f32[2,3]) {\n"
+        "  %cat = aten.cat.default([%x, %y], 1) : (f32[2,3], f32[2,3]) -> f32[2,6]\n"
+        "  %v = aten.view.default(%cat, [4, 3]) : (f32[2,6]) -> f32[4,3]\n"
+        "  return %v\n"
+        "}"
+    )
+    cat, view = source.nodes
+    target = Graph()
+    x, y = target.add_input("a", source.inputs[0].type), target.add_input("b", source.inputs[1].type)
+    env = {id(source.inputs[0]): x, id(source.inputs[1]): y}
+    copy_nodes(target, [cat, view], env, keep_unmapped=False)
+    new_cat, new_view = target.nodes
+    assert [n.name for n in target.nodes] == ["cat", "v"] and [v.name for v in new_view.outputs] == ["v"]
+    assert new_cat.args[0] == [x, y] and new_cat.args[1] == 1 and new_view.args[0] is new_cat.outputs[0]
+    assert new_view.args[1] == [4, 3] and new_view.args[1] is not view.args[1]  # literals copied, not shared
+    assert env[id(view.outputs[0])] is new_view.outputs[0]
+
+    partial = Graph()
+    only_x = {id(source.inputs[0]): partial.add_input("a", source.inputs[0].type)}
+    with pytest.raises(KeyError):  # every operand must be mapped
+        copy_nodes(partial, [cat], dict(only_x), keep_unmapped=False)

@@ -420,29 +420,31 @@ def fits_unbacked(recorded: Any, computed: Any, unbacked: set[str]) -> bool:
     """Whether ``computed``, whose kernel made the ``unbacked`` symbols for sizes that depend on data, can be
     ``recorded``: same kind, dtype and rank, and equal sizes wherever the computed one has none of them (the
     trace recorded what those sizes are; a fresh symbol is no contradiction)."""
-    if type(recorded) is not type(computed) or recorded.dtype != computed.dtype:
-        return False
-    if not hasattr(recorded, "shape") or not hasattr(computed, "shape"):
-        return True
-    if len(recorded.shape) != len(computed.shape):
-        return False
-    for a, b in zip(recorded.shape, computed.shape):
-        if a == b or (hasattr(b, "symbols") and b.symbols & unbacked):
-            continue
-        return False
-    return True
+    pairs = _dim_pairs(recorded, computed)
+    if isinstance(pairs, bool):
+        return pairs
+    return all(a == b or (hasattr(b, "symbols") and b.symbols & unbacked) for a, b in pairs)
 
 
 def fits(recorded: Any, computed: Any) -> bool:
     """Whether a type computed with some symbols fixed to example sizes can be ``recorded``: same kind,
     dtype and rank, and the same size wherever the recorded one is static."""
+    pairs = _dim_pairs(recorded, computed)
+    if isinstance(pairs, bool):
+        return pairs
+    return all(not isinstance(a, int) or a == b for a, b in pairs)
+
+
+def _dim_pairs(recorded: Any, computed: Any) -> bool | list[tuple[Any, Any]]:
+    """The sizes of two types side by side; False when their kind, dtype or rank differ, True when they agree
+    and have no sizes (scalars)."""
     if type(recorded) is not type(computed) or recorded.dtype != computed.dtype:
         return False
     if not hasattr(recorded, "shape") or not hasattr(computed, "shape"):
         return True
     if len(recorded.shape) != len(computed.shape):
         return False
-    return all(not isinstance(a, int) or a == b for a, b in zip(recorded.shape, computed.shape))
+    return list(zip(recorded.shape, computed.shape))
 
 
 _FUNCTIONS: dict[str, Any] = {}

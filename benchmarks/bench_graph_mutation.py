@@ -16,26 +16,17 @@ Run with ``pytest benchmarks/bench_graph_mutation.py --benchmark-only -o python_
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.fx
+from conftest import best_seconds
 
 from torch_ir.ir.graph import Graph, Value, _replace_in_arg
 from torch_ir.ir.types import TensorType
 
 N = 20_000
 T = TensorType((4, 4), "float32")
-
-
-def _timed(fn: Callable[[], Any], rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _chain_create_node() -> Graph:
@@ -93,8 +84,8 @@ def _replace_by_set_args(g: Graph, old: Value, new: Value) -> None:
 
 
 def test_create_20k(benchmark: Any) -> None:
-    before = _timed(_chain_create_node)
-    fx = _timed(_chain_fx)
+    before = best_seconds(_chain_create_node)
+    fx = best_seconds(_chain_fx)
     graph = benchmark.pedantic(_chain_create_op, rounds=3, iterations=1)
     after = benchmark.stats.stats.min
     assert len(graph) == N

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import best_seconds
 
 from tests.transformers_models import build_causal_lm, causal_lm_inputs
 from torch_ir import extract_ir, load_ir, verify_ir_with_state_dict
@@ -33,15 +34,6 @@ FILE_MB = float(os.environ.get("TORCH_IR_BENCH_FILE_MB", "100"))
 
 HOSTILE_DIM = "(" * 30 + "s0" + "+1)" * 30
 """A dimension at the grammar's bounds: nested 31 deep, 61 operands, 92 characters."""
-
-
-def _seconds(fn: Any, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def test_worker_cost_verify_gpt2(benchmark: Any, tmp_path: Path) -> None:
@@ -64,8 +56,8 @@ def test_worker_cost_verify_gpt2(benchmark: Any, tmp_path: Path) -> None:
 
     in_process()
     verify()  # warm both: imports, first-call caches
-    here = _seconds(in_process, 3)
-    worker = _seconds(verify, 3)
+    here = best_seconds(in_process, 3)
+    worker = best_seconds(verify, 3)
     benchmark.pedantic(verify, rounds=1, iterations=1)
     benchmark.extra_info.update(
         {"nodes": len(ir.nodes), "in_process_s": here, "worker_s": worker, "worker_ratio": worker / here}
@@ -129,8 +121,8 @@ def _hostile_and_benign(folder: Path) -> tuple[Path, Path]:
 def test_loading_a_hostile_file_vs_a_benign_one(benchmark: Any, tmp_path: Path) -> None:
     hostile, benign = _hostile_and_benign(tmp_path)
     size = hostile.stat().st_size
-    benign_s = _seconds(lambda: load_ir(benign), 1)
-    hostile_s = _seconds(lambda: load_ir(hostile), 1)
+    benign_s = best_seconds(lambda: load_ir(benign), 1)
+    hostile_s = best_seconds(lambda: load_ir(hostile), 1)
     benchmark.pedantic(lambda: load_ir(hostile), rounds=1, iterations=1)
     ratio = hostile_s / benign_s
     benchmark.extra_info.update(

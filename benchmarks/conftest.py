@@ -8,12 +8,24 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 HERE = Path(__file__).parent
+
+
+def best_seconds(fn: Callable[[], Any], rounds: int = 3) -> float:
+    """The least wall-clock time of ``rounds`` calls of ``fn``, in seconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def run_probe(mode: str, case: str, out_dir: Path, timeout: float = 900) -> dict[str, Any]:

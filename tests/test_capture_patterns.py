@@ -282,6 +282,17 @@ def test_hybrid_program_generates_like_the_model(hybrid_program: Any, tmp_path: 
         torch.testing.assert_close(torch.stack(logits), real(tokens).logits[0, 5:], rtol=1e-4, atol=1e-5)
 
 
+def test_a_model_that_numbers_positions_from_the_cache_length_generates_like_the_model(tmp_path: Path) -> None:
+    """OPT's learned positions: the program gives the model its positions, so none is read from the cache."""
+    from tests.models.positions_lm import build_positions_lm
+    from torch_ir import extract_llm
+    from torch_ir.runtime.generation import verify_generation
+
+    extract_llm(build_positions_lm(), max_cache_len=16).save(tmp_path / "positions.json")
+    ok, report = verify_generation(load_ir(tmp_path / "positions.json"), build_positions_lm("cpu"), steps=6)
+    assert ok, str(report)
+
+
 def test_a_prompt_length_branch_narrows_prefill_with_a_warning() -> None:
     from tests.models.hybrid_lm import build_hybrid_lm
     from torch_ir import extract_llm

@@ -20,6 +20,7 @@ sequence), ``decode`` continues it, token by token.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,9 @@ class CacheProgram(torch.nn.Module):
         self._present_as(device)
         self.batch_size = batch_size
         self.trace_device = device
+        self.takes_position_ids = "position_ids" in inspect.signature(model.forward).parameters
+        """Whether the program gives the model its positions (``cache_position``): models that derive them
+        from the cache's length (OPT's learned positions) would otherwise make them a number read from data."""
         self.slots: list[tuple[int, str, Any, str]] = []
         """(layer index, attribute, dict key or None, buffer name) of every tensor the cache holds."""
         self._adopt_layer_tensors(fresh=False)
@@ -89,12 +93,17 @@ class CacheProgram(torch.nn.Module):
             if isinstance(previous, dict):  # a prompt starts a linear-attention state; a token continues it
                 for state in previous:
                     previous[state] = decode
+        positions = {}
+        if self.takes_position_ids and cache_position is not None:
+            batch = (input_ids if input_ids is not None else inputs_embeds).shape[0]
+            positions["position_ids"] = cache_position.unsqueeze(0).expand(batch, -1)
         outs = self.model(
             input_ids=input_ids,
             inputs_embeds=inputs_embeds,
             attention_mask=None,
             cache=self.static_cache,
             use_cache=True,
+            **positions,
         )
         return outs.logits if hasattr(outs, "logits") else outs.last_hidden_state
 

@@ -95,8 +95,9 @@ class CacheProgram(torch.nn.Module):
                     previous[state] = decode
         positions = {}
         if self.takes_position_ids and cache_position is not None:
-            batch = (input_ids if input_ids is not None else inputs_embeds).shape[0]
-            positions["position_ids"] = cache_position.unsqueeze(0).expand(batch, -1)
+            tokens = input_ids if input_ids is not None else inputs_embeds
+            torch._check(cache_position.shape[0] == tokens.shape[1])  # one length, before any layer runs
+            positions["position_ids"] = cache_position.unsqueeze(0).expand(tokens.shape[0], -1)
         outs = self.model(
             input_ids=input_ids,
             inputs_embeds=inputs_embeds,

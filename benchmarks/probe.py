@@ -47,6 +47,19 @@ def _pipeline() -> tuple[Any, str]:
         return "none", f"none (default pipeline unavailable: {type(exc).__name__}: {exc})"
 
 
+def _tiny_llama(layers: int) -> Any:
+    """A Llama of ``layers`` tiny layers on meta, to warm up the LLM modes."""
+    overrides = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2)
+    return resolve_model("hf:llama", config_overrides={"num_hidden_layers": layers, **overrides}).model
+
+
+def _paired_export(bundle: Any) -> float:
+    """Seconds of one torch.export of the measured model, in the process that just measured torch-ir."""
+    start = time.perf_counter()
+    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
+    return time.perf_counter() - start
+
+
 def export_only(bundle: Any) -> dict[str, Any]:
     torch.export.export(_tiny().model, _tiny().args, strict=False)
     before = current_rss_bytes()
@@ -89,9 +102,7 @@ def extract(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
         "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
     }
     del ir
-    start = time.perf_counter()
-    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
-    result["paired_export"] = time.perf_counter() - start
+    result["paired_export"] = _paired_export(bundle)
     return result
 
 
@@ -125,9 +136,7 @@ def extract_functions(bundle: Any, out_dir: Path, name: str) -> dict[str, Any]:
         "pass_log": [{"pass": p.get("pass"), "seconds": p.get("seconds")} for p in ir.pass_log],
     }
     del ir
-    start = time.perf_counter()
-    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
-    result["paired_export"] = time.perf_counter() - start
+    result["paired_export"] = _paired_export(bundle)
     return result
 
 
@@ -145,14 +154,12 @@ def trace_as_cpu(bundle: Any) -> dict[str, Any]:
     peak = peak_rss_bytes()
     nodes = len(program.graph.nodes)
     del program
-    start = time.perf_counter()
-    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
     return {
         "seconds": seconds,
         "peak_rss": peak,
         "rss_before": before,
         "fx_nodes": nodes,
-        "paired_export": time.perf_counter() - start,
+        "paired_export": _paired_export(bundle),
     }
 
 
@@ -165,13 +172,7 @@ def llm_program(bundle: Any) -> dict[str, Any]:
     from torch_ir import extract_llm
     from torch_ir.frontends.llm import build_cache_module
 
-    tiny = resolve_model(
-        "hf:llama",
-        config_overrides=dict(
-            num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2
-        ),
-    )
-    extract_llm(tiny.model, max_cache_len=16)
+    extract_llm(_tiny_llama(1), max_cache_len=16)
     before = current_rss_bytes()
     start = time.perf_counter()
     ir = extract_llm(bundle.model, max_cache_len=LLM_CACHE_LEN)
@@ -206,13 +207,7 @@ def llm_functions(bundle: Any) -> dict[str, Any]:
     meta in the same process (paired: the goal is at most 1.5x of it)."""
     from torch_ir import extract_llm
 
-    tiny = resolve_model(
-        "hf:llama",
-        config_overrides=dict(
-            num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2
-        ),
-    )
-    extract_llm(tiny.model, max_cache_len=16, functions=True)
+    extract_llm(_tiny_llama(2), max_cache_len=16, functions=True)
     before = current_rss_bytes()
     start = time.perf_counter()
     ir = extract_llm(bundle.model, max_cache_len=LLM_CACHE_LEN, functions=True)
@@ -226,9 +221,7 @@ def llm_functions(bundle: Any) -> dict[str, Any]:
         "calls": sum(1 for n in ir.entry("decode").nodes if n.op_type == "func.call"),
     }
     del ir
-    start = time.perf_counter()
-    torch.export.export(bundle.model, bundle.args, kwargs=bundle.kwargs, strict=False)
-    result["paired_export"] = time.perf_counter() - start
+    result["paired_export"] = _paired_export(bundle)
     return result
 
 

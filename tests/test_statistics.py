@@ -6,8 +6,18 @@ import torch
 from torch import nn
 
 from tests.models import get_model
-from tests.testing.statistics import compute_statistics, conv2d_flops, linear_flops
+from tests.testing.statistics import compute_statistics, conv2d_flops, format_statistics, linear_flops
 from torch_ir import Graph, TensorType, extract_ir
+from torch_ir.analysis.statistics import (
+    evaluate_bytes,
+    format_bytes,
+    format_count,
+    format_program_statistics,
+    live_bytes,
+    node_traffic,
+    program_statistics,
+)
+from torch_ir.ir.text import parse_module
 
 
 def _extract(model: nn.Module, *args: torch.Tensor, **kwargs):
@@ -77,3 +87,117 @@ def test_sdpa_and_peak_memory() -> None:
     assert stats.flops_by_op["aten.linear.default"] == linears
     assert 0 < stats.peak_activation_bytes < stats.activation_bytes
     assert stats.to_dict()["num_nodes"] == stats.num_nodes
+
+
+def test_report_text_of_a_linear_layer() -> None:
+    ir = _extract(nn.Linear(16, 32), torch.zeros(4, 16, device="meta"))
+    assert format_statistics(compute_statistics(ir)).splitlines() == [
+        "model            Linear",
+        "nodes            1 (1 op types), edges 3",
+        "inputs/outputs   1 / 1",
+        "weights          2 in the graph; the model's own: 2.1 KiB",
+        "parameters       544 (2.1 KiB)",
+        "buffers          0 (0 B), constants 0 (0 B)",
+        "FLOPs / MACs     4.22K / 2.05K",
+        "activations      512 B total, 512 B peak live",
+        "depth            1",
+        "top ops:",
+        "       1  aten.linear.default",
+    ]
+
+
+def test_counts_and_bytes_take_the_largest_unit_they_reach() -> None:
+    counts = [(999, "999"), (1000, "1.00K"), (4224, "4.22K"), (2_500_000, "2.50M"), (7e9, "7.00G"), (1.5e12, "1.50T")]
+    assert [(n, format_count(n)) for n, _ in counts] == counts
+    sizes = [(1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB"), (2 * 2**40, "2.0 TiB")]
+    assert [(n, format_bytes(n)) for n, _ in sizes] == sizes
+    assert format_count(None) == format_bytes(None) == "unknown"
+
+
+def _chain() -> Graph:
+    """relu -> relu -> view (an output) and mul(relu, relu) -> add -> relu (an output): 64 bytes a result."""
+    graph = Graph()
+    f32 = TensorType((4, 4), "float32")
+    x = graph.add_input("x", f32)
+    first = graph.create_node("aten.relu.default", [x], {}, [f32]).outputs[0]
+    second = graph.create_node("aten.relu.default", [first], {}, [f32]).outputs[0]
+    flat = graph.create_node("aten.view.default", [second, [16]], {}, [TensorType((16,), "float32")]).outputs[0]
+    square = graph.create_node("aten.mul.Tensor", [first, first], {}, [f32]).outputs[0]
+    total = graph.create_node("aten.add.Tensor", [second, square], {}, [f32]).outputs[0]
+    last = graph.create_node("aten.relu.default", [total], {}, [f32]).outputs[0]
+    graph.set_outputs([last, flat])
+    return graph
+
+
+def test_live_bytes_free_each_value_after_its_last_use_and_keep_what_an_output_views() -> None:
+    graph = _chain()
+    live = {node.name: size for node, size in live_bytes(graph).items()}
+    # relu: 1 result; relu_1: 2; the view adds nothing; mul: 3, then relu's last use frees it;
+    # add: 3 (relu_1 is kept: the output views it), then mul is freed; relu_2: 3 again
+    assert live == {"relu": 64, "relu_1": 128, "view": 128, "mul": 192, "add": 192, "relu_2": 192}
+    assert compute_statistics(graph).peak_activation_bytes == 192
+
+
+def test_node_traffic_reads_each_operand_once_and_views_move_nothing() -> None:
+    traffic = {node.name: node_traffic(node) for node in _chain().nodes}
+    assert traffic == {
+        "relu": (64, 64),
+        "relu_1": (64, 64),
+        "view": (0, 0),
+        "mul": (64, 64),  # the same operand twice is read once
+        "add": (128, 64),
+        "relu_2": (64, 64),
+    }
+
+
+def test_figures_of_an_unbound_symbolic_dim_are_unknown_until_bound() -> None:
+    graph = Graph()
+    x = graph.add_input("x", TensorType(("seq", 4), "float16"))
+    node = graph.create_node("aten.relu.default", [x], {}, [TensorType(("seq", 4), "float16")])
+    graph.set_outputs(node.outputs)
+    assert live_bytes(graph) is None and node_traffic(node) is None
+    assert node_traffic(node, {"seq": 3}) == (24, 24)
+    assert evaluate_bytes(x.type, {"seq": 3}) == 24 and evaluate_bytes(x.type, {}) is None
+    assert evaluate_bytes(None, {"seq": 3}) is None
+
+
+PROGRAM = """module {
+  weight @embed.weight : f32[16,4] parameter
+  weight @proj.weight : f32[4,4] parameter
+  state @cache : f32[1,8,4] zeros
+  func prefill graph(%ids: i64[1,s0]) {
+    symbol s0 : 1..8
+    %e = aten.embedding.default(@embed.weight, %ids) : (f32[16,4], i64[1,s0]) -> f32[1,s0,4]
+    %m = aten.matmul.default(%e, @proj.weight) : (f32[1,s0,4], f32[4,4]) -> f32[1,s0,4]
+    return %m
+  }
+  func decode graph(%ids: i64[1,1], %cache: f32[1,8,4]) {
+    %e = aten.embedding.default(@embed.weight, %ids) : (f32[16,4], i64[1,1]) -> f32[1,1,4]
+    %m = aten.matmul.default(%e, @proj.weight) : (f32[1,1,4], f32[4,4]) -> f32[1,1,4]
+    %s = aten.add.Tensor(%cache, %m) : (f32[1,8,4], f32[1,1,4]) -> f32[1,8,4]
+    update %cache = %s
+    return %m
+  }
+}
+"""
+
+
+def test_program_statistics_per_entry_with_weights_once_and_the_state() -> None:
+    ir = parse_module(PROGRAM)
+    stats = program_statistics(ir)
+    assert (stats.state_bytes, stats.weight_bytes) == (8 * 4 * 4, (16 * 4 + 4 * 4) * 4)
+    prefill, decode = stats.entries
+    # prefill at the largest s0: the matmul is 2 * 8 * 4 * 4 FLOPs; it reads both weights and 8 ids
+    assert (prefill.entry, prefill.num_nodes, prefill.flops, prefill.bindings) == ("prefill", 2, 256, {"s0": 8})
+    assert prefill.bytes_read == 320 + 8 * 8
+    # decode: one row through the matmul (32) and the add over the cache (32); it reads the cache too
+    assert (decode.entry, decode.num_nodes, decode.flops, decode.bytes_read) == ("decode", 3, 64, 320 + 8 + 128)
+    bound = program_statistics(ir, bindings={"s0": 2}).entries[0]
+    assert (bound.flops, bound.bytes_read, bound.bindings) == (64, 320 + 16, {"s0": 2})
+    assert format_program_statistics(stats).splitlines() == [
+        "program     model: prefill, decode",
+        "  prefill   2 nodes, 256 FLOPs per call, 384 B read per call (at s0=8)",
+        "  decode    3 nodes, 64 FLOPs per token, 456 B read per token",
+        "state       128 B (KV cache at full length)",
+        "weights     320 B (read by the entries, counted once)",
+    ]

@@ -301,3 +301,22 @@ def test_passes_that_say_they_need_no_torch_run_without_it(tmp_path):
         names.split(",")
     )
     assert (setup, imported) == ("0.0", "False")
+
+
+def test_pass_log_table_has_a_row_per_pass_and_the_total() -> None:
+    log = [
+        {"pass": "canonicalize", "seconds": 0.0015, "modified": True, "nodes_before": 12, "nodes_after": 9,
+         "weights_before": 4, "weights_after": 4},
+        {"pass": "dedup-weights", "seconds": 0.25, "modified": False, "nodes_before": 9, "nodes_after": 9,
+         "weights_before": 4, "weights_after": 3},
+    ]  # fmt: skip
+    header = "  #  pass                            ms  changed         nodes        weights"
+    rule = "-" * len(header)
+    assert format_pass_log(log).splitlines() == [
+        header,
+        rule,
+        "  1  canonicalize                  1.50  yes             12->9           4->4",
+        "  2  dedup-weights               250.00  no               9->9           4->3",
+        rule,
+        "     total                       251.50",
+    ]

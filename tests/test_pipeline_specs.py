@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from torch_ir import Pass, PassResult, PipelineSpecError, register_pass
 from torch_ir.errors import PassError
-from torch_ir.passes.pipeline import DEFAULT_PIPELINE, parse_pipeline, resolve_pipeline
+from torch_ir.passes.pipeline import (
+    DEFAULT_PIPELINE,
+    coerce,
+    format_value,
+    parse_pipeline,
+    resolve_pipeline,
+    split_pipeline,
+)
 from torch_ir.passes.registry import get_pass, unregister_pass
 
 
@@ -138,3 +146,119 @@ def test_ready_pipeline_files():
     root = Path(__file__).resolve().parent.parent / "pipelines"
     for path in sorted(root.iterdir()):
         assert len(resolve_pipeline(path)) >= 2, path
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "value, hint, expected",
+    [
+        ("  42 ", int, 42),
+        ("+7", int, 7),
+        ("-3", int, -3),
+        (5, int, 5),
+        ("yes", bool, True),
+        (" On ", bool, True),
+        ("1", bool, True),
+        ("0", bool, False),
+        ("off", bool, False),
+        ("NO", bool, False),
+        (False, bool, False),
+        (2, float, 2.0),
+        ("1e-3", float, 0.001),
+        (" -inf ", float, float("-inf")),
+        ("  x ", str, "x"),
+        (' "a,b" ', str, "a,b"),
+        ('"none"', str, "none"),
+        ("none", int | None, None),
+        ("NULL", int | None, None),
+        (None, int | None, None),
+        ("5", int | None, 5),
+        ("none", int | str, "none"),  # no None among the types: the text is a string
+        ("x", int | str, "x"),
+        ("[1, 2,3]", tuple[int, ...], (1, 2, 3)),
+        ("1,2", tuple[int, ...], (1, 2)),
+        ("", tuple[int, ...], ()),
+        ("[ ]", tuple[int, ...], ()),
+        ([1, "2"], tuple[int, ...], (1, 2)),
+        ("a, b", list[str], ["a", "b"]),  # a list of any length, like tuple[str, ...]
+        ("1,x", tuple[int, str], (1, "x")),
+        ({"any": 1}, Any, {"any": 1}),
+    ],
+)
+def test_option_values_take_their_declared_type(value: Any, hint: Any, expected: Any) -> None:
+    result = coerce(value, hint)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "value, hint, message",
+    [
+        (True, int, "not an integer"),
+        ("4.0", int, "not an integer"),
+        ("4 2", int, "not an integer"),
+        ("maybe", bool, "not a boolean"),
+        (1, bool, "not a boolean"),
+        (True, float, "not a number"),
+        ("nanx", float, "not a number"),
+        ("one", float, "not a number"),
+        ('"unterminated', str, "malformed quoted string"),
+        (3, str, "not a string"),
+        ("x", int | None, "not an integer"),
+        ("1", tuple[int, str], "expected 2 items, got 1"),
+        (3, tuple[int, ...], "not a list"),
+        ("1", dict[str, int], "options of type .* are not supported"),
+    ],
+)
+def test_option_values_of_the_wrong_type_say_what_was_expected(value: Any, hint: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        coerce(value, hint)
+
+
+def test_nan_is_read_only_from_its_name() -> None:
+    assert math.isnan(coerce(" NaN ", float)) and math.isnan(coerce(NAN, float))
+    with pytest.raises(ValueError, match="not a number"):
+        coerce("+nan", float)
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, "none"),
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (1.5, "1.5"),
+        ("abc/d:e@f.g-h_i", "abc/d:e@f.g-h_i"),
+        ("a b", '"a b"'),
+        ("a,b", '"a,b"'),
+        ("none", '"none"'),
+        ("True", '"True"'),
+        ("", '""'),
+        (("q", "k v"), '[q,"k v"]'),
+    ],
+)
+def test_option_values_print_as_text_that_reads_back(value: Any, text: str) -> None:
+    assert format_value(value) == text
+    hint = {type(None): int | None, tuple: tuple[str, ...]}.get(type(value), type(value))
+    assert coerce(text, hint) == value
+
+
+def test_option_values_keep_commas_and_braces_inside_quotes_and_brackets() -> None:
+    assert split_pipeline('p{a="x,}y", b=[1,2], c= v }, q') == [
+        ("p", {"a": '"x,}y"', "b": "[1,2]", "c": "v"}),
+        ("q", {}),
+    ]
+    for text, message in [
+        ('p{a="x}', "unterminated string"),
+        ("p{a=[1,2}", "unbalanced '\\['"),
+        ("p{a=b{c}", "unexpected '\\{' in an option value"),
+        ("p{a=1,a=2}", "option 'a' given twice"),
+        ('p{a="x" b=2}', "expected ',' or '}'"),
+        ("p{=1}", "expected an option name"),
+        ("p{a 1}", "expected '=' after option 'a'"),
+        ("p q", "expected ',' between passes"),
+    ]:
+        with pytest.raises(PipelineSpecError, match=message):
+            split_pipeline(text)

@@ -300,3 +300,121 @@ graph(%x: f32[2,4]) {
     assert result.rewrites == 2
     assert [n.op_type for n in g.nodes] == ["aten.abs.default", "aten.add.Tensor"]
     assert g.outputs[0].producer.operand("self") is g.inputs[0]
+
+
+ARITH = """
+graph(%x: f32[2,4], %y: f32[2,4], %z: f32[2,4]) {
+  %m = aten.mul.Tensor(%x, %y) : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %a = aten.add.Tensor(%z, %m) {alpha=1} : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %n = aten.neg.default(%x) : (f32[2,4]) -> f32[2,4]
+  %p = aten.mul.Tensor(%y, %n) : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %m2 = aten.mul.Tensor(%x, %y) : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %s = aten.sub.Tensor(%z, %m2) : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %m3 = aten.mul.Tensor(%x, %y) : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %a2 = aten.add.Tensor(%z, %m3) {alpha=2} : (f32[2,4], f32[2,4]) -> f32[2,4]
+  return %a, %p, %s, %a2
+}
+"""
+
+
+def test_commutative_ops_match_their_first_two_operands_in_either_order() -> None:
+    g = parse_graph(ARITH)
+    y, z = Var("y"), Var("z")
+    fma = Op("aten.add.Tensor", Op("aten.mul.Tensor", X, y), z)
+    found = match(fma, g.value("a").producer)  # add(z, mul(x, y)): the mul is the second operand
+    assert found is not None and (found["x"], found["y"], found["z"]) == tuple(g.inputs)
+    assert found.nodes == [g.value("a").producer, g.value("m").producer]
+    # a pattern that names the first operand only matches a node whose second operand fits it
+    neg_first = match(Op("aten.mul.Tensor", Op("aten.neg.default", X)), g.value("p").producer)
+    assert neg_first is not None and neg_first["x"] is g.inputs[0]
+    # sub does not commute, nor does add with alpha 2: the operands stay in their order
+    assert match(Op("aten.sub.Tensor", Op("aten.mul.Tensor", X, y), z), g.value("s").producer) is None
+    assert match(fma, g.value("a2").producer) is None
+    assert match(Op("aten.add.Tensor", z, Op("aten.mul.Tensor", X, y)), g.value("a2").producer) is not None
+
+
+def test_wildcards_are_never_bound_and_where_sees_the_operand() -> None:
+    g = parse_graph(ARITH)
+    mul = g.value("m").producer
+    found = match(Op("aten.mul.Tensor", Var("_"), Var("_")), mul)  # two wildcards, two different values
+    assert found is not None and "_" not in found.captures
+    is_x = Var("v", where=lambda value: value is g.inputs[0])
+    assert match(Op("aten.neg.default", is_x), g.value("n").producer)["v"] is g.inputs[0]
+    assert match(Op("aten.mul.Tensor", Var("_"), Op("aten.neg.default", Var("v", where=lambda v: False))),
+                 g.value("p").producer) is None  # fmt: skip
+
+
+def test_a_name_bound_twice_must_bind_equal_literals() -> None:
+    g = parse_graph(
+        """
+graph(%x: f32[2,3,4]) {
+  %a = aten.permute.default(%x, [0, 2, 1]) : (f32[2,3,4]) -> f32[2,4,3]
+  %b = aten.permute.default(%a, [0, 2, 1]) : (f32[2,4,3]) -> f32[2,3,4]
+  %c = aten.permute.default(%b, [1, 0, 2]) : (f32[2,3,4]) -> f32[3,2,4]
+  %d = aten.permute.default(%c, [2, 1, 0]) : (f32[3,2,4]) -> f32[4,2,3]
+  return %d
+}
+"""
+    )
+    twice = Op("aten.permute.default", Op("aten.permute.default", X, Var("dims")), Var("dims"))
+    found = match(twice, g.value("b").producer)  # two lists read from the file: equal, not the same object
+    assert found is not None and found["dims"] == [0, 2, 1] and found["x"] is g.inputs[0]
+    assert match(twice, g.value("d").producer) is None
+
+
+def test_list_operands_match_item_by_item_and_only_at_their_length() -> None:
+    g = parse_graph(
+        """
+graph(%x: f32[2,4], %y: f32[2,4]) {
+  %n = aten.neg.default(%x) : (f32[2,4]) -> f32[2,4]
+  %c = aten.cat.default([%n, %y], 1) : (f32[2,4], f32[2,4]) -> f32[2,8]
+  %n2 = aten.neg.default(%x) : (f32[2,4]) -> f32[2,4]
+  %c3 = aten.cat.default([%n2, %y, %y], 1) : (f32[2,4], f32[2,4], f32[2,4]) -> f32[2,12]
+  return %c, %c3
+}
+"""
+    )
+    pattern = Op("aten.cat.default", [Op("aten.neg.default", X), Var("y")], Var("dim"))
+    found = match(pattern, g.value("c").producer)
+    assert found is not None and (found["x"], found["y"], found["dim"]) == (*g.inputs, 1)
+    assert found.nodes == [g.value("c").producer, g.value("n").producer]
+    assert match(pattern, g.value("c3").producer) is None
+
+
+def test_a_pattern_pass_reports_what_it_rewrote_and_a_missing_fixed_point(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="torch_ir.passes")
+    ctx = PassContext(verbosity=1)
+    result = FoldDoubleNeg()(parse_graph(NEGS), ctx)
+    assert result.modified and len(result.graph) == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "test-fold-double-neg: double-neg x2 in 2 sweep(s) (function forward)")
+    ]
+    caplog.clear()
+    untouched = FoldDoubleNeg()(parse_graph(NEGS.replace("neg", "abs")), PassContext())
+    assert not untouched.modified
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "test-fold-double-neg: no match in 1 sweep(s) (function forward)")
+    ]
+    caplog.clear()
+    assert FoldDoubleNeg(max_iterations=1)(parse_graph(NEGS), PassContext()).modified
+    assert ("INFO", "test-fold-double-neg: no fixed point after 1 sweeps (function forward)") in [
+        (r.levelname, r.getMessage()) for r in caplog.records
+    ]
+
+
+def test_a_pattern_pass_leaves_the_init_graph_alone_when_told_to() -> None:
+    g, init = parse_graph(NEGS), parse_graph(NEGS)
+    g.init = init
+    assert FoldDoubleNegOutsideInit()(g).modified
+    assert len(g) == 1 and len(init) == 5
+    untouched = parse_graph(NEGS.replace("neg", "abs"))
+    untouched.init = parse_graph(NEGS)
+    assert not FoldDoubleNegOutsideInit()(untouched).modified
+
+
+@dataclass(frozen=True)
+class FoldDoubleNegOutsideInit(FoldDoubleNeg):
+    """neg(neg(x)) -> x, not in the init graph."""
+
+    name: ClassVar[str] = "test-fold-double-neg-outside-init"
+    rewrite_init: ClassVar[bool] = False

@@ -239,7 +239,7 @@ def coerce(value: Any, hint: Any) -> Any:
         raise ValueError("; ".join(errors) or "no matching type")
     if origin in (tuple, list):
         items = _as_list(value)
-        if len(args) == 2 and args[1] is Ellipsis:
+        if (origin is list and args) or (len(args) == 2 and args[1] is Ellipsis):
             out = [coerce(v, args[0]) for v in items]
         elif args:
             if len(items) != len(args):

@@ -9,6 +9,7 @@ from tests.models import get_model
 from tests.testing.statistics import compute_statistics, conv2d_flops, format_statistics, linear_flops
 from torch_ir import Graph, TensorType, extract_ir
 from torch_ir.analysis.statistics import (
+    call_figures,
     evaluate_bytes,
     format_bytes,
     format_count,
@@ -18,6 +19,7 @@ from torch_ir.analysis.statistics import (
     program_statistics,
 )
 from torch_ir.ir.text import parse_module
+from torch_ir.passes import PassManager
 
 
 def _extract(model: nn.Module, *args: torch.Tensor, **kwargs):
@@ -201,3 +203,58 @@ def test_program_statistics_per_entry_with_weights_once_and_the_state() -> None:
         "state       128 B (KV cache at full length)",
         "weights     320 B (read by the entries, counted once)",
     ]
+
+
+CALLS = """module {
+  weight @w : f32[4,4] parameter
+  func forward graph(%x: f32[2,4]) {
+    %a = func.call(%x, @w) {callee="block"} : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %b = func.call(%a, @w) {callee="block"} : (f32[2,4], f32[4,4]) -> f32[2,4]
+    return %b
+  }
+  func private block graph(%h: f32[2,4], %t: f32[4,4]) {
+    %m = aten.mm.default(%h, %t) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %r = func.call(%m) {callee="act"} : (f32[2,4]) -> f32[2,4]
+    return %r
+  }
+  func private act graph(%v: f32[2,4]) {
+    %s = aten.relu.default(%v) : (f32[2,4]) -> f32[2,4]
+    %e = aten.exp.default(%s) : (f32[2,4]) -> f32[2,4]
+    return %e
+  }
+}
+"""
+
+
+def test_a_call_costs_one_run_of_its_callee_and_calls_nest() -> None:
+    ir = parse_module(CALLS)
+    figures = call_figures(ir)
+    # act: relu and exp, 8 elements each; 32 bytes read and written by each; two 32-byte results, one live
+    # at a time plus the one being made
+    act = figures["act"]
+    assert (act.flops, act.macs, act.traffic, act.activation_bytes, act.peak_bytes) == (16, 0, 128, 64, 64)
+    # block: mm (2 * 2 * 4 * 4 FLOPs, reads 32 + 64 bytes, writes 32) and one run of act; at the call, m is
+    # live beside act's own peak
+    block = figures["block"]
+    assert (block.flops, block.macs, block.traffic, block.activation_bytes, block.peak_bytes) == (80, 32, 256, 96, 96)
+    assert block.flops_by_op == {"aten.mm.default": 64, "aten.relu.default": 8, "aten.exp.default": 8}
+    stats = compute_statistics(ir)
+    assert (stats.flops, stats.macs, stats.activation_bytes, stats.uncounted_ops) == (160, 64, 192, [])
+    assert stats.flops_by_op == {"aten.mm.default": 128, "aten.relu.default": 16, "aten.exp.default": 16}
+    # the second call runs while the first one's result is live
+    live = {node.name: size for node, size in live_bytes(ir.graph, None, figures).items()}
+    assert live == {"a": 96, "b": 32 + 96} and stats.peak_activation_bytes == 128
+    assert [node_traffic(node, None, figures) for node in ir.graph.nodes] == [(256, 0), (256, 0)]
+    # a graph alone has no callees to cost: its calls are uncounted
+    alone = compute_statistics(ir.graph)
+    assert (alone.flops, alone.uncounted_ops) == (0, ["func.call"])
+
+
+def test_calls_cost_what_their_inlined_bodies_cost() -> None:
+    ir = parse_module(CALLS)
+    with_calls = compute_statistics(ir)
+    PassManager("inline").run(ir)
+    inlined = compute_statistics(ir)
+    assert "func.call" not in inlined.op_histogram
+    for field in ("flops", "macs", "flops_by_op", "uncounted_ops", "activation_bytes"):
+        assert getattr(with_calls, field) == getattr(inlined, field), field

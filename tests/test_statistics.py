@@ -15,6 +15,7 @@ from torch_ir.analysis.statistics import (
     format_count,
     format_program_statistics,
     live_bytes,
+    node_cost,
     node_traffic,
     program_statistics,
 )
@@ -258,3 +259,33 @@ def test_calls_cost_what_their_inlined_bodies_cost() -> None:
     assert "func.call" not in inlined.op_histogram
     for field in ("flops", "macs", "flops_by_op", "uncounted_ops", "activation_bytes"):
         assert getattr(with_calls, field) == getattr(inlined, field), field
+
+
+def test_graph_figures_of_the_hand_built_chain() -> None:
+    stats = compute_statistics(_chain())
+    # edges: every tensor operand; op edges: those a node made (mul reads relu twice)
+    assert (stats.num_edges, stats.num_op_edges, stats.num_inputs, stats.num_outputs) == (8, 7, 1, 2)
+    # most frequent first, ties by name
+    assert list(stats.op_histogram.items()) == [
+        ("aten.relu.default", 3),
+        ("aten.add.Tensor", 1),
+        ("aten.mul.Tensor", 1),
+        ("aten.view.default", 1),
+    ]
+    assert (stats.model, stats.depth) == ("model", 4)  # relu, relu_1, add, relu_2
+    assert stats.flops_by_op == {"aten.relu.default": 48, "aten.mul.Tensor": 16, "aten.add.Tensor": 16}
+    assert stats.activation_bytes == 6 * 64  # the total of every result, the view's included
+
+
+def test_node_cost_of_unbound_dims_and_of_ops_without_a_cost_model() -> None:
+    graph = Graph()
+    x = graph.add_input("x", TensorType(("n", 4), "float32"))
+    relu = graph.create_node("aten.relu.default", [x], {}, [TensorType(("n", 4), "float32")])
+    nonzero = graph.create_node("aten.nonzero.default", relu.outputs, {}, [TensorType(("k", 2), "int64")])
+    graph.set_outputs(nonzero.outputs)
+    assert node_cost(relu) == (None, None, True)  # a cost model, but n is unknown
+    assert node_cost(relu, {"n": 3}) == (12, 0, True)
+    assert node_cost(nonzero, {"n": 3, "k": 5}) == (0, 0, False)  # no cost model: uncounted
+    stats = compute_statistics(graph, bindings={"n": 3, "k": 5})
+    assert (stats.flops, stats.uncounted_ops, stats.bindings) == (12, ["aten.nonzero.default"], {"n": 3, "k": 5})
+    assert compute_statistics(graph).flops is None

@@ -57,3 +57,25 @@ def test_the_table_marks_partial_runs_and_rows_of_files_that_moved() -> None:
     assert "| 70% |" in rows["| now"] and "stale" not in rows["| now"]  # (6 killed + 1 timeout) / 10
     assert "| 40% of 5 checked (5 not reached) |" in rows["| moved"] and "**stale**" in rows["| moved"]
     assert "| 60% of 15 checked (5 not reached) |" in rows["| **all**"]
+
+
+def test_the_short_table_of_survivors_names_each_modules_worst_functions_first() -> None:
+    def survivor(function: str, status: str = "survived") -> dict:
+        return {"file": "torch_ir/x.py", "function": function, "status": status, "name": "m__mutmut_1", "change": []}
+
+    entry = _entry(["torch_ir/x.py"])
+    entry["survivors"] = [
+        *(survivor("few") for _ in range(2)),
+        *(survivor("many") for _ in range(3)),
+        survivor("many", "no tests"),
+        *(survivor(f"tail_{i}") for i in range(3)),
+    ]
+    rows = mutate.survivor_table({"core": entry}, ["core"], top=3)
+    assert rows[2:] == [
+        "| core | `many` | `torch_ir/x.py` | 3 | 1 |",
+        "| core | `few` | `torch_ir/x.py` | 2 | 0 |",
+        "| core | `tail_0` | `torch_ir/x.py` | 1 | 0 |",
+        "| core | 2 more functions | | 2 | 0 |",
+    ]
+    page = mutate.render_survivors({"core": entry}, ["core"])
+    assert page.index("## Where they are") < page.index("| core | `many`") < page.index("## core")

@@ -10,6 +10,7 @@ import torch
 
 from tests.models import MODELS, ModelCase, get_model
 from torch_ir import InterpreterError, extract_ir, load_ir, parse_graph, verify_ir_with_state_dict
+from torch_ir.ir.text import parse_module
 from torch_ir.runtime.interpreter import Interpreter, convert_attr
 from torch_ir.runtime.worker import isolation
 
@@ -373,3 +374,61 @@ def test_an_error_without_a_message_is_named_by_its_type() -> None:
             Interpreter(ir)(torch.ones(3))
     finally:
         unregister_op("testlib::silent_failure")
+
+
+CALLS = """module {
+  weight @w : f32[4,4] parameter
+  func forward graph(%x: f32[2,4], %acc: f32[2,4], %ids: i64[2]) {
+    %a = func.call(%x, @w) {callee="block"} : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %b = func.call(%a) {callee="project"} : (f32[2,4]) -> f32[2,4]
+    %g = func.call(%b, %ids) {callee="gather"} : (f32[2,4], i64[2]) -> f32[2,4]
+    %c = func.call(%acc, %g) {callee="accumulate"} : (f32[2,4], f32[2,4]) -> f32[2,4]
+    %d = aten.mul.Tensor(%acc, 2) : (f32[2,4]) -> f32[2,4]
+    return %c, %d
+  }
+  func private block graph(%h: f32[2,4], %t: f32[4,4]) {
+    %m = aten.mm.default(%h, %t) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %r = aten.relu.default(%m) : (f32[2,4]) -> f32[2,4]
+    return %r
+  }
+  func private project graph(%h: f32[2,4]) {
+    %m = aten.mm.default(%h, @w) : (f32[2,4], f32[4,4]) -> f32[2,4]
+    %r = aten.relu.default(%m) : (f32[2,4]) -> f32[2,4]
+    return %r
+  }
+  func private gather graph(%v: f32[2,4], %i: i64[2]) {
+    %s = aten.index_select.default(%v, 0, %i) : (f32[2,4], i64[2]) -> f32[2,4]
+    return %s
+  }
+  func private accumulate graph(%s: f32[2,4], %v: f32[2,4]) {
+    %r = aten.add_.Tensor(%s, %v) : (f32[2,4], f32[2,4]) -> f32[2,4]
+    return %r
+  }
+}
+"""
+
+
+def test_calls_run_their_callees_with_the_modules_weights_and_write_their_operands() -> None:
+    ir = parse_module(CALLS)
+    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    before = acc.clone()
+    interpreter = Interpreter(ir, {"w": w})
+    out, doubled = interpreter(x, acc, ids)
+    expected = before + torch.relu(torch.relu(x @ w) @ w)[ids]
+    torch.testing.assert_close(out, expected)
+    # the body of accumulate wrote its operand: the caller's %acc, read after the call, holds the sum
+    torch.testing.assert_close(doubled, 2 * expected)
+    assert torch.equal(acc, before)  # the caller's own tensor is not the IR's to change: no update names it
+    # new weights reach the bodies that read them, as an operand (block) or from the module (project)
+    other = torch.randn(4, 4)
+    interpreter.set_weights({"w": other})
+    torch.testing.assert_close(interpreter(x, acc, ids)[0], before + torch.relu(torch.relu(x @ other) @ other)[ids])
+
+
+def test_an_error_inside_a_callee_names_the_call_and_a_graph_alone_cannot_call() -> None:
+    ir = parse_module(CALLS)
+    w, x, acc = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4)
+    with pytest.raises(InterpreterError, match=r"^in gather, called by node g: node s \(aten.index_select.default\)"):
+        Interpreter(ir, {"w": w})(x, acc, torch.tensor([5, 0]))
+    with pytest.raises(InterpreterError, match="node a calls 'block', but the interpreter runs a graph without"):
+        Interpreter(ir.graph, {"w": w})(x, acc, torch.tensor([1, 0]))

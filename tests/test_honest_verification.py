@@ -249,3 +249,45 @@ def test_cuda_runs_and_a_missing_cuda_index_is_an_interpreter_error() -> None:
     assert ok, str(report)
     with pytest.raises(InterpreterError, match="does not exist"):
         Interpreter(ir, model, device=f"cuda:{torch.cuda.device_count()}")
+
+
+class _Dense(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(x))
+
+
+WRITES_AFTER_USE = """graph(%x: f32[2,4]) {
+  weight @fc.weight : f32[4,4] parameter
+  weight @fc.bias : f32[4] parameter
+  %linear = aten.linear.default(%x, @fc.weight, @fc.bias) : (f32[2,4], f32[4,4], f32[4]) -> f32[2,4]
+  %relu = aten.relu.default(%linear) : (f32[2,4]) -> f32[2,4]
+  %z = aten.zero_.default(@fc.bias) : (f32[4]) -> f32[4]
+  %m = aten.mul_.Tensor(%x, 2) : (f32[2,4]) -> f32[2,4]
+  return %relu
+}
+"""
+
+
+def test_writes_into_a_weight_and_an_input_after_their_last_read_fail_naming_each_writer() -> None:
+    model = _Dense().eval()
+    x = torch.randn(2, 4)
+    before = (x.clone(), model.fc.bias.detach().clone())
+    ok, report = verify_ir(parse_graph(WRITES_AFTER_USE), model, (x,))
+    assert not ok
+    # the output is right: only the writes are wrong, each named by the node that made it
+    assert [(o.name, o.passed, o.problem) for o in report.outputs] == [
+        ("output[0]", True, ""),
+        ("weight @fc.bias", False, "the IR wrote into it: node z (aten.zero_.default)"),
+        ("input %x", False, "the IR wrote into it: node m (aten.mul_.Tensor)"),
+    ]
+    assert "FAIL: the IR wrote into it: node z (aten.zero_.default)" in str(report)
+    # the run was on copies: the caller's input and the model's weight are as they were
+    assert torch.equal(x, before[0]) and torch.equal(model.fc.bias, before[1])
+    honest = "\n".join(
+        line for line in WRITES_AFTER_USE.splitlines() if " = aten.zero_" not in line and "mul_" not in line
+    )
+    assert verify_ir(parse_graph(honest + "\n"), model, (x,))[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,54 @@ def test_weights_removed_as_unused_are_expected_but_stray_keys_are_not() -> None
         ir=ir, state_dict=stray, original_model=model, test_inputs=args, strict=False
     )
     assert ok and any("stray.weight" in note for note in report.notes)
+
+
+def test_the_report_as_data_holds_every_figure_of_the_report() -> None:
+    ir = _sub_ir()
+    sub = next(n for n in ir.nodes if n.op_type == "aten.sub.Tensor")
+    ir.graph.set_args(sub, list(reversed(sub.args)))
+    is_valid, report = verify_ir(ir, SubModel().eval(), (torch.randn(2, 8),))
+    assert not is_valid
+    data = report.to_dict()
+    assert json.loads(json.dumps(data)) == data  # plain data, as `verify --json` writes it
+    assert (data["model"], data["passed"], data["error"]) == (report.model, False, "")
+    out = report.outputs[0]
+    assert data["outputs"] == [
+        {
+            "name": out.name,
+            "passed": False,
+            "problem": out.problem,
+            "shape": [2, 4],
+            "dtype": "float32",
+            "max_abs": out.max_abs,
+            "max_rel": out.max_rel,
+            "rtol": out.comparison.rtol,
+            "atol": out.comparison.atol,
+        }
+    ]
+    assert out.max_abs > 0 and out.comparison.rtol == tolerance("float32")[0]
+    d = report.divergence
+    assert data["divergence"] == {
+        "node": sub.name,
+        "region": d.region,
+        "op_type": "aten.sub.Tensor",
+        "value": d.value,
+        "module_path": d.module_path,
+        "source": d.source,
+        "max_abs": d.comparison.max_abs,
+        "max_rel": d.comparison.max_rel,
+    }
+    assert data["divergence"]["max_abs"] > 0 and data["divergence"]["source"]["line"] > 0
+    assert data["trials"] == [
+        {"trial": t.index, "seed": t.seed, "inputs": t.inputs, "weights": t.weights, "passed": t.passed}
+        for t in report.trials
+    ]
+    assert data["trials"] and data["trials"][-1]["passed"] is False
+    assert (data["notes"], data["weight_sources"], data["coverage"], data["warnings"]) == (
+        report.notes,
+        report.weight_sources,
+        report.coverage,
+        report.warnings,
+    )
+    assert data["type_mismatches"] == [] and data["node_errors"] == [e.to_dict() for e in report.node_errors]
+    assert data["node_errors"]

@@ -95,6 +95,67 @@ def test_annotate_uses_registered_shape_function():
         registry.unregister_op("testlib::double_cols")
 
 
+def test_annotate_tells_signatures_apart_by_literal_operands_and_attributes():
+    g = parse_graph("""graph(%x: f32[2,16]) {
+  %a = aten.sum.dim_IntList(%x, [0]) : (f32[2,16]) -> ?
+  %b = aten.sum.dim_IntList(%x, [1]) : (f32[2,16]) -> ?
+  %c = aten.to.dtype(%x) {dtype="float16", non_blocking=false, copy=false, memory_format=null} : (f32[2,16]) -> ?
+  %d = aten.to.dtype(%x) {dtype="int32", non_blocking=false, copy=false, memory_format=null} : (f32[2,16]) -> ?
+  return %a, %b, %c, %d
+}""")
+    assert AnnotateShapes()(g).modified
+    assert [str(g.value(name).type) for name in "abcd"] == ["f32[16]", "f32[2]", "f16[2,16]", "i32[2,16]"]
+
+
+def test_annotate_names_why_it_could_not_compute_a_type_even_for_a_signature_seen_before():
+    g = parse_graph("""graph(%x: f32[4,6]) {
+  %u = mylib.unknown.default(%x) : (f32[4,6]) -> f32[4,6]
+  %r = aten.relu.default(%u) : (f32[4,6]) -> ?
+  %q = mylib.unknown.default(%r) : (f32[4,6]) -> ?
+  return %q
+}""")
+    # u's type is recorded and stands; q has u's signature, and no recorded type
+    with pytest.raises(
+        PassError,
+        match=r"^graph: node q: cannot compute the result types of mylib.unknown.default \(the op is not known to "
+        r"torch \(is its library imported\?\)\), and they are not recorded; import the library",
+    ):
+        AnnotateShapes()(g)
+    assert str(g.value("r").type) == "f32[4,6]"
+
+
+def test_annotate_replaces_a_wrong_recorded_type_when_not_strict():
+    g = parse_graph("""graph(%x: f32[2,16]) {
+  %r = aten.relu.default(%x) : (f32[2,16]) -> f32[2,17]
+  return %r
+}""")
+    result = AnnotateShapes(strict=False)(g)
+    assert result.modified and str(g.value("r").type) == "f32[2,16]"
+    assert not AnnotateShapes()(g).modified
+
+
+BATCH_NORM = """graph(%x: f32[2,3,4,4]) {
+  weight @w : f32[3] parameter
+  weight @b : f32[3] parameter
+  weight @m : f32[3] buffer
+  weight @v : f32[3] buffer
+  %o, %sm, %si = aten._native_batch_norm_legit_no_training.default(%x, @w, @b, @m, @v, 0.1, 1e-05) : (f32[2,3,4,4], f32[3], f32[3], f32[3], f32[3]) -> (f32[2,3,4,4], f32[0], f32[0])
+  return %o
+}"""
+
+
+def test_annotate_keeps_a_type_the_kernel_gives_on_the_trace_device():
+    # on CPU this op returns empty saved statistics, on meta statistics of 3: a model traced on CPU keeps its types
+    traced_on_cpu = parse_graph(BATCH_NORM)
+    traced_on_cpu.meta["device"] = "cpu"
+    assert not AnnotateShapes()(traced_on_cpu).modified
+    assert [str(v.type) for v in traced_on_cpu.value("o").producer.outputs] == ["f32[2,3,4,4]", "f32[0]", "f32[0]"]
+    with pytest.raises(
+        PassError, match=r"node o .*: result %sm is recorded as f32\[0\] but the kernel computes f32\[3\]"
+    ):
+        AnnotateShapes()(parse_graph(BATCH_NORM))  # traced on meta: the recorded type is wrong
+
+
 # --------------------------------------------------------------------- canonicalize
 
 CANON = """graph(%x: f32[2,4]) {

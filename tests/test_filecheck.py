@@ -94,7 +94,7 @@ def test_a_broken_pass_fails_its_filecheck_test(tmp_path: Path) -> None:
     planted = tmp_path / "planted"
     shutil.copytree(REPO / "torch_ir", planted / "torch_ir", ignore=shutil.ignore_patterns("__pycache__"))
     source = planted / "torch_ir" / "passes" / "canonicalize.py"
-    correct = 'if node.attrs.get("train") is not False and p not in (0, 0.0):'
+    correct = 'if node.operand("train", None) is not False and p not in (0, 0.0):'
     text = source.read_text()
     assert correct in text
     source.write_text(text.replace(correct, "if False:"))

@@ -185,6 +185,37 @@ def test_canonicalize_removes_export_leftovers():
 # ------------------------------------------------------------------------------ cse
 
 
+NO_OPS_AND_LOOKALIKES = """graph(%x: f32[2,4], %s: f32[n,4]) {
+  symbol n : 1..8
+  %d0 = aten.dropout.default(%x) {p=0, train=true} : (f32[2,4]) -> f32[2,4]
+  %d1 = aten.dropout.default(%d0) {p=0.0, train=true} : (f32[2,4]) -> f32[2,4]
+  %d2 = aten.dropout.default(%d1) {train=true} : (f32[2,4]) -> f32[2,4]
+  %d3 = aten.dropout.default(%d2) {train=false} : (f32[2,4]) -> f32[2,4]
+  %o1, %m1 = aten.native_dropout.default(%d3, 0.5, false) : (f32[2,4]) -> (f32[2,4], i1[2,4])
+  %o2, %m2 = aten.native_dropout.default(%o1, 0.5, false) : (f32[2,4]) -> (f32[2,4], i1[2,4])
+  %u = aten.logical_not.default(%m2) : (i1[2,4]) -> i1[2,4]
+  %o3, %m3 = aten.native_dropout.default(%o2, 0.5, false) : (f32[2,4]) -> (f32[2,4], i1[2,4])
+  %c1 = aten.clone.default(%o3) {memory_format="preserve_format"} : (f32[2,4]) -> f32[2,4]
+  %c2 = aten.clone.default(%c1) : (f32[2,4]) -> f32[2,4]
+  %c3 = aten.clone.default(%c2) {memory_format="channels_last"} : (f32[2,4]) -> f32[2,4]
+  %v1 = aten.view.default(%c3, [2, 4]) : (f32[2,4]) -> f32[2,4]
+  %v2 = aten.view.default(%s, [-1, 4]) : (f32[n,4]) -> f32[n,4]
+  return %v1, %u, %m3, %v2
+}"""
+
+
+def test_canonicalize_removes_only_what_is_a_no_op_whether_operands_are_attributes_or_arguments():
+    g = parse_graph(NO_OPS_AND_LOOKALIKES)
+    assert Canonicalize()(g).modified
+    kept = [n.name for n in g.nodes]
+    # removed: dropout with p 0 (int or float) or in eval mode (train=false, as an attribute or by position,
+    # its mask unread), clones that keep the memory format, a view of a static shape to itself
+    # kept: dropout without p in training (p defaults to 1), dropout whose mask is read or returned, a clone
+    # to channels_last, a view of a symbolic shape
+    assert kept == ["d2", "o2", "u", "o3", "c3", "v2"]
+    assert g.value("o2").producer.inputs[0] is g.value("d2") and g.outputs[0] is g.value("c3")
+
+
 def test_cse_merges_pure_duplicates_only():
     g = parse_graph("""graph(%x: f32[2,4]) {
   %a = aten.relu.default(%x) : (f32[2,4]) -> f32[2,4]

@@ -56,8 +56,8 @@ class Canonicalize(Pass):
         if source is None or not node.outputs:
             return False
         if kind == DROPOUT:
-            p = node.attrs.get("p", 1.0)
-            if node.attrs.get("train") is not False and p not in (0, 0.0):
+            p = node.operand("p", 1.0)  # by schema name: an attribute, or an argument a file gives by position
+            if node.operand("train", None) is not False and p not in (0, 0.0):
                 return False
             extra = node.outputs[1:]
             if any(graph.users(v) or graph.is_live(v) for v in extra):
@@ -66,7 +66,7 @@ class Canonicalize(Pass):
         if kind == IDENTITY:
             return _forward(graph, node, source)
         if kind == COPY:
-            if node.attrs.get("memory_format") in (None, "preserve_format"):
+            if node.operand("memory_format", None) in (None, "preserve_format"):
                 return _forward(graph, node, source)
             return False
         if kind == SAME_TYPE:

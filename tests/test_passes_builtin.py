@@ -359,6 +359,78 @@ def test_hoist_min_numel_and_numerics():
     torch.testing.assert_close(got, expected)
 
 
+def test_hoist_min_numel_is_a_lower_bound_on_the_result_elements():
+    def derived(min_numel: int) -> list[str]:
+        g = parse_graph(HOIST)
+        HoistWeights(min_numel=min_numel)(g)
+        return [w.name for w in g.weights.values() if w.kind == "derived"]
+
+    # w.t and its casts have 32 elements, s.neg has 8
+    assert derived(1) == derived(8) == ["w.t.to.to", "s.neg"]
+    assert derived(9) == derived(32) == ["w.t.to.to"]
+    assert derived(33) == []
+
+
+HOIST_MODULE = """module {
+  weight @w : f32[8,4] parameter
+  weight @w.t : f32[3] parameter
+  weight @b : f32[4] buffer non-persistent
+  func first graph(%x: f32[2,4]) {
+    %t = aten.t.default(@w) : (f32[8,4]) -> f32[4,8]
+    %m = aten.mm.default(%x, %t) : (f32[2,4], f32[4,8]) -> f32[2,8]
+    %h = aten.to.dtype(@b) {dtype="float16", non_blocking=false, copy=false, memory_format=null} : (f32[4]) -> f16[4]
+    %n = aten.sym_size.int(@w, 0) : (f32[8,4]) -> int
+    return %m, %h, %n, @w.t
+  }
+  func second graph(%x: f32[2,4]) {
+    %t = aten.t.default(@w) : (f32[8,4]) -> f32[4,8]
+    %m = aten.mm.default(%x, %t) : (f32[2,4], f32[4,8]) -> f32[2,8]
+    %h = aten.to.dtype(@b) {dtype="int32", non_blocking=false, copy=false, memory_format=null} : (f32[4]) -> i32[4]
+    return %m, %h
+  }
+}
+"""
+
+
+def test_hoist_shares_one_derived_weight_between_functions_and_tells_attributes_apart():
+    from torch_ir.ir.text import parse_module
+    from torch_ir.runtime.program import ProgramRunner
+
+    ir = parse_module(HOIST_MODULE)
+    weights = {"w": torch.randn(8, 4), "w.t": torch.randn(3), "b": torch.randn(4)}
+    x = torch.randn(2, 4)
+    runner = ProgramRunner(parse_module(HOIST_MODULE), weights)
+    before = {name: runner(name, x) for name in ("first", "second")}
+    assert HoistWeights()(ir).modified
+    ir.verify()
+    # one t(@w) for both functions, named apart from the weight already called w.t; one cast per dtype; the
+    # non-persistent buffer keeps its kind in the init graph; sym_size (an int) is not hoisted and keeps @w
+    assert ir.to_text().splitlines()[:16] == [
+        "module {",
+        "  weight @w : f32[8,4] parameter",
+        "  weight @w.t : f32[3] parameter",
+        "  weight @w.t_1 : f32[4,8] derived",
+        "  weight @b.to : f16[4] derived",
+        "  weight @b.to_1 : i32[4] derived",
+        "  init graph() {",
+        "    weight @w : f32[8,4] parameter",
+        "    weight @b : f32[4] buffer non-persistent",
+        "    %w.t_1 = aten.t.default(@w) : (f32[8,4]) -> f32[4,8]",
+        '    %b.to = aten.to.dtype(@b) {dtype="float16", non_blocking=false, copy=false, memory_format=null} : (f32[4]) -> f16[4]',
+        '    %b.to_1 = aten.to.dtype(@b) {dtype="int32", non_blocking=false, copy=false, memory_format=null} : (f32[4]) -> i32[4]',
+        "    return %w.t_1, %b.to, %b.to_1",
+        "  }",
+        "  func first graph(%x: f32[2,4]) {",
+        "    %m = aten.mm.default(%x, @w.t_1) : (f32[2,4], f32[4,8]) -> f32[2,8]",
+    ]
+    assert [n.op_type for n in ir.function("second").graph.nodes] == ["aten.mm.default"]
+    runner = ProgramRunner(ir, weights)
+    for name, expected in before.items():
+        for a, b in zip(runner(name, x), expected):
+            assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+    assert not HoistWeights()(ir).modified
+
+
 def test_dedup_runs_inside_init_graph():
     text = TIED.replace(
         "%l = aten.linear.default(%s2, @lm_head.weight) {bias=null} : (f32[1,4,8], f32[16,8])",

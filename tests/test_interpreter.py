@@ -393,7 +393,11 @@ CALLS = """module {
   }
   func private project graph(%h: f32[2,4]) {
     %m = aten.mm.default(%h, @w) : (f32[2,4], f32[4,4]) -> f32[2,4]
-    %r = aten.relu.default(%m) : (f32[2,4]) -> f32[2,4]
+    %r = func.call(%m) {callee="act"} : (f32[2,4]) -> f32[2,4]
+    return %r
+  }
+  func private act graph(%v: f32[2,4]) {
+    %r = aten.relu.default(%v) : (f32[2,4]) -> f32[2,4]
     return %r
   }
   func private gather graph(%v: f32[2,4], %i: i64[2]) {
@@ -419,7 +423,8 @@ def test_calls_run_their_callees_with_the_modules_weights_and_write_their_operan
     # the body of accumulate wrote its operand: the caller's %acc, read after the call, holds the sum
     torch.testing.assert_close(doubled, 2 * expected)
     assert torch.equal(acc, before)  # the caller's own tensor is not the IR's to change: no update names it
-    # new weights reach the bodies that read them, as an operand (block) or from the module (project)
+    # new weights reach the bodies that read them, as an operand (block) or from the module (project, which
+    # calls act in turn)
     other = torch.randn(4, 4)
     interpreter.set_weights({"w": other})
     torch.testing.assert_close(interpreter(x, acc, ids)[0], before + torch.relu(torch.relu(x @ other) @ other)[ids])
@@ -432,3 +437,24 @@ def test_an_error_inside_a_callee_names_the_call_and_a_graph_alone_cannot_call()
         Interpreter(ir, {"w": w})(x, acc, torch.tensor([5, 0]))
     with pytest.raises(InterpreterError, match="node a calls 'block', but the interpreter runs a graph without"):
         Interpreter(ir.graph, {"w": w})(x, acc, torch.tensor([1, 0]))
+    wrong = parse_module(
+        CALLS.replace(
+            'func.call(%a) {callee="project"} : (f32[2,4])',
+            'func.call(%a, %a) {callee="project"} : (f32[2,4], f32[2,4])',
+        )
+    )
+    with pytest.raises(InterpreterError, match=r"^node b \(func.call\): passes 2 operands, but project takes 1"):
+        Interpreter(wrong, {"w": w})(x, acc, torch.tensor([1, 0]))
+
+
+def test_the_callers_limits_hold_inside_its_callees() -> None:
+    ir = parse_module(CALLS)
+    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    # 160 bytes live inside act, called by project, called by the entry: over a budget of 150, under 200
+    with pytest.raises(
+        InterpreterError,
+        match=r"^in project, called by node b: in act, called by node r: node r \(aten.relu.default\) is refused: "
+        r"the run would hold 160 B live at once, over the memory budget of 150 B",
+    ):
+        Interpreter(ir, {"w": w}, memory_budget=150)(x, acc, ids)
+    Interpreter(ir, {"w": w}, memory_budget=200)(x, acc, ids)

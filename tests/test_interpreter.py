@@ -11,6 +11,7 @@ import torch
 from tests.models import MODELS, ModelCase, get_model
 from torch_ir import InterpreterError, extract_ir, load_ir, parse_graph, verify_ir_with_state_dict
 from torch_ir.ir.text import parse_module
+from torch_ir.passes.hoist_weights import HoistWeights
 from torch_ir.runtime.interpreter import Interpreter, convert_attr
 from torch_ir.runtime.worker import isolation
 
@@ -458,3 +459,32 @@ def test_the_callers_limits_hold_inside_its_callees() -> None:
     ):
         Interpreter(ir, {"w": w}, memory_budget=150)(x, acc, ids)
     Interpreter(ir, {"w": w}, memory_budget=200)(x, acc, ids)
+
+
+def test_the_memory_budget_counts_weights_the_ir_computes_but_never_the_callers() -> None:
+    text = """graph(%x: f32[64]) {
+  weight @w : f32[64] parameter
+  %t = aten.neg.default(@w) : (f32[64]) -> f32[64]
+  %a = aten.add.Tensor(%x, %t) : (f32[64], f32[64]) -> f32[64]
+  return %a
+}"""
+    x, w = torch.randn(64), torch.randn(64)
+    computed = parse_graph(text)
+    HoistWeights()(computed)  # neg(@w) becomes a derived weight the run holds: 256 bytes, as t was
+    for graph in (parse_graph(text), computed):
+        # 256 bytes of t or the derived weight, 256 of a; the caller's @w and %x are not the run's to count
+        with pytest.raises(InterpreterError, match="would hold 512 B live at once, over the memory budget of 511 B"):
+            Interpreter(graph, {"w": w}, memory_budget=511)(x)
+        torch.testing.assert_close(Interpreter(graph, {"w": w}, memory_budget=512)(x), x - w)
+
+
+def test_an_ir_writing_into_a_weight_writes_its_own_copy_not_the_callers() -> None:
+    graph = parse_graph("""graph(%x: f32[2,4]) {
+  weight @b : f32[4] parameter
+  %a = aten.add.Tensor(%x, @b) : (f32[2,4], f32[4]) -> f32[2,4]
+  %z = aten.zero_.default(@b) : (f32[4]) -> f32[4]
+  return %a
+}""")
+    b, x = torch.ones(4), torch.randn(2, 4)
+    torch.testing.assert_close(Interpreter(graph, {"b": b})(x), x + 1)
+    assert torch.equal(b, torch.ones(4))

@@ -488,3 +488,43 @@ def test_an_ir_writing_into_a_weight_writes_its_own_copy_not_the_callers() -> No
     b, x = torch.ones(4), torch.randn(2, 4)
     torch.testing.assert_close(Interpreter(graph, {"b": b})(x), x + 1)
     assert torch.equal(b, torch.ones(4))
+
+
+def test_node_by_node_replay_goes_into_calls_and_names_the_call_of_each_inner_node() -> None:
+    ir = parse_module(CALLS)
+    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    before = acc.clone()
+    interpreter = Interpreter(ir, {"w": w})
+    out, doubled = interpreter(x, acc, ids)
+    replay = [
+        (n.name, None if c is None else c.name, vals) for n, vals, c in interpreter.iter_call_values([x, acc, ids])
+    ]
+    # each body's nodes, attributed to their call, then the call's own result (a body's calls are not entered)
+    assert [(name, call) for name, call, _ in replay] == [
+        ("m", "a"), ("r", "a"), ("a", None),
+        ("m", "b"), ("r", "b"), ("b", None),
+        ("s", "g"), ("g", None),
+        ("r", "c"), ("c", None),
+        ("d", None),
+    ]  # fmt: skip
+    values = {(name, call): vals[0] for name, call, vals in replay}
+    torch.testing.assert_close(values[("a", None)], torch.relu(x @ w))
+    torch.testing.assert_close(values[("r", "a")], values[("a", None)])
+    # the replay of accumulate starts from what the call was given: the results are the run's
+    torch.testing.assert_close(values[("c", None)], out)
+    torch.testing.assert_close(values[("d", None)], doubled)
+    assert torch.equal(acc, before)
+    assert [n.name for n, _ in interpreter.iter_values([x, acc, ids])] == ["a", "b", "g", "c", "d"]
+
+
+def test_open_runs_another_graph_of_the_module_with_the_same_weights_and_policy() -> None:
+    ir = parse_module(CALLS)
+    w, h = torch.randn(4, 4), torch.randn(2, 4)
+    interpreter = Interpreter(ir, {"w": w}, memory_budget=150)
+    body = interpreter.open(ir.function("project").graph, keep=("m",))
+    torch.testing.assert_close(body(h), torch.relu(h @ w))  # @w bound as in the module, act called
+    torch.testing.assert_close(body.kept["m"], h @ w)
+    assert body.policy.budget == interpreter.policy.budget and not body.policy.dry_run
+    kept_all = interpreter.open(ir.function("block").graph, keep_all=True)
+    kept_all(h, w)
+    assert set(kept_all.kept) == {"h", "t", "m", "r"}

@@ -7,7 +7,7 @@ from torch import nn
 
 from tests.models import get_model
 from tests.testing.statistics import compute_statistics, conv2d_flops, format_statistics, linear_flops
-from torch_ir import Graph, TensorType, extract_ir
+from torch_ir import Graph, TensorType, extract_ir, parse_graph
 from torch_ir.analysis.statistics import (
     call_figures,
     evaluate_bytes,
@@ -289,3 +289,40 @@ def test_node_cost_of_unbound_dims_and_of_ops_without_a_cost_model() -> None:
     stats = compute_statistics(graph, bindings={"n": 3, "k": 5})
     assert (stats.flops, stats.uncounted_ops, stats.bindings) == (12, ["aten.nonzero.default"], {"n": 3, "k": 5})
     assert compute_statistics(graph).flops is None
+
+
+CONTROL_FLOW = """graph(%p: i1[], %xs: f32[3,2], %h0: f32[2]) {
+  %r = higher_order.cond(%p, [%h0]) : (i1[], f32[2]) -> f32[2] regions {
+    true: graph(%h0: f32[2]) {
+      %n = aten.neg.default(%h0) : (f32[2]) -> f32[2]
+      return %n
+    }
+    false: graph(%h0: f32[2]) {
+      return %h0
+    }
+  }
+  %h, %ys = higher_order.scan([%r], [%xs], []) : (f32[2], f32[3,2]) -> (f32[2], f32[3,2]) regions {
+    combine: graph(%c: f32[2], %x: f32[2]) {
+      %s = aten.add.Tensor(%c, %x) : (f32[2], f32[2]) -> f32[2]
+      return %s, %s
+    }
+  }
+  return %h, %ys
+}"""
+
+
+def test_control_flow_costs_its_regions_per_iteration_times_the_trip_count() -> None:
+    stats = compute_statistics(parse_graph(CONTROL_FLOW))
+    # cond: its costlier branch (neg of 2 elements) once; scan: the add of 2 elements for each of 3 rows
+    assert stats.region_ops == [
+        {"node": "r", "op": "higher_order.cond", "flops_per_iteration": 2, "macs_per_iteration": 0,
+         "trip_count": 1, "flops": 2},
+        {"node": "h", "op": "higher_order.scan", "flops_per_iteration": 2, "macs_per_iteration": 0,
+         "trip_count": 3, "flops": 6},
+    ]  # fmt: skip
+    assert (stats.flops, stats.flops_by_op) == (8, {"higher_order.scan": 6, "higher_order.cond": 2})
+    assert format_statistics(stats).splitlines()[-3:] == [
+        "control flow (FLOPs per iteration x trip count):",
+        "  r (higher_order.cond): 2 x 1 = 2",
+        "  h (higher_order.scan): 2 x 3 = 6",
+    ]

@@ -3,6 +3,8 @@
 # ruff: noqa: E501  (graphs in the text form have long lines)
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -132,6 +134,36 @@ def test_annotate_replaces_a_wrong_recorded_type_when_not_strict():
     result = AnnotateShapes(strict=False)(g)
     assert result.modified and str(g.value("r").type) == "f32[2,16]"
     assert not AnnotateShapes()(g).modified
+
+
+SPECIALIZING_PAD = """graph(%x: f32[batch,3,4]) {
+  symbol batch : 2..64
+  %p = aten.pad.default(%x) {pad=[1, 1], mode="constant", value=null} : (f32[batch,3,4]) -> RECORDED
+  %q = aten.pad.default(%x) {pad=[1, 1], mode="constant", value=null} : (f32[batch,3,4]) -> RECORDED
+  %n = aten.add.Tensor(%p, %q) : (RECORDED, RECORDED) -> ?
+  return %n
+}"""
+
+
+def test_annotate_keeps_the_recorded_symbolic_type_where_a_kernel_specializes_and_checks_the_rest():
+    # constant pad's kernel guards batch to its example size: the recorded symbolic type stands, for the
+    # second pad too (a signature seen before), and the add that reads them is typed from it
+    g = parse_graph(SPECIALIZING_PAD.replace("RECORDED", "f32[batch,3,6]"))
+    assert AnnotateShapes()(g).modified
+    assert [str(g.value(name).type) for name in "pqn"] == ["f32[batch,3,6]"] * 3
+    for recorded, found in [("f32[batch,3,7]", "f32[batch,3,7]"), ("f16[batch,3,6]", "f16[batch,3,6]")]:
+        wrong = parse_graph(SPECIALIZING_PAD.replace("RECORDED", recorded))
+        with pytest.raises(
+            PassError,
+            match=rf"^graph: node p \(aten.pad.default\): result %p is recorded as {re.escape(found)} but the "
+            r"kernel computes f32\[17,3,6\] \(with batch specialized to the example size\)",
+        ):
+            AnnotateShapes()(wrong)
+        AnnotateShapes(strict=False)(wrong)  # not strict: the recorded type stands
+        assert str(wrong.value("q").type) == found
+    untyped = parse_graph(SPECIALIZING_PAD.replace("RECORDED", "?"))
+    with pytest.raises(PassError, match="node p: cannot compute the type of %p .* specializes batch to the example"):
+        AnnotateShapes()(untyped)
 
 
 BATCH_NORM = """graph(%x: f32[2,3,4,4]) {

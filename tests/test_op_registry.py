@@ -15,6 +15,7 @@ from torch_ir import IRError, TensorType, TorchIRError, parse_graph, register_op
 from torch_ir.analysis.statistics import compute_statistics
 from torch_ir.ops import OpInfo, op_info, registry, unregister_op
 from torch_ir.ops.canonical import COMMUTATIVE
+from torch_ir.ops.cost import cost_model, custom_cost
 from torch_ir.passes.annotate_shapes import AnnotateShapes
 from torch_ir.passes.canonicalize import Canonicalize
 from torch_ir.passes.cse import CSE
@@ -228,3 +229,41 @@ def test_importing_the_registry_does_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("op", "inputs", "outputs", "kind", "figures"),
+    [
+        # a MAC is 2 FLOPs, a bias 1 per output element
+        ("linear", [(4, 16), (32, 16), (32,)], [(4, 32)], "linear", (2 * 4 * 16 * 32 + 4 * 32, 4 * 16 * 32)),
+        ("linear", [(4, 16), (32, 16)], [(4, 32)], "linear", (2 * 4 * 16 * 32, 4 * 16 * 32)),
+        ("mm", [(3, 4), (4, 5)], [(3, 5)], "matmul", (2 * 60, 60)),
+        ("matmul", [(7,), (7,)], [()], "matmul", (14, 7)),
+        ("addmm", [(5,), (3, 4), (4, 5)], [(3, 5)], "matmul", (2 * 60 + 15, 60)),
+        ("addbmm", [(3, 5), (2, 3, 4), (2, 4, 5)], [(3, 5)], "matmul", (2 * 120 + 15, 120)),
+        ("convolution", [(1, 3, 8, 8), (8, 3, 3, 3), (8,)], [(1, 8, 6, 6)], "convolution", (2 * 7776 + 288, 7776)),
+        ("conv2d", [(1, 3, 8, 8), (8, 3, 3, 3)], [(1, 8, 6, 6)], "convolution", (2 * 7776, 7776)),
+        # QK^T and AV over 8 heads of 6 x 6 scores of width 8, and 5 FLOPs per score for the softmax
+        ("scaled_dot_product_attention", [(2, 4, 6, 8)] * 3, [(2, 4, 6, 8)], "attention", (2 * 4608 + 5 * 288, 4608)),
+        ("sum", [(4, 5)], [(5,)], "reduction", (20, 0)),
+        ("add", [(4, 5), (4, 5)], [(4, 5)], "elementwise", (20, 0)),
+        ("softmax", [(4, 5)], [(4, 5)], "per-element", (5 * 20, 0)),
+        ("gelu", [(4, 5)], [(4, 5)], "per-element", (8 * 20, 0)),
+        ("batch_norm", [(4, 5)], [(4, 5)], "per-element", (2 * 20, 0)),
+        ("view", [(4, 5)], [(20,)], "free", (0, 0)),
+    ],
+)
+def test_cost_models_give_the_documented_figures(
+    op: str, inputs: list[tuple[int, ...]], outputs: list[tuple[int, ...]], kind: str, figures: tuple[int, int]
+) -> None:
+    model = cost_model(op)
+    assert model is not None and model.kind == kind and model.free == (kind == "free")
+    assert model(inputs, outputs, {}) == figures
+
+
+def test_ops_without_a_model_and_custom_models() -> None:
+    assert cost_model("einsum") is None and cost_model("no_such_op") is None
+    custom = custom_cost(lambda ins, outs, attrs: 3 * len(ins))
+    assert (custom.kind, custom.custom, custom.free) == ("custom", True, False)
+    assert custom([(1,), (2,)], [(1,)], {}) == (6, 0)  # FLOPs alone: no MACs
+    assert custom_cost(lambda ins, outs, attrs: (7.0, 2.0))([], [], {}) == (7, 2)

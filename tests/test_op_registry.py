@@ -16,6 +16,7 @@ from torch_ir.analysis.statistics import compute_statistics
 from torch_ir.ops import OpInfo, op_info, registry, unregister_op
 from torch_ir.ops.canonical import COMMUTATIVE
 from torch_ir.ops.cost import cost_model, custom_cost
+from torch_ir.ops.type_inference import convert_attr
 from torch_ir.passes.annotate_shapes import AnnotateShapes
 from torch_ir.passes.canonicalize import Canonicalize
 from torch_ir.passes.cse import CSE
@@ -267,3 +268,38 @@ def test_ops_without_a_model_and_custom_models() -> None:
     assert (custom.kind, custom.custom, custom.free) == ("custom", True, False)
     assert custom([(1,), (2,)], [(1,)], {}) == (6, 0)  # FLOPs alone: no MACs
     assert custom_cost(lambda ins, outs, attrs: (7.0, 2.0))([], [], {}) == (7, 2)
+
+
+def _argument(op: Any, name: str) -> Any:
+    return next(a for a in op._schema.arguments if a.name == name)
+
+
+def test_attributes_from_files_become_what_the_schema_argument_takes_for_type_inference() -> None:
+    full, clamp, clone = torch.ops.aten.full.default, torch.ops.aten.clamp.default, torch.ops.aten.clone.default
+    assert convert_attr("float16", _argument(full, "dtype")) is torch.float16
+    assert convert_attr("strided", _argument(full, "layout")) is torch.strided
+    assert convert_attr("channels_last", _argument(clone, "memory_format")) is torch.channels_last
+    assert convert_attr("cuda:1", _argument(full, "device")) == torch.device("meta")  # inference runs on meta
+    for bad in ("float99", "_C", "not an identifier", "Tensor"):
+        with pytest.raises(ValueError, match="is not a torch dtype, layout or memory format"):
+            convert_attr(bad, _argument(full, "dtype"))
+    # non-finite numbers as text, for float and Scalar arguments (torch names a Scalar "number")
+    assert convert_attr("-inf", _argument(full, "fill_value")) == -math.inf
+    assert convert_attr("Infinity", _argument(clamp, "min")) == math.inf
+    assert math.isnan(convert_attr("nan", _argument(torch.ops.aten.leaky_relu.default, "negative_slope")))
+    assert convert_attr(["inf", 1.0], _argument(torch.ops.aten.upsample_nearest2d.vec, "scale_factors")) == [
+        math.inf,
+        1.0,
+    ]
+    assert convert_attr("inf", _argument(torch.ops.aten.topk.default, "k")) == "inf"  # an int argument: left as is
+    assert convert_attr("sum", _argument(torch.ops.aten.scatter_reduce.two, "reduce")) == "sum"
+    assert convert_attr({"real": 1.0, "imag": -2.0}, _argument(full, "fill_value")) == complex(1, -2)
+    assert convert_attr(None, _argument(full, "dtype")) is None
+
+
+def test_a_fill_value_written_as_text_gets_its_type_inferred() -> None:
+    graph = parse_graph("""graph() {
+  %f = aten.full.default([2]) {fill_value="-inf", dtype="float32", layout=null, device=null, pin_memory=null} : () -> ?
+  return %f
+}""")
+    assert AnnotateShapes()(graph).modified and str(graph.value("f").type) == "f32[2]"

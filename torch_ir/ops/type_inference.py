@@ -479,6 +479,10 @@ def sympy_functions() -> dict[str, Any]:
     return _FUNCTIONS
 
 
+_NON_FINITE = ("inf", "-inf", "nan", "infinity", "-infinity")
+"""How files write the non-finite numbers of attributes (any case)."""
+
+
 def convert_attr(value: Any, argument: Any) -> Any:
     """A JSON-typed attribute as the Python value the op's schema argument expects."""
     import torch
@@ -490,12 +494,11 @@ def convert_attr(value: Any, argument: Any) -> Any:
         return _torch_enum(value)
     if "Device" in kind:
         return torch.device("meta")
-    if (
-        isinstance(value, str)
-        and ("float" in kind or "Scalar" in kind)
-        and value.lower() in ("inf", "-inf", "nan", "infinity", "-infinity")
-    ):
+    numeric = "float" in kind or "Scalar" in kind or "number" in kind  # torch calls a Scalar "number"
+    if numeric and isinstance(value, str) and value.lower() in _NON_FINITE:
         return float(value)
+    if numeric and isinstance(value, list):  # List[float]: non-finite items written as text
+        return [float(v) if isinstance(v, str) and v.lower() in _NON_FINITE else v for v in value]
     if isinstance(value, dict) and set(value) == {"real", "imag"}:
         return complex(value["real"], value["imag"])
     if isinstance(value, dict) and "float" in value:

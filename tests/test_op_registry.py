@@ -303,3 +303,25 @@ def test_a_fill_value_written_as_text_gets_its_type_inferred() -> None:
   return %f
 }""")
     assert AnnotateShapes()(graph).modified and str(graph.value("f").type) == "f32[2]"
+
+
+def test_inferred_types_are_cached_per_operand_literal_attribute_and_static_type() -> None:
+    graph = parse_graph("""graph(%x: f32[2,16], %y: f32[4,16], %s: f32[n,16]) {
+  symbol n : 1..8
+  return %x
+}""")
+    x, y, s = graph.inputs
+
+    def typed(*args: Any, **operands: Any) -> str:
+        return str(graph.create_op(*args, **operands).output.type)
+
+    # the same call twice, then calls that differ in one literal operand, one attribute, or the operand type
+    assert typed("aten.sum.dim_IntList", x, [0]) == typed("aten.sum.dim_IntList", x, [0]) == "f32[16]"
+    assert typed("aten.sum.dim_IntList", x, [1]) == "f32[2]"
+    assert typed("aten.sum.dim_IntList", y, [1]) == "f32[4]"
+    assert typed("aten.sum.dim_IntList", x, [1], keepdim=True) == "f32[2,1]"
+    assert typed("aten.to.dtype", x, dtype=torch.float16) == "f16[2,16]"
+    assert typed("aten.to.dtype", x, dtype=torch.int32) == "i32[2,16]"
+    assert typed("aten.cat.default", [x, y]) == "f32[6,16]"
+    assert typed("aten.cat.default", [y, y]) == "f32[8,16]"
+    assert typed("aten.sum.dim_IntList", s, [1]) == "f32[n]"  # symbolic: not from the cache

@@ -418,3 +418,49 @@ class FoldDoubleNegOutsideInit(FoldDoubleNeg):
 
     name: ClassVar[str] = "test-fold-double-neg-outside-init"
     rewrite_init: ClassVar[bool] = False
+
+
+class ScaleByTwo(RewritePattern):
+    """add(x, y) with alpha 1 -> add(x, y) with alpha 2, once (marked in the node's meta)."""
+
+    op_types: ClassVar[tuple[str, ...]] = ("aten.add.Tensor",)
+
+    def match_and_rewrite(self, node: Node, rewriter: PatternRewriter) -> None:
+        if node.meta.get("scaled"):
+            return
+        rewriter.set_operand(node, "alpha", 2)
+        node.meta["scaled"] = True
+        rewriter.modified(node)
+
+
+class NegThenRelu(RewritePattern):
+    """relu(x) -> relu(neg(neg(x))), the negs built with explicit types (create_node), once."""
+
+    op_types: ClassVar[tuple[str, ...]] = ("aten.relu.default",)
+
+    def match_and_rewrite(self, node: Node, rewriter: PatternRewriter) -> None:
+        source = node.operand("self")
+        if source.producer is not None and source.producer.op_type == "aten.neg.default":
+            return
+        first = rewriter.create_node("aten.neg.default", [source], None, [source.type])
+        second = rewriter.create_node("aten.neg.default", [first.output], {}, [source.type], name="back")
+        rewriter.set_operand(node, "self", second.output)
+
+
+def test_in_place_changes_through_the_rewriter_count_as_rewrites() -> None:
+    g = parse_graph("""graph(%x: f32[2,4], %y: f32[2,4]) {
+  %a = aten.add.Tensor(%x, %y) {alpha=1} : (f32[2,4], f32[2,4]) -> f32[2,4]
+  %r = aten.relu.default(%a) : (f32[2,4]) -> f32[2,4]
+  return %r
+}""")
+    g.value("r").producer.meta["stack_trace"] = "model.py:7"
+    x, y = torch.randn(2, 4), torch.randn(2, 4)
+    result = apply_patterns(g, [ScaleByTwo(), NegThenRelu()])
+    assert result.modified and result.converged and result.counts == {"ScaleByTwo": 1, "NegThenRelu": 1}
+    assert [n.name for n in g.nodes] == ["a", "neg", "back", "r"]
+    assert g.value("a").producer.operand("alpha") == 2
+    # created nodes go before the matched node and carry its meta
+    assert [g.value(n).producer.meta.get("stack_trace") for n in ("neg", "back")] == ["model.py:7"] * 2
+    assert g.value("r").producer.operand("self") is g.value("back")  # an operand called self, set by name
+    torch.testing.assert_close(run_ir(g, {}, x, y), torch.relu(x + 2 * y))
+    g.verify()

@@ -346,8 +346,9 @@ class Node:
         """Set the operand ``name`` to a ``Value`` or a literal; the graph's uses follow."""
         self.set_operands(**{name: value})
 
-    def set_operands(self, **values: Any) -> None:
-        """Set several operands by schema name at once (checked first, then applied)."""
+    def set_operands(self, /, **values: Any) -> None:
+        """Set several operands by schema name at once (checked first, then applied); ``self`` is one of
+        them for most ATen ops (``node.set_operands(self=x)``)."""
         current = _operands.read_operands(self)
         current.update(values)
         args, attrs = _operands.split_operands(self.op_type, current, f"node {self.name}")

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from torch_ir import Pass, PassResult, PipelineSpecError, register_pass
+from torch_ir import Graph, Pass, PassContext, PassResult, PipelineSpecError, register_pass
 from torch_ir.errors import PassError
 from torch_ir.passes.pipeline import (
     DEFAULT_PIPELINE,
     coerce,
     format_value,
     parse_pipeline,
+    pipeline_from_document,
     resolve_pipeline,
     split_pipeline,
 )
-from torch_ir.passes.registry import get_pass, unregister_pass
+from torch_ir.passes.registry import get_pass, load_plugins, unregister_pass
 
 
 @dataclass(frozen=True)
@@ -262,3 +265,153 @@ def test_option_values_keep_commas_and_braces_inside_quotes_and_brackets() -> No
     ]:
         with pytest.raises(PipelineSpecError, match=message):
             split_pipeline(text)
+
+
+def test_pipeline_documents_in_each_form_they_may_take() -> None:
+    short = pipeline_from_document(["canonicalize", "hoist-weights{min-numel=4}"], "f.toml")
+    assert (str(short), short.plugins, short.settings, short.source) == (
+        "canonicalize,hoist-weights{min-numel=4}",
+        (),
+        {},
+        "f.toml",
+    )
+    full = pipeline_from_document(
+        {
+            "passes": [
+                {"name": "hoist-weights", "options": {"min-numel": 2}},
+                {"name": "hoist-weights", "min_numel": 3},
+            ],
+            "plugins": "json",  # one module name alone
+            "instrumentation": {
+                "print-ir-before": "cse",
+                "print_ir_after": ["dce", "cse"],
+                "dump-dir": "d",
+                "reproducer": "r.json",
+                "verify-each": "yes",
+                "steps": "2",
+            },
+            "timing": True,  # a setting outside the instrumentation table
+        },
+        "f.toml",
+    )
+    assert str(full) == "hoist-weights{min-numel=2},hoist-weights{min-numel=3}" and full.plugins == ("json",)
+    assert full.settings == {
+        "print-ir-before": ("cse",),
+        "print-ir-after": ("dce", "cse"),
+        "dump-dir": "d",
+        "reproducer": "r.json",
+        "verify-each": True,
+        "steps": 2,
+        "timing": True,
+    }
+    text = pipeline_from_document({"pipeline": "cse", "timing": False})
+    assert (str(text), text.settings, text.source) == ("cse", {"timing": False}, "<document>")
+    assert len(pipeline_from_document({}, "f.toml")) == 0
+
+
+KNOWN = (
+    "passes, pipeline, plugins, instrumentation, verify-each, print-ir-before, print-ir-after, dump-dir, timing, "
+    "steps, reproducer"
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("text", "a pipeline file holds a table/mapping with 'passes', got str"),
+        ({"pases": []}, f"unknown key 'pases'; did you mean 'passes'? (known: {KNOWN})"),
+        ({"zzz": 1}, f"unknown key 'zzz' (known: {KNOWN})"),
+        ({"plugins": [1]}, "'plugins' must be a list of module names"),
+        ({"plugins": 3}, "'plugins' must be a list of module names"),
+        ({"pipeline": "cse", "passes": []}, "give either 'pipeline' (text) or 'passes' (a list), not both"),
+        ({"pipeline": 3}, "'pipeline' must be pipeline text such as \"canonicalize,cse\""),
+        ({"passes": "cse"}, "'passes' must be a list"),
+        ({"passes": [{"min-numel": 1}]}, "passes[0]: each pass needs a 'name'"),
+        ({"passes": [{"name": "cse", "options": [1]}]}, "passes[0]: 'options' must be a table of options, got [1]"),
+        ({"passes": ["cse", 3]}, "passes[1]: expected a pass name or a table with 'name', got 3"),
+        (
+            {"passes": ["cse", "hoist-weights{min-numel=x}"]},
+            "passes[1]: option 'min-numel' of pass 'hoist-weights' expects int, got 'x' (not an integer)",
+        ),
+        ({"instrumentation": [1]}, "'instrumentation' must be a table of settings, got [1]"),
+        ({"instrumentation": {"stepz": 1}}, "unknown instrumentation setting 'stepz'; did you mean 'steps'?"),
+        ({"instrumentation": {"zzz": 1}}, "unknown instrumentation setting 'zzz'"),
+        ({"steps": "many"}, "setting 'steps' expects int: not an integer"),
+    ],
+)
+def test_a_bad_pipeline_document_says_what_and_where(doc: Any, message: str) -> None:
+    with pytest.raises(PipelineSpecError) as info:
+        pipeline_from_document(doc, "f.toml")
+    assert str(info.value) == f"f.toml: {message}"
+
+
+def test_a_plugin_in_the_current_directory_is_found_and_a_broken_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tir_plugin_here.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import ClassVar\nfrom torch_ir import Pass, PassResult,"
+        " register_pass\n\n\n@register_pass\n@dataclass(frozen=True)\nclass Here(Pass):\n"
+        '    name: ClassVar[str] = "test-plugin-here"\n\n    def run(self, graph, ctx):\n'
+        "        return PassResult(graph, False)\n"
+    )
+    (tmp_path / "tir_plugin_broken.py").write_text("import tir_no_such_dependency\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    try:
+        load_plugins(["tir_plugin_here"])  # not on sys.path: looked up from the current directory
+        assert get_pass("test-plugin-here").__module__ == "tir_plugin_here" and str(tmp_path) in sys.path
+        with pytest.raises(
+            PipelineSpecError,
+            match=r"^plugin 'tir_plugin_broken' could not be imported: ModuleNotFoundError: No module named "
+            r"'tir_no_such_dependency'\. Check that the module is on PYTHONPATH",
+        ):
+            load_plugins(["tir_plugin_broken"])
+    finally:
+        unregister_pass("test-plugin-here")
+        for name in ("tir_plugin_here", "tir_plugin_broken"):
+            sys.modules.pop(name, None)
+
+
+@dataclass(frozen=True)
+class Advertised(Pass):
+    """A pass a package advertises under the torch_ir.passes entry points."""
+
+    name: ClassVar[str] = "test-advertised"
+    aliases: ClassVar[tuple[str, ...]] = ("test-adv",)
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        return PassResult(graph, False)
+
+
+class _EntryPoint:
+    def __init__(self, name: str, value: Any) -> None:
+        self.name, self.value, self._value = name, "pkg.module:Thing", value
+
+    def load(self) -> Any:
+        if isinstance(self._value, Exception):
+            raise self._value
+        return self._value
+
+
+def test_entry_points_register_their_passes_once_and_a_broken_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch_ir.passes import registry
+
+    points = [_EntryPoint("advertised", Advertised), _EntryPoint("not-a-pass", object)]
+    monkeypatch.setattr(
+        registry.importlib.metadata, "entry_points", lambda group: points if group == "torch_ir.passes" else []
+    )
+    monkeypatch.setitem(registry._state, "entry_points", False)
+    try:
+        assert get_pass("test-adv") is Advertised  # an alias: the entry points are loaded to find it
+        assert "not-a-pass" not in registry.all_passes()
+        unregister_pass("test-adv")  # by alias: the pass and its aliases leave
+        with pytest.raises(PipelineSpecError, match="unknown pass 'test-advertised'"):
+            get_pass("test-advertised")  # entry points are read once
+        points[:] = [_EntryPoint("broken", RuntimeError("boom"))]
+        monkeypatch.setitem(registry._state, "entry_points", False)
+        with pytest.raises(
+            PipelineSpecError, match=r"^entry point broken = pkg.module:Thing \(torch_ir.passes\) failed: boom$"
+        ):
+            registry.load_entry_points()
+    finally:
+        unregister_pass("test-advertised")

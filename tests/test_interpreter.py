@@ -413,9 +413,14 @@ CALLS = """module {
 """
 
 
+def _calls_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The weight @w of CALLS, and its three inputs x, acc and ids."""
+    return torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+
+
 def test_calls_run_their_callees_with_the_modules_weights_and_write_their_operands() -> None:
     ir = parse_module(CALLS)
-    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    w, x, acc, ids = _calls_inputs()
     before = acc.clone()
     interpreter = Interpreter(ir, {"w": w})
     out, doubled = interpreter(x, acc, ids)
@@ -450,7 +455,7 @@ def test_an_error_inside_a_callee_names_the_call_and_a_graph_alone_cannot_call()
 
 def test_the_callers_limits_hold_inside_its_callees() -> None:
     ir = parse_module(CALLS)
-    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    w, x, acc, ids = _calls_inputs()
     # 160 bytes live inside act, called by project, called by the entry: over a budget of 150, under 200
     with pytest.raises(
         InterpreterError,
@@ -492,7 +497,7 @@ def test_an_ir_writing_into_a_weight_writes_its_own_copy_not_the_callers() -> No
 
 def test_node_by_node_replay_goes_into_calls_and_names_the_call_of_each_inner_node() -> None:
     ir = parse_module(CALLS)
-    w, x, acc, ids = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
+    w, x, acc, ids = _calls_inputs()
     before = acc.clone()
     interpreter = Interpreter(ir, {"w": w})
     out, doubled = interpreter(x, acc, ids)

@@ -533,3 +533,41 @@ def test_open_runs_another_graph_of_the_module_with_the_same_weights_and_policy(
     kept_all = interpreter.open(ir.function("block").graph, keep_all=True)
     kept_all(h, w)
     assert set(kept_all.kept) == {"h", "t", "m", "r"}
+
+
+SIZED = """graph(%a: f32[n,4], %b: i64[n], %k: int) {
+  symbol n : 2..8
+  return %a
+}"""
+
+
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        (((3, 4), (4,)), "input b: dimension 0 is 4, but symbol n is 3"),
+        (((9, 4), (9,)), "input a: dimension 0 = 9 is outside n in 2..8"),
+        (((1, 4), (1,)), "input a: dimension 0 = 1 is outside n in 2..8"),
+        (((3, 5), (3,)), r"input a: expected shape [n, 4], got [3, 5] (dimension 1)"),
+        (((3, 4, 1), (3,)), "input a: expected shape [n, 4], got [3, 4, 1]"),
+    ],
+)
+def test_inputs_are_checked_against_their_types_and_the_symbols_they_bind(
+    shapes: tuple[tuple[int, ...], tuple[int, ...]], message: str
+) -> None:
+    interpreter = Interpreter(parse_graph(SIZED), {})
+    a, b = torch.zeros(shapes[0]), torch.zeros(shapes[1], dtype=torch.int64)
+    with pytest.raises(InterpreterError) as info:
+        interpreter(a, b, 5)
+    assert str(info.value) == message
+
+
+def test_inputs_of_the_right_types_run_at_either_end_of_the_symbols_range() -> None:
+    interpreter = Interpreter(parse_graph(SIZED), {})
+    for n in (2, 8):
+        assert interpreter(torch.ones(n, 4), torch.zeros(n, dtype=torch.int64), 5).shape == (n, 4)
+    with pytest.raises(InterpreterError, match=r"^the IR takes 3 input\(s\) \(a, b, k\), got 1$"):
+        interpreter(torch.ones(3, 4))
+    with pytest.raises(InterpreterError, match=r"^input a: expected a tensor f32\[n,4\], got list$"):
+        interpreter([1.0], torch.zeros(3, dtype=torch.int64), 5)
+    with pytest.raises(InterpreterError, match="^input b: expected dtype int64, got int32$"):
+        interpreter(torch.ones(3, 4), torch.zeros(3, dtype=torch.int32), 5)

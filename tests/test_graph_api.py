@@ -17,6 +17,7 @@ from torch_ir.analysis.dataflow import (
     structural_hashes,
     topological_generations,
 )
+from torch_ir.errors import VerificationError
 from torch_ir.ir import Graph, parse_graph
 from torch_ir.ops.registry import register_op, unregister_op
 
@@ -330,3 +331,23 @@ def test_random_mutations_keep_uses_and_edges_consistent(steps: list[tuple[int, 
         assert _edges(g) == _expected_edges(g)
         assert all(g.num_uses(v) == len(g.uses(v)) for v in values if g.defines(v))
     g.set_outputs([])
+
+
+def test_a_value_held_in_an_attribute_is_refused_by_the_verifier() -> None:
+    graph = Graph()
+    f32 = TensorType((2, 4), "float32")
+    x, w = graph.add_input("x", f32), graph.add_input("w", TensorType((4,), "float32"))
+    # a value as an attribute, alone or in a list: uses, liveness and the file formats would not see it
+    norm = graph.create_node("aten.layer_norm.default", [x, [4]], {"weight": w, "eps": 1e-5}, [f32])
+    graph.set_outputs(norm.outputs)
+    with pytest.raises(VerificationError, match=r"node layer_norm \(aten.layer_norm.default\) holds %w in its attr"):
+        graph.verify()
+    graph.set_outputs([graph.create_op("aten.layer_norm.default", x, [4], weight=w).output])  # by name: an operand
+    graph.erase(norm)
+    graph.verify()
+    other = Graph()
+    a, b = other.add_input("a", f32), other.add_input("b", f32)
+    cat = other.create_node("aten.cat.default", [], {"tensors": [a, b], "dim": 0}, [TensorType((4, 4), "float32")])
+    other.set_outputs(cat.outputs)
+    with pytest.raises(VerificationError, match="holds %a in its attribute 'tensors': a value is an operand"):
+        other.verify()

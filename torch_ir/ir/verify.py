@@ -54,9 +54,16 @@ def verify_graph(graph: Graph, where: str = "graph", *, init: bool = True) -> No
             if value.producer is not node or value.index != index:
                 raise VerificationError(f"{where}: result {index} of {node.name} does not point back to it")
             define(value, f"result {index} of {node.name}")
-        for key in node.attrs:
+        for key, attr in node.attrs.items():
             if not isinstance(key, str) or not key:
                 raise VerificationError(f"{where}: node {node.name} has an attribute with no name")
+            items = attr if isinstance(attr, (list, tuple)) else [attr]
+            held = next((a for a in items if isinstance(a, Value)), None)
+            if held is not None:  # uses, liveness and the file formats see operands, not attributes
+                raise VerificationError(
+                    f"{where}: node {node.name} ({node.op_type}) holds {held.ref} in its attribute {key!r}: a value "
+                    "is an operand (node.args, or node.set_operand), never an attribute"
+                )
         if node.regions or node.op_type in REGION_OPS:
             verify_regions(node, where)
 

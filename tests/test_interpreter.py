@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -418,27 +419,47 @@ def _calls_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
     return torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4), torch.tensor([1, 0])
 
 
-def test_calls_run_their_callees_with_the_modules_weights_and_write_their_operands() -> None:
-    ir = parse_module(CALLS)
+@dataclass
+class _CallsRun:
+    """CALLS run once by an interpreter bound to a random @w: its inputs, acc as given, its two outputs."""
+
+    interpreter: Interpreter
+    w: torch.Tensor
+    x: torch.Tensor
+    acc: torch.Tensor
+    ids: torch.Tensor
+    before: torch.Tensor
+    out: torch.Tensor
+    doubled: torch.Tensor
+
+
+def _run_calls() -> _CallsRun:
     w, x, acc, ids = _calls_inputs()
     before = acc.clone()
-    interpreter = Interpreter(ir, {"w": w})
+    interpreter = Interpreter(parse_module(CALLS), {"w": w})
     out, doubled = interpreter(x, acc, ids)
-    expected = before + torch.relu(torch.relu(x @ w) @ w)[ids]
-    torch.testing.assert_close(out, expected)
+    return _CallsRun(interpreter, w, x, acc, ids, before, out, doubled)
+
+
+def test_calls_run_their_callees_with_the_modules_weights_and_write_their_operands() -> None:
+    run = _run_calls()
+    x, ids = run.x, run.ids
+    expected = run.before + torch.relu(torch.relu(x @ run.w) @ run.w)[ids]
+    torch.testing.assert_close(run.out, expected)
     # the body of accumulate wrote its operand: the caller's %acc, read after the call, holds the sum
-    torch.testing.assert_close(doubled, 2 * expected)
-    assert torch.equal(acc, before)  # the caller's own tensor is not the IR's to change: no update names it
+    torch.testing.assert_close(run.doubled, 2 * expected)
+    assert torch.equal(run.acc, run.before)  # the caller's own tensor is not the IR's to change: no update names it
     # new weights reach the bodies that read them, as an operand (block) or from the module (project, which
     # calls act in turn)
     other = torch.randn(4, 4)
-    interpreter.set_weights({"w": other})
-    torch.testing.assert_close(interpreter(x, acc, ids)[0], before + torch.relu(torch.relu(x @ other) @ other)[ids])
+    run.interpreter.set_weights({"w": other})
+    rerun = run.interpreter(x, run.acc, ids)[0]
+    torch.testing.assert_close(rerun, run.before + torch.relu(torch.relu(x @ other) @ other)[ids])
 
 
 def test_an_error_inside_a_callee_names_the_call_and_a_graph_alone_cannot_call() -> None:
     ir = parse_module(CALLS)
-    w, x, acc = torch.randn(4, 4), torch.randn(2, 4), torch.randn(2, 4)
+    w, x, acc, _ = _calls_inputs()
     with pytest.raises(InterpreterError, match=r"^in gather, called by node g: node s \(aten.index_select.default\)"):
         Interpreter(ir, {"w": w})(x, acc, torch.tensor([5, 0]))
     with pytest.raises(InterpreterError, match="node a calls 'block', but the interpreter runs a graph without"):
@@ -496,14 +517,9 @@ def test_an_ir_writing_into_a_weight_writes_its_own_copy_not_the_callers() -> No
 
 
 def test_node_by_node_replay_goes_into_calls_and_names_the_call_of_each_inner_node() -> None:
-    ir = parse_module(CALLS)
-    w, x, acc, ids = _calls_inputs()
-    before = acc.clone()
-    interpreter = Interpreter(ir, {"w": w})
-    out, doubled = interpreter(x, acc, ids)
-    replay = [
-        (n.name, None if c is None else c.name, vals) for n, vals, c in interpreter.iter_call_values([x, acc, ids])
-    ]
+    run = _run_calls()
+    inputs = [run.x, run.acc, run.ids]
+    replay = [(n.name, None if c is None else c.name, vals) for n, vals, c in run.interpreter.iter_call_values(inputs)]
     # each body's nodes, attributed to their call, then the call's own result (a body's calls are not entered)
     assert [(name, call) for name, call, _ in replay] == [
         ("m", "a"), ("r", "a"), ("a", None),
@@ -513,13 +529,13 @@ def test_node_by_node_replay_goes_into_calls_and_names_the_call_of_each_inner_no
         ("d", None),
     ]  # fmt: skip
     values = {(name, call): vals[0] for name, call, vals in replay}
-    torch.testing.assert_close(values[("a", None)], torch.relu(x @ w))
+    torch.testing.assert_close(values[("a", None)], torch.relu(run.x @ run.w))
     torch.testing.assert_close(values[("r", "a")], values[("a", None)])
     # the replay of accumulate starts from what the call was given: the results are the run's
-    torch.testing.assert_close(values[("c", None)], out)
-    torch.testing.assert_close(values[("d", None)], doubled)
-    assert torch.equal(acc, before)
-    assert [n.name for n, _ in interpreter.iter_values([x, acc, ids])] == ["a", "b", "g", "c", "d"]
+    torch.testing.assert_close(values[("c", None)], run.out)
+    torch.testing.assert_close(values[("d", None)], run.doubled)
+    assert torch.equal(run.acc, run.before)
+    assert [n.name for n, _ in run.interpreter.iter_values(inputs)] == ["a", "b", "g", "c", "d"]
 
 
 def test_open_runs_another_graph_of_the_module_with_the_same_weights_and_policy() -> None:
